@@ -1,0 +1,28 @@
+/**
+ * Every app setting (environment variable) the collector reads, declared once. The Bicep tests
+ * check that infra/ sets each required one, and docs/configuration.md lists them.
+ */
+export interface AppSetting {
+  name: string;
+  /** Required in Azure (the Bicep must set it). Locally, `npm start` provides defaults. */
+  requiredInAzure: boolean;
+  description: string;
+}
+
+export const APP_SETTINGS: readonly AppSetting[] = [
+  { name: 'MTC_CONFIG', requiredInAzure: false, description: 'The configuration document as JSON text. One of MTC_CONFIG or MTC_CONFIG_PATH must be set.' },
+  { name: 'MTC_CONFIG_PATH', requiredInAzure: false, description: 'Path of a file holding the configuration document.' },
+  { name: 'MTC_PLAN_SCHEDULE', requiredInAzure: true, description: 'NCRONTAB schedule of the planner timer (default every minute: 0 */1 * * * *).' },
+  { name: 'MTC_PAGE_QUEUE', requiredInAzure: false, description: 'Name of the page-job queue (default page-jobs). Its poison queue is <name>-poison.' },
+  { name: 'MTC_TABLE_PREFIX', requiredInAzure: false, description: 'Prefix of the state tables (default mtc).' },
+  { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based JobsStorage__* settings instead.' },
+  { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },
+  { name: 'JobsStorage__tableServiceUri', requiredInAzure: true, description: 'Table endpoint of the jobs storage account (identity-based connection).' },
+  { name: 'JobsStorage__blobServiceUri', requiredInAzure: true, description: 'Blob endpoint of the jobs storage account (identity-based connection).' },
+  { name: 'JobsStorage__credential', requiredInAzure: true, description: 'managedidentity: the connection uses the app identity.' },
+  { name: 'JobsStorage__clientId', requiredInAzure: true, description: 'Client id of the user-assigned managed identity used for the jobs storage.' },
+  { name: 'AZURE_CLIENT_ID', requiredInAzure: true, description: 'Client id of the user-assigned managed identity, used by DefaultAzureCredential (Key Vault, storage).' },
+  { name: 'KEY_VAULT_URI', requiredInAzure: true, description: 'Default Key Vault for secret references written as kv:<name>.' },
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', requiredInAzure: true, description: 'Application Insights connection string.' },
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', requiredInAzure: true, description: 'ClientId=<uami client id>;Authorization=AAD, for Entra-only ingestion.' },
+];
