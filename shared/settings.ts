@@ -13,7 +13,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   { name: 'MTC_CONFIG', requiredInAzure: false, description: 'The configuration document as JSON text. One of MTC_CONFIG or MTC_CONFIG_PATH must be set.' },
   { name: 'MTC_CONFIG_PATH', requiredInAzure: false, description: 'Path of a file holding the configuration document.' },
   { name: 'MTC_PLAN_SCHEDULE', requiredInAzure: true, description: 'NCRONTAB schedule of the planner timer (default every minute: 0 */1 * * * *).' },
-  { name: 'MTC_PAGE_QUEUE', requiredInAzure: false, description: 'Name of the page-job queue (default page-jobs). Its poison queue is <name>-poison.' },
+  { name: 'MTC_PAGE_QUEUE', requiredInAzure: true, description: 'Name of the page-job queue (page-jobs). Its poison queue is <name>-poison. The queue trigger binds to it as %MTC_PAGE_QUEUE%.' },
   { name: 'MTC_TABLE_PREFIX', requiredInAzure: false, description: 'Prefix of the state tables (default mtc).' },
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based JobsStorage__* settings instead.' },
   { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },

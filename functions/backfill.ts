@@ -1,0 +1,24 @@
+/** HTTP: POST starts a backfill of a source; GET on a run returns its progress. */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getRuntime } from '../shared/runtime';
+import { getBackfill, startBackfill } from '../shared/backfill';
+import { readJsonBody } from '../shared/http-body';
+
+export async function backfill(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+  const rt = await getRuntime();
+  const sourceId = request.params.source ?? '';
+  const runId = request.params.runId;
+  if (request.method === 'GET') {
+    if (!runId) return { status: 400, jsonBody: { error: 'BadRequest', field: 'runId', message: 'GET needs a run id: /api/sources/<source>/backfill/<runId>' } };
+    const r = await getBackfill(rt, rt.config.sources.find((s) => s.id === sourceId), sourceId, runId);
+    return { status: r.status, jsonBody: r.body };
+  }
+  if (runId) return { status: 405, jsonBody: { error: 'MethodNotAllowed', message: 'POST to /api/sources/<source>/backfill (without a run id) to start a backfill' } };
+  const body = await readJsonBody(request);
+  if (!body.ok) return { status: body.response.status, jsonBody: body.response.body };
+  const base = new URL(request.url);
+  const r = await startBackfill(rt, sourceId, body.value, (id) => `${base.origin}/api/sources/${encodeURIComponent(sourceId)}/backfill/${encodeURIComponent(id)}`);
+  return { status: r.status, jsonBody: r.body, ...(r.status === 202 ? { headers: { location: String(r.body.statusUrl) } } : {}) };
+}
+
+app.http('backfill', { methods: ['POST', 'GET'], authLevel: 'function', route: 'sources/{source}/backfill/{runId?}', handler: backfill });

@@ -1,0 +1,8 @@
+/**
+ * The Functions entry point (`package.json` main). It loads every function module; each registers
+ * itself with the host. Functions are thin adapters: all logic lives in shared/.
+ */
+import './plan';
+import './page-worker';
+import './backfill';
+import './status';

@@ -1,0 +1,18 @@
+/** HTTP: status of every source, or of one. */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { getRuntime } from '../shared/runtime';
+import { sourceStatus } from '../shared/status';
+
+export async function status(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+  const rt = await getRuntime();
+  const id = request.params.source;
+  if (id) {
+    const source = rt.config.sources.find((s) => s.id === id);
+    if (!source) return { status: 404, jsonBody: { error: 'NotFound', field: 'source', message: `no source "${id}" is configured` } };
+    return { status: 200, jsonBody: await sourceStatus(rt, source) };
+  }
+  const sources = await Promise.all(rt.config.sources.map((s) => sourceStatus(rt, s)));
+  return { status: 200, jsonBody: { now: new Date(rt.clock.now()).toISOString(), sources } };
+}
+
+app.http('status', { methods: ['GET'], authLevel: 'function', route: 'status/{source?}', handler: status });

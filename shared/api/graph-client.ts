@@ -1,0 +1,234 @@
+/**
+ * Microsoft Graph message trace client: fetches ONE page, for a window or a continuation, and
+ * validates it. The page worker is exactly a caller that wants one page at a time and persists the
+ * continuation (STYLE: Azure SDK paging).
+ *
+ * Every response that is not a JSON object with a `value` array (HTML sign-in pages, truncated
+ * JSON, wrong shapes) becomes a typed, retryable ThirdPartyGeneric error carrying a short excerpt.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TokenCredential } from '@azure/core-auth';
+import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
+import type { MessageTraceRow } from '../model/row';
+import { loadGot } from './http';
+
+export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
+export const GRAPH_PERMISSION = 'ExchangeMessageTrace.Read.All';
+
+export type PageRequest =
+  | { kind: 'window'; startMs: number; endMs: number; top: number }
+  | { kind: 'continuation'; url: string };
+
+export interface PageResult {
+  rows: MessageTraceRow[];
+  nextLink?: string;
+}
+
+export interface GraphClientOptions {
+  graphBaseUrl: string;
+  apiVersion: 'v1.0' | 'beta';
+  scope: string;
+  credential: TokenCredential;
+  timeoutMs?: number;
+  /** Called for every HTTP request sent (for budgets and metrics). */
+  onRequest?: (info: { statusCode: number | undefined; durationMs: number }) => void;
+}
+
+/** An ISO literal with milliseconds, as Graph accepts unquoted in `$filter`. */
+export function isoLiteral(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export class GraphMessageTraceClient {
+  private readonly origin: string;
+  constructor(private readonly options: GraphClientOptions) {
+    this.origin = new URL(options.graphBaseUrl).origin;
+  }
+
+  /** The first-page URL for `[startMs, endMs]` (both bounds inclusive at the API; the caller keeps `[start, end)`). */
+  windowUrl(startMs: number, endMs: number, top: number): string {
+    const filter = `receivedDateTime ge ${isoLiteral(startMs)} and receivedDateTime le ${isoLiteral(endMs)}`;
+    const base = this.options.graphBaseUrl.replace(/\/+$/, '');
+    return `${base}/${this.options.apiVersion}/admin/exchange/tracing/messageTraces?$filter=${encodeURIComponent(filter)}&$top=${top}`;
+  }
+
+  async fetchPage(request: PageRequest, opts: { signal?: AbortSignal; clientRequestId?: string } = {}): Promise<PageResult> {
+    const url = request.kind === 'window' ? this.windowUrl(request.startMs, request.endMs, request.top) : request.url;
+    this.checkUrl(url, request.kind === 'continuation');
+    const token = await this.getToken();
+    const got = await loadGot();
+    const started = performance.now();
+    let response;
+    try {
+      response = await got(url, {
+        method: 'GET',
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          'client-request-id': opts.clientRequestId ?? randomUUID(),
+        },
+        timeout: { request: this.options.timeoutMs ?? 300_000 },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+        followRedirect: false,
+        responseType: 'text',
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (err) {
+      this.options.onRequest?.({ statusCode: undefined, durationMs: performance.now() - started });
+      const code = (err as { code?: string }).code ?? 'NetworkError';
+      throw thirdPartyGeneric(`Graph request failed before a response arrived (${code}).`, { code, cause: err });
+    }
+    this.options.onRequest?.({ statusCode: response.statusCode, durationMs: performance.now() - started });
+    return parseGraphResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, request.kind === 'continuation');
+  }
+
+  private async getToken(): Promise<string> {
+    try {
+      const token = await this.options.credential.getToken(this.options.scope);
+      if (!token) throw new Error('the credential returned no token');
+      return token.token;
+    } catch (err) {
+      if (err instanceof CollectorError) throw err;
+      throw classifyTokenError(err);
+    }
+  }
+
+  /** The bearer token only ever goes to the configured Graph origin over https (or loopback http). */
+  private checkUrl(url: string, isContinuation: boolean): void {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw thirdPartyGeneric('Graph returned a nextLink that is not an absolute URL.', { code: 'CorruptNextLink', excerpt: excerptOf(url, 120) });
+    }
+    if (parsed.origin !== this.origin) {
+      throw thirdPartyGeneric(
+        `Graph returned a nextLink for ${parsed.origin}, not the configured Graph endpoint ${this.origin}; it was not followed, so the token was not sent there.`,
+        { code: isContinuation ? 'CorruptNextLink' : 'BadUrl', retryable: isContinuation },
+      );
+    }
+  }
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function retryAfterSeconds(value: string | undefined, nowMs = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+function graphErrorOf(body: string): { code?: string; message?: string } {
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
+    if (parsed && typeof parsed === 'object' && parsed.error && typeof parsed.error === 'object') {
+      return {
+        code: typeof parsed.error.code === 'string' ? parsed.error.code : undefined,
+        message: typeof parsed.error.message === 'string' ? parsed.error.message : undefined,
+      };
+    }
+  } catch {
+    // not JSON
+  }
+  return {};
+}
+
+/** Maps one Graph response to rows and a nextLink, or to a typed error. Exported for unit tests. */
+export function parseGraphResponse(
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+  isContinuation: boolean,
+): PageResult {
+  if (statusCode === 200) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      const looksHtml = /^\s*</.test(body);
+      throw thirdPartyGeneric(
+        looksHtml ? 'Graph answered with an HTML page instead of JSON (status 200).' : 'Graph answered with a body that is not valid JSON (truncated or corrupt).',
+        { code: looksHtml ? 'HtmlInsteadOfJson' : 'InvalidJson', statusCode, excerpt: excerptOf(body) },
+      );
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Array.isArray((parsed as { value?: unknown }).value)) {
+      throw thirdPartyGeneric('Graph answered with JSON that has no `value` array.', { code: 'UnexpectedShape', statusCode, excerpt: excerptOf(body) });
+    }
+    const obj = parsed as { value: unknown[]; '@odata.nextLink'?: unknown };
+    const rows: MessageTraceRow[] = [];
+    for (const [i, item] of obj.value.entries()) {
+      if (!item || typeof item !== 'object' || typeof (item as MessageTraceRow).id !== 'string' ||
+        typeof (item as MessageTraceRow).recipientAddress !== 'string' || typeof (item as MessageTraceRow).receivedDateTime !== 'string') {
+        throw thirdPartyGeneric(`Graph row ${i} lacks a string id, recipientAddress or receivedDateTime.`, {
+          code: 'UnexpectedShape', statusCode, excerpt: excerptOf(JSON.stringify(item)),
+        });
+      }
+      rows.push(item as MessageTraceRow);
+    }
+    const next = obj['@odata.nextLink'];
+    if (next !== undefined && next !== null && typeof next !== 'string') {
+      throw thirdPartyGeneric('Graph answered with a non-string @odata.nextLink.', { code: 'UnexpectedShape', statusCode, excerpt: excerptOf(body) });
+    }
+    return { rows, ...(typeof next === 'string' && next ? { nextLink: next } : {}) };
+  }
+
+  const err = graphErrorOf(body);
+  const retryAfterSec = retryAfterSeconds(header(headers, 'retry-after'));
+  const excerpt = excerptOf(err.message ?? body);
+  if (statusCode === 401) {
+    if (/service principal/i.test(err.message ?? '') || /Service principal-less/i.test(body)) {
+      throw thirdPartyConfig(
+        `Graph refused the call: the tenant has no service principal for Microsoft's message trace app ${MESSAGE_TRACE_APP_ID}.`,
+        {
+          code: 'MissingServicePrincipal', statusCode, excerpt,
+          fix: `Create it once per tenant as an administrator: \`az ad sp create --id ${MESSAGE_TRACE_APP_ID}\` (or PowerShell \`New-MgServicePrincipal -AppId ${MESSAGE_TRACE_APP_ID}\`). Provisioning takes several hours; collection resumes by itself once the configuration is saved again or the source is re-enabled.`,
+        },
+      );
+    }
+    throw thirdPartyGeneric('Graph rejected the access token (401).', { code: err.code ?? 'InvalidAuthenticationToken', statusCode, excerpt });
+  }
+  if (statusCode === 403) {
+    throw thirdPartyConfig(`Graph denied access to message trace (403): the app lacks the ${GRAPH_PERMISSION} application permission or its admin consent.`, {
+      code: err.code ?? 'Forbidden', statusCode, excerpt,
+      fix: `In Entra ID, add the Microsoft Graph application permission ${GRAPH_PERMISSION} to the app registration and grant admin consent for the tenant.`,
+    });
+  }
+  if (statusCode === 429) {
+    throw thirdPartyGeneric('Graph throttled the tenant (429).', { code: 'Throttled', statusCode, excerpt, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
+  }
+  if (statusCode === 400) {
+    if (isContinuation) {
+      throw thirdPartyGeneric('Graph rejected a nextLink (400); the continuation may be corrupt.', { code: 'CorruptNextLink', statusCode, excerpt });
+    }
+    throw thirdPartyGeneric('Graph rejected the query (400).', { code: err.code ?? 'BadRequest', statusCode, excerpt, retryable: false });
+  }
+  if (statusCode >= 500 || statusCode === 408) {
+    throw thirdPartyGeneric(`Graph failed with ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
+  }
+  throw thirdPartyGeneric(`Graph answered with unexpected status ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, retryable: false });
+}
+
+/** Token endpoint failures: AADSTS codes that mean the setup is wrong are ThirdPartyConfig. */
+export function classifyTokenError(err: unknown): CollectorError {
+  const text = err instanceof Error ? err.message : String(err);
+  const aadsts = /AADSTS(\d+)/.exec(text)?.[1];
+  const configCodes: Record<string, string> = {
+    '7000215': 'The client secret is wrong (AADSTS7000215). Update the secret the source\'s clientSecretRef points to with the secret VALUE (not its id).',
+    '7000222': 'The client secret has expired (AADSTS7000222). Create a new secret for the app registration and update the secret the source\'s clientSecretRef points to.',
+    '700016': 'The client id is not registered in this tenant (AADSTS700016). Check the source\'s auth.clientId and tenantId, or consent the multi-tenant app in this tenant.',
+    '90002': 'The tenant was not found (AADSTS90002). Check the source\'s tenantId.',
+    '900023': 'The tenant id is not valid (AADSTS900023). Check the source\'s tenantId.',
+    '70011': 'The requested scope is not valid (AADSTS70011). Check endpoints.graphScope.',
+    '1002012': 'The requested scope is not valid (AADSTS1002012). Check endpoints.graphScope.',
+    '700027': 'The client assertion was rejected (AADSTS700027). Check the certificate configured for the app.',
+  };
+  if (aadsts && configCodes[aadsts]) {
+    return thirdPartyConfig(`Entra ID refused to issue a token: ${configCodes[aadsts]!.split('. ')[0]}.`, { code: `AADSTS${aadsts}`, fix: configCodes[aadsts], cause: undefined });
+  }
+  return thirdPartyGeneric(`Getting a token from Entra ID failed${aadsts ? ` (AADSTS${aadsts})` : ''}.`, { code: aadsts ? `AADSTS${aadsts}` : 'TokenRequestFailed', excerpt: excerptOf(text.replace(/client_secret=[^&\s]*/g, 'client_secret=***'), 160) });
+}

@@ -1,0 +1,44 @@
+/**
+ * The destination contract (STYLE: OpenTelemetry exporters, Vector sinks). A destination gets the
+ * events of one page in API order and sends them in batches. After each acknowledged batch it
+ * reports progress, so the worker can record a delivery mark and a retry never re-sends what a
+ * destination already acknowledged.
+ */
+import type { TraceEvent } from '../model/row';
+
+export interface SendContext {
+  sourceId: string;
+  sliceId: string;
+  page: number;
+  signal?: AbortSignal;
+  /** Called after each acknowledged batch with the number of events delivered so far (in order). */
+  onProgress?: (deliveredSoFar: number) => Promise<void>;
+}
+
+export interface Destination {
+  readonly id: string;
+  readonly type: string;
+  /** Sends every event or throws a CollectorError (FirstPartyGeneric; retryable or not). */
+  send(events: TraceEvent[], ctx: SendContext): Promise<void>;
+  /** Optional start-up check that the destination is reachable and accepts our credentials. */
+  healthCheck?(): Promise<void>;
+}
+
+/** Splits serialised lines into batches of at most `maxRecords` lines and `maxBytes` bytes (a single larger line goes alone). */
+export function batchLines(lines: string[], maxRecords: number, maxBytes: number): string[][] {
+  const batches: string[][] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    const size = Buffer.byteLength(line) + 1;
+    if (current.length && (current.length >= maxRecords || bytes + size > maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(line);
+    bytes += size;
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}

@@ -1,0 +1,84 @@
+/**
+ * A message trace row, its identity, and the event envelope forwarded to destinations.
+ *
+ * Identity of a row (ARCHITECTURE): (tenantId, id, recipientAddress). Graph's `id` is shared by all
+ * recipients of one message, so it is never a key on its own. The eventId is a stable hash of that
+ * key plus the fields that change over time (status, size, toIP), so a status change is a new,
+ * distinguishable event and a repeat is not.
+ */
+import { createHash } from 'node:crypto';
+
+/** One row of Graph `messageTraces` (v1.0 and beta), as the API returns it. */
+export interface MessageTraceRow {
+  id: string;
+  senderAddress?: string;
+  recipientAddress: string;
+  messageId?: string;
+  receivedDateTime: string;
+  subject?: string;
+  size?: number;
+  fromIP?: string;
+  toIP?: string;
+  status?: string;
+  [extra: string]: unknown;
+}
+
+/** The envelope every destination receives (documented in docs/events.md). */
+export interface TraceEvent {
+  eventId: string;
+  tenantId: string;
+  sourceId: string;
+  collectedAt: string;
+  /** The API the row came from, e.g. `graph/v1.0`. */
+  api: string;
+  /** The configured custom fields come next, at the top level. */
+  [field: string]: unknown;
+  /** The API row, unchanged. */
+  row: MessageTraceRow;
+}
+
+/** The row key (tenant, id, recipient), as a short stable string. Recipient addresses compare case-insensitively. */
+export function rowKey(tenantId: string, row: Pick<MessageTraceRow, 'id' | 'recipientAddress'>): string {
+  return createHash('sha256')
+    .update(`${tenantId.toLowerCase()}\n${String(row.id).toLowerCase()}\n${String(row.recipientAddress).toLowerCase()}`)
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** Deterministic event id: the row key plus its mutable fields. */
+export function eventIdOf(tenantId: string, row: MessageTraceRow): string {
+  const mutable = [String(row.status ?? '').toLowerCase(), String(row.size ?? ''), String(row.toIP ?? '')].join('\n');
+  return createHash('sha256').update(`${rowKey(tenantId, row)}\n${mutable}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Milliseconds since the epoch of a `receivedDateTime` (ISO 8601; fractional digits beyond
+ * milliseconds are truncated, a missing zone means UTC). NaN when unparseable.
+ */
+export function receivedMs(value: unknown): number {
+  if (typeof value !== 'string') return Number.NaN;
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$/i.exec(value.trim());
+  if (!m) return Number.NaN;
+  const frac = (m[2] ?? '').slice(0, 3).padEnd(3, '0');
+  const zone = m[3] ?? 'Z';
+  return Date.parse(`${m[1]}.${frac}${zone.toUpperCase() === 'Z' ? 'Z' : zone}`);
+}
+
+export function makeEvent(args: {
+  tenantId: string;
+  sourceId: string;
+  api: string;
+  collectedAt: string;
+  fields: Record<string, string | number | boolean>;
+  row: MessageTraceRow;
+}): TraceEvent {
+  return {
+    eventId: eventIdOf(args.tenantId, args.row),
+    tenantId: args.tenantId,
+    sourceId: args.sourceId,
+    collectedAt: args.collectedAt,
+    api: args.api,
+    ...args.fields,
+    row: args.row,
+  };
+}

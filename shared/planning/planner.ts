@@ -1,0 +1,102 @@
+/**
+ * The planner: per source, read the cursor, cut the next window into slices, record them in the
+ * cursor's outbox and advance the cursor by compare-and-swap, then write the slice rows and enqueue
+ * one page job per slice, then clear the outbox.
+ *
+ * Crash safety (ARCHITECTURE invariant 1): the cursor and the outbox move in ONE conditional write,
+ * so a planner that dies after it still leaves the planned slices in the outbox; a later run
+ * relays them (slice rows are created idempotently, duplicate jobs are absorbed by the worker's
+ * claim). Two planners racing: the loser's conditional write fails and it does nothing (invariant 4).
+ */
+import type { SourceConfig } from '../config/types';
+import type { Logger } from '../log';
+import type { Ledger, PendingSlice } from '../state/ledger';
+import { liveSliceId } from '../state/ledger';
+import type { JobQueue } from '../queue/jobs';
+import type { Clock } from '../time/clock';
+import { clampToHistory, resolveTimeSpec } from '../time/expressions';
+import { nextLiveWindow, floorTo, SECOND } from './windows';
+
+/** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
+export const OUTBOX_STALE_MS = 2 * 60_000;
+
+export interface PlannerDeps {
+  ledger: Ledger;
+  queue: JobQueue;
+  clock: Clock;
+  log: Logger;
+}
+
+export type PlanOutcome =
+  | { outcome: 'planned'; slices: number; scheduledUntil: number; relayed: number }
+  | { outcome: 'not-due' | 'nothing-to-plan' | 'disabled'; relayed: number }
+  | { outcome: 'lost-race'; relayed: number };
+
+export async function planSource(deps: PlannerDeps, source: SourceConfig): Promise<PlanOutcome> {
+  const { ledger, clock, log } = deps;
+  if (!source.enabled) return { outcome: 'disabled', relayed: 0 };
+  const now = clock.now();
+
+  let cursor = await ledger.getCursor(source.id);
+  if (!cursor) {
+    const asked = resolveTimeSpec(source.start, now);
+    const clamped = clampToHistory(asked, now);
+    if (clamped.warning) log.log('warn', `source ${source.id}: ${clamped.warning}`, { source: source.id });
+    const startMs = floorTo(clamped.ms + SECOND - 1, SECOND);
+    await ledger.createCursor(source.id, startMs, 0);
+    cursor = await ledger.getCursor(source.id);
+    if (!cursor) return { outcome: 'lost-race', relayed: 0 };
+  }
+
+  let relayed = 0;
+  if (cursor.pending.length) {
+    if (now - cursor.lastPlannedAt < OUTBOX_STALE_MS) {
+      // Another planner is mid-flight with this outbox; leave it alone.
+      return { outcome: 'lost-race', relayed: 0 };
+    }
+    await materialise(deps, source, cursor.pending, now);
+    const etag = await ledger.swapCursor(cursor, { pending: [] });
+    if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
+    relayed = cursor.pending.length;
+    log.log('warn', `source ${source.id}: relayed ${relayed} slice(s) left in the outbox by an interrupted planner`, { source: source.id });
+    cursor = { ...cursor, pending: [], etag };
+  }
+
+  if (now - cursor.lastPlannedAt < source.pollIntervalMs && cursor.lastPlannedAt > 0) return { outcome: 'not-due', relayed };
+
+  // A cursor that fell out of the API's history (a source disabled for months) jumps forward.
+  const history = clampToHistory(cursor.scheduledUntil, now);
+  let from = cursor.scheduledUntil;
+  if (history.warning) {
+    from = floorTo(history.ms + SECOND - 1, SECOND);
+    log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
+  }
+  const next = nextLiveWindow({ scheduledUntil: from, now, collectionDelayMs: source.collectionDelayMs, sliceMs: source.sliceMs });
+  if (!next.slices.length) {
+    return { outcome: 'nothing-to-plan', relayed };
+  }
+  const pending: PendingSlice[] = next.slices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs }));
+  const etag = await ledger.swapCursor(cursor, { scheduledUntil: next.scheduledUntil, pending, lastPlannedAt: now });
+  if (etag === undefined) {
+    log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });
+    return { outcome: 'lost-race', relayed };
+  }
+  await materialise(deps, source, pending, now);
+  await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
+  log.log('info', `source ${source.id}: planned ${pending.length} slice(s) up to ${new Date(next.scheduledUntil).toISOString()}`, {
+    source: source.id, slices: pending.length,
+  });
+  return { outcome: 'planned', slices: pending.length, scheduledUntil: next.scheduledUntil, relayed };
+}
+
+/** Writes the slice rows (idempotent) and enqueues their first page jobs. */
+async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number): Promise<void> {
+  for (const p of pending) {
+    await deps.ledger.createSlice({
+      sourceId: source.id, id: p.id, kind: 'live', runId: '', startMs: p.startMs, endMs: p.endMs, state: 'pending',
+      page: 0, nextLink: '', boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0,
+      claimOwner: '', claimUntil: 0, marks: {}, lastError: '', createdAt: now, updatedAt: now,
+    });
+  }
+  await Promise.all(pending.map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
+}

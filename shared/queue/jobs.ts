@@ -1,0 +1,69 @@
+/**
+ * Page jobs: tiny, versioned, base64 queue messages (ARCHITECTURE invariant 5). They carry ids, a
+ * page number and retry bookkeeping, never payloads or secrets.
+ */
+import { z } from 'zod';
+import type { QueueClient } from '@azure/storage-queue';
+import type { Clock } from '../time/clock';
+
+export const PageJobSchema = z.object({
+  v: z.literal(1),
+  sourceId: z.string().min(1).max(64),
+  sliceId: z.string().min(1).max(200),
+  page: z.number().int().min(0).max(1_000_000),
+  /** Retry attempt of this page (0 on first try). */
+  attempt: z.number().int().min(0).max(10_000).default(0),
+  /** Clock time before which the job must not run (retry backoff, budget waits). */
+  notBefore: z.number().int().min(0).optional(),
+  /** W3C trace context of the work that enqueued it. */
+  traceparent: z.string().max(128).optional(),
+}).strict();
+
+export type PageJob = z.infer<typeof PageJobSchema>;
+
+export class JobSchemaError extends Error {
+  constructor(readonly issues: string[], readonly excerpt: string) {
+    super(`The queue message is not a valid page job: ${issues.join('; ')}`);
+    this.name = 'JobSchemaError';
+  }
+}
+
+/** Validates a trigger payload (the host hands over parsed JSON, or a string when it is not JSON). */
+export function decodeJob(payload: unknown): PageJob {
+  let value = payload;
+  if (typeof payload === 'string') {
+    try {
+      value = JSON.parse(payload);
+    } catch {
+      throw new JobSchemaError(['the message is not JSON'], payload.slice(0, 120));
+    }
+  }
+  const parsed = PageJobSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new JobSchemaError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`),
+      JSON.stringify(value)?.slice(0, 120) ?? '',
+    );
+  }
+  return parsed.data;
+}
+
+export function encodeJob(job: PageJob): string {
+  return Buffer.from(JSON.stringify(PageJobSchema.parse(job)), 'utf8').toString('base64');
+}
+
+export class JobQueue {
+  constructor(
+    readonly client: QueueClient,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Sends a job; `delayMs` (clock time) becomes the message's initial visibility delay. */
+  async send(job: PageJob, opts: { delayMs?: number } = {}): Promise<void> {
+    const delayMs = Math.max(0, opts.delayMs ?? 0);
+    const visibilityTimeout = Math.min(7 * 24 * 3600 - 60, Math.ceil(this.clock.toRealMs(delayMs) / 1000));
+    await this.client.sendMessage(encodeJob(delayMs > 0 ? { ...job, notBefore: this.clock.now() + delayMs } : job), {
+      ...(visibilityTimeout > 0 ? { visibilityTimeout } : {}),
+    });
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The runtime the function handlers share: configuration, clock, storage, ledger, queue,
+ * destinations, secrets and one Graph client per source. Built once from app settings (or the
+ * in-process overrides of the local host and tests), validated at start-up.
+ */
+import tls from 'node:tls';
+import { createHash } from 'node:crypto';
+import type { CollectorConfig, SourceConfig } from './config/types';
+import { loadConfigFromEnvironment } from './config/load';
+import { DefaultSecretSource, type SecretSource } from './auth/secrets';
+import { SourceCredential } from './auth/credentials';
+import { GraphMessageTraceClient } from './api/graph-client';
+import { createDestination } from './destinations';
+import type { Destination } from './destinations/destination';
+import { consoleLogger, type Logger } from './log';
+import { Ledger } from './state/ledger';
+import { storageFromEnvironment, type StorageClients } from './state/storage';
+import { JobQueue } from './queue/jobs';
+import { systemClock, type Clock } from './time/clock';
+import { getRuntimeOverrides, onRuntimeOverridesChanged } from './runtime-overrides';
+import type { SourceClients } from './worker/page-worker';
+
+export const DEFAULT_PAGE_QUEUE = 'page-jobs';
+
+export interface Runtime {
+  config: CollectorConfig;
+  configWarnings: string[];
+  configOrigin: string;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  log: Logger;
+  storage: StorageClients;
+  ledger: Ledger;
+  queue: JobQueue;
+  queueName: string;
+  secrets: SecretSource;
+  destinations: ReadonlyMap<string, Destination>;
+  clientsFor(source: SourceConfig): SourceClients;
+  /** A stable hash of a source's configuration (detects config changes). */
+  configHashOf(source: SourceConfig): string;
+}
+
+let cached: Promise<Runtime> | undefined;
+onRuntimeOverridesChanged(() => {
+  cached = undefined;
+});
+
+export function getRuntime(): Promise<Runtime> {
+  cached ??= buildRuntime().catch((err) => {
+    cached = undefined;
+    throw err;
+  });
+  return cached;
+}
+
+/** Forget the cached runtime (tests, config reloads). */
+export function resetRuntime(): void {
+  cached = undefined;
+}
+
+let trustedExtra = new Set<string>();
+function trustExtraCertificates(pems: string[]): void {
+  const fresh = pems.filter((p) => !trustedExtra.has(p));
+  if (!fresh.length) return;
+  trustedExtra = new Set([...trustedExtra, ...fresh]);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...trustedExtra]);
+}
+
+async function buildRuntime(): Promise<Runtime> {
+  const overrides = getRuntimeOverrides();
+  const env = overrides.env ?? process.env;
+  const clock = overrides.clock ?? systemClock;
+  const log = consoleLogger;
+  if (overrides.extraCaCertificates?.length) trustExtraCertificates(overrides.extraCaCertificates);
+
+  let config: CollectorConfig;
+  let configWarnings: string[] = [];
+  let configOrigin = 'in-process';
+  if (overrides.config) {
+    config = overrides.config;
+  } else {
+    const loaded = loadConfigFromEnvironment(env);
+    config = loaded.config;
+    configWarnings = loaded.warnings;
+    configOrigin = loaded.origin;
+  }
+  for (const w of configWarnings) log.log('warn', `configuration: ${w}`);
+
+  const storage = storageFromEnvironment(env);
+  const ledger = new Ledger(storage, env.MTC_TABLE_PREFIX || 'mtc');
+  const queueName = env.MTC_PAGE_QUEUE || DEFAULT_PAGE_QUEUE;
+  await storage.ensure(ledger.tableNames(), [queueName, `${queueName}-poison`]);
+  const queue = new JobQueue(storage.queue(queueName), clock);
+  const secrets = new DefaultSecretSource(env);
+  const destinations = new Map<string, Destination>();
+  for (const d of config.destinations) destinations.set(d.id, createDestination(d, secrets));
+
+  const clients = new Map<string, SourceClients>();
+  return {
+    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations,
+    clientsFor(source) {
+      let c = clients.get(source.id);
+      if (!c) {
+        const credential = new SourceCredential(source, secrets);
+        c = {
+          credential,
+          graph: new GraphMessageTraceClient({
+            graphBaseUrl: source.endpoints.graphBaseUrl,
+            apiVersion: source.graphApiVersion,
+            scope: source.endpoints.graphScope,
+            credential,
+          }),
+        };
+        clients.set(source.id, c);
+      }
+      return c;
+    },
+    configHashOf(source) {
+      return createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16);
+    },
+  };
+}

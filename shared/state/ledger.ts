@@ -1,0 +1,344 @@
+/**
+ * The state in Table Storage: the planning cursor, the slice ledger, backfill runs and health.
+ * One partition per source. The cursor moves only by compare-and-swap (ETag If-Match).
+ *
+ * Tables (prefix from MTC_TABLE_PREFIX, default `mtc`): <p>cursors, <p>slices, <p>runs, <p>health.
+ */
+import type { TableClient } from '@azure/data-tables';
+import type { StorageClients } from './storage';
+import { isStatus } from './storage';
+
+export type SliceKind = 'live' | 'backfill';
+export type SliceState = 'pending' | 'fetching' | 'done' | 'parked';
+
+/** A planned slice not yet confirmed enqueued: the outbox, kept inside the cursor row. */
+export interface PendingSlice { id: string; startMs: number; endMs: number }
+
+export interface CursorRow {
+  sourceId: string;
+  /** Everything before this instant has been planned into live slices. */
+  scheduledUntil: number;
+  /** Where collection began. */
+  startMs: number;
+  pending: PendingSlice[];
+  lastPlannedAt: number;
+  etag: string;
+}
+
+export interface DestinationMark {
+  /** Pages fully delivered (pages < this number are done for the destination). */
+  pagesDone: number;
+  /** Rows delivered to this destination in total, for the summary. */
+  rows: number;
+  /** Within page `pagesDone`: the last row key delivered, when a page was delivered in part. */
+  partialKey?: string;
+}
+
+export interface SliceRow {
+  sourceId: string;
+  id: string;
+  kind: SliceKind;
+  runId: string;
+  startMs: number;
+  endMs: number;
+  state: SliceState;
+  /** The next page to fetch (0 = the window query). */
+  page: number;
+  /** The continuation for `page` (empty for page 0). */
+  nextLink: string;
+  /** Keys of the previous page's rows at its oldest timestamp (page-boundary repeats). */
+  boundaryKeys: string[];
+  rows: number;
+  requests: number;
+  attempts: number;
+  firstAttemptAt: number;
+  claimOwner: string;
+  claimUntil: number;
+  marks: Record<string, DestinationMark>;
+  lastError: string;
+  createdAt: number;
+  updatedAt: number;
+  etag: string;
+}
+
+export interface RunRow {
+  sourceId: string;
+  runId: string;
+  startMs: number;
+  endMs: number;
+  state: 'running' | 'done';
+  slicesTotal: number;
+  createdAt: number;
+  etag: string;
+}
+
+export interface HealthRow {
+  sourceId: string;
+  state: string;
+  stateSince: number;
+  completedUntil: number;
+  lastError: string;
+  lastErrorAt: number;
+  lastSuccessAt: number;
+  configHash: string;
+  etag: string;
+}
+
+const PAD = 15;
+export function liveSliceId(startMs: number, endMs: number): string {
+  return `L-${String(startMs).padStart(PAD, '0')}-${String(endMs).padStart(PAD, '0')}`;
+}
+export function backfillSliceId(runId: string, startMs: number, endMs: number): string {
+  return `B-${runId}-${String(startMs).padStart(PAD, '0')}-${String(endMs).padStart(PAD, '0')}`;
+}
+export function liveSlicePrefixAt(startMs: number): string {
+  return `L-${String(startMs).padStart(PAD, '0')}`;
+}
+
+function json<T>(text: unknown, fallback: T): T {
+  if (typeof text !== 'string' || text === '') return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+type Entity = Record<string, unknown> & { partitionKey?: string; rowKey?: string; etag?: string };
+type WriteEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+function toSlice(e: Entity): SliceRow {
+  return {
+    sourceId: String(e.partitionKey),
+    id: String(e.rowKey),
+    kind: e.kind as SliceKind,
+    runId: String(e.runId ?? ''),
+    startMs: Number(e.startMs),
+    endMs: Number(e.endMs),
+    state: e.state as SliceState,
+    page: Number(e.page ?? 0),
+    nextLink: String(e.nextLink ?? ''),
+    boundaryKeys: json<string[]>(e.boundaryKeys, []),
+    rows: Number(e.rows ?? 0),
+    requests: Number(e.requests ?? 0),
+    attempts: Number(e.attempts ?? 0),
+    firstAttemptAt: Number(e.firstAttemptAt ?? 0),
+    claimOwner: String(e.claimOwner ?? ''),
+    claimUntil: Number(e.claimUntil ?? 0),
+    marks: json<Record<string, DestinationMark>>(e.marks, {}),
+    lastError: String(e.lastError ?? ''),
+    createdAt: Number(e.createdAt ?? 0),
+    updatedAt: Number(e.updatedAt ?? 0),
+    etag: String(e.etag ?? ''),
+  };
+}
+
+function fromSlice(s: Omit<SliceRow, 'etag'>): WriteEntity {
+  return {
+    partitionKey: s.sourceId,
+    rowKey: s.id,
+    kind: s.kind,
+    runId: s.runId,
+    startMs: s.startMs,
+    endMs: s.endMs,
+    state: s.state,
+    page: s.page,
+    nextLink: s.nextLink,
+    boundaryKeys: JSON.stringify(s.boundaryKeys),
+    rows: s.rows,
+    requests: s.requests,
+    attempts: s.attempts,
+    firstAttemptAt: s.firstAttemptAt,
+    claimOwner: s.claimOwner,
+    claimUntil: s.claimUntil,
+    marks: JSON.stringify(s.marks),
+    lastError: s.lastError,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+}
+
+export class Ledger {
+  readonly cursors: TableClient;
+  readonly slices: TableClient;
+  readonly runs: TableClient;
+  readonly health: TableClient;
+  constructor(storage: StorageClients, readonly prefix = 'mtc') {
+    this.cursors = storage.table(`${prefix}cursors`);
+    this.slices = storage.table(`${prefix}slices`);
+    this.runs = storage.table(`${prefix}runs`);
+    this.health = storage.table(`${prefix}health`);
+  }
+
+  tableNames(): string[] {
+    return [`${this.prefix}cursors`, `${this.prefix}slices`, `${this.prefix}runs`, `${this.prefix}health`];
+  }
+
+  // ---- cursor -------------------------------------------------------------------------------
+
+  async getCursor(sourceId: string): Promise<CursorRow | undefined> {
+    try {
+      const e = await this.cursors.getEntity<Entity>(sourceId, 'cursor');
+      return {
+        sourceId,
+        scheduledUntil: Number(e.scheduledUntil),
+        startMs: Number(e.startMs),
+        pending: json<PendingSlice[]>(e.pending, []),
+        lastPlannedAt: Number(e.lastPlannedAt ?? 0),
+        etag: String(e.etag),
+      };
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates the cursor; returns false when another planner created it first. */
+  async createCursor(sourceId: string, startMs: number, now: number): Promise<boolean> {
+    try {
+      await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '[]', lastPlannedAt: now });
+      return true;
+    } catch (err) {
+      if (isStatus(err, 409)) return false;
+      throw err;
+    }
+  }
+
+  /** Compare-and-swap on the cursor. Returns the new etag, or undefined when someone else changed it (412). */
+  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt'>>): Promise<string | undefined> {
+    const entity: WriteEntity = { partitionKey: c.sourceId, rowKey: 'cursor' };
+    if (patch.scheduledUntil !== undefined) entity.scheduledUntil = patch.scheduledUntil;
+    if (patch.pending !== undefined) entity.pending = JSON.stringify(patch.pending);
+    if (patch.lastPlannedAt !== undefined) entity.lastPlannedAt = patch.lastPlannedAt;
+    try {
+      const r = await this.cursors.updateEntity(entity, 'Merge', { etag: c.etag });
+      return r.etag ?? '';
+    } catch (err) {
+      if (isStatus(err, 412) || isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  // ---- slices -------------------------------------------------------------------------------
+
+  /** Writes a new slice row; an existing row with the same id is left as it is (idempotent). */
+  async createSlice(s: Omit<SliceRow, 'etag'>): Promise<boolean> {
+    try {
+      await this.slices.createEntity(fromSlice(s));
+      return true;
+    } catch (err) {
+      if (isStatus(err, 409)) return false;
+      throw err;
+    }
+  }
+
+  async getSlice(sourceId: string, sliceId: string): Promise<SliceRow | undefined> {
+    try {
+      return toSlice(await this.slices.getEntity<Entity>(sourceId, sliceId));
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Replaces the slice if its etag still matches. Returns the new row, or undefined on a lost race. */
+  async swapSlice(s: SliceRow): Promise<SliceRow | undefined> {
+    try {
+      const r = await this.slices.updateEntity(fromSlice(s), 'Replace', { etag: s.etag });
+      return { ...s, etag: r.etag ?? '' };
+    } catch (err) {
+      if (isStatus(err, 412)) return undefined;
+      throw err;
+    }
+  }
+
+  async *listSlices(sourceId: string, opts: { fromRowKey?: string; toRowKey?: string } = {}): AsyncGenerator<SliceRow> {
+    const parts = [`PartitionKey eq '${esc(sourceId)}'`];
+    if (opts.fromRowKey) parts.push(`RowKey ge '${esc(opts.fromRowKey)}'`);
+    if (opts.toRowKey) parts.push(`RowKey lt '${esc(opts.toRowKey)}'`);
+    for await (const e of this.slices.listEntities<Entity>({ queryOptions: { filter: parts.join(' and ') } })) {
+      yield toSlice(e);
+    }
+  }
+
+  // ---- runs ---------------------------------------------------------------------------------
+
+  async createRun(r: Omit<RunRow, 'etag'>): Promise<void> {
+    await this.runs.createEntity({ partitionKey: r.sourceId, rowKey: r.runId, startMs: r.startMs, endMs: r.endMs, state: r.state, slicesTotal: r.slicesTotal, createdAt: r.createdAt });
+  }
+
+  async listRuns(sourceId: string): Promise<RunRow[]> {
+    const out: RunRow[] = [];
+    for await (const e of this.runs.listEntities<Entity>({ queryOptions: { filter: `PartitionKey eq '${esc(sourceId)}'` } })) {
+      out.push({
+        sourceId, runId: String(e.rowKey), startMs: Number(e.startMs), endMs: Number(e.endMs),
+        state: e.state as RunRow['state'], slicesTotal: Number(e.slicesTotal), createdAt: Number(e.createdAt), etag: String(e.etag),
+      });
+    }
+    return out;
+  }
+
+  async getRun(sourceId: string, runId: string): Promise<RunRow | undefined> {
+    return (await this.listRuns(sourceId)).find((r) => r.runId === runId);
+  }
+
+  async setRunState(r: RunRow, state: RunRow['state']): Promise<void> {
+    await this.runs.updateEntity({ partitionKey: r.sourceId, rowKey: r.runId, state }, 'Merge');
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  async getHealth(sourceId: string): Promise<HealthRow | undefined> {
+    try {
+      const e = await this.health.getEntity<Entity>(sourceId, 'health');
+      return {
+        sourceId,
+        state: String(e.state ?? 'Pending'),
+        stateSince: Number(e.stateSince ?? 0),
+        completedUntil: Number(e.completedUntil ?? 0),
+        lastError: String(e.lastError ?? ''),
+        lastErrorAt: Number(e.lastErrorAt ?? 0),
+        lastSuccessAt: Number(e.lastSuccessAt ?? 0),
+        configHash: String(e.configHash ?? ''),
+        etag: String(e.etag),
+      };
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Merges health fields (last writer wins except completedUntil, which only moves forward via advanceWatermark). */
+  async mergeHealth(sourceId: string, patch: Partial<Omit<HealthRow, 'sourceId' | 'etag'>>): Promise<void> {
+    await this.health.upsertEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge');
+  }
+
+  /** Moves completedUntil forward by compare-and-swap; never backwards. */
+  async advanceWatermark(sourceId: string, to: number): Promise<number> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const h = await this.getHealth(sourceId);
+      if (!h) {
+        try {
+          await this.health.createEntity({ partitionKey: sourceId, rowKey: 'health', completedUntil: to, state: 'Collecting', stateSince: 0 });
+          return to;
+        } catch (err) {
+          if (isStatus(err, 409)) continue;
+          throw err;
+        }
+      }
+      if (h.completedUntil >= to) return h.completedUntil;
+      try {
+        await this.health.updateEntity({ partitionKey: sourceId, rowKey: 'health', completedUntil: to }, 'Merge', { etag: h.etag });
+        return to;
+      } catch (err) {
+        if (isStatus(err, 412)) continue;
+        throw err;
+      }
+    }
+    return (await this.getHealth(sourceId))?.completedUntil ?? 0;
+  }
+}
+
+function esc(s: string): string {
+  return s.replace(/'/g, "''");
+}

@@ -1,0 +1,71 @@
+/**
+ * Status per source: health state, completed watermark, lag, last error, slices in trouble, runs.
+ */
+import type { SourceConfig } from './config/types';
+import type { Runtime } from './runtime';
+import { runProgress, type RunProgress } from './backfill';
+
+export interface SourceStatus {
+  id: string;
+  enabled: boolean;
+  tenantId: string;
+  api: string;
+  state: string;
+  stateSince?: string;
+  /** Every instant before this has been collected (contiguous done live slices). */
+  completedUntil?: string;
+  /** Planned into live slices up to here. */
+  scheduledUntil?: string;
+  lagSeconds?: number;
+  lastSuccessAt?: string;
+  lastError?: unknown;
+  lastErrorAt?: string;
+  slices: { pending: number; fetching: number; parked: number; done: number; rows: number; requests: number };
+  parked: { sliceId: string; kind: string; start: string; end: string; error: unknown }[];
+  runs: RunProgress[];
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<SourceStatus> {
+  const [health, cursor, runs] = await Promise.all([
+    rt.ledger.getHealth(source.id),
+    rt.ledger.getCursor(source.id),
+    rt.ledger.listRuns(source.id),
+  ]);
+  const counts = { pending: 0, fetching: 0, parked: 0, done: 0, rows: 0, requests: 0 };
+  const parked: SourceStatus['parked'] = [];
+  for await (const s of rt.ledger.listSlices(source.id)) {
+    counts[s.state] += 1;
+    counts.rows += s.rows;
+    counts.requests += s.requests;
+    if (s.state === 'parked') parked.push({ sliceId: s.id, kind: s.kind, start: iso(s.startMs)!, end: iso(s.endMs)!, error: parseJson(s.lastError) });
+  }
+  const completedUntil = health?.completedUntil || cursor?.startMs;
+  const now = rt.clock.now();
+  const state = !source.enabled ? 'Stopped' : health?.state ?? (cursor ? 'Started' : 'Pending');
+  return {
+    id: source.id,
+    enabled: source.enabled,
+    tenantId: source.tenantId,
+    api: `${source.api}/${source.graphApiVersion}`,
+    state,
+    ...(health?.stateSince ? { stateSince: iso(health.stateSince) } : {}),
+    ...(completedUntil ? { completedUntil: iso(completedUntil), lagSeconds: Math.max(0, Math.round((now - completedUntil) / 1000)) } : {}),
+    ...(cursor ? { scheduledUntil: iso(cursor.scheduledUntil) } : {}),
+    ...(health?.lastSuccessAt ? { lastSuccessAt: iso(health.lastSuccessAt) } : {}),
+    ...(health?.lastError ? { lastError: parseJson(health.lastError), lastErrorAt: iso(health.lastErrorAt) } : {}),
+    slices: counts,
+    parked,
+    runs: await Promise.all(runs.sort((a, b) => b.createdAt - a.createdAt).slice(0, 20).map((r) => runProgress(rt, r))),
+  };
+}
