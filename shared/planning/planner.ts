@@ -62,7 +62,12 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     cursor = { ...cursor, pending: [], etag };
   }
 
-  if (now - cursor.lastPlannedAt < source.pollIntervalMs && cursor.lastPlannedAt > 0) return { outcome: 'not-due', relayed };
+  // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
+  // more (catching up, or after an outage) plans at once.
+  const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
+  if (cursor.lastPlannedAt > 0 && now - cursor.lastPlannedAt < source.pollIntervalMs && behindMs < source.sliceMs) {
+    return { outcome: 'not-due', relayed };
+  }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward.
   const history = clampToHistory(cursor.scheduledUntil, now);

@@ -1,0 +1,200 @@
+/**
+ * Runs the collector locally the way Azure would: embedded Azurite storage, the real function
+ * handlers in the local Functions host, and by default the bundled Message Trace simulator as the
+ * tenant with NDJSON files under ./out. Used by `npm start` (local/cli.ts) and the end-to-end tests.
+ */
+import path from 'node:path';
+import { createLocalHost, type LocalHost } from './host';
+import { startAzurite, type RunningAzurite } from './azurite';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../simulator';
+import { parseConfig } from '../shared/config/load';
+import type { CollectorConfig } from '../shared/config/types';
+import { setRuntimeOverrides } from '../shared/runtime-overrides';
+import { getRuntime, resetRuntime } from '../shared/runtime';
+import { AcceleratedClock, systemClock, type Clock } from '../shared/time/clock';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const FUNCTIONS_ENTRY = path.join(REPO_ROOT, 'dist', 'functions', 'index.js');
+export const SIMULATOR_SECRET_ENV = 'MTC_SIMULATOR_CLIENT_SECRET';
+
+export interface LocalRunOptions {
+  /** A configuration file (a real tenant, or any endpoints). Default: the bundled simulator. */
+  configPath?: string;
+  /** A configuration document built once the simulator is up (tests). Used instead of the default. */
+  configDoc?: (sim: Simulator) => unknown;
+  /** Simulator options (ignored with configPath). The clock comes from `clock`/`speed`. */
+  simulatorOptions?: Omit<SimulatorOptions, 'clock'>;
+  /** The clock shared by the simulator, the planner and the workers. Default: real time, or `speed`. */
+  clock?: Clock;
+  /** Folder for the default file destination. Default ./out */
+  outDir?: string;
+  /** HTTP port of the local Functions host (0 = free). Default 7071. */
+  port?: number;
+  /** Clock speed factor for the simulator run (1 = real time). */
+  speed?: number;
+  /** Simulator traffic volume. */
+  rowsPerDay?: number;
+  /** Where collection starts (default -2h@h with the simulator). */
+  start?: string;
+  /** An existing storage connection string instead of embedded Azurite. */
+  storageConnectionString?: string;
+  /** A folder to keep Azurite's data between runs (default: in memory). */
+  storageLocation?: string;
+  /** Planner schedule (NCRONTAB). Default every minute. */
+  planSchedule?: string;
+  enableTimers?: boolean;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
+}
+
+export interface LocalRun {
+  host: LocalHost;
+  simulator?: Simulator;
+  azurite?: RunningAzurite;
+  config: CollectorConfig;
+  clock: Clock;
+  stop(): Promise<void>;
+}
+
+export function defaultSimulatorConfig(sim: Simulator, opts: { outDir: string; start: string }): unknown {
+  const t = sim.tenants[0]!;
+  return {
+    sources: [{
+      id: 'simulator',
+      tenantId: t.tenantId,
+      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+      auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: `env:${SIMULATOR_SECRET_ENV}` },
+      start: opts.start,
+      collectionDelay: '5m',
+      sliceLength: '1h',
+      fields: { _sourceCategory: 'o365/messagetrace/simulator' },
+      destinations: ['local'],
+    }],
+    destinations: [{ id: 'local', type: 'file', directory: opts.outDir }],
+  };
+}
+
+export async function startLocalRun(options: LocalRunOptions = {}): Promise<LocalRun> {
+  const log = options.log ?? (() => {});
+  let azurite: RunningAzurite | undefined;
+  let simulator: Simulator | undefined;
+  let connectionString = options.storageConnectionString ?? process.env.JobsStorage;
+  if (!connectionString) {
+    azurite = await startAzurite({ ...(options.storageLocation ? { location: options.storageLocation } : {}) });
+    connectionString = azurite.connectionString;
+  }
+
+  let clock: Clock = options.clock ?? systemClock;
+  let config: CollectorConfig | undefined;
+  const overrides: Parameters<typeof setRuntimeOverrides>[0] = {};
+  try {
+    if (!options.configPath) {
+      if (!options.clock && options.speed && options.speed !== 1) clock = new AcceleratedClock(Date.now(), options.speed);
+      simulator = await startSimulator({
+        https: true,
+        tenants: [{ rowsPerDay: options.rowsPerDay ?? 50_000 }],
+        ...options.simulatorOptions,
+        clock,
+      });
+      process.env[SIMULATOR_SECRET_ENV] = simulator.tenants[0]!.clientSecret;
+      const doc = options.configDoc
+        ? options.configDoc(simulator)
+        : defaultSimulatorConfig(simulator, { outDir: path.resolve(options.outDir ?? 'out'), start: options.start ?? '-2h@h' });
+      config = parseConfig(doc, { env: process.env }).config;
+      overrides.config = config;
+      overrides.extraCaCertificates = simulator.caCertificatePem ? [simulator.caCertificatePem] : [];
+    } else {
+      process.env.MTC_CONFIG_PATH = path.resolve(options.configPath);
+      delete process.env.MTC_CONFIG;
+    }
+    overrides.clock = clock;
+    setRuntimeOverrides(overrides);
+    resetRuntime();
+
+    const env: Record<string, string> = {
+      JobsStorage: connectionString,
+      AzureWebJobsStorage: connectionString,
+      MTC_PLAN_SCHEDULE: options.planSchedule ?? process.env.MTC_PLAN_SCHEDULE ?? '0 */1 * * * *',
+      MTC_PAGE_QUEUE: process.env.MTC_PAGE_QUEUE ?? 'page-jobs',
+      MTC_TABLE_PREFIX: process.env.MTC_TABLE_PREFIX ?? 'mtc',
+    };
+    for (const [k, v] of Object.entries(env)) process.env[k] = v;
+    // Validate the configuration and create queues and tables before anything runs.
+    const rt = await getRuntime();
+    config = rt.config;
+
+    const host = await createLocalHost({
+      entry: FUNCTIONS_ENTRY,
+      env,
+      clock,
+      http: { port: options.port ?? 7071 },
+      log,
+      enableTimers: options.enableTimers ?? true,
+    });
+    await host.start();
+    return {
+      host, simulator, azurite, config, clock,
+      async stop() {
+        await host.stop();
+        await simulator?.stop();
+        await azurite?.stop();
+      },
+    };
+  } catch (err) {
+    await simulator?.stop();
+    await azurite?.stop();
+    throw err;
+  }
+}
+
+export interface RunSummary {
+  sources: {
+    id: string;
+    slices: { done: number; parked: number; pending: number; fetching: number };
+    rowsFetched: number;
+    requests: number;
+    completedUntil?: string;
+    destinations: { id: string; rowsForwarded: number }[];
+  }[];
+  parked: number;
+}
+
+/** Rows fetched and forwarded and requests used, per source and destination, from the ledger. */
+export async function summarise(): Promise<RunSummary> {
+  const rt = await getRuntime();
+  const out: RunSummary = { sources: [], parked: 0 };
+  for (const source of rt.config.sources) {
+    const slices = { done: 0, parked: 0, pending: 0, fetching: 0 };
+    let rowsFetched = 0, requests = 0;
+    const forwarded = new Map<string, number>(source.destinations.map((d) => [d, 0]));
+    for await (const s of rt.ledger.listSlices(source.id)) {
+      slices[s.state] += 1;
+      rowsFetched += s.rows;
+      requests += s.requests;
+      for (const [d, m] of Object.entries(s.marks)) forwarded.set(d, (forwarded.get(d) ?? 0) + m.rows);
+    }
+    const health = await rt.ledger.getHealth(source.id);
+    out.parked += slices.parked;
+    out.sources.push({
+      id: source.id, slices, rowsFetched, requests,
+      ...(health?.completedUntil ? { completedUntil: new Date(health.completedUntil).toISOString() } : {}),
+      destinations: [...forwarded].map(([id, rowsForwarded]) => ({ id, rowsForwarded })),
+    });
+  }
+  return out;
+}
+
+/**
+ * Plans and drains until no source's cursor moves any more (a catch-up longer than one 10-day
+ * window takes several planning rounds).
+ */
+export async function runOnce(run: LocalRun, opts: { timeoutMs?: number } = {}): Promise<void> {
+  const rt = await getRuntime();
+  for (let round = 0; round < 100; round++) {
+    const before = await Promise.all(rt.config.sources.map((s) => rt.ledger.getCursor(s.id)));
+    await run.host.runTimer('plan');
+    await run.host.drainUntilIdle({ timeoutMs: opts.timeoutMs ?? 30 * 60_000 });
+    const after = await Promise.all(rt.config.sources.map((s) => rt.ledger.getCursor(s.id)));
+    const moved = after.some((c, i) => (c?.scheduledUntil ?? 0) !== (before[i]?.scheduledUntil ?? 0));
+    if (!moved) return;
+  }
+}
