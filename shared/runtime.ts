@@ -104,7 +104,7 @@ async function buildRuntime(): Promise<Runtime> {
         const credential = new SourceCredential(source, secrets);
         c = {
           credential,
-          graph: new GraphMessageTraceClient({
+          api: new GraphMessageTraceClient({
             graphBaseUrl: source.endpoints.graphBaseUrl,
             apiVersion: source.graphApiVersion,
             scope: source.endpoints.graphScope,

@@ -22,6 +22,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   { name: 'JobsStorage__credential', requiredInAzure: true, description: 'managedidentity: the connection uses the app identity.' },
   { name: 'JobsStorage__clientId', requiredInAzure: true, description: 'Client id of the user-assigned managed identity used for the jobs storage.' },
   { name: 'AZURE_CLIENT_ID', requiredInAzure: true, description: 'Client id of the user-assigned managed identity, used by DefaultAzureCredential (Key Vault, storage).' },
+  { name: 'AZURE_TOKEN_CREDENTIALS', requiredInAzure: true, description: 'ManagedIdentityCredential: DefaultAzureCredential goes straight to the managed identity in Azure.' },
   { name: 'KEY_VAULT_URI', requiredInAzure: true, description: 'Default Key Vault for secret references written as kv:<name>.' },
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', requiredInAzure: true, description: 'Application Insights connection string.' },
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', requiredInAzure: true, description: 'ClientId=<uami client id>;Authorization=AAD, for Entra-only ingestion.' },

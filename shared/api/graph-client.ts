@@ -11,18 +11,12 @@ import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
 import { loadGot } from './http';
+import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
 export const GRAPH_PERMISSION = 'ExchangeMessageTrace.Read.All';
 
-export type PageRequest =
-  | { kind: 'window'; startMs: number; endMs: number; top: number }
-  | { kind: 'continuation'; url: string };
-
-export interface PageResult {
-  rows: MessageTraceRow[];
-  nextLink?: string;
-}
+export type { PageRequest, PageResult } from './client';
 
 export interface GraphClientOptions {
   graphBaseUrl: string;
@@ -39,10 +33,12 @@ export function isoLiteral(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-export class GraphMessageTraceClient {
+export class GraphMessageTraceClient implements MessageTraceClient {
   private readonly origin: string;
+  readonly api: string;
   constructor(private readonly options: GraphClientOptions) {
     this.origin = new URL(options.graphBaseUrl).origin;
+    this.api = `graph/${options.apiVersion}`;
   }
 
   /** The first-page URL for `[startMs, endMs]` (both bounds inclusive at the API; the caller keeps `[start, end)`). */

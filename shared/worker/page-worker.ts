@@ -13,8 +13,7 @@ import type { CollectorConfig, SourceConfig } from '../config/types';
 import { CollectorError, asCollectorError } from '../errors';
 import type { Logger } from '../log';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../model/row';
-import type { GraphMessageTraceClient } from '../api/graph-client';
-import type { SourceCredential } from '../auth/credentials';
+import type { MessageTraceClient, RenewableCredential } from '../api/client';
 import type { Destination } from '../destinations/destination';
 import type { DestinationMark, Ledger, SliceRow } from '../state/ledger';
 import { liveSlicePrefixAt } from '../state/ledger';
@@ -27,8 +26,8 @@ const BOUNDARY_WINDOW_MS = 1000;
 const MAX_BOUNDARY_KEYS = 2000;
 
 export interface SourceClients {
-  graph: GraphMessageTraceClient;
-  credential: SourceCredential;
+  api: MessageTraceClient;
+  credential: RenewableCredential;
 }
 
 export interface WorkerDeps {
@@ -142,7 +141,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   }
 
   const collectedAt = new Date(clock.now()).toISOString();
-  const api = `graph/${source.graphApiVersion}`;
+  const api = clients.api.api;
   const events = kept.map((row) => makeEvent({ tenantId: source.tenantId, sourceId: source.id, api, collectedAt, fields: source.fields, row }));
 
   // Forward to each destination that has not acknowledged this page yet.
@@ -224,13 +223,13 @@ async function fetchWithTokenRenewal(clients: SourceClients, slice: SliceRow, so
     : { kind: 'continuation' as const, url: slice.nextLink };
   try {
     counted();
-    return await clients.graph.fetchPage(request);
+    return await clients.api.fetchPage(request);
   } catch (err) {
     // A 401 on a token that was valid: renew the credential once and retry.
     if (err instanceof CollectorError && err.statusCode === 401 && err.type === 'ThirdPartyGeneric') {
       clients.credential.renew();
       counted();
-      return await clients.graph.fetchPage(request);
+      return await clients.api.fetchPage(request);
     }
     throw err;
   }

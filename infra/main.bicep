@@ -1,0 +1,227 @@
+// message-trace-collector: everything one deployment of the collector needs, in one resource group.
+// Deploy with `azd up` (parameters from main.parameters.json) or
+// `az deployment group create -g <rg> -f infra/main.bicep -p environmentName=<name> mtcConfigBase64=$(base64 -w0 config.json)`.
+// Resource names, app setting names, custom metric names and role ids are checked offline by
+// test/infra/*.test.ts; the app settings the code reads are declared in shared/settings.ts.
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; used to derive resource names and tags.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource. Flex Consumption must be available in it.')
+param location string = resourceGroup().location
+
+// ---- Scale: derived from the tenant request budget ------------------------------------------------
+// Graph allows 100 requests per rolling 5 minutes per tenant (shared with every other tool in the
+// tenant). One page request takes about 3 s, so ONE worker slot that fetches pages back to back
+// makes 300 s / 3 s = 100 requests per 5 minutes: a single slot can use a whole tenant's budget.
+// host.json gives each instance batchSize 4 + newBatchThreshold 2 = 6 concurrent queue messages,
+// so one instance can keep about 6 tenants at full budget. More instances than that buy nothing
+// (the shared tenant budget, not compute, is the limit) and only add 429s and budget waits.
+//   instances needed  = ceil(tenants / 6)
+//   default           = ceil(tenants * 2 / 6) = ceil(tenants / 3): a factor 2 of headroom for slow
+//                       pages, retries and slots that sit waiting for budget.
+// With the default expectedTenantCount of 24 this gives 8 instances, which covers 48 tenants at
+// full budget. The cap applies to each Flex per-function scale group (the page-jobs queue function
+// scales on its own instances; the timer and the HTTP functions have their own groups).
+// The platform range is 1..1000 (learn.microsoft.com/azure/azure-functions/event-driven-scaling,
+// "Limit scale-out", 2026-08); older pages and the team reference say the lowest value is 40. If a
+// region rejects a value below 40, pass maximumInstanceCount=40.
+@minValue(1)
+@description('How many tenants (sources) this deployment is sized for; sets the default scale-out cap.')
+param expectedTenantCount int = 24
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption maximumInstanceCount (per scale group). Default: ceil(expectedTenantCount / 3), see the arithmetic above.')
+param maximumInstanceCount int = max(1, (expectedTenantCount + 2) / 3)
+
+@allowed([512, 2048, 4096])
+@description('Flex Consumption instance memory size in MB.')
+param instanceMemoryMB int = 2048
+
+// ---- Application configuration ---------------------------------------------------------------------
+@secure()
+@description('The configuration document (JSON text) for app setting MTC_CONFIG. It holds only secret references (kv:<name>), but is @secure so deployment history never keeps it. Empty: use mtcConfigBase64.')
+param mtcConfig string = ''
+
+// azd substitutes ${VAR} into main.parameters.json as raw text before parsing it, so JSON text with
+// quotes cannot travel through an azd environment variable; base64 can (docs/onboarding.md).
+@secure()
+@description('The configuration document as base64 of its JSON text (used when mtcConfig is empty). Both empty: a document with no sources.')
+param mtcConfigBase64 string = ''
+
+@description('NCRONTAB schedule of the planner timer (app setting MTC_PLAN_SCHEDULE). UTC.')
+param planSchedule string = '0 */1 * * * *'
+
+@description('Extra app settings that resolve to Key Vault secrets: { "<APP_SETTING_NAME>": "<secret name>" }. Each becomes a Key Vault reference resolved with the user-assigned identity; use them from the configuration as env secret references. Only names go in here, never values.')
+param keyVaultReferenceSettings object = {}
+
+// ---- Key Vault --------------------------------------------------------------------------------------
+@description('Key Vault purge protection. Irreversible once on; set false only for throw-away environments.')
+param keyVaultPurgeProtection bool = true
+
+@minValue(7)
+@maxValue(90)
+@description('Key Vault soft-delete retention in days.')
+param keyVaultSoftDeleteRetentionDays int = 90
+
+@description('Object id of the person or pipeline that writes the client secrets into Key Vault (gets Key Vault Secrets Officer on the vault). azd fills it with the signed-in principal. Empty: no assignment.')
+param secretsOfficerPrincipalId string = ''
+
+@allowed(['User', 'Group', 'ServicePrincipal'])
+@description('Principal type of secretsOfficerPrincipalId.')
+param secretsOfficerPrincipalType string = 'User'
+
+// ---- Alerts -----------------------------------------------------------------------------------------
+@description('E-mail address that receives alerts. Empty: the alert rules are created without an action group.')
+param alertEmail string = ''
+
+@minValue(60)
+@description('Alert when a source lags behind now by more than this many seconds (custom metric mtc.source.lag_seconds).')
+param lagAlertThresholdSeconds int = 3600
+
+@minValue(1)
+@description('Alert when a source gets more than this many 429 answers in each of two consecutive 15-minute windows (custom metric mtc.api.requests, status 429).')
+param throttledRequestsAlertThreshold int = 10
+
+@description('Tags added to every resource.')
+param tags object = {}
+
+// ---- Names -------------------------------------------------------------------------------------------
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var names = {
+  identity: 'id-mtc-${resourceToken}'
+  logAnalytics: 'log-mtc-${resourceToken}'
+  appInsights: 'appi-mtc-${resourceToken}'
+  storage: 'stmtc${resourceToken}'
+  keyVault: 'kv-mtc-${resourceToken}'
+  plan: 'plan-mtc-${resourceToken}'
+  functionApp: 'func-mtc-${resourceToken}'
+  actionGroup: 'ag-mtc-${resourceToken}'
+}
+// Names the code uses (shared/settings.ts defaults: queue page-jobs, table prefix mtc).
+var pageQueueName = 'page-jobs'
+var tablePrefix = 'mtc'
+var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget']
+var deploymentContainerName = 'app-package-${take(resourceToken, 8)}'
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: names.identity
+    location: location
+    tags: allTags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: names.logAnalytics
+    appInsightsName: names.appInsights
+    location: location
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: names.storage
+    location: location
+    tags: allTags
+    deploymentContainerName: deploymentContainerName
+    queueNames: [pageQueueName, '${pageQueueName}-poison']
+    tableNames: tableNames
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyVault'
+  params: {
+    name: names.keyVault
+    location: location
+    tags: allTags
+    enablePurgeProtection: keyVaultPurgeProtection
+    softDeleteRetentionInDays: keyVaultSoftDeleteRetentionDays
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    secretsOfficerPrincipalId: secretsOfficerPrincipalId
+    secretsOfficerPrincipalType: secretsOfficerPrincipalType
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionApp'
+  params: {
+    planName: names.plan
+    appName: names.functionApp
+    location: location
+    tags: union(allTags, { 'azd-service-name': 'collector' })
+    identityName: identity.outputs.name
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: keyVault.outputs.name
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    mtcConfig: !empty(mtcConfig) ? mtcConfig : (!empty(mtcConfigBase64) ? base64ToString(mtcConfigBase64) : '')
+    planSchedule: planSchedule
+    pageQueueName: pageQueueName
+    tablePrefix: tablePrefix
+    keyVaultReferenceSettings: keyVaultReferenceSettings
+  }
+  // The app must not start before its identity can read storage, Key Vault and publish telemetry.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: allTags
+    appInsightsName: monitoring.outputs.appInsightsName
+    actionGroupName: names.actionGroup
+    alertEmail: alertEmail
+    lagThresholdSeconds: lagAlertThresholdSeconds
+    throttledRequestsThreshold: throttledRequestsAlertThreshold
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: allTags
+    appInsightsName: monitoring.outputs.appInsightsName
+    environmentName: environmentName
+  }
+}
+
+// Names and URIs only: no keys, connection strings or secrets.
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_COLLECTOR_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URI string = functionApp.outputs.uri
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
+output WORKBOOK_NAME string = workbook.outputs.name

@@ -1,0 +1,46 @@
+// Log Analytics workspace and a workspace-based Application Insights component that accepts
+// Entra ID (AAD) authenticated telemetry only (disableLocalAuth). The identity needs
+// Monitoring Metrics Publisher on the component (modules/rbac.bicep) and the host needs
+// APPLICATIONINSIGHTS_AUTHENTICATION_STRING (modules/functionapp.bicep).
+param logAnalyticsName string
+param appInsightsName string
+param location string
+param tags object = {}
+
+@minValue(30)
+@maxValue(730)
+param retentionInDays int = 30
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: retentionInDays
+    features: {
+      enableLogAccessUsingOnlyResourcePermissions: true
+    }
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: appInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logAnalytics.id
+    IngestionMode: 'LogAnalytics'
+    DisableLocalAuth: true
+    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForQuery: 'Enabled'
+  }
+}
+
+output logAnalyticsName string = logAnalytics.name
+output appInsightsName string = appInsights.name
+output appInsightsId string = appInsights.id

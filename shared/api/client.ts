@@ -1,0 +1,28 @@
+/**
+ * What the page worker needs from a message trace API: one page for a window or a continuation.
+ * Graph (shared/api/graph-client.ts) implements it; the legacy RWS API plugs in the same way, so
+ * both go through the same planner, ledger, budget and retry machinery.
+ */
+import type { MessageTraceRow } from '../model/row';
+
+export type PageRequest =
+  | { kind: 'window'; startMs: number; endMs: number; top: number }
+  | { kind: 'continuation'; url: string };
+
+export interface PageResult {
+  /** Rows in the Graph shape (id, recipientAddress, receivedDateTime, status, …), in API order. */
+  rows: MessageTraceRow[];
+  /** The opaque continuation for the next page; absent on the last page. */
+  nextLink?: string;
+}
+
+export interface MessageTraceClient {
+  /** The API and version, as the event envelope's `api` field says it (`graph/v1.0`, `rws`). */
+  readonly api: string;
+  fetchPage(request: PageRequest, opts?: { signal?: AbortSignal; clientRequestId?: string }): Promise<PageResult>;
+}
+
+/** A credential the worker can renew after a 401 on a token that was valid. */
+export interface RenewableCredential {
+  renew(): void;
+}
