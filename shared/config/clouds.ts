@@ -1,0 +1,106 @@
+/**
+ * The Microsoft clouds a source can live in: Entra authority host, Graph root and Graph token scope,
+ * and whether Graph message trace exists there.
+ *
+ * Sources: /work/shared/reference/message-trace-api.md B.1 (Graph roots; the Graph message trace API
+ * is Global service only, GCC moderate uses the worldwide endpoints) and C.1 (authority hosts).
+ */
+import type { CloudName, SourceEndpoints } from './types';
+
+export interface CloudProfile {
+  name: CloudName;
+  /** What Microsoft calls it. */
+  displayName: string;
+  endpoints: SourceEndpoints;
+  /** Whether the Graph `messageTraces` API is served in this cloud. */
+  graphMessageTrace: boolean;
+}
+
+export type KnownCloudName = Exclude<CloudName, 'custom'>;
+
+export const CLOUDS: Readonly<Record<KnownCloudName, CloudProfile>> = {
+  global: {
+    name: 'global',
+    displayName: 'Global (worldwide) service',
+    endpoints: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com', graphScope: 'https://graph.microsoft.com/.default' },
+    graphMessageTrace: true,
+  },
+  gcc: {
+    name: 'gcc',
+    displayName: 'US Government Community Cloud (GCC moderate, on the worldwide endpoints)',
+    endpoints: { authorityHost: 'https://login.microsoftonline.com', graphBaseUrl: 'https://graph.microsoft.com', graphScope: 'https://graph.microsoft.com/.default' },
+    graphMessageTrace: true,
+  },
+  gcchigh: {
+    name: 'gcchigh',
+    displayName: 'US Government GCC High (L4)',
+    endpoints: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://graph.microsoft.us', graphScope: 'https://graph.microsoft.us/.default' },
+    graphMessageTrace: false,
+  },
+  dod: {
+    name: 'dod',
+    displayName: 'US Government DoD (L5)',
+    endpoints: { authorityHost: 'https://login.microsoftonline.us', graphBaseUrl: 'https://dod-graph.microsoft.us', graphScope: 'https://dod-graph.microsoft.us/.default' },
+    graphMessageTrace: false,
+  },
+  china: {
+    name: 'china',
+    displayName: 'Microsoft 365 operated by 21Vianet (China)',
+    endpoints: {
+      authorityHost: 'https://login.partner.microsoftonline.cn',
+      graphBaseUrl: 'https://microsoftgraph.chinacloudapi.cn',
+      graphScope: 'https://microsoftgraph.chinacloudapi.cn/.default',
+    },
+    graphMessageTrace: false,
+  },
+};
+
+/** Every value `cloud` accepts, in documentation order. `custom` requires all three endpoints. */
+export const CLOUD_NAMES: readonly CloudName[] = ['global', 'gcc', 'gcchigh', 'dod', 'china', 'custom'];
+
+export function isCloudName(value: unknown): value is CloudName {
+  return typeof value === 'string' && (CLOUD_NAMES as readonly string[]).includes(value);
+}
+
+/** The error for `api: "graph"` in a cloud without Graph message trace. */
+export function graphUnavailableMessage(cloud: KnownCloudName): string {
+  return (
+    `Graph message trace is not available in ${CLOUDS[cloud].displayName}: Microsoft serves it only in the global service ` +
+    `(worldwide tenants, including GCC). For GCC High, DoD and 21Vianet tenants the route is the legacy RWS API ` +
+    `(api: "rws"), which is planned but not available yet in this collector.`
+  );
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** True for 127.0.0.1 / localhost / ::1 (and the rest of 127.0.0.0/8). */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  return LOOPBACK_HOSTS.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Checks an endpoint override and normalises it: https (http only for a loopback host), no user
+ * name or password, no query or fragment, no trailing slash. Returns the normalised URL or a
+ * message saying what to fix (the value itself is never repeated).
+ */
+export function normaliseEndpointUrl(value: string): { url: string } | { problem: string } {
+  let u: URL;
+  try {
+    u = new URL(value.trim());
+  } catch {
+    return { problem: 'is not an absolute URL; write it like "https://login.microsoftonline.com"' };
+  }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) {
+    return {
+      problem:
+        u.protocol === 'http:'
+          ? 'must use https; plain http is accepted only for a loopback host (http://127.0.0.1:<port> or http://localhost:<port>, e.g. the bundled simulator)'
+          : `must be an https URL (got the scheme "${u.protocol.replace(/:$/, '')}")`,
+    };
+  }
+  if (u.username || u.password) return { problem: 'must not contain a user name or password' };
+  if (u.search || u.hash) return { problem: 'must not contain a query string or fragment' };
+  const path = u.pathname.replace(/\/+$/, '');
+  return { url: `${u.protocol}//${u.host}${path}` };
+}

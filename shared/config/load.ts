@@ -1,0 +1,179 @@
+/**
+ * Turns the user's configuration document (JSON; syntax in docs/configuration.md) into the
+ * validated CollectorConfig, or a ConfigError that lists every problem with its JSON path and fix.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDestination } from './destination';
+import { ConfigError, formatPath, IssueCollector, isPlainObject } from './issues';
+import { findJsonSyntaxProblem } from './json-syntax';
+import { ID_PATTERN } from './fields';
+import { parseSource } from './source';
+import type { CollectorConfig, DestinationConfig, SourceConfig } from './types';
+import { checkUnknownFields } from './unknown-fields';
+
+export { ConfigError } from './issues';
+
+export const ROOT_FIELDS = ['$schema', 'sources', 'destinations'];
+
+export interface ParseConfigOptions {
+  /** App settings used while checking (KEY_VAULT_URI for kv:<name>, env:NAME presence). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ParsedConfig {
+  config: CollectorConfig;
+  /** Things that work but are probably not what was meant, as `<path>: <message>`. */
+  warnings: string[];
+}
+
+/** Quotes an id only when it is a well-formed id (so arbitrary input never reaches a message). */
+function idText(v: unknown): string | undefined {
+  return typeof v === 'string' && ID_PATTERN.test(v) ? `"${v}"` : undefined;
+}
+
+/**
+ * Checks and normalises a configuration document. Collects every problem before throwing
+ * ConfigError (message: one `<path>: <message>` line per issue). Never echoes a secret.
+ */
+export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): ParsedConfig {
+  const env = opts.env ?? process.env;
+  const keyVaultUri = env.KEY_VAULT_URI;
+  const out = new IssueCollector();
+  if (!isPlainObject(doc)) {
+    throw new ConfigError([{ path: formatPath([]), message: 'the configuration must be a JSON object like {"sources": [ … ], "destinations": [ … ]}' }]);
+  }
+  checkUnknownFields(doc, ROOT_FIELDS, [], out, { aliases: { source: 'sources', destination: 'destinations', sinks: 'destinations', outputs: 'destinations', inputs: 'sources', tenants: 'sources' } });
+
+  const rawSources = listAt(doc, 'sources', 'a list of sources, e.g. [{"id": "contoso", "tenantId": "…", "auth": {…}, "destinations": ["siem"]}]', out);
+  const rawDestinations = listAt(doc, 'destinations', 'a list of destinations, e.g. [{"id": "siem", "type": "http", "url": "https://siem.example.com/ingest"}]', out);
+
+  const destinationIds = rawDestinations.map((d) => (isPlainObject(d) ? d.id : undefined));
+  const definedIds = [...new Set(destinationIds.filter((id): id is string => idText(id) !== undefined))];
+  const used = new Set<string>();
+
+  const sources: SourceConfig[] = [];
+  const sourceIdAt = new Map<string, number>();
+  rawSources.forEach((raw, i) => {
+    const path = ['sources', i];
+    const source = parseSource(raw, path, keyVaultUri, out);
+    if (!isPlainObject(raw)) return;
+    const id = raw.id;
+    if (idText(id)) {
+      if (sourceIdAt.has(id as string)) out.add([...path, 'id'], `duplicate source id ${idText(id)} (also used by sources[${sourceIdAt.get(id as string)}]); every source needs its own id`);
+      else sourceIdAt.set(id as string, i);
+    }
+    if (Array.isArray(raw.destinations)) {
+      raw.destinations.forEach((ref, j) => {
+        if (typeof ref !== 'string') return;
+        used.add(ref);
+        if (definedIds.includes(ref)) return;
+        const defined = definedIds.length > 0 ? `the destinations defined are ${definedIds.map((d) => `"${d}"`).join(', ')}` : 'no destination is defined yet; add one under "destinations"';
+        out.add([...path, 'destinations', j], `${idText(ref) ? `unknown destination ${idText(ref)}` : 'is not the id of a destination'}; ${defined}`);
+      });
+    }
+    if (source) {
+      sources.push(source);
+      warnAboutEnvSecret(source.auth.clientSecret, [...path, 'auth', 'clientSecretRef'], env, out);
+    }
+  });
+
+  const destinations: DestinationConfig[] = [];
+  const destinationIdAt = new Map<string, number>();
+  rawDestinations.forEach((raw, i) => {
+    const path = ['destinations', i];
+    const destination = parseDestination(raw, path, keyVaultUri, out);
+    const id = destinationIds[i];
+    if (idText(id)) {
+      if (destinationIdAt.has(id as string)) out.add([...path, 'id'], `duplicate destination id ${idText(id)} (also used by destinations[${destinationIdAt.get(id as string)}]); every destination needs its own id`);
+      else destinationIdAt.set(id as string, i);
+      if (!used.has(id as string)) out.warn(path, `no source sends to destination ${idText(id)}; add it to a source's "destinations" or remove it`);
+    }
+    if (destination) {
+      destinations.push(destination);
+      if (destination.type === 'http') {
+        for (const [name, value] of Object.entries(destination.headers)) {
+          if (typeof value !== 'string') warnAboutEnvSecret(value.secret, [...path, 'headers', name, 'secretRef'], env, out);
+        }
+      }
+    }
+  });
+
+  if (rawSources.length > 0 && rawSources.every((s) => isPlainObject(s) && s.enabled === false)) {
+    out.warn(['sources'], 'every source is disabled ("enabled": false), so nothing will be collected');
+  }
+
+  if (out.issues.length > 0) throw new ConfigError(out.issues);
+  return { config: { sources, destinations }, warnings: out.warnings };
+}
+
+function listAt(doc: Record<string, unknown>, key: 'sources' | 'destinations', example: string, out: IssueCollector): unknown[] {
+  const v = doc[key];
+  if (v === undefined) {
+    out.add([key], `is required; it must be ${example}`);
+    return [];
+  }
+  if (!Array.isArray(v)) {
+    out.add([key], `must be ${example}; got ${isPlainObject(v) ? 'an object' : v === null ? 'null' : `a ${typeof v}`}`);
+    return [];
+  }
+  if (v.length === 0) out.add([key], `must have at least one entry: ${example}`);
+  return v;
+}
+
+function warnAboutEnvSecret(ref: { kind: string; name: string }, path: (string | number)[], env: NodeJS.ProcessEnv, out: IssueCollector): void {
+  if (ref.kind !== 'env') return;
+  const value = env[ref.name];
+  if (value === undefined || value === '') {
+    out.warn(path, `the environment variable ${ref.name} is not set; this will fail until the app setting ${ref.name} holds the secret`);
+  } else if (value.trim().startsWith('@Microsoft.KeyVault(')) {
+    out.warn(path, `the app setting ${ref.name} still holds an unresolved Key Vault reference; check the app's access to the vault (see the setting's Key Vault reference status in the portal)`);
+  }
+}
+
+export interface LoadedConfig extends ParsedConfig {
+  /** Where the document came from, for logs: `MTC_CONFIG` or `MTC_CONFIG_PATH (<file>)`. */
+  origin: string;
+}
+
+/**
+ * Reads the configuration from MTC_CONFIG (the JSON text) or MTC_CONFIG_PATH (a file holding it);
+ * exactly one must be set. Invalid JSON is reported with line and column, never with the text.
+ */
+export function loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string } = {}): LoadedConfig {
+  const inline = env.MTC_CONFIG?.trim() ? env.MTC_CONFIG : undefined;
+  const file = env.MTC_CONFIG_PATH?.trim() ? env.MTC_CONFIG_PATH.trim() : undefined;
+  if (inline !== undefined && file !== undefined) {
+    throw new ConfigError([{ path: 'MTC_CONFIG', message: 'both MTC_CONFIG and MTC_CONFIG_PATH are set; set only one: MTC_CONFIG to the configuration JSON, or MTC_CONFIG_PATH to a file holding it' }]);
+  }
+  if (inline === undefined && file === undefined) {
+    throw new ConfigError([{ path: 'MTC_CONFIG', message: 'no configuration: set the app setting MTC_CONFIG to the configuration JSON, or MTC_CONFIG_PATH to a file holding it (see docs/configuration.md)' }]);
+  }
+  let text: string;
+  let setting: string;
+  let origin: string;
+  if (file !== undefined) {
+    setting = 'MTC_CONFIG_PATH';
+    origin = `MTC_CONFIG_PATH (${file})`;
+    try {
+      text = (opts.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException)?.code;
+      const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder, not a file' : `the read failed${code ? ` (${code})` : ''}`;
+      throw new ConfigError([{ path: 'MTC_CONFIG_PATH', message: `cannot read the configuration file "${file}": ${why}; point MTC_CONFIG_PATH at a readable JSON file` }]);
+    }
+  } else {
+    setting = 'MTC_CONFIG';
+    origin = 'MTC_CONFIG';
+    text = inline!;
+  }
+  text = text.replace(/^\uFEFF/, '');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    const problem = findJsonSyntaxProblem(text);
+    const where = problem ? `line ${problem.line}, column ${problem.column}: ${problem.reason}` : 'it could not be parsed';
+    throw new ConfigError([{ path: setting, message: `${file !== undefined ? `the file "${file}" ` : ''}is not valid JSON (${where})` }]);
+  }
+  return { ...parseConfig(doc, { env }), origin };
+}
