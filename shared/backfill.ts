@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { SourceConfig } from './config/types';
 import type { Runtime } from './runtime';
-import { backfillSliceId, type RunRow } from './state/ledger';
+import { backfillSliceId, newSlice, type RunRow } from './state/ledger';
 import { cutSlices, floorTo, SECOND } from './planning/windows';
 import { clampToHistory, parseTimeSpec, resolveTimeSpec } from './time/expressions';
 
@@ -87,11 +87,7 @@ export async function startBackfill(rt: Runtime, sourceId: string, body: unknown
   const runId = newRunId(now);
   const slices = cutSlices({ startMs, endMs }, source.sliceMs);
   for (const s of slices) {
-    await rt.ledger.createSlice({
-      sourceId, id: backfillSliceId(runId, s.startMs, s.endMs), kind: 'backfill', runId, startMs: s.startMs, endMs: s.endMs,
-      state: 'pending', page: 0, nextLink: '', boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0,
-      claimOwner: '', claimUntil: 0, marks: {}, lastError: '', createdAt: now, updatedAt: now,
-    });
+    await rt.ledger.createSlice(newSlice({ sourceId, id: backfillSliceId(runId, s.startMs, s.endMs), kind: 'backfill', runId, startMs: s.startMs, endMs: s.endMs }, now));
   }
   await rt.ledger.createRun({ sourceId, runId, startMs, endMs, state: 'running', slicesTotal: slices.length, createdAt: now });
   for (const s of slices) {

@@ -14,6 +14,8 @@ export interface PageResult {
   rows: MessageTraceRow[];
   /** The opaque continuation for the next page; absent on the last page. */
   nextLink?: string;
+  /** For legacy APIs: the original record of each row (same order), forwarded as the envelope's `raw`. */
+  raws?: unknown[];
 }
 
 export interface MessageTraceClient {

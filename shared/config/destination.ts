@@ -9,6 +9,7 @@ import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './i
 import { isCredentialHeaderName, looksLikeCredentialValue, SECRET_REF_SYNTAX } from './secrets';
 import type { DestinationConfig, HeaderValue } from './types';
 import { checkUnknownFields } from './unknown-fields';
+import { RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
 
 export const DESTINATION_TYPES = ['http', 'file'] as const;
 
@@ -31,6 +32,7 @@ const httpSchema = z.object({
   maxBatchRecords: intField(1, MAX_BATCH_RECORDS, 5000).default(HTTP_DEFAULTS.maxBatchRecords),
   timeout: durationField(SECOND_MS, 10 * MINUTE_MS, '30s').prefault(HTTP_DEFAULTS.timeout),
   allowInsecureLoopback: booleanField().default(HTTP_DEFAULTS.allowInsecureLoopback),
+  retry: retrySchema.prefault({}),
 });
 
 const fileSchema = z.object({
@@ -40,6 +42,7 @@ const fileSchema = z.object({
     .string({ error: 'must be the folder for the NDJSON files, e.g. "./out"' })
     .refine((s) => s.trim() !== '' && !s.includes('\0'), { error: 'must be the folder for the NDJSON files, e.g. "./out"' }),
   maxBatchRecords: intField(1, MAX_BATCH_RECORDS, 5000).default(HTTP_DEFAULTS.maxBatchRecords),
+  retry: retrySchema.prefault({}),
 });
 
 export const HTTP_FIELDS = Object.keys(httpSchema.shape);
@@ -80,13 +83,15 @@ export function parseDestination(raw: unknown, path: Path, keyVaultUri: string |
       addZodIssues(out, path, raw, parsed.error.issues);
       return undefined;
     }
-    return out.issues.length > before ? undefined : parsed.data;
+    if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, {});
+    return out.issues.length > before ? undefined : { ...parsed.data, retry: toRetryPolicy(parsed.data.retry) };
   }
 
   checkUnknownFields(raw, HTTP_FIELDS, path, out, { aliases: DESTINATION_ALIASES, secretRefField: 'headers.<Header-Name>.secretRef' });
   const parsed = httpSchema.safeParse(raw);
   if (!parsed.success) addZodIssues(out, path, raw, parsed.error.issues);
   const url = typeof raw.url === 'string' ? checkHttpUrl(raw.url, raw.allowInsecureLoopback === true, [...path, 'url'], out) : undefined;
+  if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, {});
   const headers = isPlainObject(raw.headers) ? checkHeaders(raw.headers, [...path, 'headers'], keyVaultUri, out) : {};
   if (!parsed.success || out.issues.length > before || url === undefined) return undefined;
   return {
@@ -99,6 +104,7 @@ export function parseDestination(raw: unknown, path: Path, keyVaultUri: string |
     maxBatchRecords: parsed.data.maxBatchRecords,
     timeoutMs: parsed.data.timeout,
     allowInsecureLoopback: parsed.data.allowInsecureLoopback,
+    retry: toRetryPolicy(parsed.data.retry),
   };
 }
 

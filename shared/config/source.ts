@@ -8,6 +8,7 @@ import { booleanField, durationField, guidField, idField, intField, secretRefFie
 import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './issues';
 import type { SourceConfig, SourceEndpoints } from './types';
 import { checkUnknownFields } from './unknown-fields';
+import { RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
 export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields'] as const;
@@ -22,6 +23,8 @@ export const SOURCE_DEFAULTS = {
   sliceLength: '1h',
   pageSize: 5000,
   pollInterval: '1m',
+  requestTimeout: '300s',
+  nextLinkFailureLimit: 3,
 } as const;
 
 const endpointUrl = (example: string, requireDefaultScope = false) => {
@@ -95,6 +98,9 @@ function sourceSchema(keyVaultUri: string | undefined) {
           { error: 'must be an object of extra fields, e.g. {"_sourceCategory": "o365/messagetrace"}' },
         )
         .default({}),
+      retry: retrySchema.prefault({}),
+      requestTimeout: durationField(5 * 1000, 40 * MINUTE_MS, '300s').prefault(SOURCE_DEFAULTS.requestTimeout),
+      nextLinkFailureLimit: intField(1, 20, 3).default(SOURCE_DEFAULTS.nextLinkFailureLimit),
       destinations: z
         .array(z.string({ error: 'must be the id of a destination defined under "destinations"' }), {
           error: 'must be a list of destination ids, e.g. ["siem"]',
@@ -137,8 +143,9 @@ const SOURCE_ALIASES: Record<string, string> = {
 export function parseSource(raw: unknown, path: Path, keyVaultUri: string | undefined, out: IssueCollector): SourceConfig | undefined {
   const before = out.issues.length;
   if (isPlainObject(raw)) {
-    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: AUTH_FIELDS, endpoints: ENDPOINT_FIELDS }, secretRefField: 'auth.clientSecretRef' });
+    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: AUTH_FIELDS, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS }, secretRefField: 'auth.clientSecretRef' });
     if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, AUTH_FIELDS, [...path, 'auth'], out, { aliases: { secretRef: 'clientSecretRef', appId: 'clientId', type: 'method' } });
+    if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: { backoff: 'mode', type: 'mode', interval: 'initialInterval', maxBackoff: 'maxInterval', retryTimeout: 'horizon', codes: 'statusCodes' } });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
   const parsed = sourceSchema(keyVaultUri).safeParse(raw);
@@ -202,6 +209,9 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     pageSize: p.pageSize,
     pollIntervalMs: p.pollInterval,
     fields: p.fields,
+    retry: toRetryPolicy(p.retry),
+    requestTimeoutMs: p.requestTimeout,
+    nextLinkFailureLimit: p.nextLinkFailureLimit,
     destinations: p.destinations,
   };
 }

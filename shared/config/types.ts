@@ -14,6 +14,20 @@ export type TimeSpec =
   | { kind: 'absolute'; ms: number; text: string }
   | { kind: 'relative'; text: string };
 
+/** Retry policy (per source and per destination). Durations in ms. */
+export interface RetryPolicyConfig {
+  mode: 'backoff' | 'static' | 'none';
+  initialMs: number;
+  multiplier: number;
+  maxMs: number;
+  /** Past this much time since a page's first attempt, its slice is parked. */
+  horizonMs: number;
+  /** Longest Retry-After honoured. */
+  retryAfterCapMs: number;
+  /** HTTP statuses that are retried (connection resets and timeouts always are). */
+  statusCodes: number[];
+}
+
 export type CloudName = 'global' | 'gcc' | 'gcchigh' | 'dod' | 'china' | 'custom';
 
 export interface SourceEndpoints {
@@ -54,6 +68,12 @@ export interface SourceConfig {
   pollIntervalMs: number;
   /** Fields added to every event (Sumo "Fields", Cribl tags). */
   fields: Record<string, string | number | boolean>;
+  /** Retry policy for API requests. */
+  retry: RetryPolicyConfig;
+  /** Timeout of one API request (ms). */
+  requestTimeoutMs: number;
+  /** 400s on one continuation before the rest of the slice is re-queried (self-healing pagination). */
+  nextLinkFailureLimit: number;
   /** Destination ids this source feeds (each exists in `destinations`). */
   destinations: string[];
 }
@@ -71,6 +91,7 @@ export interface HttpDestinationConfig {
   timeoutMs: number;
   /** Plain http to a loopback address, explicitly opted into. */
   allowInsecureLoopback: boolean;
+  retry: RetryPolicyConfig;
 }
 
 export interface FileDestinationConfig {
@@ -79,6 +100,7 @@ export interface FileDestinationConfig {
   /** Folder for NDJSON files (created when missing). */
   directory: string;
   maxBatchRecords: number;
+  retry: RetryPolicyConfig;
 }
 
 export type DestinationConfig = HttpDestinationConfig | FileDestinationConfig;

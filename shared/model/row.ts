@@ -33,8 +33,10 @@ export interface TraceEvent {
   api: string;
   /** The configured custom fields come next, at the top level. */
   [field: string]: unknown;
-  /** The API row, unchanged. */
+  /** The API row, unchanged (for legacy APIs: normalised to the Graph shape). */
   row: MessageTraceRow;
+  /** For legacy APIs (RWS): the original record with its legacy field names. */
+  raw?: unknown;
 }
 
 /** The row key (tenant, id, recipient), as a short stable string. Recipient addresses compare case-insensitively. */
@@ -71,6 +73,7 @@ export function makeEvent(args: {
   collectedAt: string;
   fields: Record<string, string | number | boolean>;
   row: MessageTraceRow;
+  raw?: unknown;
 }): TraceEvent {
   return {
     eventId: eventIdOf(args.tenantId, args.row),
@@ -80,5 +83,6 @@ export function makeEvent(args: {
     api: args.api,
     ...args.fields,
     row: args.row,
+    ...(args.raw !== undefined ? { raw: args.raw } : {}),
   };
 }

@@ -11,7 +11,7 @@
 import type { SourceConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { Ledger, PendingSlice } from '../state/ledger';
-import { liveSliceId } from '../state/ledger';
+import { liveSliceId, newSlice } from '../state/ledger';
 import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
@@ -97,11 +97,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 /** Writes the slice rows (idempotent) and enqueues their first page jobs. */
 async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number): Promise<void> {
   for (const p of pending) {
-    await deps.ledger.createSlice({
-      sourceId: source.id, id: p.id, kind: 'live', runId: '', startMs: p.startMs, endMs: p.endMs, state: 'pending',
-      page: 0, nextLink: '', boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0,
-      claimOwner: '', claimUntil: 0, marks: {}, lastError: '', createdAt: now, updatedAt: now,
-    });
+    await deps.ledger.createSlice(newSlice({ sourceId: source.id, id: p.id, kind: 'live', runId: '', startMs: p.startMs, endMs: p.endMs }, now));
   }
   await Promise.all(pending.map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
 }

@@ -56,9 +56,31 @@ export interface SliceRow {
   claimUntil: number;
   marks: Record<string, DestinationMark>;
   lastError: string;
+  /** Consecutive 400s on the current continuation (self-healing pagination). */
+  linkFailures: number;
+  /** When set (and nextLink is empty, page > 0): re-query [startMs, resumeUntil] instead of a continuation. */
+  resumeUntil: number;
+  /** The oldest receivedDateTime (ms) received in this slice so far. */
+  oldestMs: number;
+  /** The page whose fetched events wait in the spill blob for a failed destination (-1 = none). */
+  spilledPage: number;
+  /** Why the slice is parked: config, horizon, permanent, poison, schema. */
+  parkReason: string;
+  parkedAt: number;
+  /** Automatic replays after recovery (at most MAX_AUTO_REPLAYS). */
+  autoReplays: number;
   createdAt: number;
   updatedAt: number;
   etag: string;
+}
+
+/** A new slice row with every bookkeeping field at its start value. */
+export function newSlice(fields: Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'runId' | 'startMs' | 'endMs'>, now: number): Omit<SliceRow, 'etag'> {
+  return {
+    ...fields, state: 'pending', page: 0, nextLink: '', boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0,
+    claimOwner: '', claimUntil: 0, marks: {}, lastError: '', linkFailures: 0, resumeUntil: 0, oldestMs: 0, spilledPage: -1,
+    parkReason: '', parkedAt: 0, autoReplays: 0, createdAt: now, updatedAt: now,
+  };
 }
 
 export interface RunRow {
@@ -127,6 +149,13 @@ function toSlice(e: Entity): SliceRow {
     claimUntil: Number(e.claimUntil ?? 0),
     marks: json<Record<string, DestinationMark>>(e.marks, {}),
     lastError: String(e.lastError ?? ''),
+    linkFailures: Number(e.linkFailures ?? 0),
+    resumeUntil: Number(e.resumeUntil ?? 0),
+    oldestMs: Number(e.oldestMs ?? 0),
+    spilledPage: Number(e.spilledPage ?? -1),
+    parkReason: String(e.parkReason ?? ''),
+    parkedAt: Number(e.parkedAt ?? 0),
+    autoReplays: Number(e.autoReplays ?? 0),
     createdAt: Number(e.createdAt ?? 0),
     updatedAt: Number(e.updatedAt ?? 0),
     etag: String(e.etag ?? ''),
@@ -153,6 +182,13 @@ function fromSlice(s: Omit<SliceRow, 'etag'>): WriteEntity {
     claimUntil: s.claimUntil,
     marks: JSON.stringify(s.marks),
     lastError: s.lastError,
+    linkFailures: s.linkFailures,
+    resumeUntil: s.resumeUntil,
+    oldestMs: s.oldestMs,
+    spilledPage: s.spilledPage,
+    parkReason: s.parkReason,
+    parkedAt: s.parkedAt,
+    autoReplays: s.autoReplays,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
   };
@@ -252,8 +288,9 @@ export class Ledger {
     }
   }
 
-  async *listSlices(sourceId: string, opts: { fromRowKey?: string; toRowKey?: string } = {}): AsyncGenerator<SliceRow> {
+  async *listSlices(sourceId: string, opts: { fromRowKey?: string; toRowKey?: string; state?: SliceState } = {}): AsyncGenerator<SliceRow> {
     const parts = [`PartitionKey eq '${esc(sourceId)}'`];
+    if (opts.state) parts.push(`state eq '${esc(opts.state)}'`);
     if (opts.fromRowKey) parts.push(`RowKey ge '${esc(opts.fromRowKey)}'`);
     if (opts.toRowKey) parts.push(`RowKey lt '${esc(opts.toRowKey)}'`);
     for await (const e of this.slices.listEntities<Entity>({ queryOptions: { filter: parts.join(' and ') } })) {

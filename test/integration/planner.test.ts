@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QueueClient } from '@azure/storage-queue';
-import { Ledger } from '../../shared/state/ledger';
+import { Ledger, newSlice } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
 import { JobQueue, decodeJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
@@ -105,10 +105,7 @@ test('the outbox: a planner that died after advancing the cursor loses no slice'
 
 test('a slice row is created once: writing it again leaves the existing row untouched', async () => {
   const { ledger } = await setup();
-  const row = {
-    sourceId: 's1', id: 'L-1-2', kind: 'live' as const, runId: '', startMs: 1, endMs: 2, state: 'pending' as const, page: 0, nextLink: '',
-    boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0, claimOwner: '', claimUntil: 0, marks: {}, lastError: '', createdAt: 1, updatedAt: 1,
-  };
+  const row = newSlice({ sourceId: 's1', id: 'L-1-2', kind: 'live', runId: '', startMs: 1, endMs: 2 }, 1);
   assert.equal(await ledger.createSlice(row), true);
   const s = await ledger.getSlice('s1', 'L-1-2');
   const advanced = await ledger.swapSlice({ ...s!, state: 'done', page: 3, rows: 42 });

@@ -1,5 +1,6 @@
 /** Builders for configuration objects in tests. */
 import type { CollectorConfig, DestinationConfig, SourceConfig } from '../../shared/config/types';
+import { DEFAULT_RETRY_POLICY } from '../../shared/config/retry';
 
 export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConfig {
   return {
@@ -17,6 +18,9 @@ export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConf
     pageSize: 5000,
     pollIntervalMs: 60_000,
     fields: {},
+    retry: DEFAULT_RETRY_POLICY,
+    requestTimeoutMs: 300_000,
+    nextLinkFailureLimit: 3,
     destinations: ['out'],
     ...overrides,
   };

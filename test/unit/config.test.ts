@@ -1,3 +1,4 @@
+import { DEFAULT_RETRY_POLICY } from '../../shared/config/retry';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseConfig } from '../../shared/config/load';
@@ -67,6 +68,9 @@ describe('parseConfig: a valid document', () => {
       pageSize: 5000,
       pollIntervalMs: MINUTE_MS,
       fields: {},
+      retry: DEFAULT_RETRY_POLICY,
+      requestTimeoutMs: 300 * SECOND_MS,
+      nextLinkFailureLimit: 3,
       destinations: ['siem'],
     });
     assert.deepEqual(config.destinations[0], {
@@ -79,6 +83,7 @@ describe('parseConfig: a valid document', () => {
       maxBatchRecords: 5000,
       timeoutMs: 30 * SECOND_MS,
       allowInsecureLoopback: false,
+      retry: DEFAULT_RETRY_POLICY,
     });
   });
 
@@ -138,7 +143,7 @@ describe('parseConfig: a valid document', () => {
     assert.equal(h.gzip, true);
     assert.equal(h.maxBatchBytes, 2_000_000);
     assert.equal(h.timeoutMs, 45 * SECOND_MS);
-    assert.deepEqual(config.destinations[1], { id: 'local', type: 'file', directory: './out', maxBatchRecords: 200 });
+    assert.deepEqual(config.destinations[1], { id: 'local', type: 'file', directory: './out', maxBatchRecords: 200, retry: DEFAULT_RETRY_POLICY });
   });
 
   it('accepts a $schema field at the top level', () => {
