@@ -91,6 +91,9 @@ param throttledRequestsAlertThreshold int = 10
 @description('Tags added to every resource.')
 param tags object = {}
 
+@description('Deploy the Log Analytics custom table MessageTrace_CL and its DCR for an "azure-monitor" destination (docs/destinations.md).')
+param deployLogsIngestion bool = false
+
 // ---- Names -------------------------------------------------------------------------------------------
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var allTags = union(tags, { 'azd-env-name': environmentName })
@@ -225,3 +228,17 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
 output WORKBOOK_NAME string = workbook.outputs.name
+
+module logsIngestion 'modules/logs-ingestion.bicep' = if (deployLogsIngestion) {
+  name: 'logs-ingestion'
+  params: {
+    location: location
+    tags: allTags
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    dcrName: 'dcr-mtc-${environmentName}'
+    principalId: identity.outputs.principalId
+  }
+}
+
+output LOGS_INGESTION_ENDPOINT string = deployLogsIngestion ? logsIngestion!.outputs.ingestionEndpoint : ''
+output LOGS_INGESTION_RULE_ID string = deployLogsIngestion ? logsIngestion!.outputs.ruleId : ''

@@ -3,6 +3,10 @@
  * events of one page in API order and sends them in batches. After each acknowledged batch it
  * reports progress, so the worker can record a delivery mark and a retry never re-sends what a
  * destination already acknowledged.
+ *
+ * A destination type is one folder under shared/destinations/ (config.ts: schema, defaults and
+ * validation; destination.ts: the implementation) plus one line in shared/destinations/index.ts.
+ * Every failure is a CollectorError with a `code` and `retryable`.
  */
 import type { TraceEvent } from '../model/row';
 
@@ -22,6 +26,8 @@ export interface Destination {
   send(events: TraceEvent[], ctx: SendContext): Promise<void>;
   /** Optional start-up check that the destination is reachable and accepts our credentials. */
   healthCheck?(): Promise<void>;
+  /** True when a repeated send of the same event is dropped by the destination (Elastic _id, blob names). */
+  readonly idempotent?: boolean;
 }
 
 /** Splits serialised lines into batches of at most `maxRecords` lines and `maxBytes` bytes (a single larger line goes alone). */
@@ -41,4 +47,17 @@ export function batchLines(lines: string[], maxRecords: number, maxBytes: number
   }
   if (current.length) batches.push(current);
   return batches;
+}
+
+/**
+ * Sends batches in order, reporting progress after each: `sendBatch` resolves when the batch is
+ * acknowledged. `sizes` are the number of events in each batch.
+ */
+export async function deliverInOrder<B>(batches: B[], sizeOf: (b: B) => number, ctx: SendContext, sendBatch: (b: B) => Promise<void>): Promise<void> {
+  let delivered = 0;
+  for (const batch of batches) {
+    await sendBatch(batch);
+    delivered += sizeOf(batch);
+    await ctx.onProgress?.(delivered);
+  }
 }

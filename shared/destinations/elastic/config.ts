@@ -1,0 +1,44 @@
+/** `elastic`: Elasticsearch `_bulk` with `create` and `_id` = eventId. Options: docs/destinations.md#elastic. */
+import { z } from 'zod';
+import type { DestinationCommonConfig, SecretRef } from '../../config/types';
+import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
+import { ElasticDestination } from './destination';
+
+export interface ElasticDestinationConfig extends DestinationCommonConfig, HttpOptions {
+  type: 'elastic';
+  /** The cluster's base URL, e.g. https://es.example.com:9200 */
+  url: string;
+  /** The index or data stream written to. */
+  index: string;
+  /** API key: the secret holds the encoded key (base64 of id:api_key), sent as `Authorization: ApiKey <value>`. */
+  apiKey: SecretRef;
+  /** Ingest pipeline applied to each document. */
+  pipeline?: string;
+}
+
+/** Elasticsearch index names: lowercase, no \ / * ? " < > | space , #, not starting with - _ +. */
+const INDEX = /^(?![-_+])[^A-Z\\/*?"<>| ,#:]{1,255}$/;
+
+export const elasticSpec: DestinationSpec<ElasticDestinationConfig> = {
+  type: 'elastic',
+  example: '{"id": "elastic", "type": "elastic", "url": "https://es.example.com:9200", "apiKeyRef": "kv:elastic-api-key"}',
+  parse(raw, path, keyVaultUri, out) {
+    const before = out.issues.length;
+    const entry = parseEntry(raw, path, out, {
+      type: 'elastic', keyVaultUri, defaultFormat: 'ecs', secretRefField: 'apiKeyRef',
+      aliases: { dataStream: 'index', indexName: 'index', apiKeyId: 'apiKeyRef' },
+      shape: {
+        url: z.string({ error: 'must be the Elasticsearch URL, e.g. "https://es.example.com:9200"' }),
+        index: z.string({ error: 'must be an index or data stream name, e.g. "logs-o365.messagetrace-default"' }).regex(INDEX, { error: 'must be a lowercase index or data stream name without spaces or \\ / * ? " < > | , # :, e.g. "logs-o365.messagetrace-default"' }).default('logs-o365.messagetrace-default'),
+        apiKeyRef: secretRef(keyVaultUri, 'kv:elastic-api-key'),
+        pipeline: z.string({ error: 'must be an ingest pipeline name' }).regex(/^[A-Za-z0-9_.@-]{1,255}$/, { error: 'must be an ingest pipeline name (letters, digits, "_", ".", "-", "@")' }).optional(),
+        ...httpShape({ gzip: true, maxBatchBytes: 5_000_000, maxBatchBytesLimit: 100_000_000, maxBatchRecords: 5000, maxBatchRecordsLimit: 100_000 }),
+      },
+    });
+    const url = typeof raw.url === 'string' ? checkHttpUrl(raw.url, raw.allowInsecureLoopback === true, [...path, 'url'], out, 'https://es.example.com:9200') : undefined;
+    if (!entry || url === undefined || out.issues.length > before) return undefined;
+    const d = entry.data;
+    return { ...entry.common, type: 'elastic', url, index: d.index, apiKey: d.apiKeyRef, ...(d.pipeline ? { pipeline: d.pipeline } : {}), ...httpOptionsOf(d) };
+  },
+  create: (config, secrets) => new ElasticDestination(config, secrets),
+};

@@ -1,0 +1,106 @@
+/**
+ * Elasticsearch `_bulk`: each event is `{"create": {"_index": …, "_id": <eventId>}}` + the document,
+ * so a repeated write is rejected with 409 (version_conflict_engine_exception), which counts as
+ * success: writes are idempotent. The bulk response is per item:
+ * - 200/201, or 409: delivered;
+ * - 429 or 5xx (es_rejected_execution_exception, unavailable shards): retryable. Progress is reported
+ *   up to the first failed item of the batch, then a retryable error is thrown; the retry re-sends
+ *   from there, and items that had already succeeded come back as 409 (success);
+ * - other 4xx (mapper_parsing_exception, …): permanent. Progress up to the failed item, then a
+ *   permanent error that quotes the item's error type and reason.
+ * A non-2xx answer to the whole request is classified like any HTTP failure.
+ */
+import { gzipSync } from 'node:zlib';
+import type { SecretSource } from '../../auth/secrets';
+import { excerptOf, firstPartyGeneric } from '../../errors';
+import type { TraceEvent } from '../../model/row';
+import { batchLines, type Destination, type SendContext } from '../destination';
+import { DestinationFormatter } from '../formatting';
+import { httpFailure, httpRequest, joinUrl } from '../transport';
+import type { ElasticDestinationConfig } from './config';
+
+interface BulkItem { status?: number; error?: { type?: string; reason?: string } }
+interface BulkReply { errors?: boolean; items?: Record<string, BulkItem>[] }
+
+export class ElasticDestination implements Destination {
+  readonly type = 'elastic';
+  readonly id: string;
+  readonly idempotent = true;
+  private readonly formatter: DestinationFormatter;
+  constructor(private readonly config: ElasticDestinationConfig, private readonly secrets: SecretSource) {
+    this.id = config.id;
+    this.formatter = new DestinationFormatter(config, secrets);
+  }
+
+  private async headers(): Promise<Record<string, string>> {
+    const key = (await this.secrets.get(this.config.apiKey)).trim().replace(/^ApiKey\s+/i, '');
+    return { authorization: `ApiKey ${key}`, 'content-type': 'application/x-ndjson', ...(this.config.gzip ? { 'content-encoding': 'gzip' } : {}) };
+  }
+
+  private bulkUrl(): string {
+    const u = new URL(joinUrl(this.config.url, '/_bulk'));
+    if (this.config.pipeline) u.searchParams.set('pipeline', this.config.pipeline);
+    return u.href;
+  }
+
+  async send(events: TraceEvent[], ctx: SendContext): Promise<void> {
+    if (!events.length) return;
+    const format = await this.formatter.get();
+    // One "line" per event: action and document together, so batching never splits a pair.
+    const pairs = events.map((e) => `${JSON.stringify({ create: { _index: this.config.index, _id: e.eventId } })}\n${JSON.stringify(format(e))}`);
+    const batches = batchLines(pairs, this.config.maxBatchRecords, this.config.maxBatchBytes);
+    const headers = await this.headers();
+    const url = this.bulkUrl();
+    let delivered = 0;
+    for (const batch of batches) {
+      const raw = Buffer.from(batch.join('\n') + '\n', 'utf8');
+      const reply = await httpRequest(this.id, url, { body: this.config.gzip ? gzipSync(raw) : raw, headers, timeoutMs: this.config.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+      if (reply.status < 200 || reply.status >= 300) {
+        if (reply.status === 401 || reply.status === 403) this.secrets.invalidate(this.config.apiKey);
+        throw httpFailure(this.id, reply, { auth: 'Check the API key "apiKeyRef" points to (the encoded key) and that it may "create_doc" on the index.', tooLarge: 'Lower "maxBatchBytes" below http.max_content_length.' });
+      }
+      let body: BulkReply;
+      try {
+        body = JSON.parse(reply.body) as BulkReply;
+      } catch {
+        throw firstPartyGeneric(`Destination ${this.id} (Elastic) answered ${reply.status} with a body that is not a bulk response.`, { code: 'BulkResponseInvalid', statusCode: reply.status, excerpt: excerptOf(reply.body) });
+      }
+      const items = Array.isArray(body.items) ? body.items : [];
+      if (items.length !== batch.length) {
+        throw firstPartyGeneric(`Destination ${this.id} (Elastic) answered ${items.length} bulk items for ${batch.length} documents.`, { code: 'BulkResponseInvalid', statusCode: reply.status, excerpt: excerptOf(reply.body) });
+      }
+      const firstBad = items.findIndex((it) => {
+        const s = Object.values(it)[0]?.status ?? 0;
+        return !(s >= 200 && s < 300) && s !== 409;
+      });
+      if (firstBad < 0) {
+        delivered += batch.length;
+        await ctx.onProgress?.(delivered);
+        continue;
+      }
+      if (firstBad > 0) {
+        delivered += firstBad;
+        await ctx.onProgress?.(delivered);
+      }
+      const item = Object.values(items[firstBad]!)[0]!;
+      const status = item.status ?? 0;
+      const retryable = status === 429 || status >= 500;
+      const failed = items.filter((it) => { const s = Object.values(it)[0]?.status ?? 0; return !(s >= 200 && s < 300) && s !== 409; }).length;
+      throw firstPartyGeneric(
+        `Destination ${this.id} (Elastic) rejected ${failed} of ${batch.length} documents; the first: ${status} ${item.error?.type ?? ''}${item.error?.reason ? `: ${excerptOf(item.error.reason, 150)}` : ''}.`,
+        {
+          code: retryable ? 'BulkItemRetryable' : 'BulkItemRejected', statusCode: status, retryable,
+          ...(retryable ? {} : { fix: 'Fix the index mapping or template (or choose "format": "ecs" for an ECS data stream), then replay the parked slice.' }),
+        },
+      );
+    }
+  }
+
+  /** GET / (cluster info) with the API key. */
+  async healthCheck(): Promise<void> {
+    const headers = await this.headers();
+    delete headers['content-encoding'];
+    const reply = await httpRequest(this.id, joinUrl(this.config.url, '/'), { method: 'GET', headers, timeoutMs: this.config.timeoutMs });
+    if (reply.status !== 200) throw httpFailure(this.id, reply, { auth: 'Check the API key "apiKeyRef" points to.' });
+  }
+}

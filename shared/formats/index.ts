@@ -1,0 +1,40 @@
+/**
+ * Output formats, chosen per destination: `raw` (the event envelope, unchanged), `ecs`, `ocsf`
+ * (Email Activity 4009) and `sentinel` (flat columns). Privacy rules run first, on the row, so every
+ * format sees the same dropped or hashed values. Mapping tables: docs/destinations.md.
+ */
+import type { TraceEvent } from '../model/row';
+import { toEcs } from './ecs';
+import { toOcsf } from './ocsf';
+import { applyPrivacy, type PrivacyRules } from './privacy';
+import { toSentinel } from './sentinel';
+
+export const FORMAT_NAMES = ['raw', 'ecs', 'ocsf', 'sentinel'] as const;
+export type FormatName = (typeof FORMAT_NAMES)[number];
+
+export interface FormatOptions {
+  format: FormatName;
+  /** The tenant's accepted domains, lowercased, for mail direction. */
+  acceptedDomains: readonly string[];
+  privacy: PrivacyRules;
+}
+
+/** A formatted record: what a destination puts on the wire (inside its own envelope). */
+export type FormattedRecord = Record<string, unknown>;
+
+export type Formatter = (event: TraceEvent) => FormattedRecord;
+
+/** Builds the formatter of a destination; `hashKey` is the resolved privacy hash key, if any. */
+export function createFormatter(options: FormatOptions, hashKey?: string): Formatter {
+  const domains = options.acceptedDomains.map((d) => d.toLowerCase());
+  const map: (e: TraceEvent) => FormattedRecord =
+    options.format === 'ecs' ? (e) => toEcs(e, domains)
+    : options.format === 'ocsf' ? (e) => toOcsf(e, domains)
+    : options.format === 'sentinel' ? (e) => toSentinel(e, domains)
+    : (e) => e;
+  return (event) => map(applyPrivacy(event, options.privacy, hashKey));
+}
+
+export { mailDirection, domainOf, type MailDirection } from './direction';
+export { applyPrivacy, PRIVACY_DROP_FIELDS, PRIVACY_HASH_FIELDS, type PrivacyRules } from './privacy';
+export { SENTINEL_COLUMNS } from './sentinel';

@@ -1,0 +1,103 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, join } from 'node:path';
+import { applyPrivacy, createFormatter, mailDirection, SENTINEL_COLUMNS } from '../../shared/formats';
+import { ACCEPTED, sampleEvents } from './fixtures';
+
+/** test/destinations/testdata in the source tree, found from the compiled test's folder upwards. */
+function testdata(name: string): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const p = join(dir, 'test', 'destinations', 'testdata');
+    if (existsSync(p)) return join(p, name);
+    if (dirname(dir) === dir) throw new Error('testdata not found');
+  }
+}
+const read = (name: string): unknown => JSON.parse(readFileSync(testdata(name), 'utf8'));
+
+/** Golden files: MTC_UPDATE_GOLDEN=1 rewrites them (review the diff). */
+function golden(name: string, actual: unknown): void {
+  if (process.env.MTC_UPDATE_GOLDEN === '1') writeFileSync(testdata(name), JSON.stringify(actual, null, 2) + '\n');
+  assert.deepEqual(actual, read(name));
+}
+
+function flatten(v: unknown, prefix = '', out: Record<string, unknown[]> = {}): Record<string, unknown[]> {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    (out[prefix] ??= []).push(...(Array.isArray(v) ? v : [v]));
+  }
+  return out;
+}
+
+const isDate = (x: unknown) => typeof x === 'string' && !Number.isNaN(Date.parse(x)) && /T.*Z$/.test(x);
+
+describe('formats', () => {
+  it('derives mail direction from the accepted domains (subdomains included)', () => {
+    assert.equal(mailDirection('a@fabrikam.com', 'b@contoso.com', ACCEPTED), 'inbound');
+    assert.equal(mailDirection('a@contoso.com', 'b@fabrikam.com', ACCEPTED), 'outbound');
+    assert.equal(mailDirection('a@contoso.com', 'b@sub.contoso.com', ACCEPTED), 'internal');
+    assert.equal(mailDirection('a@contoso.com', 'b@contoso.com', []), 'unknown');
+  });
+
+  it('maps to ECS as in the golden file, using only fields, types and allowed values of the published ECS definitions', () => {
+    const format = createFormatter({ format: 'ecs', acceptedDomains: ACCEPTED, privacy: { drop: [], hash: [] } });
+    const out = sampleEvents().map(format);
+    golden('expected_ecs.json', out);
+    const defs = read('ecs-fields.json') as Record<string, { type: string; allowed?: string[] }>;
+    for (const doc of out) {
+      for (const [field, values] of Object.entries(flatten(doc))) {
+        if (field.startsWith('mtc.')) continue; // our own namespace, outside ECS
+        const def = defs[field];
+        assert.ok(def, `${field} is an ECS field`);
+        for (const v of values) {
+          if (def.type === 'date') assert.ok(isDate(v), `${field} is a date`);
+          else if (def.type === 'ip') assert.ok(isIP(String(v)), `${field} is an ip`);
+          else assert.equal(typeof v, 'string', `${field} is a keyword`);
+          if (def.allowed) assert.ok(def.allowed.includes(String(v)), `${field}: "${String(v)}" is an allowed value`);
+        }
+      }
+    }
+  });
+
+  it('maps to OCSF Email Activity (4009) as in the golden file, with the required attributes and enums of the schema', () => {
+    const format = createFormatter({ format: 'ocsf', acceptedDomains: ACCEPTED, privacy: { drop: [], hash: [] } });
+    const out = sampleEvents().map(format);
+    golden('expected_ocsf.json', out);
+    const schema = read('ocsf-email-activity.json') as { attributes: Record<string, { type: string; requirement: string; enum?: number[] }>; email: Record<string, { type: string; requirement: string }> };
+    for (const doc of out) {
+      for (const [name, def] of Object.entries(schema.attributes)) {
+        if (def.requirement === 'required') assert.ok(name in doc, `required attribute ${name}`);
+        if (def.enum && name in doc) assert.ok(def.enum.includes(doc[name] as number), `${name} is a value of its enum`);
+      }
+      for (const k of Object.keys(doc)) assert.ok(schema.attributes[k], `${k} is an attribute of email_activity`);
+      const email = doc.email as Record<string, unknown>;
+      for (const [name, def] of Object.entries(schema.email)) if (def.requirement === 'required') assert.ok(name in email, `required email.${name}`);
+      for (const k of Object.keys(email)) assert.ok(schema.email[k], `email.${k} is an attribute of the email object`);
+      assert.equal(doc.type_uid, (doc.class_uid as number) * 100 + (doc.activity_id as number));
+    }
+  });
+
+  it('hashes recipient local parts and drops the subject in every format, leaving the eventId unchanged', () => {
+    const event = sampleEvents()[0]!;
+    const rules = { drop: ['subject' as const], hash: ['recipientLocalPart' as const] };
+    const hashed = applyPrivacy(event, rules, 'key');
+    assert.equal(hashed.eventId, event.eventId);
+    assert.equal(hashed.row.subject, undefined);
+    assert.match(hashed.row.recipientAddress, /^[0-9a-f]{32}@contoso\.com$/);
+    for (const format of ['raw', 'ecs', 'ocsf', 'sentinel'] as const) {
+      const text = JSON.stringify(createFormatter({ format, acceptedDomains: ACCEPTED, privacy: rules }, 'key')(event));
+      assert.ok(!text.includes('Invoice 42') && !/linus@/i.test(text), `${format} carries no subject or local part`);
+    }
+    assert.notEqual(applyPrivacy(event, rules, 'other-key').row.recipientAddress, hashed.row.recipientAddress);
+  });
+});
+
+describe('infra/modules/logs-ingestion.bicep', () => {
+  it('declares exactly the columns and types of the sentinel format', () => {
+    const bicep = readFileSync(join(dirname(testdata('x')), '..', '..', '..', 'infra', 'modules', 'logs-ingestion.bicep'), 'utf8');
+    const declared = [...bicep.matchAll(/\{ name: '([A-Za-z0-9_]+)', type: '([a-z]+)' \}/g)].map((m) => ({ name: m[1], type: m[2] }));
+    assert.deepEqual(declared, SENTINEL_COLUMNS.map((c) => ({ name: c.name, type: c.type })));
+  });
+});
