@@ -70,6 +70,21 @@ export interface EntraApp {
   appRoles: Record<string, string[]>;
   /** resource => consented delegated permissions, e.g. {'https://outlook.office365.com': ['ReportingWebService.Read']} */
   delegatedScopes?: Record<string, string[]>;
+  /**
+   * Federated identity credentials: a client assertion that is a token issued by THIS simulator
+   * (e.g. a managed identity's token for api://AzureADTokenExchange) with this issuer and subject
+   * is accepted in place of a secret or certificate (workload identity federation).
+   */
+  federatedCredentials?: FederatedCredential[];
+}
+
+export interface FederatedCredential {
+  /** The `iss` of the presented token, e.g. `<simulator>/<home tenant>/v2.0`. */
+  issuer: string;
+  /** The `sub` of the presented token (the managed identity's object id). */
+  subject: string;
+  /** Accepted `aud` values. Default ['api://AzureADTokenExchange']. */
+  audiences?: string[];
 }
 
 export interface EntraTenant {
@@ -153,6 +168,7 @@ export const WELL_KNOWN_RESOURCES: readonly string[] = [
   'https://vault.azure.net',
   'https://storage.azure.com',
   'https://management.azure.com',
+  'api://AzureADTokenExchange',
 ];
 
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -182,6 +198,7 @@ interface AppState {
   redirectUris: string[];
   appRoles: Map<string, string[]>;
   delegatedScopes: Map<string, string[]>;
+  federated: FederatedCredential[];
 }
 
 interface AuthorizationCodeRecord {
@@ -291,6 +308,7 @@ function buildApp(app: EntraApp, where: string): AppState {
     redirectUris: [...(app.redirectUris ?? [])],
     appRoles: validateGrantMap(app.appRoles ?? {}, `${where}.appRoles`),
     delegatedScopes: validateGrantMap(app.delegatedScopes, `${where}.delegatedScopes`),
+    federated: (app.federatedCredentials ?? []).map((f) => ({ issuer: f.issuer, subject: f.subject, audiences: [...(f.audiences ?? ['api://AzureADTokenExchange'])] })),
   };
 }
 
@@ -428,6 +446,12 @@ export class EntraSimulator {
     const app = this.requireApp(tenantId, clientId, 'setClientSecret');
     if (secret !== undefined && (typeof secret !== 'string' || secret.length === 0)) throw new TypeError('EntraSimulator.setClientSecret: secret must be a non-empty string or undefined');
     app.secretHash = secret === undefined ? undefined : sha256(secret);
+  }
+
+  /** Replaces an app's federated identity credentials ([] removes them). */
+  setFederatedCredentials(tenantId: string, clientId: string, credentials: FederatedCredential[]): void {
+    const app = this.requireApp(tenantId, clientId, 'setFederatedCredentials');
+    app.federated = credentials.map((f) => ({ issuer: f.issuer, subject: f.subject, audiences: [...(f.audiences ?? ['api://AzureADTokenExchange'])] }));
   }
 
   /** Replaces an app's granted application permissions for one resource ([] removes them). */
@@ -715,6 +739,7 @@ export class EntraSimulator {
       if (err instanceof JwtFormatError) throw invalid(50027, `JWT token is invalid or malformed (${err.message}).`);
       throw err;
     }
+    if (jwt.header.kid === this.kid && app.federated.length > 0) return this.verifyFederatedAssertion(ctx, jwt);
     const alg = jwt.header.alg;
     if (alg !== 'RS256' && alg !== 'PS256') {
       throw invalid(50027, `JWT token is invalid or malformed: client assertion alg '${String(alg)}' is not supported; use RS256 with x5t or PS256 with x5t#S256.`);
@@ -764,6 +789,26 @@ export class EntraSimulator {
       throw invalid(50027, `JWT token is invalid or malformed: the client assertion with jti '${c.jti}' was already used (replay); sign a new assertion with a new jti for each request. (Simulator wording; Entra rejects replays without a documented code.)`);
     }
     this.usedJtis.set(jtiKey, c.exp * 1000 + this.skewSec * 1000);
+  }
+
+  /** A token issued by this simulator presented as a federated credential (Entra's AADSTS7002xx texts). */
+  private verifyFederatedAssertion(ctx: TokenContext, jwt: DecodedJwt): void {
+    const { app } = ctx;
+    const invalid = (code: number, text: string) => new TokenError('invalid_client', code, text, 401);
+    if (!verifyJwtSignature(jwt, 'RS256', this.verificationKey)) throw invalid(700027, 'Client assertion failed signature validation.');
+    const c = jwt.payload;
+    const iss = typeof c.iss === 'string' ? c.iss.replace(/\/+$/, '') : '';
+    const byIssuer = app.federated.filter((f) => f.issuer.replace(/\/+$/, '') === iss);
+    if (byIssuer.length === 0) throw invalid(700211, `No matching federated identity record found for presented assertion issuer '${iss}'.`);
+    const bySubject = byIssuer.filter((f) => f.subject === c.sub);
+    if (bySubject.length === 0) throw invalid(700213, `No matching federated identity record found for presented assertion subject '${String(c.sub)}'.`);
+    const aud = typeof c.aud === 'string' ? c.aud : '';
+    if (!bySubject.some((f) => (f.audiences ?? []).some((a) => normResource(a) === normResource(aud)))) {
+      throw invalid(700212, `No matching federated identity record found for presented assertion audience '${aud}'.`);
+    }
+    if (typeof c.exp !== 'number' || c.exp * 1000 <= this.clock.now()) {
+      throw invalid(700024, `Client assertion is not within its valid time range. Current time: ${isoSeconds(this.clock.now())}.`);
+    }
   }
 
   /** The token endpoint URLs a client assertion may name as `aud` for this request (lower case, no trailing slash). */

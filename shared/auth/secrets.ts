@@ -16,7 +16,15 @@ export interface SecretSource {
   get(ref: SecretRef): Promise<string>;
   /** Forget a cached value (after the remote rejected it), so the next get re-reads it. */
   invalidate(ref: SecretRef): void;
+  /**
+   * Writes a new version of a Key Vault secret (rotated refresh tokens) and caches it. Optional:
+   * sources that cannot write leave it out, and the authorizationCode method then fails with a
+   * clear error.
+   */
+  put?(ref: Extract<SecretRef, { kind: 'keyVault' }>, value: string): Promise<void>;
 }
+
+export type KeyVaultRef = Extract<SecretRef, { kind: 'keyVault' }>;
 
 interface CacheEntry { value: Promise<string>; fetchedAt: number }
 
@@ -53,12 +61,34 @@ export class DefaultSecretSource implements SecretSource {
     this.cache.delete(describeSecretRef(ref));
   }
 
-  private async readKeyVault(ref: Extract<SecretRef, { kind: 'keyVault' }>): Promise<string> {
-    let client = this.clients.get(ref.vaultUrl);
-    if (!client) {
-      client = this.options.keyVaultClient?.(ref.vaultUrl) ?? new SecretClient(ref.vaultUrl, new DefaultAzureCredential());
-      this.clients.set(ref.vaultUrl, client);
+  async put(ref: KeyVaultRef, value: string): Promise<void> {
+    const name = describeSecretRef({ ...ref, version: undefined });
+    try {
+      await this.clientFor(ref.vaultUrl).setSecret(ref.name, value, { contentType: 'text/plain' });
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 401 || status === 403) {
+        throw thirdPartyConfig(`Key Vault denied writing ${name} (${status}).`, {
+          code: 'KeyVaultWriteDenied', statusCode: status,
+          fix: 'Grant the function app\'s managed identity the "Key Vault Secrets Officer" role on the vault (writing new secret versions needs more than "Key Vault Secrets User").',
+        });
+      }
+      throw firstPartyGeneric(`Writing ${name} to Key Vault failed.`, { code: 'KeyVaultUnavailable', ...(status ? { statusCode: status } : {}) });
     }
+    this.cache.set(name, { value: Promise.resolve(value), fetchedAt: Date.now() });
+  }
+
+  private clientFor(vaultUrl: string): SecretClient {
+    let client = this.clients.get(vaultUrl);
+    if (!client) {
+      client = this.options.keyVaultClient?.(vaultUrl) ?? new SecretClient(vaultUrl, new DefaultAzureCredential());
+      this.clients.set(vaultUrl, client);
+    }
+    return client;
+  }
+
+  private async readKeyVault(ref: KeyVaultRef): Promise<string> {
+    const client = this.clientFor(ref.vaultUrl);
     try {
       const secret = await client.getSecret(ref.name, ref.version ? { version: ref.version } : {});
       if (!secret.value) throw Object.assign(new Error('empty secret'), { statusCode: 404 });

@@ -7,7 +7,7 @@ import { parseDestination } from './destination';
 import { ConfigError, formatPath, IssueCollector, isPlainObject } from './issues';
 import { findJsonSyntaxProblem } from './json-syntax';
 import { ID_PATTERN } from './fields';
-import { parseSource } from './source';
+import { authSecretRefs, parseSource } from './source';
 import type { CollectorConfig, DestinationConfig, SourceConfig } from './types';
 import { checkUnknownFields } from './unknown-fields';
 
@@ -73,7 +73,7 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
     }
     if (source) {
       sources.push(source);
-      warnAboutEnvSecret(source.auth.clientSecret, [...path, 'auth', 'clientSecretRef'], env, out);
+      for (const [field, ref] of authSecretRefs(source.auth)) warnAboutEnvSecret(ref, [...path, 'auth', field], env, out);
     }
   });
 

@@ -3,11 +3,12 @@
  */
 import { z } from 'zod';
 import { DAY_MS, MINUTE_MS } from '../time/expressions';
-import { CLOUD_NAMES, CLOUDS, graphUnavailableMessage, isCloudName, normaliseEndpointUrl, type KnownCloudName } from './clouds';
+import { CLOUD_NAMES, CLOUDS, graphUnavailableMessage, isCloudName, normaliseEndpointUrl, rwsInGlobalCloudMessage, type KnownCloudName } from './clouds';
 import { booleanField, durationField, guidField, idField, intField, secretRefField, tenantIdField, timeField } from './fields';
 import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './issues';
-import type { SourceConfig, SourceEndpoints } from './types';
+import type { RwsOptions, SecretRef, SourceAuth, SourceConfig, SourceEndpoints } from './types';
 import { checkUnknownFields } from './unknown-fields';
+import { SECRET_REF_SYNTAX } from './secrets';
 import { RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
@@ -52,6 +53,89 @@ const endpointsSchema = z.object(
   { error: 'must be an object with any of "authorityHost", "graphBaseUrl" and "graphScope"' },
 );
 
+/** Every auth method, in documentation order (docs/auth.md). */
+export const AUTH_METHODS = ['clientSecret', 'certificate', 'authorizationCode', 'managedIdentity', 'federated'] as const;
+
+/** The fields each auth method takes besides `method` (required ones first). */
+const AUTH_METHOD_FIELDS: Record<(typeof AUTH_METHODS)[number], { required: string[]; optional: string[] }> = {
+  clientSecret: { required: ['clientId', 'clientSecretRef'], optional: [] },
+  certificate: { required: ['clientId'], optional: ['certificateRef', 'certificatePath', 'thumbprint', 'sendCertificateChain'] },
+  authorizationCode: { required: ['clientId', 'clientSecretRef', 'refreshTokenRef'], optional: ['authorizationCodeRef', 'redirectUri'] },
+  managedIdentity: { required: [], optional: ['managedIdentityClientId'] },
+  federated: { required: ['clientId'], optional: ['managedIdentityClientId', 'audience'] },
+};
+
+const AUTH_EXAMPLE = 'an object like {"method": "clientSecret", "clientId": "<app id>", "clientSecretRef": "env:CONTOSO_SECRET"} (see docs/auth.md for the other methods)';
+
+function authSchema(keyVaultUri: string | undefined) {
+  return z
+    .object(
+      {
+        method: z.enum(AUTH_METHODS, { error: `must be one of ${AUTH_METHODS.map((m) => `"${m}"`).join(', ')} (see docs/auth.md)` }),
+        clientId: guidField('application (client) id of the app registration').optional(),
+        clientSecretRef: secretRefField(keyVaultUri, 'env:CONTOSO_SECRET').optional(),
+        certificateRef: secretRefField(keyVaultUri, 'kv:contoso-collector-cert').optional(),
+        certificatePath: z.string({ error: 'must be the path of a PEM file with the certificate and its private key, e.g. "/home/site/certs/contoso.pem"' })
+          .trim().min(1, { error: 'must be the path of a PEM file with the certificate and its private key, e.g. "/home/site/certs/contoso.pem"' }).optional(),
+        thumbprint: z.enum(['sha256', 'sha1'], { error: 'must be "sha256" (x5t#S256, the default) or "sha1" (x5t)' }).optional(),
+        sendCertificateChain: booleanField().optional(),
+        refreshTokenRef: secretRefField(keyVaultUri, 'kv:contoso-refresh-token').optional(),
+        authorizationCodeRef: secretRefField(keyVaultUri, 'env:CONTOSO_AUTH_CODE').optional(),
+        redirectUri: z.string({ error: 'must be the redirect URI registered on the app, e.g. "https://localhost"' }).url({ error: 'must be the redirect URI registered on the app, e.g. "https://localhost"' }).optional(),
+        managedIdentityClientId: guidField('client id of the user-assigned managed identity').optional(),
+        audience: z.string({ error: 'must be the token exchange audience, e.g. "api://AzureADTokenExchange"' }).min(1).optional(),
+      },
+      { error: `must be ${AUTH_EXAMPLE}` },
+    )
+    .superRefine((a, ctx) => {
+      const fields = AUTH_METHOD_FIELDS[a.method];
+      const given = a as Record<string, unknown>;
+      for (const f of fields.required) {
+        if (given[f] === undefined) {
+          const message = f === 'clientId'
+            ? `must be set for the "${a.method}" method: the application (client) id of the app registration, a GUID`
+            : f === 'refreshTokenRef'
+              ? 'must be set for the "authorizationCode" method: a Key Vault secret reference such as "kv:contoso-refresh-token" (docs/auth.md)'
+              : `must be a secret reference such as "env:CONTOSO_SECRET": ${SECRET_REF_SYNTAX}`;
+          ctx.addIssue({ code: 'custom', path: [f], input: undefined, message });
+        }
+      }
+      const allowed = new Set(['method', ...fields.required, ...fields.optional]);
+      for (const [k, v] of Object.entries(given)) {
+        if (v !== undefined && !allowed.has(k)) {
+          ctx.addIssue({ code: 'custom', path: [k], input: v, message: `is not used by the "${a.method}" method; remove it (the "${a.method}" method takes ${[...allowed].filter((x) => x !== 'method').map((x) => `"${x}"`).join(', ') || 'no other field'})` });
+        }
+      }
+      if (a.method === 'certificate' && (a.certificateRef === undefined) === (a.certificatePath === undefined)) {
+        ctx.addIssue({
+          code: 'custom', path: ['certificateRef'], input: a.certificateRef,
+          message: 'set exactly one of "certificateRef" (a PEM secret or a Key Vault certificate, e.g. "kv:contoso-collector-cert") and "certificatePath" (a PEM file)',
+        });
+      }
+      if (a.method === 'authorizationCode' && a.refreshTokenRef !== undefined) {
+        if (a.refreshTokenRef.kind !== 'keyVault') {
+          ctx.addIssue({ code: 'custom', path: ['refreshTokenRef'], input: undefined, message: 'must be a Key Vault reference such as "kv:contoso-refresh-token": every rotated refresh token is written back to Key Vault as a new version, which an app setting cannot hold' });
+        } else if (a.refreshTokenRef.version) {
+          ctx.addIssue({ code: 'custom', path: ['refreshTokenRef'], input: undefined, message: 'must not pin a secret version: the newest version always holds the newest refresh token; remove the "/<version>" part' });
+        }
+      }
+    });
+}
+
+export const RWS_DEFAULTS = { format: 'light', paging: 'skiptoken', maxPageSize: 2000 } as const;
+
+const rwsSchema = z.object(
+  {
+    reportUrl: endpointUrl('https://reports.office365.com/ecp/reportingwebservice/reporting.svc/MessageTrace').optional(),
+    scope: endpointUrl('https://outlook.office365.com/.default', true).optional(),
+    format: z.enum(['light', 'verbose'], { error: 'must be "light" (JSON light, the default) or "verbose" ($format=json)' }).default(RWS_DEFAULTS.format),
+    paging: z.enum(['skiptoken', 'skip'], { error: 'must be "skiptoken" (the default) or "skip"' }).default(RWS_DEFAULTS.paging),
+    maxPageSize: intField(1, 5000, 2000).default(RWS_DEFAULTS.maxPageSize),
+    allowInGlobalCloud: booleanField().default(false),
+  },
+  { error: 'must be an object with any of "reportUrl", "scope", "format", "paging", "maxPageSize" and "allowInGlobalCloud"' },
+);
+
 function sourceSchema(keyVaultUri: string | undefined) {
   return z.object(
     {
@@ -60,32 +144,10 @@ function sourceSchema(keyVaultUri: string | undefined) {
       tenantId: tenantIdField(),
       cloud: z.enum(CLOUD_NAMES as [string, ...string[]], { error: `must be one of ${CLOUD_NAMES.map((c) => `"${c}"`).join(', ')}` }).default(SOURCE_DEFAULTS.cloud),
       endpoints: endpointsSchema.optional(),
-      api: z
-        .unknown()
-        .transform((v, ctx): 'graph' => {
-          if (v === undefined || v === 'graph') return 'graph';
-          ctx.issues.push({
-            code: 'custom',
-            input: v,
-            message:
-              v === 'rws'
-                ? 'the legacy RWS API ("rws") is planned but not available yet; use "graph" (the default)'
-                : 'must be "graph" (the default; "rws" is planned)',
-          });
-          return z.NEVER;
-        })
-        .prefault(SOURCE_DEFAULTS.api),
+      api: z.enum(['graph', 'rws'], { error: 'must be "graph" (Microsoft Graph, the default) or "rws" (the legacy Reporting Web Service)' }).default(SOURCE_DEFAULTS.api),
       graphApiVersion: z.enum(['v1.0', 'beta'], { error: 'must be "v1.0" (the default) or "beta"' }).default('v1.0'),
-      auth: z.object(
-        {
-          method: z.literal('clientSecret', {
-            error: 'must be "clientSecret" (the only method available now; certificate and federated credentials are planned)',
-          }),
-          clientId: guidField('application (client) id of the app registration'),
-          clientSecretRef: secretRefField(keyVaultUri, 'env:CONTOSO_SECRET'),
-        },
-        { error: 'must be an object like {"method": "clientSecret", "clientId": "<app id>", "clientSecretRef": "env:CONTOSO_SECRET"}' },
-      ),
+      rws: rwsSchema.optional(),
+      auth: authSchema(keyVaultUri),
       start: timeField().prefault(SOURCE_DEFAULTS.start),
       collectionDelay: durationField(0, DAY_MS, '10m').prefault(SOURCE_DEFAULTS.collectionDelay),
       sliceLength: durationField(MINUTE_MS, 10 * DAY_MS, '1h').prefault(SOURCE_DEFAULTS.sliceLength),
@@ -112,7 +174,8 @@ function sourceSchema(keyVaultUri: string | undefined) {
 }
 
 export const SOURCE_FIELDS = Object.keys(sourceSchema(undefined).shape);
-export const AUTH_FIELDS = ['method', 'clientId', 'clientSecretRef'];
+export const AUTH_FIELDS = ['method', ...new Set(Object.values(AUTH_METHOD_FIELDS).flatMap((f) => [...f.required, ...f.optional]))];
+export const RWS_FIELDS = Object.keys(rwsSchema.shape);
 export const ENDPOINT_FIELDS = Object.keys(endpointsSchema.shape);
 
 const SOURCE_ALIASES: Record<string, string> = {
@@ -143,8 +206,9 @@ const SOURCE_ALIASES: Record<string, string> = {
 export function parseSource(raw: unknown, path: Path, keyVaultUri: string | undefined, out: IssueCollector): SourceConfig | undefined {
   const before = out.issues.length;
   if (isPlainObject(raw)) {
-    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: AUTH_FIELDS, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS }, secretRefField: 'auth.clientSecretRef' });
-    if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, AUTH_FIELDS, [...path, 'auth'], out, { aliases: { secretRef: 'clientSecretRef', appId: 'clientId', type: 'method' } });
+    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: AUTH_FIELDS, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS, rws: RWS_FIELDS }, secretRefField: 'auth.clientSecretRef' });
+    if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, AUTH_FIELDS, [...path, 'auth'], out, { aliases: { secretRef: 'clientSecretRef', appId: 'clientId', type: 'method', certRef: 'certificateRef', certPath: 'certificatePath', pemPath: 'certificatePath', refreshToken: 'refreshTokenRef', identityClientId: 'managedIdentityClientId', miClientId: 'managedIdentityClientId' } });
+    if (isPlainObject(raw.rws)) checkUnknownFields(raw.rws, RWS_FIELDS, [...path, 'rws'], out, { aliases: { url: 'reportUrl', reportURL: 'reportUrl', top: 'maxPageSize', pageSize: 'maxPageSize' } });
     if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: { backoff: 'mode', type: 'mode', interval: 'initialInterval', maxBackoff: 'maxInterval', retryTimeout: 'horizon', codes: 'statusCodes' } });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
@@ -155,24 +219,43 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
   if (isPlainObject(raw)) {
     const cloud = raw.cloud === undefined ? SOURCE_DEFAULTS.cloud : raw.cloud;
     const api = raw.api === undefined ? SOURCE_DEFAULTS.api : raw.api;
-    if (cloud !== 'custom' && isCloudName(cloud) && api === 'graph' && !CLOUDS[cloud as KnownCloudName].graphMessageTrace) {
+    const knownCloud = cloud !== 'custom' && isCloudName(cloud) ? CLOUDS[cloud as KnownCloudName] : undefined;
+    if (knownCloud && api === 'graph' && !knownCloud.graphMessageTrace) {
       out.add([...path, 'cloud'], graphUnavailableMessage(cloud as KnownCloudName));
+    }
+    const rawRws = isPlainObject(raw.rws) ? raw.rws : undefined;
+    if (api === 'rws' && knownCloud?.graphMessageTrace && rawRws?.allowInGlobalCloud !== true) {
+      out.add([...path, 'api'], rwsInGlobalCloudMessage());
+    }
+    if (api !== 'rws' && raw.rws !== undefined) {
+      out.add([...path, 'rws'], 'applies only to "api": "rws"; remove it or set "api": "rws"');
     }
     if (cloud === 'custom') {
       const given = isPlainObject(raw.endpoints) ? raw.endpoints : {};
-      const missing = ENDPOINT_FIELDS.filter((k) => given[k] === undefined);
+      const needed = api === 'rws' ? ['authorityHost'] : ENDPOINT_FIELDS;
+      const missing = needed.filter((k) => given[k] === undefined);
       if (missing.length > 0) {
-        out.add([...path, 'endpoints'], `cloud "custom" needs all three endpoints; add ${missing.map((k) => `"${k}"`).join(', ')} (or use a named cloud such as "global")`);
+        out.add([...path, 'endpoints'], api === 'rws'
+          ? 'cloud "custom" with "api": "rws" needs "endpoints.authorityHost" (or use a named cloud such as "gcchigh")'
+          : `cloud "custom" needs all three endpoints; add ${missing.map((k) => `"${k}"`).join(', ')} (or use a named cloud such as "global")`);
+      }
+      if (api === 'rws') {
+        const missingRws = ['reportUrl', 'scope'].filter((k) => rawRws?.[k] === undefined);
+        if (missingRws.length > 0) out.add([...path, 'rws'], `cloud "custom" with "api": "rws" needs ${missingRws.map((k) => `"rws.${k}"`).join(' and ')} (or use a named cloud such as "gcchigh")`);
+      }
+      const rawAuth = isPlainObject(raw.auth) ? raw.auth : {};
+      if (rawAuth.method === 'federated' && rawAuth.audience === undefined) {
+        out.add([...path, 'auth', 'audience'], 'cloud "custom" with the "federated" method needs "auth.audience", e.g. "api://AzureADTokenExchange"');
       }
     }
     if (parsed.success) {
       const p = parsed.data;
       const base = p.cloud === 'custom' ? undefined : CLOUDS[p.cloud as KnownCloudName].endpoints;
       const e = p.endpoints ?? {};
-      const authorityHost = e.authorityHost ?? base?.authorityHost;
-      const graphBaseUrl = e.graphBaseUrl ?? base?.graphBaseUrl;
-      const graphScope = e.graphScope ?? base?.graphScope;
-      if (authorityHost && graphBaseUrl && graphScope) endpoints = { authorityHost, graphBaseUrl, graphScope };
+      const authorityHost = e.authorityHost ?? base?.authorityHost ?? '';
+      const graphBaseUrl = e.graphBaseUrl ?? base?.graphBaseUrl ?? '';
+      const graphScope = e.graphScope ?? base?.graphScope ?? '';
+      if (authorityHost && ((graphBaseUrl && graphScope) || p.api === 'rws')) endpoints = { authorityHost, graphBaseUrl, graphScope };
     }
     if (isPlainObject(raw.fields)) {
       for (const key of Object.keys(raw.fields)) {
@@ -202,7 +285,8 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     endpoints,
     api: p.api,
     graphApiVersion: p.graphApiVersion,
-    auth: { method: 'clientSecret', clientId: p.auth.clientId, clientSecret: p.auth.clientSecretRef },
+    ...(p.api === 'rws' ? { rws: toRwsOptions(p.cloud as SourceConfig['cloud'], p.rws) } : {}),
+    auth: toSourceAuth(p.auth, p.cloud as SourceConfig['cloud']),
     start: p.start,
     collectionDelayMs: p.collectionDelay,
     sliceMs: p.sliceLength,
@@ -214,4 +298,62 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     nextLinkFailureLimit: p.nextLinkFailureLimit,
     destinations: p.destinations,
   };
+}
+
+type ParsedAuth = z.output<ReturnType<typeof authSchema>>;
+
+function toSourceAuth(a: ParsedAuth, cloud: SourceConfig['cloud']): SourceAuth {
+  const clientId = a.clientId ?? '';
+  const secret = a.clientSecretRef as SecretRef;
+  switch (a.method) {
+    case 'clientSecret':
+      return { method: 'clientSecret', clientId, clientSecret: secret };
+    case 'certificate':
+      return {
+        method: 'certificate', clientId,
+        certificate: a.certificateRef ? { kind: 'secret', ref: a.certificateRef } : { kind: 'file', path: a.certificatePath ?? '' },
+        thumbprint: a.thumbprint ?? 'sha256',
+        sendCertificateChain: a.sendCertificateChain ?? false,
+      };
+    case 'authorizationCode':
+      return {
+        method: 'authorizationCode', clientId, clientSecret: secret,
+        refreshToken: a.refreshTokenRef as Extract<SecretRef, { kind: 'keyVault' }>,
+        ...(a.authorizationCodeRef ? { authorizationCode: a.authorizationCodeRef } : {}),
+        redirectUri: a.redirectUri ?? 'https://localhost',
+      };
+    case 'managedIdentity':
+      return { method: 'managedIdentity', ...(a.managedIdentityClientId ? { managedIdentityClientId: a.managedIdentityClientId } : {}) };
+    case 'federated':
+      return {
+        method: 'federated', clientId,
+        ...(a.managedIdentityClientId ? { managedIdentityClientId: a.managedIdentityClientId } : {}),
+        audience: a.audience ?? (cloud === 'custom' ? '' : CLOUDS[cloud].tokenExchangeAudience),
+      };
+  }
+}
+
+function toRwsOptions(cloud: SourceConfig['cloud'], r: z.output<typeof rwsSchema> | undefined): RwsOptions {
+  const base = cloud === 'custom' ? undefined : CLOUDS[cloud].rws;
+  return {
+    reportUrl: r?.reportUrl ?? base?.reportUrl ?? '',
+    scope: r?.scope ?? base?.scope ?? '',
+    format: r?.format ?? RWS_DEFAULTS.format,
+    paging: r?.paging ?? RWS_DEFAULTS.paging,
+    maxPageSize: r?.maxPageSize ?? RWS_DEFAULTS.maxPageSize,
+  };
+}
+
+/** The secret references of an auth block, by the config field that holds each (for warnings). */
+export function authSecretRefs(auth: SourceAuth): [string, SecretRef][] {
+  switch (auth.method) {
+    case 'clientSecret':
+      return [['clientSecretRef', auth.clientSecret]];
+    case 'certificate':
+      return auth.certificate.kind === 'secret' ? [['certificateRef', auth.certificate.ref]] : [];
+    case 'authorizationCode':
+      return [['clientSecretRef', auth.clientSecret], ...(auth.authorizationCode ? [['authorizationCodeRef', auth.authorizationCode] as [string, SecretRef]] : [])];
+    default:
+      return [];
+  }
 }

@@ -45,7 +45,64 @@ export interface ClientSecretAuth {
   clientSecret: SecretRef;
 }
 
-export type SourceAuth = ClientSecretAuth;
+/** Where a certificate (PEM with the private key) comes from. */
+export type CertificateSource =
+  | { kind: 'secret'; ref: SecretRef }
+  | { kind: 'file'; path: string };
+
+export interface CertificateAuth {
+  method: 'certificate';
+  clientId: string;
+  certificate: CertificateSource;
+  /** Thumbprint form in the client assertion header: `sha256` (PS256 + x5t#S256, the default) or `sha1` (RS256 + x5t). */
+  thumbprint: 'sha256' | 'sha1';
+  /** Send the certificate chain (x5c) for subject name / issuer authentication. */
+  sendCertificateChain: boolean;
+}
+
+export interface AuthorizationCodeAuth {
+  method: 'authorizationCode';
+  clientId: string;
+  clientSecret: SecretRef;
+  /** The Key Vault secret that holds the newest refresh token (each rotation writes a new version). */
+  refreshToken: Extract<SecretRef, { kind: 'keyVault' }>;
+  /** Optional one-time authorization code, redeemed when the vault holds no refresh token yet. */
+  authorizationCode?: SecretRef;
+  redirectUri: string;
+}
+
+export interface ManagedIdentityAuth {
+  method: 'managedIdentity';
+  /** Client id of a user-assigned managed identity; absent for the system-assigned identity. */
+  managedIdentityClientId?: string;
+}
+
+export interface FederatedAuth {
+  method: 'federated';
+  /** Application (client) id of the multi-tenant app registration that trusts the managed identity. */
+  clientId: string;
+  /** Client id of the user-assigned managed identity whose token is the assertion; absent for system-assigned. */
+  managedIdentityClientId?: string;
+  /** Audience of the managed identity token, e.g. api://AzureADTokenExchange (per cloud). */
+  audience: string;
+}
+
+export type SourceAuth = ClientSecretAuth | CertificateAuth | AuthorizationCodeAuth | ManagedIdentityAuth | FederatedAuth;
+export type AuthMethod = SourceAuth['method'];
+
+/** Options of the legacy RWS API (`api: "rws"`). */
+export interface RwsOptions {
+  /** The MessageTrace report URL, e.g. https://reports.office365.com/ecp/reportingwebservice/reporting.svc/MessageTrace */
+  reportUrl: string;
+  /** Token scope for the report (Exchange Online), e.g. https://outlook.office365.com/.default */
+  scope: string;
+  /** `light` (Accept: application/json, ISO dates) or `verbose` (`$format=json`, `/Date(ms)/` dates). Both are parsed either way. */
+  format: 'light' | 'verbose';
+  /** How the next page is asked for when the service gives no next link: `skiptoken` or `skip`. */
+  paging: 'skiptoken' | 'skip';
+  /** Largest `$top` sent (the documented RWS maximum is 2000). */
+  maxPageSize: number;
+}
 
 export interface SourceConfig {
   id: string;
@@ -53,8 +110,10 @@ export interface SourceConfig {
   tenantId: string;
   cloud: CloudName;
   endpoints: SourceEndpoints;
-  api: 'graph';
+  api: 'graph' | 'rws';
   graphApiVersion: 'v1.0' | 'beta';
+  /** Present exactly when `api` is `rws`. */
+  rws?: RwsOptions;
   auth: SourceAuth;
   /** Where collection begins when the source has no cursor yet. */
   start: TimeSpec;
@@ -80,8 +139,28 @@ export interface SourceConfig {
 
 export type HeaderValue = string | { secret: SecretRef };
 
-export interface HttpDestinationConfig {
+/** Output format of a destination (shared/formats; mapping tables in docs/destinations.md). */
+export type DestinationFormat = 'raw' | 'ecs' | 'ocsf' | 'sentinel';
+
+/** Privacy rules of a destination: row fields dropped or hashed before formatting. */
+export interface DestinationPrivacyConfig {
+  drop: ('subject' | 'senderAddress' | 'recipientAddress' | 'fromIP' | 'toIP' | 'messageId')[];
+  hash: ('subject' | 'senderAddress' | 'recipientAddress' | 'fromIP' | 'toIP' | 'messageId' | 'senderLocalPart' | 'recipientLocalPart')[];
+  /** HMAC key for hashing; without it, plain SHA-256. */
+  hashKey?: SecretRef;
+}
+
+/** Fields every destination has (docs/destinations.md, "Common options"). */
+export interface DestinationCommonConfig {
   id: string;
+  format: DestinationFormat;
+  /** The tenant's accepted domains (lowercase), for mail direction. */
+  acceptedDomains: string[];
+  privacy: DestinationPrivacyConfig;
+  retry: RetryPolicyConfig;
+}
+
+export interface HttpDestinationConfig extends DestinationCommonConfig {
   type: 'http';
   url: string;
   headers: Record<string, HeaderValue>;
@@ -91,19 +170,41 @@ export interface HttpDestinationConfig {
   timeoutMs: number;
   /** Plain http to a loopback address, explicitly opted into. */
   allowInsecureLoopback: boolean;
-  retry: RetryPolicyConfig;
 }
 
-export interface FileDestinationConfig {
-  id: string;
+export interface FileDestinationConfig extends DestinationCommonConfig {
   type: 'file';
   /** Folder for NDJSON files (created when missing). */
   directory: string;
   maxBatchRecords: number;
-  retry: RetryPolicyConfig;
 }
 
-export type DestinationConfig = HttpDestinationConfig | FileDestinationConfig;
+export type { SplunkHecDestinationConfig } from '../destinations/splunk-hec/config';
+export type { SumoLogicDestinationConfig } from '../destinations/sumo-logic/config';
+export type { ElasticDestinationConfig } from '../destinations/elastic/config';
+export type { CriblDestinationConfig } from '../destinations/cribl/config';
+export type { DatadogDestinationConfig } from '../destinations/datadog/config';
+export type { AzureMonitorDestinationConfig } from '../destinations/azure-monitor/config';
+export type { AzureBlobDestinationConfig } from '../destinations/azure-blob/config';
+import type { SplunkHecDestinationConfig } from '../destinations/splunk-hec/config';
+import type { SumoLogicDestinationConfig } from '../destinations/sumo-logic/config';
+import type { ElasticDestinationConfig } from '../destinations/elastic/config';
+import type { CriblDestinationConfig } from '../destinations/cribl/config';
+import type { DatadogDestinationConfig } from '../destinations/datadog/config';
+import type { AzureMonitorDestinationConfig } from '../destinations/azure-monitor/config';
+import type { AzureBlobDestinationConfig } from '../destinations/azure-blob/config';
+
+/** Every destination type (one per folder under shared/destinations/). */
+export type DestinationConfig =
+  | HttpDestinationConfig
+  | FileDestinationConfig
+  | SplunkHecDestinationConfig
+  | SumoLogicDestinationConfig
+  | ElasticDestinationConfig
+  | CriblDestinationConfig
+  | DatadogDestinationConfig
+  | AzureMonitorDestinationConfig
+  | AzureBlobDestinationConfig;
 
 export interface CollectorConfig {
   sources: SourceConfig[];

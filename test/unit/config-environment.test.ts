@@ -38,7 +38,7 @@ describe('loadConfigFromEnvironment', () => {
     const loaded = loadConfigFromEnvironment({ MTC_CONFIG: JSON.stringify(DOC), KEY_VAULT_URI: `${KV}/` });
     assert.equal(loaded.origin, 'MTC_CONFIG');
     assert.deepEqual(loaded.warnings, []);
-    assert.deepEqual(loaded.config.sources[0].auth.clientSecret, { kind: 'keyVault', vaultUrl: KV, name: 'contoso-secret' });
+    assert.deepEqual((loaded.config.sources[0].auth as { clientSecret?: unknown }).clientSecret, { kind: 'keyVault', vaultUrl: KV, name: 'contoso-secret' });
   });
 
   it('reads the document from the file in MTC_CONFIG_PATH, ignoring a byte order mark', () => {

@@ -84,6 +84,9 @@ describe('parseConfig: a valid document', () => {
       timeoutMs: 30 * SECOND_MS,
       allowInsecureLoopback: false,
       retry: DEFAULT_RETRY_POLICY,
+      format: 'raw',
+      acceptedDomains: [],
+      privacy: { drop: [], hash: [] },
     });
   });
 
@@ -143,7 +146,7 @@ describe('parseConfig: a valid document', () => {
     assert.equal(h.gzip, true);
     assert.equal(h.maxBatchBytes, 2_000_000);
     assert.equal(h.timeoutMs, 45 * SECOND_MS);
-    assert.deepEqual(config.destinations[1], { id: 'local', type: 'file', directory: './out', maxBatchRecords: 200, retry: DEFAULT_RETRY_POLICY });
+    assert.deepEqual(config.destinations[1], { id: 'local', type: 'file', directory: './out', maxBatchRecords: 200, retry: DEFAULT_RETRY_POLICY, format: 'raw', acceptedDomains: [], privacy: { drop: [], hash: [] } });
   });
 
   it('accepts a $schema field at the top level', () => {
@@ -211,8 +214,9 @@ describe('parseConfig: types and ranges', () => {
     expectIssue(issuesOf(doc([source({ auth: { method: 'clientSecret', clientId: 'app', clientSecretRef: 'env:X' } })])), 'sources[0].auth.clientId', 'GUID');
   });
 
-  it('accepts only the clientSecret auth method for now', () => {
-    expectIssue(issuesOf(doc([source({ auth: { method: 'certificate', clientId: CLIENT, clientSecretRef: 'env:X' } })])), 'sources[0].auth.method', 'must be "clientSecret"');
+  it('rejects a field the auth method does not use, and an unknown method', () => {
+    expectIssue(issuesOf(doc([source({ auth: { method: 'certificate', clientId: CLIENT, clientSecretRef: 'env:X' } })])), 'sources[0].auth.clientSecretRef', 'is not used by the "certificate" method');
+    expectIssue(issuesOf(doc([source({ auth: { method: 'password', clientId: CLIENT } })])), 'sources[0].auth.method', '"clientSecret"', '"federated"');
   });
 
   it('rejects graphApiVersion values other than v1.0 and beta', () => {
@@ -267,8 +271,8 @@ describe('parseConfig: clouds and endpoints', () => {
     }
   });
 
-  it('says the RWS API is not available yet', () => {
-    expectIssue(issuesOf(doc([source({ api: 'rws' })])), 'sources[0].api', 'not available yet');
+  it('asks for an explicit opt-in to the retiring RWS API in the global service', () => {
+    expectIssue(issuesOf(doc([source({ api: 'rws' })])), 'sources[0].api', 'being retired', '"allowInGlobalCloud": true');
     expectIssue(issuesOf(doc([source({ api: 'soap' })])), 'sources[0].api', 'must be "graph"');
   });
 
@@ -300,7 +304,7 @@ describe('parseConfig: clouds and endpoints', () => {
 
 describe('parseConfig: secret references', () => {
   const ref = (clientSecretRef: unknown, env: NodeJS.ProcessEnv = ENV) =>
-    parseConfig(doc([source({ auth: { method: 'clientSecret', clientId: CLIENT, clientSecretRef } })]), { env }).config.sources[0].auth.clientSecret;
+    (parseConfig(doc([source({ auth: { method: 'clientSecret', clientId: CLIENT, clientSecretRef } })]), { env }).config.sources[0].auth as { clientSecret?: unknown }).clientSecret;
   const refIssues = (clientSecretRef: unknown, env: NodeJS.ProcessEnv = ENV) =>
     issuesOf(doc([source({ auth: { method: 'clientSecret', clientId: CLIENT, clientSecretRef } })]), env);
 

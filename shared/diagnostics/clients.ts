@@ -1,0 +1,19 @@
+/**
+ * The credential and API client of one source for a diagnosis run outside the function host
+ * (`npm run diagnose`): the same classes clientsFor (shared/runtime.ts) builds.
+ */
+import { GraphMessageTraceClient } from '../api/graph-client';
+import { RwsMessageTraceClient } from '../api/rws-client';
+import type { MessageTraceClient } from '../api/client';
+import { SourceCredential } from '../auth/credentials';
+import type { SecretSource } from '../auth/secrets';
+import type { SourceConfig } from '../config/types';
+import type { Clock } from '../time/clock';
+
+export function createSourceClients(source: SourceConfig, secrets: SecretSource, clock: Clock): { credential: SourceCredential; api: MessageTraceClient } {
+  const credential = new SourceCredential(source, secrets, { clock });
+  const api = source.api === 'rws' && source.rws
+    ? new RwsMessageTraceClient({ ...source.rws, credential, timeoutMs: source.requestTimeoutMs })
+    : new GraphMessageTraceClient({ graphBaseUrl: source.endpoints.graphBaseUrl, apiVersion: source.graphApiVersion, scope: source.endpoints.graphScope, credential });
+  return { credential, api };
+}
