@@ -1,0 +1,332 @@
+/**
+ * The tenant request budget shared by every instance (ARCHITECTURE invariant 7, issue 5).
+ *
+ * Graph allows 100 requests per ROLLING 5 minutes per tenant, list and detail calls together
+ * (reference B.7). A token bucket that allows a full burst plus refill can exceed a rolling limit
+ * (a full bucket spent at t=299 s and refilled tokens spent at t=301 s put more than 100 requests
+ * in one 5-minute span), so this is an exact sliding-window log: the entity keeps the grant time
+ * of every request granted in the last window. A request is granted only while fewer than
+ * `allowed` grants lie in (now - window, now], so no window of length `windowMs` ever holds more
+ * than `allowed` grants (proof: any window ending at a grant time t contains the grants counted at
+ * t plus t itself, and the check allowed at most allowed - 1 before it).
+ *
+ * One entity per tenant in table `<prefix>budget` (PartitionKey = tenant key, RowKey = 'budget'),
+ * updated only by compare-and-swap (ETag If-Match), so racing instances never both take the last
+ * slot: the loser re-reads and re-decides.
+ *
+ * Priorities: live > backfill > rescan. Backfill and rescan only get what live collection does not
+ * need: they must leave `liveReserve` slots free, where the reserve is derived from recent live
+ * demand (see `liveReserveFor`). Rescan in addition yields `rescanYield` slots to backfill while a
+ * backfill is running. Live may use every allowed slot.
+ *
+ * A 429 with Retry-After pauses the tenant for every worker (`pause`). A refused caller never
+ * sleeps: it re-enqueues its job with a visibility delay of `waitMs`.
+ */
+import type { TableClient } from '@azure/data-tables';
+import type { Clock } from '../time/clock';
+import { isStatus } from '../state/storage';
+
+export type BudgetPriority = 'live' | 'backfill' | 'rescan';
+export const BUDGET_PRIORITIES: readonly BudgetPriority[] = ['live', 'backfill', 'rescan'];
+
+export type RefusalReason = 'window-full' | 'paused' | 'reserved-for-live' | 'contended';
+
+export type AcquireResult =
+  | { granted: true }
+  | { granted: false; waitMs: number; reason: RefusalReason };
+
+export interface BudgetUsage {
+  /** Requests granted in the current rolling window (all priorities). */
+  used: number;
+  /** Requests the collector may use per window: floor(limit x (1 - headroom)). */
+  allowed: number;
+  /** The API's limit per window (before headroom). */
+  limit: number;
+  /** Epoch ms (clock time) until which the tenant is paused; 0 when not paused. */
+  pausedUntil: number;
+  pauseReason: string;
+  windowMs: number;
+  /** Grants in the current window by priority. */
+  byPriority: Record<BudgetPriority, number>;
+  /** Free slots backfill and rescan must leave for live collection right now. */
+  liveReserve: number;
+}
+
+export interface TenantBudgetOptions {
+  /** The API's requests per window per tenant. Default 100 (Graph, reference B.7). */
+  limit?: number;
+  /** The rolling window in ms. Default 300_000 (5 minutes). */
+  windowMs?: number;
+  /** Share of the limit left for admins and other tools, 0 <= headroom < 1. Default 0.1. */
+  headroom?: number;
+  /** Free slots always kept for live collection (backfill and rescan may not take them). Default 3. */
+  minLiveReserve?: number;
+  /**
+   * The live reserve grows with measured live demand: ceil(liveGrantsInWindow x liveReserveFactor).
+   * Default 0.5 (live requests spread over the window; half a window's worth free at any time
+   * covers a burst of live slices planned at once).
+   */
+  liveReserveFactor?: number;
+  /** Slots rescan leaves to backfill while a backfill holds grants in the window. Default 2. */
+  rescanYield?: number;
+  /** Compare-and-swap attempts before a caller is told to come back (reason 'contended'). Default 12. */
+  maxAttempts?: number;
+  /** waitMs returned on 'contended'. Default 1000. */
+  contendedWaitMs?: number;
+}
+
+export type ResolvedBudgetOptions = Required<TenantBudgetOptions> & { allowed: number };
+
+/** Thrown for an invalid option or argument; the message names it and the fix. */
+export class BudgetOptionError extends RangeError {
+  override readonly name = 'BudgetOptionError';
+  constructor(readonly option: string, message: string) {
+    super(message);
+  }
+}
+
+function checkNumber(name: string, value: unknown, min: number, max: number, integer: boolean): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new BudgetOptionError(name, `TenantBudget option ${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveBudgetOptions(opts: TenantBudgetOptions = {}): ResolvedBudgetOptions {
+  if (opts === null || typeof opts !== 'object') throw new BudgetOptionError('(options)', 'TenantBudget options must be an object (or omitted)');
+  const known = new Set(['limit', 'windowMs', 'headroom', 'minLiveReserve', 'liveReserveFactor', 'rescanYield', 'maxAttempts', 'contendedWaitMs']);
+  for (const k of Object.keys(opts)) {
+    if (!known.has(k)) throw new BudgetOptionError(k, `Unknown TenantBudget option ${k}; use one of ${[...known].join(', ')}`);
+  }
+  const limit = checkNumber('limit', opts.limit ?? 100, 1, 10_000, true);
+  const windowMs = checkNumber('windowMs', opts.windowMs ?? 300_000, 1, 86_400_000, true);
+  const headroom = checkNumber('headroom', opts.headroom ?? 0.1, 0, 0.99, false);
+  const allowed = Math.floor(limit * (1 - headroom));
+  if (allowed < 1) throw new BudgetOptionError('headroom', `TenantBudget option headroom ${headroom} leaves no request of the limit ${limit}; lower the headroom`);
+  const minLiveReserve = checkNumber('minLiveReserve', opts.minLiveReserve ?? Math.min(3, allowed - 1), 0, allowed - 1, true);
+  const liveReserveFactor = checkNumber('liveReserveFactor', opts.liveReserveFactor ?? 0.5, 0, 1, false);
+  const rescanYield = checkNumber('rescanYield', opts.rescanYield ?? Math.min(2, allowed), 0, allowed, true);
+  const maxAttempts = checkNumber('maxAttempts', opts.maxAttempts ?? 12, 1, 1000, true);
+  const contendedWaitMs = checkNumber('contendedWaitMs', opts.contendedWaitMs ?? 1000, 1, 3_600_000, true);
+  return { limit, windowMs, headroom, allowed, minLiveReserve, liveReserveFactor, rescanYield, maxAttempts, contendedWaitMs };
+}
+
+/** The table name of the budget: `<prefix>budget` (prefix from MTC_TABLE_PREFIX, default `mtc`). */
+export function budgetTableName(env: NodeJS.ProcessEnv = process.env): string {
+  const prefix = env.MTC_TABLE_PREFIX || 'mtc';
+  const name = `${prefix}budget`;
+  if (!/^[A-Za-z][A-Za-z0-9]{2,62}$/.test(name)) {
+    throw new BudgetOptionError('MTC_TABLE_PREFIX', `MTC_TABLE_PREFIX '${prefix}' makes the table name '${name}', which Azure Tables rejects; use letters and digits, starting with a letter (at most 56 characters)`);
+  }
+  return name;
+}
+
+const ROW_KEY = 'budget';
+const PRIORITY_CODE: Record<BudgetPriority, string> = { live: 'l', backfill: 'b', rescan: 'r' };
+const CODE_PRIORITY: Record<string, BudgetPriority> = { l: 'live', b: 'backfill', r: 'rescan' };
+
+/** One granted request: clock time and priority. Kept oldest first. */
+export interface Grant { at: number; priority: BudgetPriority }
+
+export interface BudgetState {
+  grants: Grant[];
+  pausedUntil: number;
+  pauseReason: string;
+}
+
+/**
+ * The live reserve: free slots backfill and rescan must leave. The larger of minLiveReserve and
+ * ceil(live grants in the window x liveReserveFactor), at most half of `allowed`, so background
+ * work always keeps at least half the budget when it has nothing else competing.
+ */
+export function liveReserveFor(liveInWindow: number, o: Pick<ResolvedBudgetOptions, 'allowed' | 'minLiveReserve' | 'liveReserveFactor'>): number {
+  const measured = Math.ceil(liveInWindow * o.liveReserveFactor);
+  return Math.min(Math.max(o.minLiveReserve, measured), Math.floor(o.allowed / 2));
+}
+
+export type Decision =
+  | { granted: true; state: BudgetState }
+  | { granted: false; waitMs: number; reason: Exclude<RefusalReason, 'contended'> };
+
+/**
+ * The pure decision for one acquire at `now` (exported for tests and the benchmark): prunes the
+ * log, applies pause, per-priority cap and window, and returns the new state on a grant.
+ */
+export function decide(state: BudgetState, priority: BudgetPriority, now: number, o: ResolvedBudgetOptions): Decision {
+  const grants = pruned(state.grants, now, o.windowMs);
+  if (state.pausedUntil > now) return { granted: false, waitMs: state.pausedUntil - now, reason: 'paused' };
+  const used = grants.length;
+  let cap = o.allowed;
+  let reason: 'window-full' | 'reserved-for-live' = 'window-full';
+  if (priority !== 'live') {
+    const live = grants.filter((g) => g.priority === 'live').length;
+    cap = o.allowed - liveReserveFor(live, o);
+    if (priority === 'rescan' && grants.some((g) => g.priority === 'backfill')) cap -= o.rescanYield;
+    cap = Math.max(0, cap);
+    if (used >= cap && used < o.allowed) reason = 'reserved-for-live';
+  }
+  if (used < cap) {
+    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority }] } };
+  }
+  if (used === 0) return { granted: false, waitMs: o.windowMs, reason }; // a cap of 0 (tiny budgets): try again next window
+  // Refused: the window must lose (used - cap + 1) grants before this priority fits under its cap.
+  // The (used - cap)-th oldest grant (0-based) leaves the window at its time + windowMs.
+  const idx = Math.min(used - 1, used - cap);
+  const freesAt = grants[idx]!.at + o.windowMs;
+  return { granted: false, waitMs: Math.max(1, freesAt - now + 1), reason };
+}
+
+function pruned(grants: Grant[], now: number, windowMs: number): Grant[] {
+  const cutoff = now - windowMs;
+  // Keep grants with at > cutoff: a grant at exactly now - windowMs has left the rolling window.
+  // A grant "in the future" (another instance's clock a little ahead) is kept and counts.
+  return grants.filter((g) => g.at > cutoff).sort((a, b) => a.at - b.at);
+}
+
+function encodeGrants(grants: Grant[]): string {
+  // Compact: "l:1780000000000,b:1780000000123,..." (~16 bytes a grant; 100 grants ≈ 1.6 KB).
+  return grants.map((g) => `${PRIORITY_CODE[g.priority]}:${g.at}`).join(',');
+}
+
+function decodeGrants(text: unknown): Grant[] {
+  if (typeof text !== 'string' || text === '') return [];
+  const out: Grant[] = [];
+  for (const part of text.split(',')) {
+    const [code, at] = part.split(':');
+    const priority = CODE_PRIORITY[code ?? ''];
+    const ms = Number(at);
+    if (priority && Number.isFinite(ms)) out.push({ at: ms, priority });
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+interface Loaded { state: BudgetState; etag: string | undefined }
+
+/**
+ * The tenant budget: one instance per process is enough (it holds no state between calls; every
+ * decision reads and writes the shared entity).
+ */
+export class TenantBudget {
+  readonly options: ResolvedBudgetOptions;
+  constructor(
+    private readonly table: TableClient,
+    private readonly clock: Clock,
+    opts: TenantBudgetOptions = {},
+  ) {
+    this.options = resolveBudgetOptions(opts);
+  }
+
+  /** Creates the budget table if it does not exist (the runtime's storage.ensure can do it instead). */
+  async ensureTable(): Promise<void> {
+    await this.table.createTable();
+  }
+
+  /**
+   * Asks for one request slot for `tenantKey` at `priority`. On a grant the caller sends exactly
+   * one request; on a refusal it re-enqueues its job with a visibility delay of `waitMs`.
+   */
+  async acquire(tenantKey: string, priority: BudgetPriority): Promise<AcquireResult> {
+    checkTenantKey(tenantKey);
+    if (!BUDGET_PRIORITIES.includes(priority)) {
+      throw new BudgetOptionError('priority', `TenantBudget.acquire priority must be 'live', 'backfill' or 'rescan', got ${String(priority)}`);
+    }
+    for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
+      const loaded = await this.load(tenantKey);
+      const d = decide(loaded.state, priority, this.clock.now(), this.options);
+      if (!d.granted) return d;
+      if (await this.store(tenantKey, d.state, loaded.etag)) return { granted: true };
+    }
+    return { granted: false, waitMs: this.options.contendedWaitMs, reason: 'contended' };
+  }
+
+  /**
+   * Records `count` requests that were sent without an acquire (the one retry after a 401 token
+   * renewal, a detail call made inline). Always succeeds: the requests already happened.
+   */
+  async charge(tenantKey: string, priority: BudgetPriority, count = 1): Promise<void> {
+    checkTenantKey(tenantKey);
+    if (!Number.isInteger(count) || count < 1 || count > 1000) throw new BudgetOptionError('count', `TenantBudget.charge count must be an integer from 1 to 1000, got ${String(count)}`);
+    await this.update(tenantKey, (s, now) => ({
+      ...s,
+      grants: [...pruned(s.grants, now, this.options.windowMs), ...Array.from({ length: count }, () => ({ at: now, priority }))],
+    }));
+  }
+
+  /**
+   * Pauses the tenant for every worker until `untilMs` (clock time), e.g. after a 429 with
+   * Retry-After: `pause(tenant, clock.now() + retryAfterSec * 1000, '429')`. A pause never
+   * shortens an existing one.
+   */
+  async pause(tenantKey: string, untilMs: number, reason: string): Promise<void> {
+    checkTenantKey(tenantKey);
+    if (!Number.isFinite(untilMs)) throw new BudgetOptionError('untilMs', `TenantBudget.pause untilMs must be epoch milliseconds (clock time), got ${String(untilMs)}`);
+    const why = String(reason ?? '').slice(0, 200);
+    await this.update(tenantKey, (s, now) => (untilMs <= s.pausedUntil || untilMs <= now
+      ? undefined
+      : { ...s, grants: pruned(s.grants, now, this.options.windowMs), pausedUntil: untilMs, pauseReason: why }));
+  }
+
+  /** The tenant's current usage (for health, telemetry's mtc.budget.utilisation and the benchmark). */
+  async usage(tenantKey: string): Promise<BudgetUsage> {
+    checkTenantKey(tenantKey);
+    const { state } = await this.load(tenantKey);
+    const now = this.clock.now();
+    const grants = pruned(state.grants, now, this.options.windowMs);
+    const byPriority: Record<BudgetPriority, number> = { live: 0, backfill: 0, rescan: 0 };
+    for (const g of grants) byPriority[g.priority]++;
+    return {
+      used: grants.length,
+      allowed: this.options.allowed,
+      limit: this.options.limit,
+      pausedUntil: state.pausedUntil > now ? state.pausedUntil : 0,
+      pauseReason: state.pausedUntil > now ? state.pauseReason : '',
+      windowMs: this.options.windowMs,
+      byPriority,
+      liveReserve: liveReserveFor(byPriority.live, this.options),
+    };
+  }
+
+  private async update(tenantKey: string, change: (s: BudgetState, now: number) => BudgetState | undefined): Promise<void> {
+    // Unconditional intent, so retry until the write lands (bounded: a lost race means progress elsewhere).
+    for (let attempt = 0; attempt < this.options.maxAttempts * 4; attempt++) {
+      const loaded = await this.load(tenantKey);
+      const next = change(loaded.state, this.clock.now());
+      if (!next) return;
+      if (await this.store(tenantKey, next, loaded.etag)) return;
+    }
+    throw new Error(`TenantBudget: could not update the budget of tenant ${tenantKey} after ${this.options.maxAttempts * 4} compare-and-swap attempts`);
+  }
+
+  private async load(tenantKey: string): Promise<Loaded> {
+    try {
+      const e = await this.table.getEntity<Record<string, unknown>>(tenantKey, ROW_KEY);
+      return {
+        state: { grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? '') },
+        etag: String(e.etag),
+      };
+    } catch (err) {
+      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '' }, etag: undefined };
+      throw err;
+    }
+  }
+
+  /** Compare-and-swap: create when there was no entity, else replace if the ETag still matches. */
+  private async store(tenantKey: string, s: BudgetState, etag: string | undefined): Promise<boolean> {
+    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason };
+    try {
+      if (etag === undefined) await this.table.createEntity(entity);
+      else await this.table.updateEntity(entity, 'Replace', { etag });
+      return true;
+    } catch (err) {
+      if (isStatus(err, 412) || isStatus(err, 409) || (etag !== undefined && isStatus(err, 404))) return false;
+      throw err;
+    }
+  }
+}
+
+function checkTenantKey(tenantKey: string): void {
+  // PartitionKey rules: no / \ # ? or control characters, at most 1 KiB.
+  if (typeof tenantKey !== 'string' || tenantKey === '' || tenantKey.length > 256 || /[/\\#?]/.test(tenantKey) || [...tenantKey].some((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f))) {
+    throw new BudgetOptionError('tenantKey', `TenantBudget tenantKey must be 1 to 256 characters without / \\ # ? or control characters (use the tenant id), got ${JSON.stringify(String(tenantKey)).slice(0, 80)}`);
+  }
+}
