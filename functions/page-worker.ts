@@ -3,6 +3,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import { getRuntime } from '../shared/runtime';
 import { decodeJob, JobSchemaError } from '../shared/queue/jobs';
 import { processPageJob } from '../shared/worker/page-worker';
+import { recordUnattributedPoison } from '../shared/worker/poison';
 
 export async function pageWorker(message: unknown, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
@@ -10,11 +11,10 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
   try {
     job = decodeJob(message);
   } catch (err) {
-    if (err instanceof JobSchemaError) {
-      // Thrown so the host retries and then moves it to the poison queue, where it is parked with its reason.
-      context.error(err.message);
-    }
-    throw err;
+    if (!(err instanceof JobSchemaError)) throw err;
+    // Parked with its reason at once: retrying a message that fails its schema cannot help.
+    await recordUnattributedPoison(rt, String(context.triggerMetadata?.id ?? context.invocationId), err.message, err.excerpt);
+    return;
   }
   const meta = {
     messageId: String(context.triggerMetadata?.id ?? context.invocationId),

@@ -6,6 +6,8 @@
  */
 import type { Clock } from './time/clock';
 import type { CollectorConfig } from './config/types';
+import type { Logger } from './log';
+import type { Telemetry } from './telemetry';
 
 export interface RuntimeOverrides {
   clock?: Clock;
@@ -15,6 +17,10 @@ export interface RuntimeOverrides {
   extraCaCertificates?: string[];
   /** Environment to read instead of process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Where logs go (tests scan them for secrets). Default: the console. */
+  log?: Logger;
+  /** Where metrics and events go (tests use MemoryTelemetry). Default: OpenTelemetry + App Insights. */
+  telemetry?: Telemetry;
 }
 
 let current: RuntimeOverrides = {};

@@ -10,6 +10,7 @@ import { loadConfigFromEnvironment } from './config/load';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
 import { SourceCredential } from './auth/credentials';
 import { GraphMessageTraceClient } from './api/graph-client';
+import { RwsMessageTraceClient } from './api/rws-client';
 import { createDestination } from './destinations';
 import type { Destination } from './destinations/destination';
 import { consoleLogger, type Logger } from './log';
@@ -19,6 +20,9 @@ import { JobQueue } from './queue/jobs';
 import { systemClock, type Clock } from './time/clock';
 import { getRuntimeOverrides, onRuntimeOverridesChanged } from './runtime-overrides';
 import type { SourceClients } from './worker/page-worker';
+import type { ContainerClient } from '@azure/storage-blob';
+import { OtelTelemetry, type Telemetry } from './telemetry';
+import { emitCustomEvent } from './telemetry-setup';
 
 export const DEFAULT_PAGE_QUEUE = 'page-jobs';
 
@@ -35,7 +39,12 @@ export interface Runtime {
   queueName: string;
   secrets: SecretSource;
   destinations: ReadonlyMap<string, Destination>;
+  telemetry: Telemetry;
+  /** Blob container where pages wait for a failed destination. */
+  spill: ContainerClient;
   clientsFor(source: SourceConfig): SourceClients;
+  /** Age after which a planner relays another planner's outbox (MTC_OUTBOX_STALE_SECONDS, default 120 s). */
+  outboxStaleMs: number;
   /** A stable hash of a source's configuration (detects config changes). */
   configHashOf(source: SourceConfig): string;
 }
@@ -70,7 +79,8 @@ async function buildRuntime(): Promise<Runtime> {
   const overrides = getRuntimeOverrides();
   const env = overrides.env ?? process.env;
   const clock = overrides.clock ?? systemClock;
-  const log = consoleLogger;
+  const log = overrides.log ?? consoleLogger;
+  const telemetry = overrides.telemetry ?? new OtelTelemetry((name, props) => emitCustomEvent(name, props, log));
   if (overrides.extraCaCertificates?.length) trustExtraCertificates(overrides.extraCaCertificates);
 
   let config: CollectorConfig;
@@ -89,7 +99,9 @@ async function buildRuntime(): Promise<Runtime> {
   const storage = storageFromEnvironment(env);
   const ledger = new Ledger(storage, env.MTC_TABLE_PREFIX || 'mtc');
   const queueName = env.MTC_PAGE_QUEUE || DEFAULT_PAGE_QUEUE;
-  await storage.ensure(ledger.tableNames(), [queueName, `${queueName}-poison`]);
+  const spillName = `${ledger.prefix}spill`;
+  await storage.ensure(ledger.tableNames(), [queueName, `${queueName}-poison`], [spillName]);
+  const spill = storage.container(spillName);
   const queue = new JobQueue(storage.queue(queueName), clock);
   const secrets = new DefaultSecretSource(env);
   const destinations = new Map<string, Destination>();
@@ -97,20 +109,22 @@ async function buildRuntime(): Promise<Runtime> {
 
   const clients = new Map<string, SourceClients>();
   return {
-    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations,
+    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill,
+    outboxStaleMs: (Number(env.MTC_OUTBOX_STALE_SECONDS) || 120) * 1000,
     clientsFor(source) {
       let c = clients.get(source.id);
       if (!c) {
-        const credential = new SourceCredential(source, secrets);
-        c = {
-          credential,
-          api: new GraphMessageTraceClient({
+        const credential = new SourceCredential(source, secrets, { clock });
+        // The one place the API is chosen: RWS and Graph share the planner, ledger, worker and retries.
+        const api = source.api === 'rws' && source.rws
+          ? new RwsMessageTraceClient({ ...source.rws, credential, timeoutMs: source.requestTimeoutMs })
+          : new GraphMessageTraceClient({
             graphBaseUrl: source.endpoints.graphBaseUrl,
             apiVersion: source.graphApiVersion,
             scope: source.endpoints.graphScope,
             credential,
-          }),
-        };
+          });
+        c = { credential, api };
         clients.set(source.id, c);
       }
       return c;

@@ -15,6 +15,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   { name: 'MTC_PLAN_SCHEDULE', requiredInAzure: true, description: 'NCRONTAB schedule of the planner timer (default every minute: 0 */1 * * * *).' },
   { name: 'MTC_PAGE_QUEUE', requiredInAzure: true, description: 'Name of the page-job queue (page-jobs). Its poison queue is <name>-poison. The queue trigger binds to it as %MTC_PAGE_QUEUE%.' },
   { name: 'MTC_TABLE_PREFIX', requiredInAzure: false, description: 'Prefix of the state tables (default mtc).' },
+  { name: 'MTC_OUTBOX_STALE_SECONDS', requiredInAzure: false, description: 'Age after which a planner relays the outbox of a planner that died mid-run (default 120).' },
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based JobsStorage__* settings instead.' },
   { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },
   { name: 'JobsStorage__tableServiceUri', requiredInAzure: true, description: 'Table endpoint of the jobs storage account (identity-based connection).' },

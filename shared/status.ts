@@ -21,7 +21,7 @@ export interface SourceStatus {
   lastError?: unknown;
   lastErrorAt?: string;
   slices: { pending: number; fetching: number; parked: number; done: number; rows: number; requests: number };
-  parked: { sliceId: string; kind: string; start: string; end: string; error: unknown }[];
+  parked: { sliceId: string; kind: string; start: string; end: string; page: number; reason: string; parkedAt?: string; error: unknown }[];
   runs: RunProgress[];
 }
 
@@ -48,11 +48,13 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
     counts[s.state] += 1;
     counts.rows += s.rows;
     counts.requests += s.requests;
-    if (s.state === 'parked') parked.push({ sliceId: s.id, kind: s.kind, start: iso(s.startMs)!, end: iso(s.endMs)!, error: parseJson(s.lastError) });
+    if (s.state === 'parked') {
+      parked.push({ sliceId: s.id, kind: s.kind, start: iso(s.startMs)!, end: iso(s.endMs)!, page: s.page, reason: s.parkReason, ...(s.parkedAt ? { parkedAt: iso(s.parkedAt) } : {}), error: parseJson(s.lastError) });
+    }
   }
   const completedUntil = health?.completedUntil || cursor?.startMs;
   const now = rt.clock.now();
-  const state = !source.enabled ? 'Stopped' : health?.state ?? (cursor ? 'Started' : 'Pending');
+  const state = !source.enabled ? 'Stopping' : health?.state ?? (cursor ? 'Started' : 'Pending');
   return {
     id: source.id,
     enabled: source.enabled,

@@ -16,6 +16,9 @@ import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { nextLiveWindow, floorTo, SECOND } from './windows';
+import type { Telemetry } from '../telemetry';
+import { recoverSource } from '../recovery';
+import { setSourceState } from '../health';
 
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
 export const OUTBOX_STALE_MS = 2 * 60_000;
@@ -25,11 +28,15 @@ export interface PlannerDeps {
   queue: JobQueue;
   clock: Clock;
   log: Logger;
+  telemetry: Telemetry;
+  configHashOf(source: SourceConfig): string;
+  /** Age after which another planner relays an outbox (default OUTBOX_STALE_MS). */
+  outboxStaleMs?: number;
 }
 
 export type PlanOutcome =
   | { outcome: 'planned'; slices: number; scheduledUntil: number; relayed: number }
-  | { outcome: 'not-due' | 'nothing-to-plan' | 'disabled'; relayed: number }
+  | { outcome: 'not-due' | 'nothing-to-plan' | 'disabled' | 'stopped'; relayed: number }
   | { outcome: 'lost-race'; relayed: number };
 
 export async function planSource(deps: PlannerDeps, source: SourceConfig): Promise<PlanOutcome> {
@@ -43,14 +50,21 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     const clamped = clampToHistory(asked, now);
     if (clamped.warning) log.log('warn', `source ${source.id}: ${clamped.warning}`, { source: source.id });
     const startMs = floorTo(clamped.ms + SECOND - 1, SECOND);
-    await ledger.createCursor(source.id, startMs, 0);
+    if (await ledger.createCursor(source.id, startMs, 0)) {
+      await setSourceState(deps, source.id, 'Initialized', { configHash: deps.configHashOf(source), reason: `collection starts at ${new Date(startMs).toISOString()}` });
+    }
     cursor = await ledger.getCursor(source.id);
     if (!cursor) return { outcome: 'lost-race', relayed: 0 };
   }
 
+  // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
+  // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
+  const recovery = await recoverSource(deps, source);
+  if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
+
   let relayed = 0;
   if (cursor.pending.length) {
-    if (now - cursor.lastPlannedAt < OUTBOX_STALE_MS) {
+    if (now - cursor.lastPlannedAt < (deps.outboxStaleMs ?? OUTBOX_STALE_MS)) {
       // Another planner is mid-flight with this outbox; leave it alone.
       return { outcome: 'lost-race', relayed: 0 };
     }

@@ -1,25 +1,33 @@
 /**
  * The page worker: one queue message = one page of one slice.
  *
- *   claim the page in the ledger → fetch it (token, Graph) → keep rows inside the half-open slice
- *   and drop page-boundary repeats → forward to every destination not yet marked for this page →
- *   record the page done (conditional write) → enqueue the continuation → after the last page the
- *   slice is done and the source's completed watermark moves over contiguous done slices.
+ *   claim the page in the ledger → take a request from the tenant budget → fetch it (token, API)
+ *   → keep rows inside the half-open slice and drop page-boundary repeats → forward to every
+ *   destination not yet marked for this page → record the page done (conditional write) → enqueue
+ *   the continuation → after the last page the slice is done and the source's completed watermark
+ *   moves over contiguous done slices.
  *
  * Delivered twice, a job is forwarded once: the page number in the ledger and the claim make every
- * duplicate a no-op. Per-destination marks make a failing destination retry alone.
+ * duplicate a no-op. Per-destination marks make a failing destination retry alone, from a spilled
+ * copy of the page (no new API request). A corrupt continuation is healed by re-querying the rest
+ * of the slice. Failures past the retry horizon park the slice; ThirdPartyConfig stops the source.
  */
-import type { CollectorConfig, SourceConfig } from '../config/types';
-import { CollectorError, asCollectorError } from '../errors';
+import type { ContainerClient } from '@azure/storage-blob';
+import type { CollectorConfig, RetryPolicyConfig, SourceConfig } from '../config/types';
+import { CollectorError, asCollectorError, firstPartyGeneric } from '../errors';
 import type { Logger } from '../log';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../model/row';
-import type { MessageTraceClient, RenewableCredential } from '../api/client';
+import type { MessageTraceClient, PageRequest, PageResult, RenewableCredential } from '../api/client';
 import type { Destination } from '../destinations/destination';
 import type { DestinationMark, Ledger, SliceRow } from '../state/ledger';
 import { liveSlicePrefixAt } from '../state/ledger';
 import type { JobQueue, PageJob } from '../queue/jobs';
 import type { Clock } from '../time/clock';
-import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './retry';
+import type { Telemetry } from '../telemetry';
+import { EVENTS } from '../telemetry';
+import { setSourceState } from '../health';
+import { policyRetries, retryDelayMs } from './retry';
+import { deleteSpill, readSpill, writeSpill, type SpilledPage } from './spill';
 
 export const CLAIM_TTL_MS = 10 * 60_000;
 const BOUNDARY_WINDOW_MS = 1000;
@@ -30,15 +38,27 @@ export interface SourceClients {
   credential: RenewableCredential;
 }
 
+export type Priority = 'live' | 'backfill' | 'rescan';
+
+/** The tenant request budget, shared by every instance (shared/budget). */
+export interface BudgetGate {
+  acquire(tenantKey: string, priority: Priority): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
+  pause(tenantKey: string, untilMs: number, reason: string): Promise<void>;
+}
+
 export interface WorkerDeps {
   config: CollectorConfig;
   ledger: Ledger;
   queue: JobQueue;
   clock: Clock;
   log: Logger;
+  telemetry: Telemetry;
   destinations: ReadonlyMap<string, Destination>;
   clientsFor(source: SourceConfig): SourceClients;
-  retry?: RetryPolicy;
+  configHashOf(source: SourceConfig): string;
+  /** Where pages wait for a failed destination. */
+  spill: ContainerClient;
+  budget?: BudgetGate;
 }
 
 export interface MessageMeta {
@@ -56,6 +76,20 @@ export interface PageResultSummary {
   rowsFetched?: number;
   rowsForwarded?: number;
   error?: CollectorError;
+}
+
+/** The page's content once fetched (or read back from the spill). */
+interface PageContent {
+  nextLink?: string;
+  boundaryKeys: string[];
+  oldestMs: number;
+  fetched: number;
+  events: TraceEvent[];
+  fromSpill: boolean;
+}
+
+export function priorityOf(slice: Pick<SliceRow, 'kind'>): Priority {
+  return slice.kind === 'live' ? 'live' : slice.kind === 'backfill' ? 'backfill' : 'rescan';
 }
 
 export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: MessageMeta): Promise<PageResultSummary> {
@@ -95,6 +129,16 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     return { outcome: 'claimed-elsewhere' };
   }
 
+  // A source stopped by a ThirdPartyConfig error spends no request until its configuration changes.
+  const health = await ledger.getHealth(source.id);
+  if (health?.state === 'Error' && health.configHash === deps.configHashOf(source)) {
+    const stoppedBy = health.lastError ? (JSON.parse(health.lastError) as { code?: string; message?: string }) : {};
+    const parked = await park(deps, source, slice, 'config', new CollectorError('ThirdPartyConfig', `the source is stopped: ${stoppedBy.message ?? 'configuration error'}`, {
+      code: stoppedBy.code ?? 'SourceStopped', retryable: false,
+    }), 0);
+    return parked ? { outcome: 'parked' } : { outcome: 'claimed-elsewhere' };
+  }
+
   // Claim.
   const claimed = await ledger.swapSlice({
     ...slice,
@@ -108,54 +152,44 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   if (!claimed) return { outcome: 'claimed-elsewhere' };
   slice = claimed;
 
-  const clients = deps.clientsFor(source);
+  // The page content: from the spill when a destination failed before, else from the API.
+  let content: PageContent | undefined;
   let requests = 0;
-  let rows: MessageTraceRow[];
-  let nextLink: string | undefined;
-  try {
-    const fetched = await fetchWithTokenRenewal(clients, slice, source, () => requests++);
-    rows = fetched.rows;
-    nextLink = fetched.nextLink;
-  } catch (err) {
-    return failPage(deps, source, slice, job, asCollectorError(err), requests);
+  if (slice.spilledPage === job.page) {
+    const spilled = await readSpill(deps.spill, source.id, slice.id, job.page).catch(() => undefined);
+    if (spilled) content = { ...spilled, fromSpill: true };
   }
-
-  // Keep the half-open slice, drop boundary repeats and repeats within the page.
-  const seen = new Set(slice.boundaryKeys);
-  const kept: MessageTraceRow[] = [];
-  let oldest = Number.POSITIVE_INFINITY;
-  for (const row of rows) {
-    const t = receivedMs(row.receivedDateTime);
-    if (!Number.isNaN(t)) oldest = Math.min(oldest, t);
-    if (Number.isNaN(t) || t < slice.startMs || t >= slice.endMs) continue;
-    const key = rowKey(source.tenantId, row);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    kept.push(row);
+  if (!content) {
+    if (deps.budget) {
+      const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice));
+      if (!grant.granted) {
+        const released = await ledger.swapSlice({ ...slice, claimOwner: '', claimUntil: 0, attempts: Math.max(0, slice.attempts - 1), updatedAt: clock.now() });
+        if (released) await deps.queue.send(job, { delayMs: grant.waitMs });
+        return { outcome: 'deferred' };
+      }
+    }
+    const clients = deps.clientsFor(source);
+    let result: PageResult;
+    try {
+      result = await fetchWithTokenRenewal(deps, clients, slice, source, () => requests++);
+    } catch (err) {
+      return handleFetchFailure(deps, source, slice, job, asCollectorError(err), requests);
+    }
+    content = buildContent(deps, source, slice, result, clients.api.api);
   }
-  const boundaryKeys: string[] = [];
-  for (let i = rows.length - 1; i >= 0 && boundaryKeys.length < MAX_BOUNDARY_KEYS; i--) {
-    const t = receivedMs(rows[i]!.receivedDateTime);
-    if (!(t <= oldest + BOUNDARY_WINDOW_MS)) break;
-    boundaryKeys.push(rowKey(source.tenantId, rows[i]!));
-  }
-
-  const collectedAt = new Date(clock.now()).toISOString();
-  const api = clients.api.api;
-  const events = kept.map((row) => makeEvent({ tenantId: source.tenantId, sourceId: source.id, api, collectedAt, fields: source.fields, row }));
 
   // Forward to each destination that has not acknowledged this page yet.
-  const failures: CollectorError[] = [];
+  const failures: { destination: string; error: CollectorError }[] = [];
   for (const destId of source.destinations) {
     const destination = deps.destinations.get(destId);
     if (!destination) continue;
     const mark: DestinationMark = slice.marks[destId] ?? { pagesDone: 0, rows: 0 };
     if (mark.pagesDone > job.page) continue;
-    let pending: TraceEvent[] = events;
+    let pending: TraceEvent[] = content.events;
     if (mark.pagesDone === job.page && mark.partialKey) {
-      const idx = events.findIndex((e) => e.eventId === mark.partialKey);
-      if (idx >= 0) pending = events.slice(idx + 1);
-      else log.log('warn', 'partial delivery mark not found in the re-fetched page; sending the whole page again', { ...fields, destination: destId });
+      const idx = content.events.findIndex((e) => e.eventId === mark.partialKey);
+      if (idx >= 0) pending = content.events.slice(idx + 1);
+      else log.log('warn', 'partial delivery mark not found in the page; sending the whole page again', { ...fields, destination: destId });
     }
     try {
       let already = 0;
@@ -171,30 +205,42 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
             marks: { ...slice!.marks, [destId]: { pagesDone: job.page, rows: cur.rows + delivered, partialKey: last.eventId } },
             updatedAt: clock.now(),
           });
-          if (!updated) throw new CollectorError('FirstPartyGeneric', 'lost the claim on the slice while delivering', { code: 'ClaimLost', retryable: true });
+          if (!updated) throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
           slice = updated;
+          deps.telemetry.count('rowsForwarded', delivered, { source: source.id, destination: destId });
         },
       });
       const cur: DestinationMark = slice.marks[destId] ?? { pagesDone: job.page, rows: 0 };
       slice = { ...slice, marks: { ...slice.marks, [destId]: { pagesDone: job.page + 1, rows: cur.rows } } };
     } catch (err) {
       const e = asCollectorError(err);
-      failures.push(e);
-      log.log('warn', `destination ${destId} failed: ${e.message}`, { ...fields, destination: destId, errorType: e.type, code: e.code });
+      const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}) });
+      failures.push({ destination: destId, error });
+      deps.telemetry.count('errors', 1, { source: source.id, error_type: 'FirstPartyGeneric', stage: 'sending', code: error.code });
+      log.log('warn', `destination ${destId} failed: ${error.message}`, { ...fields, destination: destId, errorType: error.type, code: error.code });
     }
   }
   if (failures.length) {
-    return failPage(deps, source, slice, job, failures[0]!, requests);
+    if (!content.fromSpill) {
+      try {
+        const { fromSpill: _ignored, ...data } = content;
+        await writeSpill(deps.spill, source.id, slice.id, { v: 1, page: job.page, ...data } satisfies SpilledPage);
+        slice = { ...slice, spilledPage: job.page };
+      } catch (err) {
+        log.log('warn', `could not spill the page for the retry; it will be fetched again: ${(err as Error).message}`, fields);
+      }
+    }
+    return failDelivery(deps, source, slice, job, failures, requests);
   }
 
   // Record the page done, then enqueue the continuation.
-  const done = !nextLink;
+  const done = !content.nextLink;
   const committed = await ledger.swapSlice({
     ...slice,
     page: job.page + 1,
-    nextLink: nextLink ?? '',
-    boundaryKeys,
-    rows: slice.rows + kept.length,
+    nextLink: content.nextLink ?? '',
+    boundaryKeys: content.boundaryKeys,
+    rows: slice.rows + content.events.length,
     requests: slice.requests + requests,
     state: done ? 'done' : 'fetching',
     attempts: 0,
@@ -202,69 +248,202 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     claimOwner: '',
     claimUntil: 0,
     lastError: '',
+    linkFailures: 0,
+    resumeUntil: 0,
+    oldestMs: slice.oldestMs ? Math.min(slice.oldestMs, content.oldestMs || slice.oldestMs) : content.oldestMs,
+    spilledPage: -1,
     updatedAt: clock.now(),
   });
   if (!committed) {
     log.log('error', 'lost the claim before recording the page; another worker will redo it', fields);
     return { outcome: 'claimed-elsewhere' };
   }
-  await ledger.mergeHealth(source.id, { state: 'Collecting', lastSuccessAt: clock.now() });
+  if (content.fromSpill || slice.spilledPage === job.page) await deleteSpill(deps.spill, source.id, slice.id, job.page).catch(() => undefined);
+  if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source) });
   if (!done) {
     await deps.queue.send({ v: 1, sourceId: source.id, sliceId: slice.id, page: job.page + 1, attempt: 0 });
-    return { outcome: 'forwarded', rowsFetched: rows.length, rowsForwarded: kept.length };
+    return { outcome: 'forwarded', rowsFetched: content.fetched, rowsForwarded: content.events.length };
   }
-  if (committed.kind === 'live') await advanceWatermark(ledger, source.id);
-  return { outcome: 'slice-done', rowsFetched: rows.length, rowsForwarded: kept.length };
+  if (committed.kind === 'live') {
+    const completedUntil = await advanceWatermark(ledger, source.id);
+    if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((clock.now() - completedUntil) / 1000)), { source: source.id });
+  }
+  return { outcome: 'slice-done', rowsFetched: content.fetched, rowsForwarded: content.events.length };
 }
 
-async function fetchWithTokenRenewal(clients: SourceClients, slice: SliceRow, source: SourceConfig, counted: () => void) {
-  const request = slice.page === 0
-    ? { kind: 'window' as const, startMs: slice.startMs, endMs: slice.endMs, top: source.pageSize }
-    : { kind: 'continuation' as const, url: slice.nextLink };
-  try {
+function requestFor(slice: SliceRow, source: SourceConfig): PageRequest {
+  if (slice.page === 0) return { kind: 'window', startMs: slice.startMs, endMs: slice.endMs, top: source.pageSize };
+  if (slice.nextLink) return { kind: 'continuation', url: slice.nextLink };
+  // Self-healed: re-query the rest of the slice (everything up to the oldest row received).
+  return { kind: 'window', startMs: slice.startMs, endMs: Math.min(slice.endMs, slice.resumeUntil || slice.endMs), top: source.pageSize };
+}
+
+async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, slice: SliceRow, source: SourceConfig, counted: () => void): Promise<PageResult> {
+  const request = requestFor(slice, source);
+  const attempt = async () => {
     counted();
-    return await clients.api.fetchPage(request);
+    const started = performance.now();
+    try {
+      const r = await clients.api.fetchPage(request);
+      deps.telemetry.count('apiRequests', 1, { source: source.id, status: '200' });
+      deps.telemetry.record('pageLatency', performance.now() - started, { source: source.id });
+      return r;
+    } catch (err) {
+      deps.telemetry.count('apiRequests', 1, { source: source.id, status: err instanceof CollectorError && err.statusCode ? String(err.statusCode) : 'error' });
+      throw err;
+    }
+  };
+  try {
+    return await attempt();
   } catch (err) {
     // A 401 on a token that was valid: renew the credential once and retry.
     if (err instanceof CollectorError && err.statusCode === 401 && err.type === 'ThirdPartyGeneric') {
       clients.credential.renew();
-      counted();
-      return await clients.api.fetchPage(request);
+      return await attempt();
     }
     throw err;
   }
 }
 
-async function failPage(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number): Promise<PageResultSummary> {
-  const { ledger, clock, log } = deps;
-  const now = clock.now();
-  const policy = deps.retry ?? DEFAULT_RETRY;
+/** Keeps the half-open slice, drops boundary repeats and repeats within the page, builds events. */
+function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string): PageContent {
+  const seen = new Set(slice.boundaryKeys);
+  const kept: { row: MessageTraceRow; raw?: unknown }[] = [];
+  let oldest = Number.POSITIVE_INFINITY;
+  let outside = 0, repeats = 0;
+  result.rows.forEach((row, i) => {
+    const t = receivedMs(row.receivedDateTime);
+    if (!Number.isNaN(t)) oldest = Math.min(oldest, t);
+    if (Number.isNaN(t) || t < slice.startMs || t >= slice.endMs) {
+      outside++;
+      return;
+    }
+    const key = rowKey(source.tenantId, row);
+    if (seen.has(key)) {
+      repeats++;
+      return;
+    }
+    seen.add(key);
+    kept.push({ row, ...(result.raws ? { raw: result.raws[i] } : {}) });
+  });
+  const boundaryKeys: string[] = [];
+  for (let i = result.rows.length - 1; i >= 0 && boundaryKeys.length < MAX_BOUNDARY_KEYS; i--) {
+    const t = receivedMs(result.rows[i]!.receivedDateTime);
+    if (!(t <= oldest + BOUNDARY_WINDOW_MS)) break;
+    boundaryKeys.push(rowKey(source.tenantId, result.rows[i]!));
+  }
+  const collectedAt = new Date(deps.clock.now()).toISOString();
+  const events = kept.map(({ row, raw }) => makeEvent({ tenantId: source.tenantId, sourceId: source.id, api, collectedAt, fields: source.fields, row, ...(raw !== undefined ? { raw } : {}) }));
+  deps.telemetry.count('eventsReceived', events.length, { source: source.id });
+  if (outside) deps.telemetry.count('discarded', outside, { source: source.id, reason: 'outside_slice', intentional: 'true' });
+  if (repeats) deps.telemetry.count('discarded', repeats, { source: source.id, reason: 'page_boundary_repeat', intentional: 'true' });
+  return {
+    ...(result.nextLink ? { nextLink: result.nextLink } : {}),
+    boundaryKeys,
+    oldestMs: Number.isFinite(oldest) ? oldest : 0,
+    fetched: result.rows.length,
+    events,
+    fromSpill: false,
+  };
+}
+
+async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number): Promise<PageResultSummary> {
+  const { clock, log } = deps;
   const fields = { source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code };
-  const lastError = JSON.stringify(error.toHealth());
+  deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'receiving', code: error.code });
+
+  if (error.type === 'ThirdPartyConfig') {
+    await setSourceState(deps, source.id, 'Error', { error, configHash: deps.configHashOf(source) });
+    const parked = await park(deps, source, slice, 'config', error, requests);
+    return { outcome: parked ? 'parked' : 'claimed-elsewhere', error };
+  }
+  if (error.statusCode === 429 && error.retryAfterSec !== undefined && deps.budget) {
+    await deps.budget.pause(source.tenantId, clock.now() + error.retryAfterSec * 1000, 'the API answered 429 with Retry-After');
+  }
+
+  // Self-healing pagination: after N 400s on one continuation, re-query the rest of the slice.
+  if (error.code === 'CorruptNextLink' && slice.page > 0 && slice.nextLink) {
+    const failuresOnLink = slice.linkFailures + 1;
+    if (failuresOnLink >= source.nextLinkFailureLimit) {
+      const resumeUntil = slice.oldestMs ? Math.min(slice.endMs, slice.oldestMs + 1) : slice.endMs;
+      const healed = await deps.ledger.swapSlice({
+        ...slice, nextLink: '', resumeUntil, linkFailures: 0, requests: slice.requests + requests,
+        claimOwner: '', claimUntil: 0, lastError: JSON.stringify(error.toHealth()), updatedAt: clock.now(),
+      });
+      if (!healed) return { outcome: 'claimed-elsewhere', error };
+      log.log('warn', `nextLink failed ${failuresOnLink} times; re-querying the rest of the slice up to ${new Date(resumeUntil).toISOString()}`, fields);
+      await deps.queue.send({ ...job, attempt: job.attempt + 1 }, { delayMs: source.retry.initialMs });
+      return { outcome: 'retry-scheduled', error };
+    }
+    slice = { ...slice, linkFailures: failuresOnLink };
+  }
+  return scheduleRetryOrPark(deps, source, slice, job, error, source.retry, requests, 'receiving');
+}
+
+async function failDelivery(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, failures: { destination: string; error: CollectorError }[], requests: number): Promise<PageResultSummary> {
+  // The slowest-recovering destination sets the pace: the longest delay among the failed ones.
+  let chosen = failures[0]!;
+  let policy = retryPolicyOf(deps, chosen.destination, source);
+  for (const f of failures.slice(1)) {
+    const p = retryPolicyOf(deps, f.destination, source);
+    if (retryDelayMs(p, job.attempt, f.error.retryAfterSec) > retryDelayMs(policy, job.attempt, chosen.error.retryAfterSec)) {
+      chosen = f;
+      policy = p;
+    }
+  }
+  const error = new CollectorError('FirstPartyGeneric', `destination ${chosen.destination}: ${chosen.error.message}`, {
+    code: chosen.error.code, retryable: failures.every((f) => policyRetries(retryPolicyOf(deps, f.destination, source), f.error)),
+    ...(chosen.error.statusCode ? { statusCode: chosen.error.statusCode } : {}),
+    ...(chosen.error.excerpt ? { excerpt: chosen.error.excerpt } : {}),
+  });
+  return scheduleRetryOrPark(deps, source, slice, job, error, policy, requests, 'sending', `destination:${chosen.destination}`);
+}
+
+function retryPolicyOf(deps: WorkerDeps, destinationId: string, source: SourceConfig): RetryPolicyConfig {
+  const d = deps.config.destinations.find((x) => x.id === destinationId);
+  return d && 'retry' in d && d.retry ? d.retry : source.retry;
+}
+
+async function scheduleRetryOrPark(
+  deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError,
+  policy: RetryPolicyConfig, requests: number, stage: 'receiving' | 'sending', parkReasonOverride?: string,
+): Promise<PageResultSummary> {
+  const now = deps.clock.now();
   const delay = retryDelayMs(policy, job.attempt, error.retryAfterSec);
+  const retries = policyRetries(policy, error);
   const pastHorizon = now + delay - (slice.firstAttemptAt || now) > policy.horizonMs;
-  const park = !error.retryable || pastHorizon;
-  const updated = await ledger.swapSlice({
-    ...slice,
-    state: park ? 'parked' : 'fetching',
-    requests: slice.requests + requests,
-    claimOwner: '',
-    claimUntil: 0,
-    lastError,
-    updatedAt: now,
+  if (!retries || pastHorizon) {
+    const reason = parkReasonOverride ?? (!retries ? 'permanent' : 'horizon');
+    const parked = await park(deps, source, slice, reason, error, requests);
+    return { outcome: parked ? 'parked' : 'claimed-elsewhere', error };
+  }
+  const updated = await deps.ledger.swapSlice({
+    ...slice, requests: slice.requests + requests, claimOwner: '', claimUntil: 0,
+    lastError: JSON.stringify(error.toHealth()), updatedAt: now,
   });
   if (!updated) return { outcome: 'claimed-elsewhere', error };
-  await ledger.mergeHealth(source.id, {
-    lastError, lastErrorAt: now,
-    ...(error.type === 'ThirdPartyConfig' ? { state: 'Error', stateSince: now } : {}),
-  });
-  if (park) {
-    log.log('error', `slice parked: ${error.message}`, fields);
-    return { outcome: 'parked', error };
-  }
+  await deps.ledger.mergeHealth(source.id, { lastError: JSON.stringify(error.toHealth()), lastErrorAt: now });
   await deps.queue.send({ ...job, attempt: job.attempt + 1 }, { delayMs: delay });
-  log.log('warn', `page failed, retry in ${Math.round(delay / 1000)} s: ${error.message}`, fields);
+  deps.log.log('warn', `page failed (${stage}), retry in ${Math.round(delay / 1000)} s: ${error.message}`, {
+    source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code, attempt: job.attempt + 1,
+  });
   return { outcome: 'retry-scheduled', error };
+}
+
+/** Parks a slice: it holds the watermark back, shows in status, and waits for a replay. */
+async function park(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, reason: string, error: CollectorError, requests: number): Promise<boolean> {
+  const now = deps.clock.now();
+  const updated = await deps.ledger.swapSlice({
+    ...slice, state: 'parked', parkReason: reason, parkedAt: now, requests: slice.requests + requests,
+    claimOwner: '', claimUntil: 0, lastError: JSON.stringify(error.toHealth()), updatedAt: now,
+  });
+  if (!updated) return false;
+  await deps.ledger.mergeHealth(source.id, { lastError: JSON.stringify(error.toHealth()), lastErrorAt: now });
+  deps.telemetry.event(EVENTS.sliceParked, { source: source.id, slice: slice.id, reason, errorType: error.type, code: error.code, message: error.message });
+  deps.log.log('error', `slice parked (${reason}): ${error.message}${error.fix ? ` Fix: ${error.fix}` : ''}`, {
+    source: source.id, slice: slice.id, page: slice.page, errorType: error.type, code: error.code,
+  });
+  return true;
 }
 
 /** Moves completedUntil over contiguous done live slices. */

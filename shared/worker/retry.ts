@@ -1,28 +1,29 @@
 /**
- * Retry timing (Cribl-style options): exponential backoff with a cap, `Retry-After` honoured up to a
- * cap, and a retry horizon after which the slice is parked. Waiting happens by re-enqueueing with a
- * visibility delay, never by sleeping inside a function.
+ * Retry timing from a RetryPolicyConfig (per source and per destination): exponential backoff or a
+ * static interval with a cap, `Retry-After` honoured up to a cap, and a horizon after which the
+ * slice is parked. Waiting happens by re-enqueueing with a visibility delay, never by sleeping
+ * inside a function.
  */
-export interface RetryPolicy {
-  initialMs: number;
-  multiplier: number;
-  maxMs: number;
-  /** Past this much time since the first attempt, the slice is parked (default 90 minutes). */
-  horizonMs: number;
-  /** Longest Retry-After honoured. */
-  retryAfterCapMs: number;
+import type { RetryPolicyConfig } from '../config/types';
+import type { CollectorError } from '../errors';
+
+export function retryDelayMs(policy: RetryPolicyConfig, attempt: number, retryAfterSec?: number): number {
+  const base = policy.mode === 'static'
+    ? policy.initialMs
+    : Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** Math.max(0, attempt));
+  if (retryAfterSec === undefined) return base;
+  return Math.min(policy.retryAfterCapMs, Math.max(retryAfterSec * 1000, 1000));
 }
 
-export const DEFAULT_RETRY: RetryPolicy = {
-  initialMs: 5_000,
-  multiplier: 2,
-  maxMs: 10 * 60_000,
-  horizonMs: 90 * 60_000,
-  retryAfterCapMs: 15 * 60_000,
-};
-
-export function retryDelayMs(policy: RetryPolicy, attempt: number, retryAfterSec?: number): number {
-  const backoff = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** Math.max(0, attempt));
-  if (retryAfterSec === undefined) return backoff;
-  return Math.min(policy.retryAfterCapMs, Math.max(retryAfterSec * 1000, policy.initialMs));
+/**
+ * Whether the policy retries this error. Errors that are never retryable (ThirdPartyConfig, a 400 on
+ * a window query) stay so; an HTTP status is retried only when the policy lists it; connection
+ * resets, timeouts and bad bodies (no status, or 200) are always retried; `none` retries nothing.
+ */
+export function policyRetries(policy: RetryPolicyConfig, error: CollectorError): boolean {
+  if (policy.mode === 'none' || !error.retryable) return false;
+  const status = error.statusCode;
+  if (status === undefined || status < 400) return true;
+  if (error.code === 'CorruptNextLink' || status === 401) return true;
+  return policy.statusCodes.includes(status);
 }

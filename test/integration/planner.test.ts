@@ -7,10 +7,15 @@ import { JobQueue, decodeJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource, OUTBOX_STALE_MS } from '../../shared/planning/planner';
 import { silentLogger } from '../../shared/log';
+import { MemoryTelemetry } from '../../shared/telemetry';
 import { sourceFixture } from '../support/fixtures';
 import { testStorage, uniqueName } from '../support/azurite';
 
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
+
+function deps(ledger: Ledger, queue: JobQueue, clock: ManualClock) {
+  return { ledger, queue, clock, log: silentLogger, telemetry: new MemoryTelemetry(), configHashOf: () => 'h1' };
+}
 
 async function setup() {
   const cs = await testStorage();
@@ -39,7 +44,7 @@ async function drainJobs(q: QueueClient) {
 test('a first plan creates the cursor at the configured start and one job per slice', async () => {
   const { ledger, queue, queueClient, clock } = await setup();
   const source = sourceFixture({ start: { kind: 'relative', text: '-3h@h' } });
-  const r = await planSource({ ledger, queue, clock, log: silentLogger }, source);
+  const r = await planSource(deps(ledger, queue, clock), source);
   assert.equal(r.outcome, 'planned');
   const cursor = await ledger.getCursor(source.id);
   assert.equal(cursor!.startMs, T0 - 3 * 3600_000);
@@ -57,12 +62,12 @@ test('two planners racing: one wins, the other does nothing', async () => {
   const { ledger, queue, queueClient, clock } = await setup();
   const source = sourceFixture({ start: { kind: 'relative', text: '-2h@h' } });
   // Both read the same cursor; only one conditional write can succeed.
-  await planSource({ ledger, queue, clock, log: silentLogger }, source);
+  await planSource(deps(ledger, queue, clock), source);
   await drainJobs(queueClient);
   clock.advance(5 * 60_000);
   const results = await Promise.all([
-    planSource({ ledger, queue, clock, log: silentLogger }, source),
-    planSource({ ledger, queue, clock, log: silentLogger }, source),
+    planSource(deps(ledger, queue, clock), source),
+    planSource(deps(ledger, queue, clock), source),
   ]);
   const outcomes = results.map((r) => r.outcome).sort();
   assert.deepEqual(outcomes, ['lost-race', 'planned']);
@@ -85,17 +90,17 @@ test('the outbox: a planner that died after advancing the cursor loses no slice'
   const failing = Object.assign(Object.create(Object.getPrototypeOf(queue)), queue, {
     send: async () => { throw new Error('queue unavailable'); },
   }) as typeof queue;
-  await assert.rejects(planSource({ ledger, queue: failing, clock, log: silentLogger }, source), /queue unavailable/);
+  await assert.rejects(planSource(deps(ledger, failing, clock), source), /queue unavailable/);
   const cursor = await ledger.getCursor(source.id);
   assert.equal(cursor!.pending.length, 2, 'the planned slices wait in the outbox');
   assert.equal((await drainJobs(queueClient)).length, 0);
 
   // A fresh outbox is left alone (its writer may still be working) ...
-  let r = await planSource({ ledger, queue, clock, log: silentLogger }, source);
+  let r = await planSource(deps(ledger, queue, clock), source);
   assert.equal(r.outcome, 'lost-race');
   // ... a stale one is relayed by the next planner.
   clock.advance(OUTBOX_STALE_MS + 1000);
-  r = await planSource({ ledger, queue, clock, log: silentLogger }, source);
+  r = await planSource(deps(ledger, queue, clock), source);
   assert.equal(r.relayed, 2);
   const jobs = await drainJobs(queueClient);
   const firstPages = new Set(jobs.filter((j) => j.page === 0).map((j) => j.sliceId));

@@ -1,0 +1,16 @@
+/**
+ * Queue trigger on the poison queue: a page job that failed maxDequeueCount times (a crash loop,
+ * an unhandled error) becomes a parked slice with its reason; a message that is not a page job is
+ * recorded as unattributed poison, shown in status. Nothing sits in a queue unseen.
+ */
+import { app, type InvocationContext } from '@azure/functions';
+import { getRuntime } from '../shared/runtime';
+import { handlePoisonMessage } from '../shared/worker/poison';
+
+export async function poison(message: unknown, context: InvocationContext): Promise<void> {
+  const rt = await getRuntime();
+  const outcome = await handlePoisonMessage(rt, message, String(context.triggerMetadata?.id ?? context.invocationId));
+  context.warn(`poison message: ${outcome}`);
+}
+
+app.storageQueue('poison', { queueName: '%MTC_PAGE_QUEUE%-poison', connection: 'JobsStorage', handler: poison });

@@ -1,0 +1,29 @@
+/** HTTP: replay parked slices of a source (all, or {"sliceIds": [...]}) and resume a stopped source. */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { z } from 'zod';
+import { getRuntime } from '../shared/runtime';
+import { replayParked } from '../shared/recovery';
+import { readJsonBody } from '../shared/http-body';
+
+const Body = z.object({ sliceIds: z.array(z.string().min(1).max(200)).max(10_000).optional() }).strict();
+
+export async function replay(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+  const rt = await getRuntime();
+  const sourceId = request.params.source ?? '';
+  const source = rt.config.sources.find((s) => s.id === sourceId);
+  if (!source) return { status: 404, jsonBody: { error: 'NotFound', field: 'source', message: `no source "${sourceId}" is configured` } };
+  let sliceIds: string[] | undefined;
+  if (request.headers.get('content-length') !== '0' && request.body) {
+    const body = await readJsonBody(request);
+    if (!body.ok) return { status: body.response.status, jsonBody: body.response.body };
+    const parsed = Body.safeParse(body.value);
+    if (!parsed.success) {
+      return { status: 400, jsonBody: { error: 'BadRequest', field: parsed.error.issues[0]!.path.join('.') || 'body', message: 'the body is optional; when given it is {"sliceIds": ["<slice id>", …]} (ids from GET /api/status/<source>)' } };
+    }
+    sliceIds = parsed.data.sliceIds;
+  }
+  const result = await replayParked(rt, source, sliceIds);
+  return { status: 200, jsonBody: { source: sourceId, ...result } };
+}
+
+app.http('replay', { methods: ['POST'], authLevel: 'function', route: 'sources/{source}/replay', handler: replay });

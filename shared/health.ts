@@ -1,0 +1,50 @@
+/**
+ * Source health, as users of the Sumo Logic source know it: Pending → Started → Initialized →
+ * Authenticated → Collecting, plus Error and Stopping. Every change is a health event (a custom
+ * event `mtc.health`) and a row in the health table, returned by the status endpoint.
+ */
+import type { CollectorError } from './errors';
+import type { Ledger } from './state/ledger';
+import type { Clock } from './time/clock';
+import type { Logger } from './log';
+import { EVENTS, type Telemetry } from './telemetry';
+
+export type SourceState = 'Pending' | 'Started' | 'Initialized' | 'Authenticated' | 'Collecting' | 'Error' | 'Stopping';
+
+export interface HealthDeps {
+  ledger: Ledger;
+  clock: Clock;
+  log: Logger;
+  telemetry: Telemetry;
+}
+
+/** Moves a source to `state` (recording the error, if any); emits a health event when the state changes. */
+export async function setSourceState(
+  deps: HealthDeps,
+  sourceId: string,
+  state: SourceState,
+  opts: { error?: CollectorError; configHash?: string; reason?: string } = {},
+): Promise<void> {
+  const now = deps.clock.now();
+  const current = await deps.ledger.getHealth(sourceId);
+  const previous = current?.state ?? 'Pending';
+  const patch: Parameters<Ledger['mergeHealth']>[1] = { state };
+  if (opts.error) {
+    patch.lastError = JSON.stringify(opts.error.toHealth());
+    patch.lastErrorAt = now;
+  }
+  if (opts.configHash !== undefined) patch.configHash = opts.configHash;
+  if (state === 'Collecting') patch.lastSuccessAt = now;
+  if (previous !== state) patch.stateSince = now;
+  await deps.ledger.mergeHealth(sourceId, patch);
+  if (previous !== state) {
+    const e = opts.error;
+    deps.telemetry.event(EVENTS.health, {
+      source: sourceId, state, previousState: previous,
+      errorType: e?.type, code: e?.code, message: e?.message ?? opts.reason, fix: e?.fix,
+    });
+    deps.log.log(state === 'Error' ? 'error' : 'info', `source ${sourceId}: ${previous} → ${state}${e ? `: ${e.message}${e.fix ? ` Fix: ${e.fix}` : ''}` : opts.reason ? `: ${opts.reason}` : ''}`, {
+      source: sourceId, state, previousState: previous, ...(e ? { errorType: e.type, code: e.code } : {}),
+    });
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Getting parked work moving again.
+ *
+ * - `POST /api/sources/{source}/replay` replays parked slices (all, or the ids given) and resumes a
+ *   source stopped by a ThirdPartyConfig error (after a fix made outside the configuration, such
+ *   as creating the service principal or granting admin consent).
+ * - The planner replays on its own: slices parked because the source was stopped, once its
+ *   configuration changed; slices parked past the retry horizon or for a failing destination, once
+ *   the source has collected a page since they were parked (it recovered), at most
+ *   MAX_AUTO_REPLAYS times each. Slices parked for a permanent error, a poison message or a bad
+ *   queue message wait for a manual replay.
+ * - It also re-enqueues slices whose job went missing (pending or fetching, untouched for
+ *   STALE_SLICE_MS, not claimed), so nothing waits unseen.
+ */
+import type { SourceConfig } from './config/types';
+import type { Ledger, SliceRow } from './state/ledger';
+import type { JobQueue } from './queue/jobs';
+import type { Clock } from './time/clock';
+import type { Logger } from './log';
+import type { Telemetry } from './telemetry';
+import { setSourceState } from './health';
+
+export const MAX_AUTO_REPLAYS = 3;
+export const STALE_SLICE_MS = 30 * 60_000;
+const AUTO_REPLAY_REASONS = new Set(['horizon', 'config']);
+
+export interface RecoveryDeps {
+  ledger: Ledger;
+  queue: JobQueue;
+  clock: Clock;
+  log: Logger;
+  telemetry: Telemetry;
+  configHashOf(source: SourceConfig): string;
+}
+
+export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { automatic: boolean }): Promise<boolean> {
+  const now = deps.clock.now();
+  const updated = await deps.ledger.swapSlice({
+    ...slice, state: slice.page === 0 ? 'pending' : 'fetching', attempts: 0, firstAttemptAt: 0, linkFailures: 0,
+    claimOwner: '', claimUntil: 0, parkReason: '', parkedAt: 0, autoReplays: slice.autoReplays + (opts.automatic ? 1 : 0), updatedAt: now,
+  });
+  if (!updated) return false;
+  await deps.queue.send({ v: 1, sourceId: slice.sourceId, sliceId: slice.id, page: slice.page, attempt: 0 });
+  deps.log.log('info', `slice ${slice.id} replayed${opts.automatic ? ' automatically' : ''} from page ${slice.page}`, { source: slice.sourceId, slice: slice.id });
+  return true;
+}
+
+/** Manual replay (the replay route). */
+export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sliceIds?: string[]): Promise<{ replayed: string[]; resumed: boolean; notParked: string[] }> {
+  const health = await deps.ledger.getHealth(source.id);
+  let resumed = false;
+  if (health?.state === 'Error') {
+    await setSourceState(deps, source.id, 'Started', { reason: 'resumed by a replay request' });
+    resumed = true;
+  }
+  const replayed: string[] = [];
+  const wanted = sliceIds ? new Set(sliceIds) : undefined;
+  for await (const s of deps.ledger.listSlices(source.id, { state: 'parked' })) {
+    if (wanted && !wanted.has(s.id)) continue;
+    if (await replaySlice(deps, s, { automatic: false })) replayed.push(s.id);
+  }
+  const notParked = wanted ? [...wanted].filter((id) => !replayed.includes(id)) : [];
+  return { replayed, resumed, notParked };
+}
+
+/**
+ * Run by the planner for each source: resume after a configuration change, replay parked slices
+ * after recovery, and re-enqueue slices whose job went missing. Returns whether the source is
+ * stopped (ThirdPartyConfig error with an unchanged configuration).
+ */
+export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): Promise<{ stopped: boolean; replayed: number; requeued: number }> {
+  const now = deps.clock.now();
+  const hash = deps.configHashOf(source);
+  let health = await deps.ledger.getHealth(source.id);
+  if (health?.state === 'Error') {
+    if (health.configHash === hash) return { stopped: true, replayed: 0, requeued: 0 };
+    await setSourceState(deps, source.id, 'Started', { configHash: hash, reason: 'the configuration changed; collection resumes' });
+    health = await deps.ledger.getHealth(source.id);
+  }
+  let replayed = 0, requeued = 0, parked = 0;
+  for await (const s of deps.ledger.listSlices(source.id, { state: 'parked' })) {
+    const recovered = s.parkReason === 'config' || (health?.lastSuccessAt ?? 0) > s.parkedAt;
+    const auto = AUTO_REPLAYS_ALLOWED(s) && recovered;
+    if (auto && (await replaySlice(deps, s, { automatic: true }))) replayed++;
+    else parked++;
+  }
+  for (const state of ['pending', 'fetching'] as const) {
+    for await (const s of deps.ledger.listSlices(source.id, { state })) {
+      if (now - s.updatedAt < STALE_SLICE_MS || (s.claimOwner && s.claimUntil > now)) continue;
+      const touched = await deps.ledger.swapSlice({ ...s, updatedAt: now });
+      if (!touched) continue;
+      await deps.queue.send({ v: 1, sourceId: s.sourceId, sliceId: s.id, page: s.page, attempt: 0 });
+      deps.log.log('warn', `slice ${s.id} had no job for ${Math.round((now - s.updatedAt) / 60_000)} min; re-enqueued page ${s.page}`, { source: s.sourceId, slice: s.id });
+      requeued++;
+    }
+  }
+  deps.telemetry.gauge('slicesParked', parked, { source: source.id });
+  return { stopped: false, replayed, requeued };
+}
+
+function AUTO_REPLAYS_ALLOWED(s: SliceRow): boolean {
+  return (AUTO_REPLAY_REASONS.has(s.parkReason) || s.parkReason.startsWith('destination:')) && (s.parkReason === 'config' || s.autoReplays < MAX_AUTO_REPLAYS);
+}

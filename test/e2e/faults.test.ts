@@ -1,0 +1,41 @@
+/**
+ * The short fault-injection run for CI: API faults of every kind, destination faults, and SIGKILLs
+ * of the collector process at random points. Nothing may be lost; duplicates only where a
+ * destination's acknowledgement was lost or the process died right after it (counted apart).
+ * `npm run soak` runs the long version.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runFaultSuite } from '../support/fault-suite';
+import { testStorage } from '../support/azurite';
+
+test('under API faults, destination faults and process kills nothing is lost or duplicated, and no secret leaks', async () => {
+  const result = await runFaultSuite({
+    storageConnectionString: await testStorage(),
+    seed: 20261122,
+    rowsPerDay: 40_000,
+    hours: 12,
+    pageSize: 400,
+    apiFaultRate: 0.04,
+    destinationFaultRate: 0.04,
+    kills: 4,
+    maxRunBeforeKillMs: 4000,
+    log: (line) => console.log(`faults: ${line}`),
+    timeoutMs: 240_000,
+  });
+  console.log(result.table);
+  assert.ok(result.expected > 15_000, `expected rows: ${result.expected}`);
+  assert.equal(result.parked, 0, 'no slice is parked');
+  for (const d of result.destinations) {
+    assert.equal(d.lost, 0, `${d.id}: lost`);
+    assert.equal(d.unexplainedDuplicates, 0, `${d.id}: duplicates outside the acknowledgement window`);
+    assert.equal(d.unexpected, 0, `${d.id}: rows outside the range`);
+  }
+  assert.ok(result.kills >= 1, 'at least one run was killed');
+  const injected = Object.entries(result.faults).filter(([, n]) => n > 0).map(([k]) => k);
+  for (const kind of ['api 429', 'api 500', 'api 503', 'api 504', 'api reset', 'api hang', 'api html', 'api truncated', 'api corruptNextLink', 'api expiredToken',
+    'destination error503', 'destination slow', 'destination dropBeforeStore', 'destination dropAfterStore']) {
+    assert.ok(injected.includes(kind), `fault ${kind} was injected (injected: ${injected.join(', ')})`);
+  }
+  assert.deepEqual(result.secretLeaks, [], 'no secret value in logs, state rows or queue messages');
+});

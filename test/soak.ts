@@ -1,0 +1,43 @@
+/**
+ * `npm run soak`: the long fault-injection run (not part of the tests): at least 1M rows, every
+ * fault kind, several process kills. Prints the same table as the CI run.
+ * Options: --seed <n> --rows-per-day <n> --hours <n> --kills <n>
+ */
+import { parseArgs } from 'node:util';
+import { startAzurite } from '../local/azurite';
+import { runFaultSuite } from './support/fault-suite';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    seed: { type: 'string', default: '7' },
+    'rows-per-day': { type: 'string', default: '1000000' },
+    hours: { type: 'string', default: '26' },
+    kills: { type: 'string', default: '8' },
+  } });
+  const azurite = await startAzurite();
+  try {
+    const started = Date.now();
+    const r = await runFaultSuite({
+      storageConnectionString: azurite.connectionString,
+      seed: Number(values.seed),
+      rowsPerDay: Number(values['rows-per-day']),
+      hours: Number(values.hours),
+      pageSize: 5000,
+      apiFaultRate: 0.03,
+      destinationFaultRate: 0.03,
+      kills: Number(values.kills),
+      maxRunBeforeKillMs: 20_000,
+      log: (l) => console.log(l),
+      timeoutMs: 3 * 3600_000,
+    });
+    console.log(r.table);
+    console.log(`secret leaks: ${r.secretLeaks.length ? r.secretLeaks.join(', ') : 'none'}; ${Math.round((Date.now() - started) / 1000)} s`);
+    const lost = r.destinations.reduce((a, d) => a + d.lost, 0);
+    const dup = r.destinations.reduce((a, d) => a + d.unexplainedDuplicates, 0);
+    process.exitCode = lost || dup || r.secretLeaks.length ? 1 : 0;
+  } finally {
+    await azurite.stop();
+  }
+}
+
+void main();

@@ -1,0 +1,256 @@
+/**
+ * The fault-injection suite, seeded and reproducible. The collector runs as a separate process
+ * (`node dist/local/cli.js --config … --once`, the same local host as `npm start`) so it can be
+ * killed with SIGKILL at random points and restarted; the simulator (with API faults) and the
+ * receivers (with destination faults) run in this process. At the end it compares what the
+ * receivers hold with the simulator's ground truth and prints a table.
+ *
+ * Duplicates are classified: a copy whose acknowledgement the receiver dropped on purpose
+ * (ack lost), a copy first sent by a process killed right after (the window between a
+ * destination's acknowledgement and the ledger write), and anything else (must be 0).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startSimulator, type FaultKind, type FaultRule, type Simulator } from '../../simulator';
+import { rowKey } from '../../shared/model/row';
+import { Ledger } from '../../shared/state/ledger';
+import { storageFromEnvironment } from '../../shared/state/storage';
+import { startReceiver, type Receiver, type ReceiverFault } from './receiver';
+
+export interface FaultSuiteOptions {
+  storageConnectionString: string;
+  seed: number;
+  rowsPerDay: number;
+  /** Collected range: this many hours back from the first run. */
+  hours: number;
+  pageSize: number;
+  /** Probability per API request of each fault kind (0 disables). */
+  apiFaultRate: number;
+  /** Probability per delivery request of each destination fault. */
+  destinationFaultRate: number;
+  /** How many times the collector process is killed before the final run. */
+  kills: number;
+  /** Longest time a killed run lives (ms); each kill happens at a random point up to this. */
+  maxRunBeforeKillMs: number;
+  /** Secrets the logs, status and state are scanned for. */
+  log?: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export interface FaultSuiteResult {
+  faults: Record<string, number>;
+  expected: number;
+  destinations: { id: string; delivered: number; lost: number; unexplainedDuplicates: number; ackLostDuplicates: number; killWindowDuplicates: number; unexpected: number }[];
+  kills: number;
+  runs: number;
+  parked: number;
+  requests: number;
+  secretLeaks: string[];
+  table: string;
+}
+
+const API_FAULTS: FaultKind[] = ['429', '500', '503', '504', 'reset', 'html', 'truncated', 'corruptNextLink', 'expiredToken'];
+const DEST_FAULTS: ReceiverFault[] = ['error503', 'slow', 'dropBeforeStore', 'dropAfterStore'];
+
+export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteResult> {
+  const log = o.log ?? (() => {});
+  const work = mkdtempSync(path.join(tmpdir(), 'mtc-faults-'));
+  const prefix = `f${o.seed}x${Date.now().toString(36)}`.toLowerCase();
+  const queue = `${prefix}jobs`;
+  const receiverToken = `rcv-token-${o.seed}-${Math.random().toString(36).slice(2)}`;
+
+  // Every kind fires at least once (a rule with count 1 early on), then at the given rate.
+  const faults: FaultRule[] = o.apiFaultRate > 0
+    ? [
+      ...API_FAULTS.map((kind) => ({ kind, probability: 0.3, count: 1, match: { api: 'graph' as const }, ...(kind === '429' ? { retryAfterSec: 2 } : {}) })),
+      { kind: 'hang', probability: 0.3, count: 1, match: { api: 'graph' as const } },
+      ...API_FAULTS.map((kind) => ({ kind, probability: o.apiFaultRate, match: { api: 'graph' as const }, ...(kind === '429' ? { retryAfterSec: 2 } : {}) })),
+    ]
+    : [];
+  const sim: Simulator = await startSimulator({
+    seed: o.seed,
+    https: true,
+    throttle: { limit: 100_000, windowMs: 300_000 },
+    tenants: [{ rowsPerDay: o.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 } } }],
+    faults,
+  });
+  const flaky = await startReceiver();
+  const healthy = await startReceiver();
+  flaky.setFaults({ seed: o.seed, probabilities: Object.fromEntries(DEST_FAULTS.map((f) => [f, o.destinationFaultRate])), slowMs: 200 });
+
+  const tenant = sim.tenants[0]!;
+  const startMs = Math.floor((Date.now() - o.hours * 3600_000) / 3600_000) * 3600_000;
+  const config = {
+    sources: [{
+      id: 'faulty',
+      tenantId: tenant.tenantId,
+      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+      auth: { method: 'clientSecret', clientId: tenant.clientId, clientSecretRef: 'env:MTC_FAULT_CLIENT_SECRET' },
+      start: new Date(startMs).toISOString(),
+      collectionDelay: '10m',
+      sliceLength: '1h',
+      pageSize: o.pageSize,
+      requestTimeout: '5s',
+      retry: { initialInterval: '1s', maxInterval: '4s', horizon: '2h' },
+      destinations: ['flaky', 'healthy'],
+    }],
+    destinations: [
+      { id: 'flaky', type: 'http', url: flaky.url, allowInsecureLoopback: true, gzip: true, maxBatchRecords: 400, timeout: '5s',
+        headers: { Authorization: { secretRef: 'env:MTC_FAULT_RECEIVER_TOKEN' } }, retry: { initialInterval: '1s', maxInterval: '4s', horizon: '2h' } },
+      { id: 'healthy', type: 'http', url: healthy.url, allowInsecureLoopback: true, maxBatchRecords: 1000 },
+    ],
+  };
+  const configPath = path.join(work, 'config.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  const caPath = path.join(work, 'ca.pem');
+  writeFileSync(caPath, sim.caCertificatePem!);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    JobsStorage: o.storageConnectionString,
+    MTC_TABLE_PREFIX: prefix,
+    MTC_PAGE_QUEUE: queue,
+    MTC_FAULT_CLIENT_SECRET: tenant.clientSecret,
+    MTC_FAULT_RECEIVER_TOKEN: receiverToken,
+    NODE_EXTRA_CA_CERTS: caPath,
+    MTC_LOCAL_LOCK_SECONDS: '3',
+    MTC_OUTBOX_STALE_SECONDS: '3',
+  };
+  const cli = path.resolve(__dirname, '..', '..', 'local', 'cli.js');
+  let output = '';
+  const lifetimes: { start: number; killedAt?: number }[] = [];
+  const seedRng = mulberry(o.seed);
+
+  const runOnce = (killAfterMs?: number) => new Promise<number | 'killed'>((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, '--config', configPath, '--once', '--port', '0', '--verbose'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const life: { start: number; killedAt?: number } = { start: Date.now() };
+    lifetimes.push(life);
+    child.stdout.on('data', (c: Buffer) => { output += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { output += c.toString(); });
+    let timer: NodeJS.Timeout | undefined;
+    if (killAfterMs !== undefined) {
+      timer = setTimeout(() => {
+        life.killedAt = Date.now();
+        child.kill('SIGKILL');
+      }, killAfterMs);
+    }
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      const file = path.join(work, 'collector-output.log');
+      writeFileSync(file, output);
+      reject(new Error(`the collector run did not finish within ${o.timeoutMs ?? 600_000} ms; full output in ${file}; tail:\n${output.slice(-3000)}`));
+    }, o.timeoutMs ?? 600_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(guard);
+      if (timer) clearTimeout(timer);
+      resolve(signal === 'SIGKILL' && life.killedAt ? 'killed' : code ?? 1);
+    });
+  });
+
+  let kills = 0;
+  let runs = 0;
+  try {
+    for (let k = 0; k < o.kills; k++) {
+      const delay = Math.floor(500 + seedRng() * (o.maxRunBeforeKillMs - 500));
+      runs++;
+      const r = await runOnce(delay);
+      if (r === 'killed') {
+        kills++;
+        log(`run ${runs}: killed after ${delay} ms`);
+      } else {
+        log(`run ${runs}: finished (exit ${r}) before the kill at ${delay} ms`);
+      }
+    }
+    runs++;
+    const exit = await runOnce();
+    log(`final run ${runs}: exit ${exit}`);
+
+    // Compare with the ground truth.
+    const storage = storageFromEnvironment({ JobsStorage: o.storageConnectionString });
+    const ledger = new Ledger(storage, prefix);
+    const health = await ledger.getHealth('faulty');
+    const completedUntil = health?.completedUntil ?? startMs;
+    let parked = 0, requests = 0;
+    for await (const s of ledger.listSlices('faulty')) {
+      if (s.state === 'parked') parked++;
+      requests += s.requests;
+    }
+    const truth = sim.groundTruth(tenant.tenantId, startMs, completedUntil, { asOf: Date.now() });
+    const expectedKeys = new Set(truth.map((r) => rowKey(tenant.tenantId, r)));
+    const killedWindows = lifetimes.filter((l) => l.killedAt).map((l) => [l.killedAt! - 2000, l.killedAt!] as const);
+    const destinations = [analyse('flaky', flaky, expectedKeys, killedWindows), analyse('healthy', healthy, expectedKeys, killedWindows)];
+
+    // Secrets: never in logs, status, state rows or queue messages.
+    const secrets = [tenant.clientSecret, receiverToken];
+    const haystacks: [string, string][] = [['collector output', output]];
+    for (const t of ledger.tableNames().concat(`${prefix}poison`)) {
+      const rows: unknown[] = [];
+      try {
+        for await (const e of storage.table(t).listEntities()) rows.push(e);
+      } catch { /* table may not exist */ }
+      haystacks.push([`table ${t}`, JSON.stringify(rows)]);
+    }
+    for (const q of [queue, `${queue}-poison`]) {
+      const peek = await storage.queue(q).peekMessages({ numberOfMessages: 32 }).catch(() => ({ peekedMessageItems: [] }));
+      haystacks.push([`queue ${q}`, JSON.stringify(peek.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString()))]);
+    }
+    const secretLeaks = haystacks.filter(([, text]) => secrets.some((s) => text.includes(s))).map(([where]) => where);
+
+    const stats = sim.stats(tenant.tenantId);
+    const faultCounts: Record<string, number> = {};
+    for (const [k, v] of Object.entries(stats.faultsInjected)) faultCounts[`api ${k}`] = v;
+    for (const [k, v] of Object.entries(flaky.faultsInjected)) faultCounts[`destination ${k}`] = v;
+    faultCounts['process kill (SIGKILL)'] = kills;
+    const table = formatTable(faultCounts, truth.length, destinations, { runs, parked, requests, completedUntil, startMs });
+    return { faults: faultCounts, expected: truth.length, destinations, kills, runs, parked, requests, secretLeaks, table };
+  } finally {
+    await sim.stop();
+    await flaky.close();
+    await healthy.close();
+  }
+}
+
+function analyse(id: string, r: Receiver, expected: Set<string>, killedWindows: (readonly [number, number])[]) {
+  const firstIndex = new Map<string, number>();
+  let delivered = 0, unexplained = 0, ackLost = 0, killWindow = 0, unexpected = 0;
+  r.events.forEach((e, i) => {
+    const key = rowKey(e.tenantId, e.row);
+    if (!expected.has(key)) {
+      unexpected++;
+      return;
+    }
+    const first = firstIndex.get(key);
+    if (first === undefined) {
+      firstIndex.set(key, i);
+      delivered++;
+      return;
+    }
+    const a = r.arrivals[first]!;
+    if (a.ackLost) ackLost++;
+    else if (killedWindows.some(([from, to]) => a.at >= from && a.at <= to)) killWindow++;
+    else unexplained++;
+  });
+  return { id, delivered, lost: expected.size - delivered, unexplainedDuplicates: unexplained, ackLostDuplicates: ackLost, killWindowDuplicates: killWindow, unexpected };
+}
+
+function formatTable(faults: Record<string, number>, expected: number, dests: FaultSuiteResult['destinations'], info: { runs: number; parked: number; requests: number; completedUntil: number; startMs: number }): string {
+  const lines = ['faults injected', ...Object.entries(faults).map(([k, v]) => `  ${k.padEnd(30)} ${v}`)];
+  lines.push(`collector runs ${info.runs}; range ${new Date(info.startMs).toISOString()} .. ${new Date(info.completedUntil).toISOString()}; API requests ${info.requests}; parked slices ${info.parked}`);
+  lines.push('destination   expected  delivered  lost  duplicated  (ack lost)  (kill window)  unexpected');
+  for (const d of dests) {
+    lines.push(`${d.id.padEnd(12)}  ${String(expected).padStart(8)}  ${String(d.delivered).padStart(9)}  ${String(d.lost).padStart(4)}  ${String(d.unexplainedDuplicates).padStart(10)}  ${String(d.ackLostDuplicates).padStart(10)}  ${String(d.killWindowDuplicates).padStart(13)}  ${String(d.unexpected).padStart(10)}`);
+  }
+  return lines.join('\n');
+}
+
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
