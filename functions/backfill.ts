@@ -1,10 +1,11 @@
-/** HTTP: POST starts a backfill of a source; GET on a run returns its progress. */
+/** HTTP: POST starts a backfill of a source (in a span, so its page jobs start one trace); GET on a run returns its progress. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getRuntime } from '../shared/runtime';
 import { getBackfill, startBackfill } from '../shared/backfill';
 import { readJsonBody } from '../shared/http-body';
+import { SPANS, withSpan } from '../shared/telemetry';
 
-export async function backfill(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+export async function backfill(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const rt = await getRuntime();
   const sourceId = request.params.source ?? '';
   const runId = request.params.runId;
@@ -17,7 +18,11 @@ export async function backfill(request: HttpRequest, _context: InvocationContext
   const body = await readJsonBody(request);
   if (!body.ok) return { status: body.response.status, jsonBody: body.response.body };
   const base = new URL(request.url);
-  const r = await startBackfill(rt, sourceId, body.value, (id) => `${base.origin}/api/sources/${encodeURIComponent(sourceId)}/backfill/${encodeURIComponent(id)}`);
+  const r = await withSpan(SPANS.backfill, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': sourceId } }, async (span) => {
+    const started = await startBackfill(rt, sourceId, body.value, (id) => `${base.origin}/api/sources/${encodeURIComponent(sourceId)}/backfill/${encodeURIComponent(id)}`);
+    span.setAttribute('http.response.status_code', started.status);
+    return started;
+  });
   return { status: r.status, jsonBody: r.body, ...(r.status === 202 ? { headers: { location: String(r.body.statusUrl) } } : {}) };
 }
 

@@ -1,27 +1,40 @@
-/** Queue trigger: fetch and forward one page of one slice. */
+/** Queue trigger: fetch and forward one page of one slice, in a span that continues the job's trace. */
 import { app, type InvocationContext } from '@azure/functions';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
 import { decodeJob, JobSchemaError } from '../shared/queue/jobs';
 import { processPageJob } from '../shared/worker/page-worker';
 import { recordUnattributedPoison } from '../shared/worker/poison';
+import { SPANS, withSpan } from '../shared/telemetry';
 
 export async function pageWorker(message: unknown, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
+  const messageId = String(context.triggerMetadata?.id ?? context.invocationId);
   let job;
   try {
     job = decodeJob(message);
   } catch (err) {
     if (!(err instanceof JobSchemaError)) throw err;
     // Parked with its reason at once: retrying a message that fails its schema cannot help.
-    await recordUnattributedPoison(rt, String(context.triggerMetadata?.id ?? context.invocationId), err.message, err.excerpt);
+    await recordUnattributedPoison(rt, messageId, err.message, err.excerpt);
     return;
   }
-  const meta = {
-    messageId: String(context.triggerMetadata?.id ?? context.invocationId),
-    dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1),
+  const meta = { messageId, dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) };
+  const attributes = {
+    'mtc.source': job.sourceId, 'mtc.slice': job.sliceId, 'mtc.page': job.page, 'mtc.attempt': job.attempt,
+    'messaging.system': 'azure_storage_queue', 'messaging.message.id': messageId, 'mtc.dequeue_count': meta.dequeueCount,
   };
-  const result = await processPageJob(rt, job, meta);
-  context.debug(`page ${job.page} of ${job.sliceId}: ${result.outcome}`);
+  // Child of the enqueuer's span (planner, backfill, previous page, retry); linked to the host's invocation.
+  await withSpan(SPANS.page, { parent: job.traceparent, invocation: context.traceContext?.traceParent, kind: SpanKind.CONSUMER, attributes }, async (span) => {
+    const result = await processPageJob(rt, job, meta);
+    span.setAttribute('mtc.outcome', result.outcome);
+    if (result.rowsForwarded !== undefined) span.setAttribute('mtc.rows', result.rowsForwarded);
+    if (result.error) {
+      span.setAttributes({ 'error.type': result.error.type, 'mtc.error.code': result.error.code });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.message });
+    }
+    context.debug(`page ${job.page} of ${job.sliceId}: ${result.outcome}`);
+  });
 }
 
 app.storageQueue('pageWorker', { queueName: '%MTC_PAGE_QUEUE%', connection: 'JobsStorage', handler: pageWorker });

@@ -1,20 +1,42 @@
-/** Timer: plan new live slices for every enabled source (schedule from app setting MTC_PLAN_SCHEDULE). */
+/**
+ * Timer: plan new live slices for every enabled source (schedule from app setting MTC_PLAN_SCHEDULE),
+ * then refresh the source's gauges (lag, planning lag, budget use). Each source is one span, so the
+ * page jobs it enqueues start that source's trace.
+ */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
 import { planSource } from '../shared/planning/planner';
 import { asCollectorError } from '../shared/errors';
+import { refreshSourceGauges, SPANS, withSpan, type GaugeDeps } from '../shared/telemetry';
 
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
+  const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, ...budgetOf(rt) };
   for (const source of rt.config.sources) {
-    try {
-      const result = await planSource(rt, source);
-      if (result.outcome === 'planned') context.log(`planned ${result.slices} slice(s) for ${source.id}`);
-    } catch (err) {
-      const e = asCollectorError(err);
-      context.error(`planning ${source.id} failed: ${e.message}`);
-    }
+    await withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
+      try {
+        const result = await planSource(rt, source);
+        span.setAttribute('mtc.outcome', result.outcome);
+        if (result.outcome === 'planned') context.log(`planned ${result.slices} slice(s) for ${source.id}`);
+      } catch (err) {
+        const e = asCollectorError(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+        context.error(`planning ${source.id} failed: ${e.message}`);
+      }
+      try {
+        await refreshSourceGauges(gaugeDeps, source);
+      } catch (err) {
+        context.warn(`telemetry gauges of ${source.id} not refreshed: ${asCollectorError(err).message}`);
+      }
+    });
   }
+}
+
+/** The tenant budget, when the runtime has one. */
+function budgetOf(rt: object): Pick<GaugeDeps, 'budget'> {
+  const budget = (rt as { budget?: GaugeDeps['budget'] }).budget;
+  return budget && typeof budget.usage === 'function' ? { budget } : {};
 }
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });

@@ -23,6 +23,7 @@ import type { SourceClients } from './worker/page-worker';
 import type { ContainerClient } from '@azure/storage-blob';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
+import { TenantBudget, budgetTableName } from './budget';
 
 export const DEFAULT_PAGE_QUEUE = 'page-jobs';
 
@@ -40,6 +41,8 @@ export interface Runtime {
   secrets: SecretSource;
   destinations: ReadonlyMap<string, Destination>;
   telemetry: Telemetry;
+  /** The tenant request budget shared by every instance. */
+  budget: TenantBudget;
   /** Blob container where pages wait for a failed destination. */
   spill: ContainerClient;
   clientsFor(source: SourceConfig): SourceClients;
@@ -100,7 +103,13 @@ async function buildRuntime(): Promise<Runtime> {
   const ledger = new Ledger(storage, env.MTC_TABLE_PREFIX || 'mtc');
   const queueName = env.MTC_PAGE_QUEUE || DEFAULT_PAGE_QUEUE;
   const spillName = `${ledger.prefix}spill`;
-  await storage.ensure(ledger.tableNames(), [queueName, `${queueName}-poison`], [spillName]);
+  const budgetTable = budgetTableName(env);
+  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`], [spillName]);
+  const budget = new TenantBudget(storage.table(budgetTable), clock, {
+    ...(env.MTC_BUDGET_LIMIT ? { limit: Number(env.MTC_BUDGET_LIMIT) } : {}),
+    ...(env.MTC_BUDGET_WINDOW_SECONDS ? { windowMs: Number(env.MTC_BUDGET_WINDOW_SECONDS) * 1000 } : {}),
+    ...(env.MTC_BUDGET_HEADROOM ? { headroom: Number(env.MTC_BUDGET_HEADROOM) } : {}),
+  });
   const spill = storage.container(spillName);
   const queue = new JobQueue(storage.queue(queueName), clock);
   const secrets = new DefaultSecretSource(env);
@@ -109,7 +118,7 @@ async function buildRuntime(): Promise<Runtime> {
 
   const clients = new Map<string, SourceClients>();
   return {
-    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill,
+    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill, budget,
     outboxStaleMs: (Number(env.MTC_OUTBOX_STALE_SECONDS) || 120) * 1000,
     clientsFor(source) {
       let c = clients.get(source.id);

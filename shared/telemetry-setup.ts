@@ -1,35 +1,113 @@
 /**
  * Application Insights 3.x for the worker process. `startTelemetry()` runs first thing in the
- * Functions entry (functions/index.ts), before any other import, so its OpenTelemetry
- * instrumentation sees `got`, the Azure SDKs and http. With local auth disabled on the App
- * Insights resource, ingestion authenticates with the app's managed identity.
- * Without APPLICATIONINSIGHTS_CONNECTION_STRING (local runs, tests) nothing is started.
+ * Functions entry (functions/index.ts imports functions/telemetry-first.ts before anything else),
+ * so its OpenTelemetry instrumentation sees `got`, the Azure SDKs and http. It registers the
+ * global OpenTelemetry tracer, meter and context providers that shared/telemetry.ts uses, and
+ * custom events (`mtc.health`, `mtc.slice.parked`) go to `customEvents` through the shim's
+ * `trackEvent`.
+ *
+ * With local auth disabled on the App Insights resource, ingestion authenticates with Entra ID:
+ * APPLICATIONINSIGHTS_AUTHENTICATION_STRING `Authorization=AAD;ClientId=<client id>` (the Bicep
+ * sets it) makes the exporter use the managed identity (user-assigned with ClientId or
+ * AZURE_CLIENT_ID, else system-assigned).
+ *
+ * Without APPLICATIONINSIGHTS_CONNECTION_STRING (local runs, tests) nothing is started and this
+ * module loads nothing.
  */
 import type { Logger } from './log';
 
-interface AppInsightsClient {
-  trackEvent(e: { name: string; properties?: Record<string, string> }): void;
+/** What startTelemetry needs of the `applicationinsights` module (the 3.x shim API). */
+export interface AppInsightsModule {
+  setup(connectionString: string): AppInsightsSetup;
+  readonly defaultClient: { config: { aadTokenCredential?: unknown }; trackEvent(e: { name: string; properties?: Record<string, string> }): void };
+}
+interface AppInsightsSetup {
+  setAutoCollectConsole(value: boolean, collectConsoleLog?: boolean): AppInsightsSetup;
+  setSendLiveMetrics(value: boolean): AppInsightsSetup;
+  start(): unknown;
 }
 
-let client: AppInsightsClient | undefined;
+export interface TelemetrySettings {
+  connectionString: string;
+  /** Entra ingestion with a managed identity: `clientId` for a user-assigned one, absent for system-assigned. */
+  entra?: { clientId?: string };
+}
 
-export function startTelemetry(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (client || !env.APPLICATIONINSIGHTS_CONNECTION_STRING) return Boolean(client);
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Reads the App Insights settings. Returns no settings without a connection string. Problems (an
+ * authentication string that cannot be used) are returned as messages that name the setting and
+ * the fix; they never repeat the connection string.
+ */
+export function telemetrySettingsFrom(env: NodeJS.ProcessEnv): { settings?: TelemetrySettings; problems: string[] } {
+  const problems: string[] = [];
+  const connectionString = (env.APPLICATIONINSIGHTS_CONNECTION_STRING ?? '').trim();
+  if (!connectionString) return { problems };
+  if (!/InstrumentationKey=/i.test(connectionString)) {
+    problems.push('APPLICATIONINSIGHTS_CONNECTION_STRING has no InstrumentationKey=…; copy the connection string from the Application Insights resource (the Bicep sets it). Telemetry is off.');
+    return { problems };
+  }
+  const auth = (env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '').trim();
+  if (!auth) return { settings: { connectionString }, problems };
+  const parts = new Map<string, string>();
+  for (const part of auth.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) parts.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).trim());
+  }
+  if ((parts.get('authorization') ?? '').toUpperCase() !== 'AAD') {
+    problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING must contain Authorization=AAD (for example "Authorization=AAD;ClientId=<client id of the managed identity>"); ingestion falls back to the instrumentation key, which a resource with local auth disabled rejects.');
+    return { settings: { connectionString }, problems };
+  }
+  const clientId = parts.get('clientid') || (env.AZURE_CLIENT_ID ?? '').trim() || undefined;
+  if (clientId && !GUID.test(clientId)) {
+    problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING ClientId (or AZURE_CLIENT_ID) must be the GUID client id of the user-assigned managed identity; using the system-assigned identity instead.');
+    return { settings: { connectionString, entra: {} }, problems };
+  }
+  return { settings: { connectionString, entra: clientId ? { clientId } : {} }, problems };
+}
+
+let client: AppInsightsModule['defaultClient'] | undefined;
+
+export interface StartTelemetryOptions {
+  /** Loads the `applicationinsights` module (tests pass a fake; nothing else should). */
+  loadAppInsights?: () => AppInsightsModule;
+  /** Builds the managed identity credential (tests pass a fake). */
+  managedIdentity?: (clientId: string | undefined) => unknown;
+  /** Where setting problems are reported. Default: console.warn. */
+  warn?: (message: string) => void;
+}
+
+/** Starts Application Insights once; true when it is (or already was) started. */
+export function startTelemetry(env: NodeJS.ProcessEnv = process.env, options: StartTelemetryOptions = {}): boolean {
+  if (client) return true;
+  const { settings, problems } = telemetrySettingsFrom(env);
+  for (const p of problems) (options.warn ?? console.warn)(`telemetry: ${p}`);
+  if (!settings) return false;
   // Loaded only when configured: it patches modules as it loads.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ai = require('applicationinsights') as typeof import('applicationinsights');
-  const setup = ai.setup(env.APPLICATIONINSIGHTS_CONNECTION_STRING).setAutoCollectConsole(false).setSendLiveMetrics(false);
-  if (env.AZURE_CLIENT_ID && /Authorization=AAD/i.test(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '')) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
-    ai.defaultClient.config.aadTokenCredential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID });
+  const ai = options.loadAppInsights ? options.loadAppInsights() : (require('applicationinsights') as AppInsightsModule);
+  const setup = ai.setup(settings.connectionString).setAutoCollectConsole(false).setSendLiveMetrics(false);
+  if (settings.entra) {
+    ai.defaultClient.config.aadTokenCredential = (options.managedIdentity ?? managedIdentityCredential)(settings.entra.clientId);
   }
   setup.start();
-  client = ai.defaultClient as unknown as AppInsightsClient;
+  client = ai.defaultClient;
   return true;
 }
 
-/** A custom event: to Application Insights when it is started, else a log line. */
+function managedIdentityCredential(clientId: string | undefined): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
+}
+
+/** Forgets the started client (tests). It does not stop a real SDK. */
+export function forgetTelemetryClient(): void {
+  client = undefined;
+}
+
+/** A custom event: to Application Insights (`customEvents`) when it is started, else a debug log line. */
 export function emitCustomEvent(name: string, properties: Record<string, string>, log: Logger): void {
   if (client) client.trackEvent({ name, properties });
   else log.log('debug', `event ${name}`, properties);

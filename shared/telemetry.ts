@@ -1,44 +1,108 @@
 /**
  * Telemetry, declared once (STYLE: OpenTelemetry metadata.yaml, Vector's component spec): every
  * source and destination emits the same metric names with the same tags, so one dashboard query
- * works for all of them. docs/operations.md lists them; test/unit/telemetry-names.test.ts keeps the
- * two in step.
+ * works for all of them. The telemetry reference in docs/operations.md is generated from METRICS
+ * and EVENTS (`renderTelemetryReference()`); test/telemetry/reference-docs.test.ts fails when the
+ * two differ, and test/telemetry/local-run.test.ts checks that a real local run emits every metric
+ * with exactly its declared tags.
  *
- * Metrics go through the OpenTelemetry API (Application Insights 3.x exports them when it is
- * started, see shared/telemetry-setup.ts); health changes are custom events.
+ * Metrics go through the OpenTelemetry API (Application Insights 3.x exports them as
+ * `customMetrics` when it is started, see shared/telemetry-setup.ts); health changes are custom
+ * events. The queue hop carries a W3C `traceparent` (shared/queue/jobs.ts), so the work on one
+ * page and its continuations is one trace (`withJobSpan`).
  */
-import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, isSpanContextValid, metrics, trace,
+  type Attributes as OtelAttributes, type Context, type Counter, type Histogram, type Link, type Meter, type Span, type SpanContext,
+} from '@opentelemetry/api';
+import type { Ledger } from './state/ledger';
+import type { Clock } from './time/clock';
+
+export type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDeclaration {
+  readonly name: string;
+  readonly kind: MetricKind;
+  readonly unit: string;
+  readonly tags: readonly string[];
+  readonly description: string;
+}
 
 export const METRICS = {
-  /** API requests sent, by source and status ("200", "429", "error"). */
-  apiRequests: { name: 'mtc.api.requests', kind: 'counter', tags: ['source', 'status'] },
-  /** Rows received from the API (after the half-open and repeat filters), by source. */
-  eventsReceived: { name: 'mtc.events.received', kind: 'counter', tags: ['source'] },
-  /** Bytes of API response bodies received, by source. */
-  bytesReceived: { name: 'mtc.bytes.received', kind: 'counter', tags: ['source'] },
-  /** Rows a destination acknowledged, by source and destination. */
-  rowsForwarded: { name: 'mtc.rows.forwarded', kind: 'counter', tags: ['source', 'destination'] },
-  /** Bytes sent to a destination (before compression), by source and destination. */
-  bytesSent: { name: 'mtc.bytes.sent', kind: 'counter', tags: ['source', 'destination'] },
-  /** Errors, by source, error_type (ThirdPartyConfig, ThirdPartyGeneric, FirstPartyGeneric), stage (receiving, processing, sending) and code. */
-  errors: { name: 'mtc.errors', kind: 'counter', tags: ['source', 'error_type', 'stage', 'code'] },
-  /** Rows dropped on purpose, by source and reason (outside_slice, page_boundary_repeat, duplicate_in_page). */
-  discarded: { name: 'mtc.events.discarded', kind: 'counter', tags: ['source', 'reason', 'intentional'] },
-  /** Seconds between now and the completed watermark, by source. */
-  lagSeconds: { name: 'mtc.source.lag_seconds', kind: 'gauge', tags: ['source'] },
-  /** Parked slices, by source. */
-  slicesParked: { name: 'mtc.slices.parked', kind: 'gauge', tags: ['source'] },
-  /** Requests of the tenant budget used in the current window, over the allowed requests (0..1), by source. */
-  budgetUse: { name: 'mtc.budget.utilisation', kind: 'gauge', tags: ['source'] },
-  /** Latency of one API page request in ms, by source. */
-  pageLatency: { name: 'mtc.api.page_ms', kind: 'histogram', tags: ['source'] },
-} as const;
+  apiRequests: {
+    name: 'mtc.api.requests', kind: 'counter', unit: '{request}', tags: ['source', 'status'],
+    description: 'API requests sent to Graph or RWS (each spends the tenant budget). `status` is the HTTP status as text (`"200"`, `"429"`), or `"error"` when no response arrived.',
+  },
+  eventsReceived: {
+    name: 'mtc.events.received', kind: 'counter', unit: '{event}', tags: ['source'],
+    description: 'Rows received from the API and kept (after the half-open slice and repeat filters).',
+  },
+  bytesReceived: {
+    name: 'mtc.bytes.received', kind: 'counter', unit: 'By', tags: ['source'],
+    description: 'Bytes of API response bodies (decoded) of the pages that were received successfully.',
+  },
+  rowsForwarded: {
+    name: 'mtc.rows.forwarded', kind: 'counter', unit: '{event}', tags: ['source', 'destination'],
+    description: 'Rows (events) a destination acknowledged: the events sent.',
+  },
+  bytesSent: {
+    name: 'mtc.bytes.sent', kind: 'counter', unit: 'By', tags: ['source', 'destination'],
+    description: 'Bytes of the serialised events a destination acknowledged, before compression.',
+  },
+  errors: {
+    name: 'mtc.errors', kind: 'counter', unit: '{error}', tags: ['source', 'error_type', 'stage', 'code'],
+    description: 'Errors. `error_type`: `ThirdPartyConfig`, `ThirdPartyGeneric` or `FirstPartyGeneric`; `stage`: `receiving` (the API) or `sending` (a destination); `code`: the error code (for example `Http503`, `Unauthorized`).',
+  },
+  discarded: {
+    name: 'mtc.events.discarded', kind: 'counter', unit: '{event}', tags: ['source', 'reason', 'intentional'],
+    description: 'Rows dropped on purpose. `reason`: `outside_slice` (the API returned a row outside the half-open slice) or `page_boundary_repeat` (a row already received on the previous page or earlier on the same page); `intentional`: `"true"`.',
+  },
+  lagSeconds: {
+    name: 'mtc.source.lag_seconds', kind: 'gauge', unit: 's', tags: ['source'],
+    description: 'The age of the completed watermark: seconds between now and the source\'s `completedUntil` (everything before it was forwarded). Includes the configured `collectionDelay`.',
+  },
+  planningLagSeconds: {
+    name: 'mtc.source.planning_lag_seconds', kind: 'gauge', unit: 's', tags: ['source'],
+    description: 'Seconds between now and the end of the last planned live slice (the cursor\'s `scheduledUntil`). `lag_seconds` minus this is the work planned but not yet done (queued, in flight or parked).',
+  },
+  slicesParked: {
+    name: 'mtc.slices.parked', kind: 'gauge', unit: '{slice}', tags: ['source'],
+    description: 'Slices of the source that are parked (retry horizon passed, permanent error, or poison). They hold the completed watermark back.',
+  },
+  budgetUse: {
+    name: 'mtc.budget.utilisation', kind: 'gauge', unit: '1', tags: ['source'],
+    description: 'Requests of the tenant budget used in the current rolling window over the requests the collector may use (0..1; above 1 only after charged retries).',
+  },
+  pageLatency: {
+    name: 'mtc.api.page_ms', kind: 'histogram', unit: 'ms', tags: ['source'],
+    description: 'Latency of one successful API page request, in milliseconds.',
+  },
+} as const satisfies Record<string, MetricDeclaration>;
 
 export const EVENTS = {
-  /** A source changed health state: properties source, state, previousState, errorType, code, message. */
+  /** A source changed health state. */
   health: 'mtc.health',
-  /** A slice was parked: properties source, slice, reason, errorType, code, message. */
+  /** A slice was parked. */
   sliceParked: 'mtc.slice.parked',
+} as const;
+
+/** The properties of each custom event (documented; `message` and `fix` never contain a secret). */
+export const EVENT_PROPERTIES: { readonly [K in keyof typeof EVENTS]: { readonly properties: readonly string[]; readonly description: string } } = {
+  health: {
+    properties: ['source', 'state', 'previousState', 'errorType', 'code', 'message', 'fix'],
+    description: 'One event per health state change of a source. `state`: `Pending`, `Started`, `Initialized`, `Authenticated`, `Collecting`, `Error`, `Stopping`; `errorType` is empty unless the change was caused by an error.',
+  },
+  sliceParked: {
+    properties: ['source', 'slice', 'reason', 'errorType', 'code', 'message'],
+    description: 'A slice was parked. `reason`: `permanent`, `horizon`, `config`, `destination:<id>`, `poison` or `schema`.',
+  },
+};
+
+/** The spans the collector creates (with the OpenTelemetry API; exported by Application Insights as requests). */
+export const SPANS = {
+  plan: 'mtc.plan',
+  backfill: 'mtc.backfill',
+  page: 'mtc.page',
 } as const;
 
 export type MetricKey = keyof typeof METRICS;
@@ -53,26 +117,34 @@ export interface Telemetry {
 
 type EventSink = (name: string, properties: Record<string, string>) => void;
 
+const INSTRUMENTATION_SCOPE = 'message-trace-collector';
+
 /** OpenTelemetry metrics plus custom events (through the sink, e.g. Application Insights). */
 export class OtelTelemetry implements Telemetry {
-  private readonly meter = metrics.getMeter('message-trace-collector');
+  private meterInstance: Meter | undefined;
   private readonly counters = new Map<string, Counter>();
   private readonly histograms = new Map<string, Histogram>();
   private readonly gauges = new Map<string, Map<string, { value: number; attributes: Attributes }>>();
 
   constructor(private readonly sink: EventSink) {}
 
+  /** Resolved at first use, so a MeterProvider registered after construction is still used. */
+  private get meter(): Meter {
+    this.meterInstance ??= metrics.getMeter(INSTRUMENTATION_SCOPE);
+    return this.meterInstance;
+  }
+
   count(metric: MetricKey, value: number, attributes: Attributes): void {
     const m = METRICS[metric];
     let c = this.counters.get(m.name);
-    if (!c) this.counters.set(m.name, (c = this.meter.createCounter(m.name)));
+    if (!c) this.counters.set(m.name, (c = this.meter.createCounter(m.name, { unit: m.unit, description: m.description })));
     c.add(value, attributes);
   }
 
   record(metric: MetricKey, value: number, attributes: Attributes): void {
     const m = METRICS[metric];
     let h = this.histograms.get(m.name);
-    if (!h) this.histograms.set(m.name, (h = this.meter.createHistogram(m.name)));
+    if (!h) this.histograms.set(m.name, (h = this.meter.createHistogram(m.name, { unit: m.unit, description: m.description })));
     h.record(value, attributes);
   }
 
@@ -83,7 +155,7 @@ export class OtelTelemetry implements Telemetry {
       series = new Map();
       this.gauges.set(m.name, series);
       const observed = series;
-      this.meter.createObservableGauge(m.name).addCallback((result) => {
+      this.meter.createObservableGauge(m.name, { unit: m.unit, description: m.description }).addCallback((result) => {
         for (const s of observed.values()) result.observe(s.value, s.attributes);
       });
     }
@@ -120,4 +192,122 @@ export class MemoryTelemetry implements Telemetry {
       .filter((c) => c.name === name && Object.entries(filter).every(([k, v]) => c.attributes[k] === v))
       .reduce((a, c) => a + c.value, 0);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gauges refreshed by the planner timer (functions/plan.ts), once per source and run.
+
+export interface GaugeDeps {
+  ledger: Pick<Ledger, 'getHealth' | 'getCursor'>;
+  clock: Clock;
+  telemetry: Telemetry;
+  /** The tenant budget (shared/budget): `usage(tenantId)` gives the grants in the current window. */
+  budget?: { usage(tenantKey: string): Promise<{ used: number; allowed: number }> };
+}
+
+/**
+ * Sets the lag, planning-lag and budget-use gauges of one source from its health row, its cursor
+ * and the tenant budget. (The parked-slice gauge is set by the planner's recovery pass.)
+ */
+export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string }): Promise<void> {
+  const now = deps.clock.now();
+  const tags = { source: source.id };
+  const [health, cursor] = await Promise.all([deps.ledger.getHealth(source.id), deps.ledger.getCursor(source.id)]);
+  const completedUntil = health?.completedUntil || cursor?.startMs || 0;
+  if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((now - completedUntil) / 1000)), tags);
+  if (cursor?.scheduledUntil) deps.telemetry.gauge('planningLagSeconds', Math.max(0, Math.round((now - cursor.scheduledUntil) / 1000)), tags);
+  if (deps.budget) {
+    const usage = await deps.budget.usage(source.tenantId);
+    if (usage.allowed > 0) deps.telemetry.gauge('budgetUse', Math.round((usage.used / usage.allowed) * 1000) / 1000, tags);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traces: the W3C traceparent that crosses the queue hop.
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The W3C traceparent of the active span, or undefined when there is none (no SDK, no span). */
+export function currentTraceparent(ctx: Context = context.active()): string | undefined {
+  const sc = trace.getSpanContext(ctx);
+  if (!sc || !isSpanContextValid(sc)) return undefined;
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED ? '01' : '00')}`;
+}
+
+/** Parses a W3C traceparent (version 00); undefined when it is missing or malformed. */
+export function parseTraceparent(value: string | null | undefined): SpanContext | undefined {
+  const m = TRACEPARENT.exec(String(value ?? '').trim().toLowerCase());
+  if (!m) return undefined;
+  const sc: SpanContext = { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16) & TraceFlags.SAMPLED, isRemote: true };
+  return isSpanContextValid(sc) ? sc : undefined;
+}
+
+export interface JobSpanOptions {
+  /** The traceparent the queue message carried: the span becomes its child. */
+  parent?: string | undefined;
+  /** The Functions host's trace context of this invocation: linked (or the parent when `parent` is absent). */
+  invocation?: string | null | undefined;
+  kind?: SpanKind;
+  attributes?: OtelAttributes;
+}
+
+/**
+ * Runs `fn` in a new active span: a child of the job's traceparent (so a page, its continuation
+ * and its retries are one trace), linked to the host's invocation trace. Jobs enqueued inside `fn`
+ * carry this span's traceparent. An exception ends the span with status ERROR and is rethrown.
+ * With no OpenTelemetry SDK registered this costs nothing.
+ */
+export async function withSpan<T>(name: string, opts: JobSpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
+  const parent = parseTraceparent(opts.parent);
+  const invocation = parseTraceparent(opts.invocation);
+  const parentSc = parent ?? invocation;
+  const links: Link[] = parent && invocation && invocation.traceId !== parent.traceId ? [{ context: invocation, attributes: { 'mtc.link': 'functions-invocation' } }] : [];
+  const parentCtx = parentSc ? trace.setSpanContext(ROOT_CONTEXT, parentSc) : ROOT_CONTEXT;
+  const tracer = trace.getTracer(INSTRUMENTATION_SCOPE);
+  return tracer.startActiveSpan(name, { kind: opts.kind ?? SpanKind.INTERNAL, links, ...(opts.attributes ? { attributes: opts.attributes } : {}) }, parentCtx, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference in docs/operations.md, generated from the declarations above.
+
+export const REFERENCE_BEGIN = '<!-- telemetry-reference:begin (generated from shared/telemetry.ts by renderTelemetryReference; do not edit by hand) -->';
+export const REFERENCE_END = '<!-- telemetry-reference:end -->';
+
+const KIND_TEXT: Record<MetricKind, string> = {
+  counter: 'counter (`sum(valueSum)`)',
+  gauge: 'gauge (`max(valueMax)`)',
+  histogram: 'histogram (`valueSum / valueCount`)',
+};
+
+/** The markdown of every metric, event and span, as docs/operations.md holds it between the markers. */
+export function renderTelemetryReference(): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    REFERENCE_BEGIN,
+    '',
+    '| metric | kind | unit | tags (`customDimensions`) | meaning |',
+    '|---|---|---|---|---|',
+    ...Object.values(METRICS as Record<string, MetricDeclaration>).map((m) =>
+      `| \`${m.name}\` | ${KIND_TEXT[m.kind]} | \`${m.unit}\` | ${m.tags.map((t) => `\`${t}\``).join(', ')} | ${cell(m.description)} |`),
+    '',
+    '| custom event | properties (`customDimensions`) | meaning |',
+    '|---|---|---|',
+    ...(Object.keys(EVENTS) as (keyof typeof EVENTS)[]).map((k) =>
+      `| \`${EVENTS[k]}\` | ${EVENT_PROPERTIES[k].properties.map((p) => `\`${p}\``).join(', ')} | ${cell(EVENT_PROPERTIES[k].description)} |`),
+    '',
+    `Spans: ${Object.values(SPANS).map((s) => `\`${s}\``).join(', ')} (see "Trace model" below).`,
+    '',
+    REFERENCE_END,
+  ];
+  return lines.join('\n');
 }

@@ -16,6 +16,8 @@ export interface PageResult {
   nextLink?: string;
   /** For legacy APIs: the original record of each row (same order), forwarded as the envelope's `raw`. */
   raws?: unknown[];
+  /** Bytes of the response body received (decoded), for the `mtc.bytes.received` metric. */
+  bytes?: number;
 }
 
 export interface MessageTraceClient {

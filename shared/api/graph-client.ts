@@ -76,7 +76,8 @@ export class GraphMessageTraceClient implements MessageTraceClient {
       throw thirdPartyGeneric(`Graph request failed before a response arrived (${code}).`, { code, cause: err });
     }
     this.options.onRequest?.({ statusCode: response.statusCode, durationMs: performance.now() - started });
-    return parseGraphResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, request.kind === 'continuation');
+    const page = parseGraphResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, request.kind === 'continuation');
+    return { ...page, bytes: Buffer.byteLength(response.body) };
   }
 
   private async getToken(): Promise<string> {

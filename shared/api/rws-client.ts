@@ -156,7 +156,8 @@ export class RwsMessageTraceClient implements MessageTraceClient {
       throw thirdPartyGeneric(`RWS request failed before a response arrived (${code}).`, { code, cause: err });
     }
     this.options.onRequest?.({ statusCode: response.statusCode, durationMs: performance.now() - started });
-    return parseRwsResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, url, this.options.paging);
+    const page = parseRwsResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, url, this.options.paging);
+    return { ...page, bytes: Buffer.byteLength(response.body) };
   }
 
   private async getToken(): Promise<string> {

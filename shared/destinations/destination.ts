@@ -15,8 +15,11 @@ export interface SendContext {
   sliceId: string;
   page: number;
   signal?: AbortSignal;
-  /** Called after each acknowledged batch with the number of events delivered so far (in order). */
-  onProgress?: (deliveredSoFar: number) => Promise<void>;
+  /**
+   * Called after each acknowledged batch with the number of events delivered so far (in order)
+   * and, when the destination knows it, the bytes of those events as serialised (before compression).
+   */
+  onProgress?: (deliveredSoFar: number, bytesSoFar?: number) => Promise<void>;
 }
 
 export interface Destination {
@@ -49,15 +52,25 @@ export function batchLines(lines: string[], maxRecords: number, maxBytes: number
   return batches;
 }
 
+/** Bytes of serialised lines as sent (one separator per line), for the `mtc.bytes.sent` metric. */
+export function linesBytes(lines: readonly string[]): number {
+  let bytes = 0;
+  for (const line of lines) bytes += Buffer.byteLength(line) + 1;
+  return bytes;
+}
+
 /**
  * Sends batches in order, reporting progress after each: `sendBatch` resolves when the batch is
- * acknowledged. `sizes` are the number of events in each batch.
+ * acknowledged. `sizeOf` gives the number of events in a batch; batches of serialised lines
+ * (string arrays) also report their bytes.
  */
 export async function deliverInOrder<B>(batches: B[], sizeOf: (b: B) => number, ctx: SendContext, sendBatch: (b: B) => Promise<void>): Promise<void> {
   let delivered = 0;
+  let bytes: number | undefined = 0;
   for (const batch of batches) {
     await sendBatch(batch);
     delivered += sizeOf(batch);
-    await ctx.onProgress?.(delivered);
+    bytes = bytes !== undefined && Array.isArray(batch) && batch.every((l) => typeof l === 'string') ? bytes + linesBytes(batch as string[]) : undefined;
+    await ctx.onProgress?.(delivered, bytes);
   }
 }

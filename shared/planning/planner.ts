@@ -15,7 +15,10 @@ import { liveSliceId, newSlice } from '../state/ledger';
 import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
-import { nextLiveWindow, floorTo, SECOND } from './windows';
+import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
+import { cutRange, recentDensity } from './density';
+import { liveSliceMs } from '../budget';
+import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
 import { setSourceState } from '../health';
@@ -77,23 +80,36 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   }
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
-  // more (catching up, or after an outage) plans at once.
+  // more (catching up, or after an outage) plans at once. On a quiet tenant the live window grows
+  // (whole poll intervals, up to 15 minutes) until it expects a row, so no request is spent on an
+  // empty range.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
-  if (cursor.lastPlannedAt > 0 && now - cursor.lastPlannedAt < source.pollIntervalMs && behindMs < source.sliceMs) {
-    return { outcome: 'not-due', relayed };
+  const density = await recentDensity(ledger, source.id, cursor.scheduledUntil);
+  if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
+    if (now - cursor.lastPlannedAt < source.pollIntervalMs) return { outcome: 'not-due', relayed };
+    const minLiveMs = liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs });
+    if (behindMs < minLiveMs) return { outcome: 'not-due', relayed };
   }
 
-  // A cursor that fell out of the API's history (a source disabled for months) jumps forward.
+  // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
+  // skipped range is recorded as a slice that is done with reason expired-history, so status lists
+  // it as a gap instead of hiding it, and the watermark can move on.
   const history = clampToHistory(cursor.scheduledUntil, now);
   let from = cursor.scheduledUntil;
+  let gap: PendingSlice | undefined;
   if (history.warning) {
     from = floorTo(history.ms + SECOND - 1, SECOND);
+    gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from };
     log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
   }
-  const next = nextLiveWindow({ scheduledUntil: from, now, collectionDelayMs: source.collectionDelayMs, sliceMs: source.sliceMs });
-  if (!next.slices.length) {
+  const target = floorTo(now - source.collectionDelayMs, SECOND);
+  const end = Math.min(target, from + MAX_WINDOW_MS);
+  if (end <= from) {
     return { outcome: 'nothing-to-plan', relayed };
   }
+  const slices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: 500 });
+  const next = { slices, scheduledUntil: slices[slices.length - 1]!.endMs };
+  if (gap) await recordHistoryGap(deps, source, gap, now);
   const pending: PendingSlice[] = next.slices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs }));
   const etag = await ledger.swapCursor(cursor, { scheduledUntil: next.scheduledUntil, pending, lastPlannedAt: now });
   if (etag === undefined) {
@@ -106,6 +122,17 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     source: source.id, slices: pending.length,
   });
   return { outcome: 'planned', slices: pending.length, scheduledUntil: next.scheduledUntil, relayed };
+}
+
+/** The range the API no longer serves: a done slice with reason expired-history (a gap in status). */
+async function recordHistoryGap(deps: PlannerDeps, source: SourceConfig, gap: PendingSlice, now: number): Promise<void> {
+  const error = new CollectorError('ThirdPartyGeneric', `rows from ${new Date(gap.startMs).toISOString()} to ${new Date(gap.endMs).toISOString()} are older than the API's 90 days of history and cannot be collected`, {
+    code: 'ExpiredHistory', retryable: false,
+  });
+  await deps.ledger.createSlice({
+    ...newSlice({ sourceId: source.id, id: gap.id, kind: 'live', runId: '', startMs: gap.startMs, endMs: gap.endMs }, now),
+    state: 'done', parkReason: 'expired-history', lastError: JSON.stringify(error.toHealth()),
+  });
 }
 
 /** Writes the slice rows (idempotent) and enqueues their first page jobs. */

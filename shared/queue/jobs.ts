@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { QueueClient } from '@azure/storage-queue';
 import type { Clock } from '../time/clock';
+import { currentTraceparent } from '../telemetry';
 
 export const PageJobSchema = z.object({
   v: z.literal(1),
@@ -15,7 +16,11 @@ export const PageJobSchema = z.object({
   attempt: z.number().int().min(0).max(10_000).default(0),
   /** Clock time before which the job must not run (retry backoff, budget waits). */
   notBefore: z.number().int().min(0).optional(),
-  /** W3C trace context of the work that enqueued it. */
+  /**
+   * W3C trace context of the work that enqueued it (`JobQueue.send` sets it from the active span),
+   * so the page, its continuation and its retries are one trace. A malformed value is ignored
+   * (the job starts a new trace), never a reason to reject the job.
+   */
   traceparent: z.string().max(128).optional(),
 }).strict();
 
@@ -58,11 +63,16 @@ export class JobQueue {
     private readonly clock: Clock,
   ) {}
 
-  /** Sends a job; `delayMs` (clock time) becomes the message's initial visibility delay. */
+  /**
+   * Sends a job; `delayMs` (clock time) becomes the message's initial visibility delay. The job
+   * carries the traceparent of the active span (planner, backfill, page worker), else its own.
+   */
   async send(job: PageJob, opts: { delayMs?: number } = {}): Promise<void> {
     const delayMs = Math.max(0, opts.delayMs ?? 0);
     const visibilityTimeout = Math.min(7 * 24 * 3600 - 60, Math.ceil(this.clock.toRealMs(delayMs) / 1000));
-    await this.client.sendMessage(encodeJob(delayMs > 0 ? { ...job, notBefore: this.clock.now() + delayMs } : job), {
+    const traceparent = currentTraceparent() ?? job.traceparent;
+    const traced: PageJob = traceparent ? { ...job, traceparent } : job;
+    await this.client.sendMessage(encodeJob(delayMs > 0 ? { ...traced, notBefore: this.clock.now() + delayMs } : traced), {
       ...(visibilityTimeout > 0 ? { visibilityTimeout } : {}),
     });
   }

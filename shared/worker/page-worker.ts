@@ -28,6 +28,7 @@ import { EVENTS } from '../telemetry';
 import { setSourceState } from '../health';
 import { policyRetries, retryDelayMs } from './retry';
 import { deleteSpill, readSpill, writeSpill, type SpilledPage } from './spill';
+import { describeSecretRef } from '../auth/secrets';
 
 export const CLAIM_TTL_MS = 10 * 60_000;
 const BOUNDARY_WINDOW_MS = 1000;
@@ -44,6 +45,8 @@ export type Priority = 'live' | 'backfill' | 'rescan';
 export interface BudgetGate {
   acquire(tenantKey: string, priority: Priority): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
   pause(tenantKey: string, untilMs: number, reason: string): Promise<void>;
+  /** Records a request sent without an acquire (the retry after a token renewal). */
+  charge?(tenantKey: string, priority: Priority, count?: number): Promise<void>;
 }
 
 export interface WorkerDeps {
@@ -132,10 +135,11 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   // A source stopped by a ThirdPartyConfig error spends no request until its configuration changes.
   const health = await ledger.getHealth(source.id);
   if (health?.state === 'Error' && health.configHash === deps.configHashOf(source)) {
-    const stoppedBy = health.lastError ? (JSON.parse(health.lastError) as { code?: string; message?: string }) : {};
-    const parked = await park(deps, source, slice, 'config', new CollectorError('ThirdPartyConfig', `the source is stopped: ${stoppedBy.message ?? 'configuration error'}`, {
-      code: stoppedBy.code ?? 'SourceStopped', retryable: false,
-    }), 0);
+    const stoppedBy = health.lastError ? (JSON.parse(health.lastError) as { code?: string; message?: string; fix?: string }) : {};
+    const error = new CollectorError('ThirdPartyConfig', `the source is stopped: ${stoppedBy.message ?? 'configuration error'}`, {
+      code: stoppedBy.code ?? 'SourceStopped', retryable: false, ...(stoppedBy.fix ? { fix: stoppedBy.fix } : {}),
+    });
+    const parked = await park(deps, source, slice, 'config', error, 0, { recordInHealth: false });
     return parked ? { outcome: 'parked' } : { outcome: 'claimed-elsewhere' };
   }
 
@@ -192,12 +196,16 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
       else log.log('warn', 'partial delivery mark not found in the page; sending the whole page again', { ...fields, destination: destId });
     }
     try {
-      let already = 0;
+      let already = 0, alreadyBytes = 0;
       await destination.send(pending, {
         sourceId: source.id, sliceId: slice.id, page: job.page,
-        onProgress: async (deliveredSoFar) => {
+        onProgress: async (deliveredSoFar, bytesSoFar) => {
           const delivered = deliveredSoFar - already;
           already = deliveredSoFar;
+          if (bytesSoFar !== undefined) {
+            deps.telemetry.count('bytesSent', bytesSoFar - alreadyBytes, { source: source.id, destination: destId });
+            alreadyBytes = bytesSoFar;
+          }
           const last = pending[deliveredSoFar - 1]!;
           const cur: DestinationMark = slice!.marks[destId] ?? { pagesDone: job.page, rows: 0 };
           const updated = await ledger.swapSlice({
@@ -287,6 +295,7 @@ async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, s
       const r = await clients.api.fetchPage(request);
       deps.telemetry.count('apiRequests', 1, { source: source.id, status: '200' });
       deps.telemetry.record('pageLatency', performance.now() - started, { source: source.id });
+      if (r.bytes !== undefined) deps.telemetry.count('bytesReceived', r.bytes, { source: source.id });
       return r;
     } catch (err) {
       deps.telemetry.count('apiRequests', 1, { source: source.id, status: err instanceof CollectorError && err.statusCode ? String(err.statusCode) : 'error' });
@@ -299,6 +308,7 @@ async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, s
     // A 401 on a token that was valid: renew the credential once and retry.
     if (err instanceof CollectorError && err.statusCode === 401 && err.type === 'ThirdPartyGeneric') {
       clients.credential.renew();
+      await deps.budget?.charge?.(source.tenantId, priorityOf(slice));
       return await attempt();
     }
     throw err;
@@ -347,12 +357,23 @@ function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, r
   };
 }
 
+/** A bad or expired client secret: say which secret reference to update. */
+function withSecretReference(error: CollectorError, source: SourceConfig): CollectorError {
+  if (source.auth.method !== 'clientSecret' || !/^AADSTS(7000215|7000222)$/.test(error.code)) return error;
+  const ref = describeSecretRef(source.auth.clientSecret);
+  return new CollectorError('ThirdPartyConfig', `${error.message} The source reads it from ${ref}.`, {
+    code: error.code, retryable: false,
+    fix: `${error.code === 'AADSTS7000222' ? 'Create a new client secret for the app registration' : 'Copy the client secret VALUE (not its id) of the app registration'} and store it at ${ref}; collection resumes when the configuration is saved again or after POST /api/sources/${source.id}/replay.`,
+  });
+}
+
 async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number): Promise<PageResultSummary> {
   const { clock, log } = deps;
   const fields = { source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code };
   deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'receiving', code: error.code });
 
   if (error.type === 'ThirdPartyConfig') {
+    error = withSecretReference(error, source);
     await setSourceState(deps, source.id, 'Error', { error, configHash: deps.configHashOf(source) });
     const parked = await park(deps, source, slice, 'config', error, requests);
     return { outcome: parked ? 'parked' : 'claimed-elsewhere', error };
@@ -431,14 +452,14 @@ async function scheduleRetryOrPark(
 }
 
 /** Parks a slice: it holds the watermark back, shows in status, and waits for a replay. */
-async function park(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, reason: string, error: CollectorError, requests: number): Promise<boolean> {
+async function park(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, reason: string, error: CollectorError, requests: number, opts: { recordInHealth?: boolean } = {}): Promise<boolean> {
   const now = deps.clock.now();
   const updated = await deps.ledger.swapSlice({
     ...slice, state: 'parked', parkReason: reason, parkedAt: now, requests: slice.requests + requests,
     claimOwner: '', claimUntil: 0, lastError: JSON.stringify(error.toHealth()), updatedAt: now,
   });
   if (!updated) return false;
-  await deps.ledger.mergeHealth(source.id, { lastError: JSON.stringify(error.toHealth()), lastErrorAt: now });
+  if (opts.recordInHealth !== false) await deps.ledger.mergeHealth(source.id, { lastError: JSON.stringify(error.toHealth()), lastErrorAt: now });
   deps.telemetry.event(EVENTS.sliceParked, { source: source.id, slice: slice.id, reason, errorType: error.type, code: error.code, message: error.message });
   deps.log.log('error', `slice parked (${reason}): ${error.message}${error.fix ? ` Fix: ${error.fix}` : ''}`, {
     source: source.id, slice: slice.id, page: slice.page, errorType: error.type, code: error.code,

@@ -116,6 +116,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     NODE_EXTRA_CA_CERTS: caPath,
     MTC_LOCAL_LOCK_SECONDS: '3',
     MTC_OUTBOX_STALE_SECONDS: '3',
+    // The simulator's throttle is off in this run (429s are injected as faults), so the budget is too.
+    MTC_BUDGET_LIMIT: '100000',
   };
   const cli = path.resolve(__dirname, '..', '..', 'local', 'cli.js');
   let output = '';

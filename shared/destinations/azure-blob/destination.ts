@@ -54,7 +54,8 @@ export class AzureBlobDestination implements Destination {
     if (!events.length) return;
     const format = await this.formatter.get();
     const base = pageBlobBase(this.config.prefix, ctx.sourceId, ctx.sliceId, ctx.page);
-    const body = gzipSync(Buffer.from(events.map((e) => JSON.stringify(format(e))).join('\n') + '\n', 'utf8'));
+    const plain = Buffer.from(events.map((e) => JSON.stringify(format(e))).join('\n') + '\n', 'utf8');
+    const body = gzipSync(plain);
     const metadata = { mtcformat: this.config.format, mtcprivacy: this.config.privacy.drop.length + this.config.privacy.hash.length > 0 ? 'yes' : 'no', mtcevents: String(events.length) };
     try {
       const container = await this.containerClient();
@@ -75,7 +76,7 @@ export class AzureBlobDestination implements Destination {
     } catch (err) {
       throw this.failure(err);
     }
-    await ctx.onProgress?.(events.length);
+    await ctx.onProgress?.(events.length, plain.length);
   }
 
   failure(err: unknown): CollectorError {

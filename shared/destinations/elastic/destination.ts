@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { excerptOf, firstPartyGeneric } from '../../errors';
 import type { TraceEvent } from '../../model/row';
-import { batchLines, type Destination, type SendContext } from '../destination';
+import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest, joinUrl } from '../transport';
 import type { ElasticDestinationConfig } from './config';
@@ -51,7 +51,7 @@ export class ElasticDestination implements Destination {
     const batches = batchLines(pairs, this.config.maxBatchRecords, this.config.maxBatchBytes);
     const headers = await this.headers();
     const url = this.bulkUrl();
-    let delivered = 0;
+    let delivered = 0, bytes = 0;
     for (const batch of batches) {
       const raw = Buffer.from(batch.join('\n') + '\n', 'utf8');
       const reply = await httpRequest(this.id, url, { body: this.config.gzip ? gzipSync(raw) : raw, headers, timeoutMs: this.config.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
@@ -75,12 +75,14 @@ export class ElasticDestination implements Destination {
       });
       if (firstBad < 0) {
         delivered += batch.length;
-        await ctx.onProgress?.(delivered);
+        bytes += linesBytes(batch);
+        await ctx.onProgress?.(delivered, bytes);
         continue;
       }
       if (firstBad > 0) {
         delivered += firstBad;
-        await ctx.onProgress?.(delivered);
+        bytes += linesBytes(batch.slice(0, firstBad));
+        await ctx.onProgress?.(delivered, bytes);
       }
       const item = Object.values(items[firstBad]!)[0]!;
       const status = item.status ?? 0;

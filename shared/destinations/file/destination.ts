@@ -10,7 +10,7 @@ import type { SecretSource } from '../../auth/secrets';
 import type { FileDestinationConfig } from '../../config/types';
 import { firstPartyGeneric } from '../../errors';
 import type { TraceEvent } from '../../model/row';
-import { batchLines, type Destination, type SendContext } from '../destination';
+import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 
 export class FileDestination implements Destination {
@@ -30,7 +30,7 @@ export class FileDestination implements Destination {
     const dir = path.resolve(this.config.directory, ctx.sourceId, dayName);
     const format = await this.formatter.get();
     const batches = batchLines(events.map((e) => JSON.stringify(format(e))), this.config.maxBatchRecords, Number.MAX_SAFE_INTEGER);
-    let delivered = 0;
+    let delivered = 0, bytes = 0;
     try {
       await mkdir(dir, { recursive: true });
       for (const batch of batches) {
@@ -40,7 +40,8 @@ export class FileDestination implements Destination {
         await writeFile(tmp, batch.join('\n') + '\n');
         await rename(tmp, file);
         delivered += batch.length;
-        await ctx.onProgress?.(delivered);
+        bytes += linesBytes(batch);
+        await ctx.onProgress?.(delivered, bytes);
       }
     } catch (err) {
       if ((err as { type?: string }).type) throw err;

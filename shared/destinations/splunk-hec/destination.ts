@@ -17,7 +17,7 @@ import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { excerptOf, firstPartyGeneric, type CollectorError } from '../../errors';
 import { receivedMs, type TraceEvent } from '../../model/row';
-import { batchLines, type Destination, type SendContext } from '../destination';
+import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest, retryAfterSeconds, type HttpReply } from '../transport';
 import type { SplunkHecDestinationConfig } from './config';
@@ -64,7 +64,7 @@ export class SplunkHecDestination implements Destination {
     const lines = events.map((e) => JSON.stringify(this.envelope(e, format(e))));
     const batches = batchLines(lines, this.config.maxBatchRecords, this.config.maxBatchBytes);
     const headers = await this.headers();
-    let delivered = 0;
+    let delivered = 0, bytes = 0;
     for (const batch of batches) {
       const raw = Buffer.from(batch.join('\n'), 'utf8');
       const reply = await httpRequest(this.id, this.config.url, {
@@ -72,7 +72,8 @@ export class SplunkHecDestination implements Destination {
       });
       if (reply.status >= 200 && reply.status < 300) {
         delivered += batch.length;
-        await ctx.onProgress?.(delivered);
+        bytes += linesBytes(batch);
+        await ctx.onProgress?.(delivered, bytes);
         continue;
       }
       const hec = parseHec(reply.body);
@@ -80,7 +81,8 @@ export class SplunkHecDestination implements Destination {
       const accepted = hec?.code === 6 && typeof hec['invalid-event-number'] === 'number' ? Math.min(Math.max(0, hec['invalid-event-number']), batch.length) : 0;
       if (accepted > 0) {
         delivered += accepted;
-        await ctx.onProgress?.(delivered);
+        bytes += linesBytes(batch.slice(0, accepted));
+        await ctx.onProgress?.(delivered, bytes);
       }
       if (hec?.code === 2 || hec?.code === 4 || hec?.code === 3) this.secrets.invalidate(this.config.token);
       throw this.failure(reply, hec);
