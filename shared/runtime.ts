@@ -45,6 +45,8 @@ export interface Runtime {
   budget: TenantBudget;
   /** Blob container where pages wait for a failed destination. */
   spill: ContainerClient;
+  /** Blob container of the seen-store (settle re-reads). */
+  seen: ContainerClient;
   clientsFor(source: SourceConfig): SourceClients;
   /** Age after which a planner relays another planner's outbox (MTC_OUTBOX_STALE_SECONDS, default 120 s). */
   outboxStaleMs: number;
@@ -104,7 +106,9 @@ async function buildRuntime(): Promise<Runtime> {
   const queueName = env.MTC_PAGE_QUEUE || DEFAULT_PAGE_QUEUE;
   const spillName = `${ledger.prefix}spill`;
   const budgetTable = budgetTableName(env);
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`], [spillName]);
+  const seenName = `${ledger.prefix}seen`;
+  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`], [spillName, seenName]);
+  const seen = storage.container(seenName);
   const budget = new TenantBudget(storage.table(budgetTable), clock, {
     ...(env.MTC_BUDGET_LIMIT ? { limit: Number(env.MTC_BUDGET_LIMIT) } : {}),
     ...(env.MTC_BUDGET_WINDOW_SECONDS ? { windowMs: Number(env.MTC_BUDGET_WINDOW_SECONDS) * 1000 } : {}),
@@ -118,7 +122,7 @@ async function buildRuntime(): Promise<Runtime> {
 
   const clients = new Map<string, SourceClients>();
   return {
-    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill, budget,
+    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill, seen, budget,
     outboxStaleMs: (Number(env.MTC_OUTBOX_STALE_SECONDS) || 120) * 1000,
     clientsFor(source) {
       let c = clients.get(source.id);

@@ -16,6 +16,14 @@ export interface SourceStatus {
   completedUntil?: string;
   /** Planned into live slices up to here. */
   scheduledUntil?: string;
+  /** Collected at least once up to here (= completedUntil). */
+  freshUntil?: string;
+  /** Every settle re-read done up to here (re-reads off: equal to freshUntil). */
+  settledUntil?: string;
+  /** Ranges not collected: parked slices, and history the API no longer serves. */
+  gaps: { start: string; end: string; kind: string; reason: string; sliceId: string }[];
+  /** Requests spent, by slice kind (live, backfill, rescan). */
+  requestsByKind: Record<string, number>;
   lagSeconds?: number;
   lastSuccessAt?: string;
   lastError?: unknown;
@@ -44,10 +52,16 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
   ]);
   const counts = { pending: 0, fetching: 0, parked: 0, done: 0, rows: 0, requests: 0 };
   const parked: SourceStatus['parked'] = [];
+  const gaps: SourceStatus['gaps'] = [];
+  const requestsByKind: Record<string, number> = { live: 0, backfill: 0, rescan: 0 };
   for await (const s of rt.ledger.listSlices(source.id)) {
     counts[s.state] += 1;
     counts.rows += s.rows;
     counts.requests += s.requests;
+    requestsByKind[s.kind] = (requestsByKind[s.kind] ?? 0) + s.requests;
+    if (s.state === 'parked' || s.parkReason === 'expired-history') {
+      gaps.push({ start: iso(s.startMs)!, end: iso(s.endMs)!, kind: s.kind, reason: s.parkReason || s.state, sliceId: s.id });
+    }
     if (s.state === 'parked') {
       parked.push({ sliceId: s.id, kind: s.kind, start: iso(s.startMs)!, end: iso(s.endMs)!, page: s.page, reason: s.parkReason, ...(s.parkedAt ? { parkedAt: iso(s.parkedAt) } : {}), error: parseJson(s.lastError) });
     }
@@ -64,6 +78,10 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
     ...(health?.stateSince ? { stateSince: iso(health.stateSince) } : {}),
     ...(completedUntil ? { completedUntil: iso(completedUntil), lagSeconds: Math.max(0, Math.round((now - completedUntil) / 1000)) } : {}),
     ...(cursor ? { scheduledUntil: iso(cursor.scheduledUntil) } : {}),
+    ...(completedUntil ? { freshUntil: iso(completedUntil) } : {}),
+    ...(completedUntil ? { settledUntil: iso(source.settleRereadsMs.length ? health?.settledUntil || cursor?.startMs : completedUntil) } : {}),
+    gaps,
+    requestsByKind,
     ...(health?.lastSuccessAt ? { lastSuccessAt: iso(health.lastSuccessAt) } : {}),
     ...(health?.lastError ? { lastError: parseJson(health.lastError), lastErrorAt: iso(health.lastErrorAt) } : {}),
     slices: counts,

@@ -14,6 +14,7 @@
  * Without APPLICATIONINSIGHTS_CONNECTION_STRING (local runs, tests) nothing is started and this
  * module loads nothing.
  */
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { Logger } from './log';
 
 /** What startTelemetry needs of the `applicationinsights` module (the 3.x shim API). */
@@ -96,10 +97,29 @@ export function startTelemetry(env: NodeJS.ProcessEnv = process.env, options: St
   return true;
 }
 
+/**
+ * The managed identity as a TokenCredential that loads @azure/identity on its first token request,
+ * so nothing but applicationinsights loads before Application Insights starts.
+ */
+export class LazyManagedIdentityCredential implements TokenCredential {
+  private inner: TokenCredential | undefined;
+  constructor(readonly clientId: string | undefined) {}
+  /** The underlying ManagedIdentityCredential (created on first use). */
+  credential(): TokenCredential {
+    if (!this.inner) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
+      this.inner = this.clientId ? new ManagedIdentityCredential({ clientId: this.clientId }) : new ManagedIdentityCredential();
+    }
+    return this.inner;
+  }
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    return this.credential().getToken(scopes, options);
+  }
+}
+
 function managedIdentityCredential(clientId: string | undefined): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
-  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
+  return new LazyManagedIdentityCredential(clientId);
 }
 
 /** Forgets the started client (tests). It does not stop a real SDK. */

@@ -55,7 +55,7 @@ export const METRICS = {
   },
   discarded: {
     name: 'mtc.events.discarded', kind: 'counter', unit: '{event}', tags: ['source', 'reason', 'intentional'],
-    description: 'Rows dropped on purpose. `reason`: `outside_slice` (the API returned a row outside the half-open slice) or `page_boundary_repeat` (a row already received on the previous page or earlier on the same page); `intentional`: `"true"`.',
+    description: 'Rows dropped on purpose. `reason`: `outside_slice` (the API returned a row outside the half-open slice), `page_boundary_repeat` (a row already received on the previous page or earlier on the same page), or `unchanged_on_reread` (a settle re-read found a row already forwarded and unchanged); `intentional`: `"true"`.',
   },
   lagSeconds: {
     name: 'mtc.source.lag_seconds', kind: 'gauge', unit: 's', tags: ['source'],

@@ -26,7 +26,19 @@ export const SOURCE_DEFAULTS = {
   pollInterval: '1m',
   requestTimeout: '300s',
   nextLinkFailureLimit: 3,
+  settle: { rereads: ['1h', '6h', '24h'], bucket: '1h' },
 } as const;
+
+const settleSchema = z.object(
+  {
+    rereads: z
+      .array(durationField(5 * MINUTE_MS, 3 * DAY_MS, '6h'), { error: 'must be a list of ages such as ["1h", "6h", "24h"] (empty turns re-reads off)' })
+      .max(6, { error: 'must list at most 6 re-read ages' })
+      .prefault([...SOURCE_DEFAULTS.settle.rereads]),
+    bucket: durationField(5 * MINUTE_MS, DAY_MS, '1h').prefault(SOURCE_DEFAULTS.settle.bucket),
+  },
+  { error: 'must be an object such as {"rereads": ["1h", "6h", "24h"], "bucket": "1h"}' },
+);
 
 const endpointUrl = (example: string, requireDefaultScope = false) => {
   const msg = `must be an https URL such as "${example}"`;
@@ -163,6 +175,7 @@ function sourceSchema(keyVaultUri: string | undefined) {
       retry: retrySchema.prefault({}),
       requestTimeout: durationField(5 * 1000, 40 * MINUTE_MS, '300s').prefault(SOURCE_DEFAULTS.requestTimeout),
       nextLinkFailureLimit: intField(1, 20, 3).default(SOURCE_DEFAULTS.nextLinkFailureLimit),
+      settle: settleSchema.prefault({}),
       destinations: z
         .array(z.string({ error: 'must be the id of a destination defined under "destinations"' }), {
           error: 'must be a list of destination ids, e.g. ["siem"]',
@@ -209,6 +222,7 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: AUTH_FIELDS, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS, rws: RWS_FIELDS }, secretRefField: 'auth.clientSecretRef' });
     if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, AUTH_FIELDS, [...path, 'auth'], out, { aliases: { secretRef: 'clientSecretRef', appId: 'clientId', type: 'method', certRef: 'certificateRef', certPath: 'certificatePath', pemPath: 'certificatePath', refreshToken: 'refreshTokenRef', identityClientId: 'managedIdentityClientId', miClientId: 'managedIdentityClientId' } });
     if (isPlainObject(raw.rws)) checkUnknownFields(raw.rws, RWS_FIELDS, [...path, 'rws'], out, { aliases: { url: 'reportUrl', reportURL: 'reportUrl', top: 'maxPageSize', pageSize: 'maxPageSize' } });
+    if (isPlainObject(raw.settle)) checkUnknownFields(raw.settle, ['rereads', 'bucket'], [...path, 'settle'], out, { aliases: { ages: 'rereads', rescans: 'rereads', bucketLength: 'bucket' } });
     if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: { backoff: 'mode', type: 'mode', interval: 'initialInterval', maxBackoff: 'maxInterval', retryTimeout: 'horizon', codes: 'statusCodes' } });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
@@ -296,6 +310,8 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     retry: toRetryPolicy(p.retry),
     requestTimeoutMs: p.requestTimeout,
     nextLinkFailureLimit: p.nextLinkFailureLimit,
+    settleRereadsMs: [...new Set(p.settle.rereads)].sort((a, b) => a - b),
+    settleBucketMs: p.settle.bucket,
     destinations: p.destinations,
   };
 }

@@ -133,6 +133,10 @@ export interface SourceConfig {
   requestTimeoutMs: number;
   /** 400s on one continuation before the rest of the slice is re-queried (self-healing pagination). */
   nextLinkFailureLimit: number;
+  /** Settle-and-reconcile: re-read each settle bucket at these ages after it closes (ms; empty = off). */
+  settleRereadsMs: number[];
+  /** Length of a settle bucket (ms; the unit re-read at once). */
+  settleBucketMs: number;
   /** Destination ids this source feeds (each exists in `destinations`). */
   destinations: string[];
 }

@@ -74,6 +74,10 @@ export function makeEvent(args: {
   fields: Record<string, string | number | boolean>;
   row: MessageTraceRow;
   raw?: unknown;
+  /** How the row was collected: live, backfill or rescan (a settle re-read). */
+  collectedBy?: string;
+  /** For a re-read that found the row changed: the values it had before. */
+  previous?: { status: string; size: number | undefined; toIP: string };
 }): TraceEvent {
   return {
     eventId: eventIdOf(args.tenantId, args.row),
@@ -81,6 +85,8 @@ export function makeEvent(args: {
     sourceId: args.sourceId,
     collectedAt: args.collectedAt,
     api: args.api,
+    ...(args.collectedBy ? { collectedBy: args.collectedBy } : {}),
+    ...(args.previous ? { update: true, previous: args.previous } : {}),
     ...args.fields,
     row: args.row,
     ...(args.raw !== undefined ? { raw: args.raw } : {}),

@@ -21,6 +21,9 @@ import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
+import { planRescans } from '../settle/planning';
+import { advanceSettled } from '../settle/settled';
+import type { ContainerClient } from '@azure/storage-blob';
 import { setSourceState } from '../health';
 
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
@@ -35,6 +38,8 @@ export interface PlannerDeps {
   configHashOf(source: SourceConfig): string;
   /** Age after which another planner relays an outbox (default OUTBOX_STALE_MS). */
   outboxStaleMs?: number;
+  /** The seen-store container (settle re-reads). */
+  seen?: ContainerClient;
 }
 
 export type PlanOutcome =
@@ -85,43 +90,63 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   // empty range.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
   const density = await recentDensity(ledger, source.id, cursor.scheduledUntil);
+  let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
-    if (now - cursor.lastPlannedAt < source.pollIntervalMs) return { outcome: 'not-due', relayed };
-    const minLiveMs = liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs });
-    if (behindMs < minLiveMs) return { outcome: 'not-due', relayed };
+    if (now - cursor.lastPlannedAt < source.pollIntervalMs) liveDue = false;
+    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs })) liveDue = false;
   }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
   // skipped range is recorded as a slice that is done with reason expired-history, so status lists
   // it as a gap instead of hiding it, and the watermark can move on.
-  const history = clampToHistory(cursor.scheduledUntil, now);
-  let from = cursor.scheduledUntil;
+  let liveSlices: { startMs: number; endMs: number }[] = [];
   let gap: PendingSlice | undefined;
-  if (history.warning) {
-    from = floorTo(history.ms + SECOND - 1, SECOND);
-    gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from };
-    log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
+  if (liveDue) {
+    const history = clampToHistory(cursor.scheduledUntil, now);
+    let from = cursor.scheduledUntil;
+    if (history.warning) {
+      from = floorTo(history.ms + SECOND - 1, SECOND);
+      gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from };
+      log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
+    }
+    const target = floorTo(now - source.collectionDelayMs, SECOND);
+    const end = Math.min(target, from + MAX_WINDOW_MS);
+    if (end > from) liveSlices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: 500 });
   }
-  const target = floorTo(now - source.collectionDelayMs, SECOND);
-  const end = Math.min(target, from + MAX_WINDOW_MS);
-  if (end <= from) {
-    return { outcome: 'nothing-to-plan', relayed };
+
+  // Settle re-reads of buckets whose live collection is done and whose age has come.
+  let rescans: PendingSlice[] = [];
+  let rescanUntil = cursor.rescanUntil;
+  if (source.settleRereadsMs.length) {
+    const completedUntil = (await ledger.getHealth(source.id))?.completedUntil || cursor.startMs;
+    const plan = await planRescans(ledger, source, cursor, completedUntil, now);
+    rescans = plan.pending;
+    rescanUntil = plan.rescanUntil;
   }
-  const slices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: 500 });
-  const next = { slices, scheduledUntil: slices[slices.length - 1]!.endMs };
+
+  if (!liveSlices.length && !rescans.length) {
+    return { outcome: liveDue ? 'nothing-to-plan' : 'not-due', relayed };
+  }
+  const scheduledUntil = liveSlices.length ? liveSlices[liveSlices.length - 1]!.endMs : cursor.scheduledUntil;
   if (gap) await recordHistoryGap(deps, source, gap, now);
-  const pending: PendingSlice[] = next.slices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs }));
-  const etag = await ledger.swapCursor(cursor, { scheduledUntil: next.scheduledUntil, pending, lastPlannedAt: now });
+  const pending: PendingSlice[] = [
+    ...liveSlices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs })),
+    ...rescans,
+  ];
+  const etag = await ledger.swapCursor(cursor, {
+    scheduledUntil, pending, rescanUntil,
+    ...(liveSlices.length ? { lastPlannedAt: now } : {}),
+  });
   if (etag === undefined) {
     log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });
     return { outcome: 'lost-race', relayed };
   }
   await materialise(deps, source, pending, now);
   await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
-  log.log('info', `source ${source.id}: planned ${pending.length} slice(s) up to ${new Date(next.scheduledUntil).toISOString()}`, {
-    source: source.id, slices: pending.length,
+  log.log('info', `source ${source.id}: planned ${liveSlices.length} live slice(s) up to ${new Date(scheduledUntil).toISOString()}${rescans.length ? ` and ${rescans.length} re-read(s)` : ''}`, {
+    source: source.id, slices: liveSlices.length, rescans: rescans.length,
   });
-  return { outcome: 'planned', slices: pending.length, scheduledUntil: next.scheduledUntil, relayed };
+  return { outcome: 'planned', slices: pending.length, scheduledUntil, relayed };
 }
 
 /** The range the API no longer serves: a done slice with reason expired-history (a gap in status). */
@@ -138,7 +163,9 @@ async function recordHistoryGap(deps: PlannerDeps, source: SourceConfig, gap: Pe
 /** Writes the slice rows (idempotent) and enqueues their first page jobs. */
 async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number): Promise<void> {
   for (const p of pending) {
-    await deps.ledger.createSlice(newSlice({ sourceId: source.id, id: p.id, kind: 'live', runId: '', startMs: p.startMs, endMs: p.endMs }, now));
+    const row = newSlice({ sourceId: source.id, id: p.id, kind: p.kind ?? 'live', runId: '', startMs: p.startMs, endMs: p.endMs }, now);
+    await deps.ledger.createSlice(p.skip ? { ...row, state: 'done', parkReason: 'not-needed' } : row);
   }
-  await Promise.all(pending.map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
+  await Promise.all(pending.filter((p) => !p.skip).map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
+  if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }

@@ -8,11 +8,19 @@ import type { TableClient } from '@azure/data-tables';
 import type { StorageClients } from './storage';
 import { isStatus } from './storage';
 
-export type SliceKind = 'live' | 'backfill';
+export type SliceKind = 'live' | 'backfill' | 'rescan';
 export type SliceState = 'pending' | 'fetching' | 'done' | 'parked';
 
 /** A planned slice not yet confirmed enqueued: the outbox, kept inside the cursor row. */
-export interface PendingSlice { id: string; startMs: number; endMs: number }
+export interface PendingSlice {
+  id: string;
+  startMs: number;
+  endMs: number;
+  /** Default live. */
+  kind?: SliceKind;
+  /** A re-read that is not needed (the live read came after its age): recorded done, no job. */
+  skip?: boolean;
+}
 
 export interface CursorRow {
   sourceId: string;
@@ -22,6 +30,8 @@ export interface CursorRow {
   startMs: number;
   pending: PendingSlice[];
   lastPlannedAt: number;
+  /** Settle re-reads: per level, buckets before this instant are planned (0 = not started). */
+  rescanUntil: number[];
   etag: string;
 }
 
@@ -99,6 +109,8 @@ export interface HealthRow {
   state: string;
   stateSince: number;
   completedUntil: number;
+  /** Every settle re-read is done for every instant before this. */
+  settledUntil: number;
   lastError: string;
   lastErrorAt: number;
   lastSuccessAt: number;
@@ -115,6 +127,16 @@ export function backfillSliceId(runId: string, startMs: number, endMs: number): 
 }
 export function liveSlicePrefixAt(startMs: number): string {
   return `L-${String(startMs).padStart(PAD, '0')}`;
+}
+/** Re-read level k of a settle bucket. */
+export function rescanSliceId(level: number, startMs: number, endMs: number): string {
+  return `R${level}-${String(startMs).padStart(PAD, '0')}-${String(endMs).padStart(PAD, '0')}`;
+}
+export function rescanPrefixAt(level: number, startMs: number): string {
+  return `R${level}-${String(startMs).padStart(PAD, '0')}`;
+}
+export function pad15(ms: number): string {
+  return String(ms).padStart(PAD, '0');
 }
 
 function json<T>(text: unknown, fallback: T): T {
@@ -221,6 +243,7 @@ export class Ledger {
         startMs: Number(e.startMs),
         pending: json<PendingSlice[]>(e.pending, []),
         lastPlannedAt: Number(e.lastPlannedAt ?? 0),
+        rescanUntil: json<number[]>(e.rescanUntil, []),
         etag: String(e.etag),
       };
     } catch (err) {
@@ -241,11 +264,12 @@ export class Ledger {
   }
 
   /** Compare-and-swap on the cursor. Returns the new etag, or undefined when someone else changed it (412). */
-  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt'>>): Promise<string | undefined> {
+  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt' | 'rescanUntil'>>): Promise<string | undefined> {
     const entity: WriteEntity = { partitionKey: c.sourceId, rowKey: 'cursor' };
     if (patch.scheduledUntil !== undefined) entity.scheduledUntil = patch.scheduledUntil;
     if (patch.pending !== undefined) entity.pending = JSON.stringify(patch.pending);
     if (patch.lastPlannedAt !== undefined) entity.lastPlannedAt = patch.lastPlannedAt;
+    if (patch.rescanUntil !== undefined) entity.rescanUntil = JSON.stringify(patch.rescanUntil);
     try {
       const r = await this.cursors.updateEntity(entity, 'Merge', { etag: c.etag });
       return r.etag ?? '';
@@ -333,6 +357,7 @@ export class Ledger {
         state: String(e.state ?? 'Pending'),
         stateSince: Number(e.stateSince ?? 0),
         completedUntil: Number(e.completedUntil ?? 0),
+        settledUntil: Number(e.settledUntil ?? 0),
         lastError: String(e.lastError ?? ''),
         lastErrorAt: Number(e.lastErrorAt ?? 0),
         lastSuccessAt: Number(e.lastSuccessAt ?? 0),
@@ -348,6 +373,23 @@ export class Ledger {
   /** Merges health fields (last writer wins except completedUntil, which only moves forward via advanceWatermark). */
   async mergeHealth(sourceId: string, patch: Partial<Omit<HealthRow, 'sourceId' | 'etag'>>): Promise<void> {
     await this.health.upsertEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge');
+  }
+
+  /** Moves settledUntil forward by compare-and-swap; never backwards. */
+  async advanceSettled(sourceId: string, to: number): Promise<number> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const h = await this.getHealth(sourceId);
+      if (!h) return 0;
+      if (h.settledUntil >= to) return h.settledUntil;
+      try {
+        await this.health.updateEntity({ partitionKey: sourceId, rowKey: 'health', settledUntil: to }, 'Merge', { etag: h.etag });
+        return to;
+      } catch (err) {
+        if (isStatus(err, 412)) continue;
+        throw err;
+      }
+    }
+    return (await this.getHealth(sourceId))?.settledUntil ?? 0;
   }
 
   /** Moves completedUntil forward by compare-and-swap; never backwards. */

@@ -29,6 +29,8 @@ import { setSourceState } from '../health';
 import { policyRetries, retryDelayMs } from './retry';
 import { deleteSpill, readSpill, writeSpill, type SpilledPage } from './spill';
 import { describeSecretRef } from '../auth/secrets';
+import { bucketOf, fingerprint, loadSeen, parseFingerprint, writeSeen } from '../settle/seen-store';
+import { advanceSettled } from '../settle/settled';
 
 export const CLAIM_TTL_MS = 10 * 60_000;
 const BOUNDARY_WINDOW_MS = 1000;
@@ -61,6 +63,8 @@ export interface WorkerDeps {
   configHashOf(source: SourceConfig): string;
   /** Where pages wait for a failed destination. */
   spill: ContainerClient;
+  /** The seen-store for settle re-reads (absent: re-reads treat every row as new). */
+  seen?: ContainerClient;
   budget?: BudgetGate;
 }
 
@@ -88,6 +92,7 @@ interface PageContent {
   oldestMs: number;
   fetched: number;
   events: TraceEvent[];
+  seenWrites?: { bucket: number; keys: string[]; fps: string[] }[];
   fromSpill: boolean;
 }
 
@@ -179,7 +184,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     } catch (err) {
       return handleFetchFailure(deps, source, slice, job, asCollectorError(err), requests);
     }
-    content = buildContent(deps, source, slice, result, clients.api.api);
+    content = await buildContent(deps, source, slice, result, clients.api.api);
   }
 
   // Forward to each destination that has not acknowledged this page yet.
@@ -241,6 +246,13 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     return failDelivery(deps, source, slice, job, failures, requests);
   }
 
+  // The seen-store learns this page's rows before the page is recorded (a redo overwrites it).
+  if (content.seenWrites?.length && deps.seen) {
+    for (const w of content.seenWrites) {
+      await writeSeen(deps.seen, source.id, w.bucket, `${slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
+    }
+  }
+
   // Record the page done, then enqueue the continuation.
   const done = !content.nextLink;
   const committed = await ledger.swapSlice({
@@ -275,6 +287,9 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   if (committed.kind === 'live') {
     const completedUntil = await advanceWatermark(ledger, source.id);
     if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((clock.now() - completedUntil) / 1000)), { source: source.id });
+  }
+  if (committed.kind === 'rescan' && committed.id.startsWith(`R${source.settleRereadsMs.length - 1}-`)) {
+    await advanceSettled(ledger, source, deps.seen);
   }
   return { outcome: 'slice-done', rowsFetched: content.fetched, rowsForwarded: content.events.length };
 }
@@ -315,10 +330,15 @@ async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, s
   }
 }
 
-/** Keeps the half-open slice, drops boundary repeats and repeats within the page, builds events. */
-function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string): PageContent {
+/**
+ * Keeps the half-open slice, drops boundary repeats and repeats within the page, builds events.
+ * A settle re-read (rescan) keeps only rows never seen before (late arrivals, normal events) and
+ * rows whose status, size or toIP changed (update events carrying the previous values); unchanged
+ * rows are not sent again. Live pages and re-reads record what they kept in the seen-store.
+ */
+async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string): Promise<PageContent> {
   const seen = new Set(slice.boundaryKeys);
-  const kept: { row: MessageTraceRow; raw?: unknown }[] = [];
+  const kept: { row: MessageTraceRow; raw?: unknown; key: string }[] = [];
   let oldest = Number.POSITIVE_INFINITY;
   let outside = 0, repeats = 0;
   result.rows.forEach((row, i) => {
@@ -334,7 +354,7 @@ function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, r
       return;
     }
     seen.add(key);
-    kept.push({ row, ...(result.raws ? { raw: result.raws[i] } : {}) });
+    kept.push({ row, key, ...(result.raws ? { raw: result.raws[i] } : {}) });
   });
   const boundaryKeys: string[] = [];
   for (let i = result.rows.length - 1; i >= 0 && boundaryKeys.length < MAX_BOUNDARY_KEYS; i--) {
@@ -343,18 +363,64 @@ function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, r
     boundaryKeys.push(rowKey(source.tenantId, result.rows[i]!));
   }
   const collectedAt = new Date(deps.clock.now()).toISOString();
-  const events = kept.map(({ row, raw }) => makeEvent({ tenantId: source.tenantId, sourceId: source.id, api, collectedAt, fields: source.fields, row, ...(raw !== undefined ? { raw } : {}) }));
+  const settling = source.settleRereadsMs.length > 0 && (slice.kind === 'live' || slice.kind === 'rescan');
+  const events: TraceEvent[] = [];
+  const writes = new Map<number, { keys: string[]; fps: string[] }>();
+  let unchanged = 0;
+  let previousOf: Map<string, string> | undefined;
+  if (slice.kind === 'rescan' && deps.seen) {
+    const level = Number(/^R(\d+)-/.exec(slice.id)?.[1] ?? 0);
+    previousOf = await loadSeenCached(deps.seen, source.id, bucketOf(slice.startMs, source.settleBucketMs), level);
+  }
+  for (const { row, raw, key } of kept) {
+    const fp = fingerprint(row);
+    let previous: ReturnType<typeof parseFingerprint> | undefined;
+    if (previousOf) {
+      const before = previousOf.get(key);
+      if (before === fp) {
+        unchanged++;
+        continue;
+      }
+      if (before !== undefined) previous = parseFingerprint(before);
+    }
+    events.push(makeEvent({
+      tenantId: source.tenantId, sourceId: source.id, api, collectedAt, fields: source.fields, row, collectedBy: slice.kind,
+      ...(raw !== undefined ? { raw } : {}), ...(previous ? { previous } : {}),
+    }));
+    if (settling) {
+      const b = bucketOf(receivedMs(row.receivedDateTime), source.settleBucketMs);
+      let w = writes.get(b);
+      if (!w) writes.set(b, (w = { keys: [], fps: [] }));
+      w.keys.push(key);
+      w.fps.push(fp);
+    }
+  }
   deps.telemetry.count('eventsReceived', events.length, { source: source.id });
   if (outside) deps.telemetry.count('discarded', outside, { source: source.id, reason: 'outside_slice', intentional: 'true' });
   if (repeats) deps.telemetry.count('discarded', repeats, { source: source.id, reason: 'page_boundary_repeat', intentional: 'true' });
+  if (unchanged) deps.telemetry.count('discarded', unchanged, { source: source.id, reason: 'unchanged_on_reread', intentional: 'true' });
   return {
     ...(result.nextLink ? { nextLink: result.nextLink } : {}),
     boundaryKeys,
     oldestMs: Number.isFinite(oldest) ? oldest : 0,
     fetched: result.rows.length,
     events,
+    ...(writes.size ? { seenWrites: [...writes].map(([bucket, w]) => ({ bucket, ...w })) } : {}),
     fromSpill: false,
   };
+}
+
+/** The merged seen-store of a bucket for one re-read level, cached briefly (pages of one re-read share it). */
+const seenCache = new Map<string, { at: number; map: Promise<Map<string, string>> }>();
+function loadSeenCached(container: ContainerClient, sourceId: string, bucket: number, level: number): Promise<Map<string, string>> {
+  const key = `${container.url}|${sourceId}|${bucket}|${level}`;
+  const hit = seenCache.get(key);
+  if (hit && Date.now() - hit.at < 10 * 60_000) return hit.map;
+  const map = loadSeen(container, sourceId, bucket, level);
+  seenCache.set(key, { at: Date.now(), map });
+  map.catch(() => seenCache.delete(key));
+  while (seenCache.size > 8) seenCache.delete(seenCache.keys().next().value!);
+  return map;
 }
 
 /** A bad or expired client secret: say which secret reference to update. */

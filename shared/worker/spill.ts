@@ -15,6 +15,8 @@ export interface SpilledPage {
   oldestMs: number;
   fetched: number;
   events: TraceEvent[];
+  /** Seen-store records to write when the page is recorded (settle re-reads). */
+  seenWrites?: { bucket: number; keys: string[]; fps: string[] }[];
 }
 
 function blobName(sourceId: string, sliceId: string, page: number): string {

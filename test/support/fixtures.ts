@@ -21,6 +21,8 @@ export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConf
     retry: DEFAULT_RETRY_POLICY,
     requestTimeoutMs: 300_000,
     nextLinkFailureLimit: 3,
+    settleRereadsMs: [],
+    settleBucketMs: 3600_000,
     destinations: ['out'],
     ...overrides,
   };

@@ -71,6 +71,8 @@ describe('parseConfig: a valid document', () => {
       retry: DEFAULT_RETRY_POLICY,
       requestTimeoutMs: 300 * SECOND_MS,
       nextLinkFailureLimit: 3,
+      settleRereadsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS],
+      settleBucketMs: HOUR_MS,
       destinations: ['siem'],
     });
     assert.deepEqual(config.destinations[0], {

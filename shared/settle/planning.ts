@@ -1,0 +1,59 @@
+/**
+ * Settle-and-reconcile planning: every settle bucket (default 1 h, aligned to UTC) is re-read at
+ * configured ages after it closes (default +1 h, +6 h, +24 h), once its live collection is done.
+ * A re-read is a `rescan` slice, collected at the lowest priority of the tenant budget. A level is
+ * skipped (recorded done, no request) when the bucket's live read itself happened after that age:
+ * re-reading it again would find nothing new.
+ */
+import type { SourceConfig } from '../config/types';
+import type { Ledger, PendingSlice } from '../state/ledger';
+import { liveSlicePrefixAt, rescanSliceId } from '../state/ledger';
+
+/** Buckets planned per level in one planning run (bounds the work of a catch-up). */
+export const MAX_BUCKETS_PER_RUN = 48;
+
+export interface RescanPlan {
+  pending: PendingSlice[];
+  rescanUntil: number[];
+}
+
+export async function planRescans(
+  ledger: Ledger, source: SourceConfig, cursor: { startMs: number; rescanUntil: number[] }, completedUntil: number, now: number,
+): Promise<RescanPlan> {
+  const ages = source.settleRereadsMs;
+  const B = source.settleBucketMs;
+  const rescanUntil = ages.map((_, k) => cursor.rescanUntil[k] || Math.floor(cursor.startMs / B) * B);
+  const pending: PendingSlice[] = [];
+  const liveDoneAt = new Map<number, number>();
+  const lastLiveDone = async (bucket: number): Promise<number> => {
+    let at = liveDoneAt.get(bucket);
+    if (at === undefined) {
+      at = 0;
+      for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(Math.max(0, bucket - 24 * 3600_000)), toRowKey: liveSlicePrefixAt(bucket + B) })) {
+        if (s.kind === 'live' && s.endMs > bucket && s.startMs < bucket + B) at = Math.max(at, s.updatedAt);
+      }
+      liveDoneAt.set(bucket, at);
+    }
+    return at;
+  };
+  for (let k = 0; k < ages.length; k++) {
+    let bucket = rescanUntil[k]!;
+    for (let n = 0; n < MAX_BUCKETS_PER_RUN; n++) {
+      const end = bucket + B;
+      if (end > completedUntil || now < end + ages[k]!) break;
+      const startMs = Math.max(bucket, cursor.startMs);
+      // Levels run in order: level k of a bucket waits for level k-1, whose record it builds on.
+      if (k > 0 && startMs < end) {
+        const before = await ledger.getSlice(source.id, rescanSliceId(k - 1, startMs, end));
+        if (!before || before.state !== 'done') break;
+      }
+      if (startMs < end) {
+        const skip = (await lastLiveDone(bucket)) >= end + ages[k]!;
+        pending.push({ id: rescanSliceId(k, startMs, end), startMs, endMs: end, kind: 'rescan', ...(skip ? { skip: true } : {}) });
+      }
+      bucket = end;
+    }
+    rescanUntil[k] = bucket;
+  }
+  return { pending, rescanUntil };
+}
