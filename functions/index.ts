@@ -10,3 +10,12 @@ import './status';
 import './poison';
 import './replay';
 import './diagnose';
+import { app } from '@azure/functions';
+import { getRuntime } from '../shared/runtime';
+import { checkDestinations } from '../shared/destinations/health-check';
+
+// Check every destination once at start-up: a failing check is reported as health, not retried.
+app.hook.appStart(async () => {
+  const rt = await getRuntime().catch(() => undefined);
+  if (rt) await checkDestinations(rt.destinations, rt.log, rt.telemetry);
+});

@@ -12,7 +12,7 @@ import { refreshSourceGauges, SPANS, withSpan, type GaugeDeps } from '../shared/
 
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
-  const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, ...budgetOf(rt) };
+  const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, budget: rt.budget };
   for (const source of rt.config.sources) {
     await withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
       try {
@@ -31,12 +31,6 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
       }
     });
   }
-}
-
-/** The tenant budget, when the runtime has one. */
-function budgetOf(rt: object): Pick<GaugeDeps, 'budget'> {
-  const budget = (rt as { budget?: GaugeDeps['budget'] }).budget;
-  return budget && typeof budget.usage === 'function' ? { budget } : {};
 }
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });

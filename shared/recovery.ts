@@ -14,6 +14,7 @@
  */
 import type { SourceConfig } from './config/types';
 import type { Ledger, SliceRow } from './state/ledger';
+import { liveSliceId, liveSlicePrefixAt, newSlice } from './state/ledger';
 import type { JobQueue } from './queue/jobs';
 import type { Clock } from './time/clock';
 import type { Logger } from './log';
@@ -95,7 +96,36 @@ export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): P
     }
   }
   deps.telemetry.gauge('slicesParked', parked, { source: source.id });
-  return { stopped: false, replayed, requeued };
+  const holes = await fillHoles(deps, source, health?.completedUntil ?? 0);
+  return { stopped: false, replayed, requeued: requeued + holes };
+}
+
+/**
+ * Finds ranges between the completed watermark and the planned cursor that no live slice covers
+ * (a lost ledger write, a restore from backup, a manual edit) and collects them as new live slices.
+ * Only runs when the cursor's outbox is empty, so every slice the cursor planned already exists.
+ */
+export async function fillHoles(deps: RecoveryDeps, source: SourceConfig, completedUntil: number): Promise<number> {
+  const cursor = await deps.ledger.getCursor(source.id);
+  if (!cursor || cursor.pending.length) return 0;
+  let expected = completedUntil || cursor.startMs;
+  const holes: { startMs: number; endMs: number }[] = [];
+  for await (const s of deps.ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(Math.max(0, expected - 24 * 3600_000)), toRowKey: 'M' })) {
+    if (s.kind !== 'live' || s.endMs <= expected) continue;
+    if (s.startMs >= cursor.scheduledUntil) break;
+    if (s.startMs > expected) holes.push({ startMs: expected, endMs: s.startMs });
+    expected = Math.max(expected, s.endMs);
+  }
+  if (expected < cursor.scheduledUntil) holes.push({ startMs: expected, endMs: cursor.scheduledUntil });
+  const now = deps.clock.now();
+  for (const h of holes) {
+    const id = liveSliceId(h.startMs, h.endMs);
+    if (await deps.ledger.createSlice(newSlice({ sourceId: source.id, id, kind: 'live', runId: '', startMs: h.startMs, endMs: h.endMs }, now))) {
+      await deps.queue.send({ v: 1, sourceId: source.id, sliceId: id, page: 0, attempt: 0 });
+      deps.log.log('warn', `source ${source.id}: no slice covered ${new Date(h.startMs).toISOString()} to ${new Date(h.endMs).toISOString()}; collecting it now`, { source: source.id, slice: id });
+    }
+  }
+  return holes.length;
 }
 
 function AUTO_REPLAYS_ALLOWED(s: SliceRow): boolean {

@@ -84,6 +84,8 @@ export const EVENTS = {
   health: 'mtc.health',
   /** A slice was parked. */
   sliceParked: 'mtc.slice.parked',
+  /** A destination's start-up health check result. */
+  destinationHealth: 'mtc.destination.health',
 } as const;
 
 /** The properties of each custom event (documented; `message` and `fix` never contain a secret). */
@@ -95,6 +97,10 @@ export const EVENT_PROPERTIES: { readonly [K in keyof typeof EVENTS]: { readonly
   sliceParked: {
     properties: ['source', 'slice', 'reason', 'errorType', 'code', 'message'],
     description: 'A slice was parked. `reason`: `permanent`, `horizon`, `config`, `destination:<id>`, `poison` or `schema`.',
+  },
+  destinationHealth: {
+    properties: ['destination', 'type', 'ok', 'durationMs', 'code', 'message', 'fix'],
+    description: 'The result of a destination\'s health check at start-up (reported once, never retried).',
   },
 };
 

@@ -12,6 +12,7 @@ import type { MessageTraceClient } from '../api/client';
 import { classifyTokenError, GRAPH_PERMISSION, MESSAGE_TRACE_APP_ID } from '../api/graph-client';
 import { RWS_DELEGATED_PERMISSION, RWS_PERMISSION } from '../api/rws-client';
 import { apiScopeOf } from '../auth/credentials';
+import { describeSecretRef } from '../auth/secrets';
 import type { SourceConfig } from '../config/types';
 import { asCollectorError, CollectorError } from '../errors';
 import type { Clock } from '../time/clock';
@@ -102,6 +103,10 @@ export function decodeAccessToken(token: string): TokenInfo {
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+function secretRefText(source: SourceConfig): string {
+  return source.auth.method === 'clientSecret' ? describeSecretRef(source.auth.clientSecret) : 'the secret the source references';
+}
+
 function tokenFailure(source: SourceConfig, e: CollectorError): { code: DiagnosisCode; message: string; fix: string } {
   const text = `${e.code} ${e.message} ${e.excerpt ?? ''}`;
   const where = source.auth.method === 'certificate' ? 'the certificate' : 'the secret';
@@ -110,10 +115,10 @@ function tokenFailure(source: SourceConfig, e: CollectorError): { code: Diagnosi
     return { code: 'WrongTenant', message: `Entra ID does not know the tenant "${source.tenantId}" at ${source.endpoints.authorityHost} (${source.cloud} cloud).`, fix: `Check the source's tenantId (the Directory (tenant) ID on the tenant's Entra overview page) and its cloud.` };
   }
   if (/AADSTS7000222\b/.test(text)) {
-    return { code: 'ExpiredSecret', message: 'The client secret has expired.', fix: 'In Entra ID > App registrations > the app > Certificates & secrets, create a new client secret and store its VALUE where auth.clientSecretRef points. Consider the certificate or federated method to avoid expiring secrets.' };
+    return { code: 'ExpiredSecret', message: 'The client secret has expired.', fix: `In Entra ID > App registrations > the app > Certificates & secrets, create a new client secret and store its VALUE at ${secretRefText(source)} (auth.clientSecretRef). Consider the certificate or federated method to avoid expiring secrets.` };
   }
   if (/AADSTS7000215\b/.test(text)) {
-    return { code: 'WrongSecret', message: 'The client secret is wrong.', fix: 'Store the secret VALUE (not the secret ID) where auth.clientSecretRef points.' };
+    return { code: 'WrongSecret', message: 'The client secret is wrong.', fix: `Store the secret VALUE (not the secret ID) at ${secretRefText(source)} (auth.clientSecretRef).` };
   }
   if (/AADSTS700016\b/.test(text)) {
     return { code: 'AppNotInTenant', message: `The app ${'clientId' in source.auth ? source.auth.clientId : ''} is not registered or consented in tenant ${source.tenantId}.`, fix: 'Check auth.clientId and tenantId. For a multi-tenant app, an administrator of this tenant must consent it once (https://login.microsoftonline.com/<tenant>/adminconsent?client_id=<app id>).' };

@@ -21,6 +21,7 @@ import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
+import { canPreflight, preflightIfChanged } from '../diagnostics/preflight';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -67,6 +68,8 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 
   // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
   // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
+  // Preflight diagnostics when the source is new or its configuration changed.
+  if (canPreflight(deps)) await preflightIfChanged(deps, source);
   const recovery = await recoverSource(deps, source);
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
 

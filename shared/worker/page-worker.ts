@@ -63,8 +63,8 @@ export interface WorkerDeps {
   configHashOf(source: SourceConfig): string;
   /** Where pages wait for a failed destination. */
   spill: ContainerClient;
-  /** The seen-store for settle re-reads (absent: re-reads treat every row as new). */
-  seen?: ContainerClient;
+  /** The seen-store for settle re-reads. */
+  seen: ContainerClient;
   budget?: BudgetGate;
 }
 
@@ -247,7 +247,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   }
 
   // The seen-store learns this page's rows before the page is recorded (a redo overwrites it).
-  if (content.seenWrites?.length && deps.seen) {
+  if (content.seenWrites?.length) {
     for (const w of content.seenWrites) {
       await writeSeen(deps.seen, source.id, w.bucket, `${slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
     }
@@ -368,7 +368,7 @@ async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: Slice
   const writes = new Map<number, { keys: string[]; fps: string[] }>();
   let unchanged = 0;
   let previousOf: Map<string, string> | undefined;
-  if (slice.kind === 'rescan' && deps.seen) {
+  if (slice.kind === 'rescan') {
     const level = Number(/^R(\d+)-/.exec(slice.id)?.[1] ?? 0);
     previousOf = await loadSeenCached(deps.seen, source.id, bucketOf(slice.startMs, source.settleBucketMs), level);
   }

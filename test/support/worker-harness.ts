@@ -49,7 +49,7 @@ export async function createHarness(opts: { doc: unknown; env: NodeJS.ProcessEnv
   const ledger = new Ledger(storage, prefix);
   const queueName = uniqueName('q');
   const budgetTable = `${prefix}budget`;
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`]);
+  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`, `${prefix}seen`]);
   const clock = new ManualClock(opts.startAt);
   const queue = new JobQueue(storage.queue(queueName), clock);
   const log = new MemoryLogger();
@@ -63,6 +63,7 @@ export async function createHarness(opts: { doc: unknown; env: NodeJS.ProcessEnv
     ledger, queue, clock, log, telemetry, budget,
     destinations: new Map(config.destinations.map((d) => [d.id, createDestination(d, secrets)])),
     spill: storage.container(`${prefix}spill`),
+    seen: storage.container(`${prefix}seen`),
     outboxStaleMs: 120_000,
     configHashOf: (s) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16),
     clientsFor(source) {
