@@ -8,9 +8,6 @@ import { createHash } from 'node:crypto';
 import type { CollectorConfig, SourceConfig } from './config/types';
 import { loadConfigFromEnvironment } from './config/load';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
-import { SourceCredential } from './auth/credentials';
-import { GraphMessageTraceClient } from './api/graph-client';
-import { RwsMessageTraceClient } from './api/rws-client';
 import { createDestination } from './destinations';
 import type { Destination } from './destinations/destination';
 import { consoleLogger, type Logger } from './log';
@@ -20,6 +17,7 @@ import { JobQueue } from './queue/jobs';
 import { systemClock, type Clock } from './time/clock';
 import { getRuntimeOverrides, onRuntimeOverridesChanged } from './runtime-overrides';
 import type { SourceClients } from './worker/page-worker';
+import { createSourceClients } from './diagnostics/clients';
 import type { ContainerClient } from '@azure/storage-blob';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
@@ -127,17 +125,7 @@ async function buildRuntime(): Promise<Runtime> {
     clientsFor(source) {
       let c = clients.get(source.id);
       if (!c) {
-        const credential = new SourceCredential(source, secrets, { clock });
-        // The one place the API is chosen: RWS and Graph share the planner, ledger, worker and retries.
-        const api = source.api === 'rws' && source.rws
-          ? new RwsMessageTraceClient({ ...source.rws, credential, timeoutMs: source.requestTimeoutMs })
-          : new GraphMessageTraceClient({
-            graphBaseUrl: source.endpoints.graphBaseUrl,
-            apiVersion: source.graphApiVersion,
-            scope: source.endpoints.graphScope,
-            credential,
-          });
-        c = { credential, api };
+        c = createSourceClients(source, secrets, clock);
         clients.set(source.id, c);
       }
       return c;

@@ -1,6 +1,7 @@
 /**
- * The credential and API client of one source for a diagnosis run outside the function host
- * (`npm run diagnose`): the same classes clientsFor (shared/runtime.ts) builds.
+ * The credential and API client of one source: the one place the API is chosen. RWS and Graph
+ * share the planner, ledger, worker and retries. Used by the runtime's clientsFor and by
+ * `npm run diagnose`.
  */
 import { GraphMessageTraceClient } from '../api/graph-client';
 import { RwsMessageTraceClient } from '../api/rws-client';
@@ -14,6 +15,6 @@ export function createSourceClients(source: SourceConfig, secrets: SecretSource,
   const credential = new SourceCredential(source, secrets, { clock });
   const api = source.api === 'rws' && source.rws
     ? new RwsMessageTraceClient({ ...source.rws, credential, timeoutMs: source.requestTimeoutMs })
-    : new GraphMessageTraceClient({ graphBaseUrl: source.endpoints.graphBaseUrl, apiVersion: source.graphApiVersion, scope: source.endpoints.graphScope, credential });
+    : new GraphMessageTraceClient({ graphBaseUrl: source.endpoints.graphBaseUrl, apiVersion: source.graphApiVersion, scope: source.endpoints.graphScope, credential, timeoutMs: source.requestTimeoutMs });
   return { credential, api };
 }

@@ -11,6 +11,8 @@ import { rowKey, type TraceEvent } from '../../shared/model/row';
 import { sourceStatus } from '../../shared/status';
 import type { Runtime } from '../../shared/runtime';
 import { createHarness, type Harness } from '../support/worker-harness';
+import { gzipSync } from 'node:zlib';
+import { bucketOf, fingerprint } from '../../shared/settle/seen-store';
 import { startReceiver, type Receiver } from '../support/receiver';
 
 const HOUR = 3600_000;
@@ -160,5 +162,28 @@ describe('settle-and-reconcile', () => {
     assert.ok(h.log.text().includes('no slice covered'), 'the hole was found');
     const refilled = await h.ledger.getSlice('settling', lost.id);
     assert.equal(refilled?.state, 'done');
+  });
+});
+
+describe('seen-store size', () => {
+  it('costs a few tens of bytes per row (measured per million rows)', async () => {
+    const tenantId = sim.tenants[0]!.tenantId;
+    // Rows of a busy tenant: a day of the simulator's traffic, one record per page of 5000 rows per 1-hour bucket.
+    const rows = sim.groundTruth(tenantId, T0, T0 + 24 * HOUR, { asOf: T0 + 48 * HOUR, onlyVisible: false });
+    let bytes = 0;
+    const byBucket = new Map<number, { keys: string[]; fps: string[] }[]>();
+    for (const r of rows) {
+      const b = bucketOf(Date.parse(r.receivedDateTime), HOUR);
+      let pages = byBucket.get(b);
+      if (!pages) byBucket.set(b, (pages = [{ keys: [], fps: [] }]));
+      let page = pages[pages.length - 1]!;
+      if (page.keys.length >= 5000) pages.push((page = { keys: [], fps: [] }));
+      page.keys.push(rowKey(tenantId, r));
+      page.fps.push(fingerprint(r));
+    }
+    for (const pages of byBucket.values()) for (const p of pages) bytes += gzipSync(Buffer.from(JSON.stringify(p))).length;
+    const perMillion = Math.round((bytes / rows.length) * 1_000_000);
+    console.log(`seen-store: ${rows.length} rows -> ${bytes} bytes gzip = ${(perMillion / 1e6).toFixed(1)} MB per million rows (${(bytes / rows.length).toFixed(1)} bytes/row)`);
+    assert.ok(perMillion < 60_000_000, `seen-store per million rows: ${perMillion}`);
   });
 });
