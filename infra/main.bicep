@@ -84,6 +84,9 @@ param alertEmail string = ''
 @description('Alert when a source lags behind now by more than this many seconds (custom metric mtc.source.lag_seconds).')
 param lagAlertThresholdSeconds int = 3600
 
+@description('Alert when a source\'s settledUntil is further behind now than this (seconds).')
+param settleLagAlertThresholdSeconds int = 100800
+
 @minValue(1)
 @description('Alert when a source gets more than this many 429 answers in each of two consecutive 15-minute windows (custom metric mtc.api.requests, status 429).')
 param throttledRequestsAlertThreshold int = 10
@@ -202,6 +205,7 @@ module alerts 'modules/alerts.bicep' = {
     actionGroupName: names.actionGroup
     alertEmail: alertEmail
     lagThresholdSeconds: lagAlertThresholdSeconds
+    settleLagThresholdSeconds: settleLagAlertThresholdSeconds
     throttledRequestsThreshold: throttledRequestsAlertThreshold
   }
 }

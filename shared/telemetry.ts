@@ -65,6 +65,10 @@ export const METRICS = {
     name: 'mtc.source.planning_lag_seconds', kind: 'gauge', unit: 's', tags: ['source'],
     description: 'Seconds between now and the end of the last planned live slice (the cursor\'s `scheduledUntil`). `lag_seconds` minus this is the work planned but not yet done (queued, in flight or parked).',
   },
+  settleLagSeconds: {
+    name: 'mtc.source.settle_lag_seconds', kind: 'gauge', unit: 's', tags: ['source'],
+    description: 'Seconds between now and `settledUntil` (every settle re-read done). With the default re-reads (+1 h, +6 h, +24 h) and 1-hour buckets it stays near 25-26 h; more means re-reads are behind. Only for sources with re-reads on.',
+  },
   slicesParked: {
     name: 'mtc.slices.parked', kind: 'gauge', unit: '{slice}', tags: ['source'],
     description: 'Slices of the source that are parked (retry horizon passed, permanent error, or poison). They hold the completed watermark back.',
@@ -215,13 +219,17 @@ export interface GaugeDeps {
  * Sets the lag, planning-lag and budget-use gauges of one source from its health row, its cursor
  * and the tenant budget. (The parked-slice gauge is set by the planner's recovery pass.)
  */
-export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string }): Promise<void> {
+export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[] }): Promise<void> {
   const now = deps.clock.now();
   const tags = { source: source.id };
   const [health, cursor] = await Promise.all([deps.ledger.getHealth(source.id), deps.ledger.getCursor(source.id)]);
   const completedUntil = health?.completedUntil || cursor?.startMs || 0;
   if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((now - completedUntil) / 1000)), tags);
   if (cursor?.scheduledUntil) deps.telemetry.gauge('planningLagSeconds', Math.max(0, Math.round((now - cursor.scheduledUntil) / 1000)), tags);
+  if (source.settleRereadsMs?.length) {
+    const settledUntil = health?.settledUntil || cursor?.startMs || 0;
+    if (settledUntil) deps.telemetry.gauge('settleLagSeconds', Math.max(0, Math.round((now - settledUntil) / 1000)), tags);
+  }
   if (deps.budget) {
     const usage = await deps.budget.usage(source.tenantId);
     if (usage.allowed > 0) deps.telemetry.gauge('budgetUse', Math.round((usage.used / usage.allowed) * 1000) / 1000, tags);

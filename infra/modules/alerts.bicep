@@ -14,6 +14,9 @@ param actionGroupName string
 param alertEmail string = ''
 
 param lagThresholdSeconds int = 3600
+
+@description('Alert when settledUntil is further behind now than this (seconds). Default: the last re-read age (24 h) + a bucket (1 h) + 3 h of margin.')
+param settleLagThresholdSeconds int = 100800
 param throttledRequestsThreshold int = 10
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -64,6 +67,19 @@ var rules = [
     measure: 'lag'
     aggregation: 'Maximum'
     threshold: lagThresholdSeconds
+    periods: 1
+  }
+  {
+    name: 'mtc-settle-lag'
+    displayName: 'Message trace collector: settling behind'
+    description: 'A source has not settled (every re-read done) for more than ${settleLagThresholdSeconds} s (mtc.source.settle_lag_seconds). See docs/settle.md.'
+    severity: 3
+    windowSize: 'PT30M'
+    evaluationFrequency: 'PT15M'
+    query: 'customMetrics | where name == "mtc.source.settle_lag_seconds" | extend source = tostring(customDimensions.source) | summarize lag = max(valueMax) by source'
+    measure: 'lag'
+    aggregation: 'Maximum'
+    threshold: settleLagThresholdSeconds
     periods: 1
   }
   {
