@@ -6,11 +6,10 @@
  * Every response that is not a JSON object with a `value` array (HTML sign-in pages, truncated
  * JSON, wrong shapes) becomes a typed, retryable ThirdPartyGeneric error carrying a short excerpt.
  */
-import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { loadGot } from './http';
+import { apiGet } from './http';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
@@ -52,31 +51,12 @@ export class GraphMessageTraceClient implements MessageTraceClient {
     const url = request.kind === 'window' ? this.windowUrl(request.startMs, request.endMs, request.top) : request.url;
     this.checkUrl(url, request.kind === 'continuation');
     const token = await this.getToken();
-    const got = await loadGot();
-    const started = performance.now();
-    let response;
-    try {
-      response = await got(url, {
-        method: 'GET',
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          'client-request-id': opts.clientRequestId ?? randomUUID(),
-        },
-        timeout: { request: this.options.timeoutMs ?? 300_000 },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        followRedirect: false,
-        responseType: 'text',
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-    } catch (err) {
-      this.options.onRequest?.({ statusCode: undefined, durationMs: performance.now() - started });
-      const code = (err as { code?: string }).code ?? 'NetworkError';
-      throw thirdPartyGeneric(`Graph request failed before a response arrived (${code}).`, { code, cause: err });
-    }
-    this.options.onRequest?.({ statusCode: response.statusCode, durationMs: performance.now() - started });
-    const page = parseGraphResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, request.kind === 'continuation');
+    const response = await apiGet(url, {
+      apiName: 'Graph', token, ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.clientRequestId ? { clientRequestId: opts.clientRequestId } : {}),
+      ...(this.options.onRequest ? { onRequest: this.options.onRequest } : {}),
+    });
+    const page = parseGraphResponse(response.statusCode, response.headers, response.body, request.kind === 'continuation');
     return { ...page, bytes: Buffer.byteLength(response.body) };
   }
 

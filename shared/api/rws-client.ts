@@ -13,11 +13,10 @@
  *   page without a next link asks for the next one with `$skiptoken=<offset>` (or `$skip`).
  * - Rows are normalised to the Graph row shape; the legacy record goes to `raws` (the envelope's `raw`).
  */
-import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { loadGot } from './http';
+import { apiGet } from './http';
 import { classifyTokenError, retryAfterSeconds } from './graph-client';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
@@ -132,31 +131,12 @@ export class RwsMessageTraceClient implements MessageTraceClient {
     const url = request.kind === 'window' ? this.windowUrl(request.startMs, request.endMs, request.top) : request.url;
     this.checkUrl(url, request.kind === 'continuation');
     const token = await this.getToken();
-    const got = await loadGot();
-    const started = performance.now();
-    let response;
-    try {
-      response = await got(url, {
-        method: 'GET',
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          'client-request-id': opts.clientRequestId ?? randomUUID(),
-        },
-        timeout: { request: this.options.timeoutMs ?? 300_000 },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        followRedirect: false,
-        responseType: 'text',
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-    } catch (err) {
-      this.options.onRequest?.({ statusCode: undefined, durationMs: performance.now() - started });
-      const code = (err as { code?: string }).code ?? 'NetworkError';
-      throw thirdPartyGeneric(`RWS request failed before a response arrived (${code}).`, { code, cause: err });
-    }
-    this.options.onRequest?.({ statusCode: response.statusCode, durationMs: performance.now() - started });
-    const page = parseRwsResponse(response.statusCode, response.headers as Record<string, string | string[] | undefined>, response.body, url, this.options.paging);
+    const response = await apiGet(url, {
+      apiName: 'RWS', token, ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.clientRequestId ? { clientRequestId: opts.clientRequestId } : {}),
+      ...(this.options.onRequest ? { onRequest: this.options.onRequest } : {}),
+    });
+    const page = parseRwsResponse(response.statusCode, response.headers, response.body, url, this.options.paging);
     return { ...page, bytes: Buffer.byteLength(response.body) };
   }
 
