@@ -17,7 +17,7 @@ import { startReceiver, type Receiver } from '../support/receiver';
 
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 10, 18, 0, 0, 0);
-const STEP = 15 * 60_000;
+const STEP = 30 * 60_000;
 
 let sim: Simulator;
 let receiver: Receiver;
@@ -56,7 +56,7 @@ function doc() {
       start: new Date(T0).toISOString(),
       collectionDelay: '10m',
       sliceLength: '1h',
-      pollInterval: '15m',
+      pollInterval: '30m',
       settle: { rereads: ['1h', '6h', '24h'], bucket: '1h' },
       destinations: ['siem'],
     }],
