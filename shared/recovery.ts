@@ -97,7 +97,36 @@ export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): P
   }
   deps.telemetry.gauge('slicesParked', parked, { source: source.id });
   const holes = await fillHoles(deps, source, health?.completedUntil ?? 0);
+  await pruneLedger(deps, source, health);
   return { stopped: false, replayed, requeued: requeued + holes };
+}
+
+/** Done live and re-read slices are kept this long after they finished, then deleted. */
+export const LEDGER_RETENTION_MS = 8 * 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
+const PRUNE_BATCH = 500;
+const lastPruned = new Map<string, number>();
+
+/**
+ * Keeps the ledger small: a live slice a minute is 1440 rows a day. Done live slices behind the
+ * completed watermark and done re-reads behind settledUntil that finished more than the retention
+ * ago are deleted, at most PRUNE_BATCH per source per hour and instance. Parked slices, gaps
+ * (expired history) and backfill slices (their run's progress) are kept.
+ */
+export async function pruneLedger(deps: RecoveryDeps, source: SourceConfig, health: { completedUntil: number; settledUntil: number } | undefined): Promise<number> {
+  const now = deps.clock.now();
+  if (!health || now - (lastPruned.get(source.id) ?? 0) < PRUNE_EVERY_MS) return 0;
+  lastPruned.set(source.id, now);
+  let deleted = 0;
+  for await (const s of deps.ledger.listSlices(source.id, { state: 'done' })) {
+    if (deleted >= PRUNE_BATCH) break;
+    const behind = s.kind === 'live' ? s.endMs <= health.completedUntil : s.kind === 'rescan' ? s.endMs <= health.settledUntil : false;
+    if (!behind || s.parkReason === 'expired-history' || now - s.updatedAt < LEDGER_RETENTION_MS) continue;
+    await deps.ledger.slices.deleteEntity(source.id, s.id).catch(() => undefined);
+    deleted++;
+  }
+  if (deleted) deps.log.log('info', `source ${source.id}: pruned ${deleted} finished slice(s) older than ${LEDGER_RETENTION_MS / 86_400_000} days from the ledger`, { source: source.id });
+  return deleted;
 }
 
 /**

@@ -8,6 +8,7 @@ import { ManualClock } from '../../shared/time/clock';
 import { planSource, OUTBOX_STALE_MS } from '../../shared/planning/planner';
 import { silentLogger } from '../../shared/log';
 import { MemoryTelemetry } from '../../shared/telemetry';
+import { pruneLedger, LEDGER_RETENTION_MS } from '../../shared/recovery';
 import { sourceFixture } from '../support/fixtures';
 import { testStorage, uniqueName } from '../support/azurite';
 
@@ -128,4 +129,19 @@ test('the completed watermark only moves forward', async () => {
   assert.equal(await ledger.advanceWatermark('s2', 1000), 1000);
   assert.equal(await ledger.advanceWatermark('s2', 500), 1000);
   assert.equal(await ledger.advanceWatermark('s2', 2000), 2000);
+});
+
+test('finished slices older than the retention are pruned from the ledger; the watermark and parked slices stay', async () => {
+  const { ledger, queue, clock } = await setup();
+  const mk = (id: string, startMs: number, endMs: number, over: Partial<Parameters<typeof ledger.createSlice>[0]> = {}) =>
+    ledger.createSlice({ ...newSlice({ sourceId: 'p1', id, kind: 'live', runId: '', startMs, endMs }, T0 - LEDGER_RETENTION_MS - 1000), state: 'done', ...over });
+  await mk('L-old', 0, 1000);
+  await mk('L-parked', 1000, 2000, { state: 'parked' });
+  await mk('L-recent', 2000, 3000, { updatedAt: T0 });
+  await mk('B-run-old', 0, 1000, { kind: 'backfill' });
+  const n = await pruneLedger(deps(ledger, queue, clock), { id: 'p1' } as never, { completedUntil: 3000, settledUntil: 0 });
+  assert.equal(n, 1);
+  const left: string[] = [];
+  for await (const s of ledger.listSlices('p1')) left.push(s.id);
+  assert.deepEqual(left.sort(), ['B-run-old', 'L-parked', 'L-recent']);
 });
