@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { SourceConfig } from './config/types';
 import type { Runtime } from './runtime';
 import { backfillSliceId, newSlice, type RunRow } from './state/ledger';
-import { cutSlices, floorTo, SECOND } from './planning/windows';
+import { floorTo, SECOND } from './planning/windows';
+import { cutRange, recentDensity } from './planning/density';
 import { clampToHistory, parseTimeSpec, resolveTimeSpec } from './time/expressions';
 
 export interface ApiResponse {
@@ -85,7 +86,7 @@ export async function startBackfill(rt: Runtime, sourceId: string, body: unknown
   }
 
   const runId = newRunId(now);
-  const slices = cutSlices({ startMs, endMs }, source.sliceMs);
+  const slices = cutRange({ startMs, endMs }, { density: await recentDensity(rt.ledger, sourceId, now), sliceMs: source.sliceMs, pageSize: source.pageSize });
   for (const s of slices) {
     await rt.ledger.createSlice(newSlice({ sourceId, id: backfillSliceId(runId, s.startMs, s.endMs), kind: 'backfill', runId, startMs: s.startMs, endMs: s.endMs }, now));
   }

@@ -32,6 +32,8 @@ export interface RecoveryDeps {
   log: Logger;
   telemetry: Telemetry;
   configHashOf(source: SourceConfig): string;
+  /** When present, a resumed source gets a fresh credential (its cached token may predate the fix). */
+  clientsFor?(source: SourceConfig): { credential: { renew(): void } };
 }
 
 export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { automatic: boolean }): Promise<boolean> {
@@ -51,6 +53,7 @@ export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sli
   const health = await deps.ledger.getHealth(source.id);
   let resumed = false;
   if (health?.state === 'Error') {
+    deps.clientsFor?.(source).credential.renew();
     await setSourceState(deps, source.id, 'Started', { reason: 'resumed by a replay request' });
     resumed = true;
   }

@@ -163,7 +163,7 @@ export function parseGraphResponse(
         `Graph refused the call: the tenant has no service principal for Microsoft's message trace app ${MESSAGE_TRACE_APP_ID}.`,
         {
           code: 'MissingServicePrincipal', statusCode, excerpt,
-          fix: `Create it once per tenant as an administrator: \`az ad sp create --id ${MESSAGE_TRACE_APP_ID}\` (or PowerShell \`New-MgServicePrincipal -AppId ${MESSAGE_TRACE_APP_ID}\`). Provisioning takes several hours; collection resumes by itself once the configuration is saved again or the source is re-enabled.`,
+          fix: `Create it once per tenant as an administrator: \`az ad sp create --id ${MESSAGE_TRACE_APP_ID}\` (or PowerShell \`New-MgServicePrincipal -AppId ${MESSAGE_TRACE_APP_ID}\`). Provisioning takes several hours; collection resumes by itself when the preflight re-check passes (every 30 minutes), or at once after POST /api/sources/<source>/replay.`,
         },
       );
     }

@@ -19,6 +19,8 @@ export const RETRY_DEFAULTS = {
 } as const;
 
 export const RETRY_FIELDS = ['mode', 'initialInterval', 'multiplier', 'maxInterval', 'horizon', 'retryAfterCap', 'statusCodes'];
+/** Names users of other products write for the retry options. */
+export const RETRY_ALIASES: Record<string, string> = { backoff: 'mode', type: 'mode', interval: 'initialInterval', maxBackoff: 'maxInterval', retryTimeout: 'horizon', codes: 'statusCodes' };
 
 export const retrySchema = z.object(
   {
@@ -29,7 +31,13 @@ export const retrySchema = z.object(
     horizon: durationField(MINUTE_MS, 7 * DAY_MS, '90m').prefault(RETRY_DEFAULTS.horizon),
     retryAfterCap: durationField(SECOND_MS, 6 * HOUR_MS, '15m').prefault(RETRY_DEFAULTS.retryAfterCap),
     statusCodes: z
-      .array(z.number().int().min(400).max(599), { error: 'must be a list of HTTP status codes from 400 to 599, e.g. [429, 500, 502, 503, 504]' })
+      .array(
+        z.number({ error: 'must be an HTTP status code from 400 to 599, e.g. 503' })
+          .int({ error: 'must be an HTTP status code from 400 to 599, e.g. 503' })
+          .min(400, { error: 'must be an HTTP status code from 400 to 599, e.g. 503' })
+          .max(599, { error: 'must be an HTTP status code from 400 to 599, e.g. 503' }),
+        { error: 'must be a list of HTTP status codes from 400 to 599, e.g. [429, 500, 502, 503, 504]' },
+      )
       .default([...RETRY_DEFAULTS.statusCodes]),
   },
   { error: 'must be an object such as {"mode": "backoff", "initialInterval": "5s", "multiplier": 2, "maxInterval": "10m", "horizon": "90m"}' },

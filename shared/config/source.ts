@@ -9,7 +9,7 @@ import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './i
 import type { RwsOptions, SecretRef, SourceAuth, SourceConfig, SourceEndpoints } from './types';
 import { checkUnknownFields } from './unknown-fields';
 import { SECRET_REF_SYNTAX } from './secrets';
-import { RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
+import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
 export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields'] as const;
@@ -223,7 +223,7 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, AUTH_FIELDS, [...path, 'auth'], out, { aliases: { secretRef: 'clientSecretRef', appId: 'clientId', type: 'method', certRef: 'certificateRef', certPath: 'certificatePath', pemPath: 'certificatePath', refreshToken: 'refreshTokenRef', identityClientId: 'managedIdentityClientId', miClientId: 'managedIdentityClientId' } });
     if (isPlainObject(raw.rws)) checkUnknownFields(raw.rws, RWS_FIELDS, [...path, 'rws'], out, { aliases: { url: 'reportUrl', reportURL: 'reportUrl', top: 'maxPageSize', pageSize: 'maxPageSize' } });
     if (isPlainObject(raw.settle)) checkUnknownFields(raw.settle, ['rereads', 'bucket'], [...path, 'settle'], out, { aliases: { ages: 'rereads', rescans: 'rereads', bucketLength: 'bucket' } });
-    if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: { backoff: 'mode', type: 'mode', interval: 'initialInterval', maxBackoff: 'maxInterval', retryTimeout: 'horizon', codes: 'statusCodes' } });
+    if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: RETRY_ALIASES });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
   const parsed = sourceSchema(keyVaultUri).safeParse(raw);

@@ -9,7 +9,7 @@ import type { SecretSource } from '../auth/secrets';
 import { isLoopbackHost } from '../config/clouds';
 import { booleanField, durationField, idField, intField, secretRefField } from '../config/fields';
 import { addZodIssues, isPlainObject, type IssueCollector, type Path } from '../config/issues';
-import { RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config/retry';
+import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config/retry';
 import { isCredentialHeaderName, looksLikeCredentialValue, SECRET_REF_SYNTAX } from '../config/secrets';
 import type { DestinationCommonConfig, DestinationConfig, DestinationFormat, HeaderValue, SecretRef } from '../config/types';
 import { checkUnknownFields } from '../config/unknown-fields';
@@ -95,7 +95,7 @@ export function parseEntry<S extends z.ZodRawShape>(
   const before = out.issues.length;
   const shape = { ...commonShape(opts.type, opts.keyVaultUri, opts.defaultFormat), ...opts.shape };
   checkUnknownFields(raw, Object.keys(shape), path, out, { aliases: { ...COMMON_ALIASES, ...(opts.aliases ?? {}) }, ...(opts.secretRefField ? { secretRefField: opts.secretRefField } : {}) });
-  if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, {});
+  if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: RETRY_ALIASES });
   if (isPlainObject(raw.privacy)) checkUnknownFields(raw.privacy, PRIVACY_FIELDS, [...path, 'privacy'], out, { aliases: { remove: 'drop', pseudonymize: 'hash', pseudonymise: 'hash', key: 'hashKeyRef' }, secretRefField: 'hashKeyRef' });
   const parsed = z.object(shape).safeParse(raw);
   if (!parsed.success) {

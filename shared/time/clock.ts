@@ -102,6 +102,16 @@ export class ManualClock implements Clock {
       }, { once: true });
     });
   }
+  /** The clock time of the earliest pending sleep's wake-up, or undefined when nothing sleeps. */
+  nextWakeUp(): number | undefined {
+    let min: number | undefined;
+    for (const w of this.waiters) if (min === undefined || w.until < min) min = w.until;
+    return min;
+  }
+  /** How many sleeps are pending (a virtual-time scheduler advances only when every actor sleeps). */
+  pendingSleeps(): number {
+    return this.waiters.length;
+  }
   describe(): string {
     return `manual at ${new Date(this.current).toISOString()}`;
   }

@@ -280,6 +280,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   }
   if (content.fromSpill || slice.spilledPage === job.page) await deleteSpill(deps.spill, source.id, slice.id, job.page).catch(() => undefined);
   if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source) });
+  else if (clock.now() - (health.lastSuccessAt || 0) >= 60_000) await ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
   if (!done) {
     await deps.queue.send({ v: 1, sourceId: source.id, sliceId: slice.id, page: job.page + 1, attempt: 0 });
     return { outcome: 'forwarded', rowsFetched: content.fetched, rowsForwarded: content.events.length };
@@ -429,7 +430,7 @@ function withSecretReference(error: CollectorError, source: SourceConfig): Colle
   const ref = describeSecretRef(source.auth.clientSecret);
   return new CollectorError('ThirdPartyConfig', `${error.message} The source reads it from ${ref}.`, {
     code: error.code, retryable: false,
-    fix: `${error.code === 'AADSTS7000222' ? 'Create a new client secret for the app registration' : 'Copy the client secret VALUE (not its id) of the app registration'} and store it at ${ref}; collection resumes when the configuration is saved again or after POST /api/sources/${source.id}/replay.`,
+    fix: `${error.code === 'AADSTS7000222' ? 'Create a new client secret for the app registration' : 'Copy the client secret VALUE (not its id) of the app registration'} and store it at ${ref}; collection resumes after POST /api/sources/${source.id}/replay (or by itself when the preflight re-check passes, every 30 minutes).`,
   });
 }
 
