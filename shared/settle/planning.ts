@@ -29,7 +29,7 @@ export async function planRescans(
     let at = liveDoneAt.get(bucket);
     if (at === undefined) {
       at = 0;
-      for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(Math.max(0, bucket - 24 * 3600_000)), toRowKey: liveSlicePrefixAt(bucket + B) })) {
+      for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(Math.max(0, bucket - 2 * Math.max(source.sliceMs, B))), toRowKey: liveSlicePrefixAt(bucket + B) })) {
         if (s.kind === 'live' && s.endMs > bucket && s.startMs < bucket + B) at = Math.max(at, s.updatedAt);
       }
       liveDoneAt.set(bucket, at);
