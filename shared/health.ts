@@ -26,17 +26,29 @@ export async function setSourceState(
   opts: { error?: CollectorError; configHash?: string; reason?: string } = {},
 ): Promise<void> {
   const now = deps.clock.now();
-  const current = await deps.ledger.getHealth(sourceId);
-  const previous = current?.state ?? 'Pending';
-  const patch: Parameters<Ledger['mergeHealth']>[1] = { state };
-  if (opts.error) {
-    patch.lastError = JSON.stringify(opts.error.toHealth());
-    patch.lastErrorAt = now;
+  // Compare-and-swap, so that of several workers making the same change only one reports it.
+  let previous: string;
+  for (let attempt = 0; ; attempt++) {
+    const current = await deps.ledger.getHealth(sourceId);
+    previous = current?.state ?? 'Pending';
+    const patch: Record<string, unknown> = { state };
+    if (opts.error) {
+      patch.lastError = JSON.stringify(opts.error.toHealth());
+      patch.lastErrorAt = now;
+    }
+    if (opts.configHash !== undefined) patch.configHash = opts.configHash;
+    if (state === 'Collecting') patch.lastSuccessAt = now;
+    if (previous !== state) patch.stateSince = now;
+    try {
+      if (current) await deps.ledger.health.updateEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge', { etag: current.etag });
+      else await deps.ledger.health.createEntity({ partitionKey: sourceId, rowKey: 'health', ...patch });
+      break;
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if ((status === 412 || status === 409) && attempt < 8) continue;
+      throw err;
+    }
   }
-  if (opts.configHash !== undefined) patch.configHash = opts.configHash;
-  if (state === 'Collecting') patch.lastSuccessAt = now;
-  if (previous !== state) patch.stateSince = now;
-  await deps.ledger.mergeHealth(sourceId, patch);
   if (previous !== state) {
     const e = opts.error;
     deps.telemetry.event(EVENTS.health, {
