@@ -10,7 +10,14 @@ import type { MessageTraceRow } from '../shared/model/row';
 import { processPage } from './process-page';
 import type { Recorder } from './recorder';
 import { SimulatorToken } from './sim-client';
-import type { TenantSetup } from './ours';
+
+export interface TenantSetup {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  /** Backfill range for this tenant, if any (the baseline's single cursor starts there). */
+  backfill?: { startMs: number; endMs: number };
+}
 
 const WINDOW_MS = 5 * 60_000;
 const TOP = 1000;
@@ -79,7 +86,7 @@ export class BaselineCollector {
       } catch (err) {
         if (this.stopped) return;
         recorder.errors++;
-        if (recorder.errors < 5) console.error(`baseline: request failed: ${(err as Error).message}`);
+        if (recorder.errors < 5) console.error(`baseline: request failed: ${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ''}`);
         await clock.sleep(5000, this.abort.signal);
         continue;
       }

@@ -1,0 +1,469 @@
+/**
+ * The virtual-time driver: the REAL planner (`planSource`), page worker (`processPageJob`),
+ * TenantBudget, ledger and queue on Azurite, the simulator in-process on a ManualClock with its
+ * latency model, and a counting HTTP receiver as the destination.
+ *
+ * Scheduler rule: the clock advances only when nothing can run: no visible queue message for an
+ * idle slot, and every actor (busy worker slot, planner tick) waits on a clock sleep (the
+ * simulator's latency). Then it jumps to the earliest of: a pending sleep's wake-up, a delayed
+ * job's due time, the next planner tick (every minute of clock time). Simulated minutes are
+ * therefore independent of this machine's CPU; processing costs no clock time.
+ *
+ * Azurite's visibility timeouts run in real time, so jobs sent with a delay (budget waits, retry
+ * backoff, `notBefore`) are held by `VirtualDelayQueue` in memory and sent to the Azurite queue
+ * when the clock reaches their due time: the same effect as the visibility delay in Azure.
+ */
+import http from 'node:http';
+import tls from 'node:tls';
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { startSimulator, type Simulator } from '../simulator';
+import { MemoryLogger } from '../shared/log';
+import { MemoryTelemetry } from '../shared/telemetry';
+import { Ledger } from '../shared/state/ledger';
+import { storageFromEnvironment } from '../shared/state/storage';
+import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
+import { ManualClock, type Clock } from '../shared/time/clock';
+import { planSource } from '../shared/planning/planner';
+import { processPageJob, type WorkerDeps } from '../shared/worker/page-worker';
+import { createDestination } from '../shared/destinations';
+import { DefaultSecretSource } from '../shared/auth/secrets';
+import { SourceCredential } from '../shared/auth/credentials';
+import { GraphMessageTraceClient } from '../shared/api/graph-client';
+import { TenantBudget, deriveConcurrency } from '../shared/budget';
+import { parseConfig } from '../shared/config/load';
+import type { CollectorConfig } from '../shared/config/types';
+import { startBackfill, runProgress } from '../shared/backfill';
+import type { Runtime } from '../shared/runtime';
+import { BaselineCollector } from './baseline';
+import { Recorder, type Sample } from './recorder';
+
+export const MIN = 60_000;
+export const HOUR = 60 * MIN;
+export const DAY = 24 * HOUR;
+export const WINDOW_MS = 300_000;
+export const LIMIT = 100;
+export const PAGE_SIZE = 5000;
+
+const realWait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Holds delayed jobs in memory until the ManualClock reaches their due time (see the header). */
+export class VirtualDelayQueue extends JobQueue {
+  private readonly delayed: { dueAt: number; job: PageJob }[] = [];
+  constructor(client: ConstructorParameters<typeof JobQueue>[0], private readonly vclock: Clock) {
+    super(client, vclock);
+  }
+  override async send(job: PageJob, opts: { delayMs?: number } = {}): Promise<void> {
+    const delayMs = Math.max(0, opts.delayMs ?? 0);
+    if (delayMs <= 0) return super.send(job);
+    const dueAt = Math.ceil(this.vclock.now() + delayMs);
+    this.delayed.push({ dueAt, job: { ...job, notBefore: dueAt } });
+  }
+  nextDue(): number | undefined {
+    let min: number | undefined;
+    for (const d of this.delayed) if (min === undefined || d.dueAt < min) min = d.dueAt;
+    return min;
+  }
+  async releaseDue(): Promise<number> {
+    const now = this.vclock.now();
+    const due = this.delayed.filter((d) => d.dueAt <= now);
+    if (!due.length) return 0;
+    for (const d of due) this.delayed.splice(this.delayed.indexOf(d), 1);
+    await Promise.all(due.map((d) => super.send(d.job)));
+    return due.length;
+  }
+  get heldCount(): number {
+    return this.delayed.length;
+  }
+}
+
+/** A destination that counts rows (NDJSON lines) and bytes and keeps nothing. */
+export interface CountingReceiver { url: string; rows: number; bytes: number; requests: number; close(): Promise<void> }
+
+export async function startCountingReceiver(): Promise<CountingReceiver> {
+  const state = { rows: 0, bytes: 0, requests: 0 };
+  const server = http.createServer((req, res) => {
+    let lines = 0;
+    let last = 10;
+    req.on('data', (chunk: Buffer) => {
+      state.bytes += chunk.length;
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+      last = chunk[chunk.length - 1] ?? last;
+    });
+    req.on('end', () => {
+      state.rows += lines + (last === 10 ? 0 : 1);
+      state.requests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/ingest`,
+    get rows() { return state.rows; },
+    get bytes() { return state.bytes; },
+    get requests() { return state.requests; },
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+export interface VirtualScenario {
+  tenants: number;
+  rowsPerDay: number;
+  /** Simulated run length when there is no backfill (a, c). */
+  durationMs: number;
+  /** b: backfill of this many ms before the live start, started with startBackfill once live density is known. */
+  backfillMs: number;
+  /** After the backfill is done, keep going this long. */
+  afterBackfillMs: number;
+  latencyMs: number;
+  collectionDelayMs: number;
+  pollIntervalMs: number;
+  settle: boolean;
+  seed: number;
+}
+
+export interface TickSample extends Sample {
+  /** Requests of all tenants in the last 5 minutes (simulator's count). */
+  requestsInWindow: number;
+  lagsMin: number[];
+  duringBackfill: boolean;
+}
+
+export interface VirtualRun {
+  startedAt: number;
+  endedAt: number;
+  slots: number;
+  samples: TickSample[];
+  rowsDelivered: number;
+  bytesDelivered: number;
+  requests: number;
+  throttled429: number;
+  byKind: Record<string, { slices: number; rows: number; requests: number }>;
+  /** Rescan slices by re-read level (R0 = first age): slices, rows, requests. */
+  rereads: { level: number; slices: number; rows: number; requests: number }[];
+  outcomes: Record<string, number>;
+  errors: number;
+  backfill?: { startedAt: number; doneAt?: number; startMs: number; endMs: number; rows: number; requests: number; slices: number };
+  cpuMs: number;
+  peakRssMB: number;
+  realSeconds: number;
+  allowedPerWindow: number;
+  /** The longest planner tick in clock time (sources are planned one after the other; preflight calls the API). */
+  longestPlannerTickMs: number;
+}
+
+async function simulatorFor(sc: VirtualScenario, clock: ManualClock): Promise<Simulator> {
+  const sim = await startSimulator({
+    https: true,
+    seed: sc.seed,
+    clock,
+    tokenLifetimeSec: 86_400,
+    latency: { meanMs: sc.latencyMs, jitterMs: sc.latencyMs / 6 },
+    throttle: { limit: LIMIT, windowMs: WINDOW_MS },
+    tenants: Array.from({ length: sc.tenants }, () => ({ rowsPerDay: sc.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const } } })),
+  });
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  return sim;
+}
+
+const T0 = Date.UTC(2026, 2, 20, 12, 0, 0);
+
+/** Runs "ours": the real planner and page worker, in virtual time. */
+export async function runOurs(sc: VirtualScenario, connectionString: string, progress?: (msg: string) => void): Promise<VirtualRun> {
+  const clock = new ManualClock(T0);
+  const sim = await simulatorFor(sc, clock);
+  const receiver = await startCountingReceiver();
+  const env: NodeJS.ProcessEnv = { JobsStorage: connectionString };
+  sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
+  const storage = storageFromEnvironment(env);
+  const prefix = `b${Math.random().toString(36).slice(2, 8)}`;
+  const ledger = new Ledger(storage, prefix);
+  const queueName = `${prefix}-jobs`;
+  const budgetTable = `${prefix}budget`;
+  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`, `${prefix}seen`]);
+  const q = storage.queue(queueName);
+  const queue = new VirtualDelayQueue(q, clock);
+  const budget = new TenantBudget(storage.table(budgetTable), clock, { limit: LIMIT, windowMs: WINDOW_MS });
+  const liveStart = T0 - sc.collectionDelayMs;
+  const doc = {
+    sources: sim.tenants.map((t, i) => ({
+      id: `t${i}`,
+      tenantId: t.tenantId,
+      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+      auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: `env:SIM_SECRET_${i}` },
+      start: new Date(liveStart).toISOString(),
+      collectionDelay: `${sc.collectionDelayMs / 1000}s`,
+      pollInterval: `${sc.pollIntervalMs / 1000}s`,
+      ...(sc.settle ? {} : { settle: { rereads: [] } }),
+      destinations: ['count'],
+    })),
+    destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true }],
+  };
+  const config: CollectorConfig = parseConfig(doc, { env }).config;
+  const secrets = new DefaultSecretSource(env);
+  const clients = new Map<string, ReturnType<WorkerDeps['clientsFor']>>();
+  const log = new MemoryLogger();
+  const deps: WorkerDeps & { outboxStaleMs: number } = {
+    config, ledger, queue, clock, log, telemetry: new MemoryTelemetry(), budget,
+    destinations: new Map(config.destinations.map((d) => [d.id, createDestination(d, secrets)])),
+    spill: storage.container(`${prefix}spill`),
+    seen: storage.container(`${prefix}seen`),
+    outboxStaleMs: 120_000,
+    configHashOf: (s) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16),
+    clientsFor(source) {
+      let c = clients.get(source.id);
+      if (!c) {
+        const credential = new SourceCredential(source, secrets, { clock });
+        c = { credential, api: new GraphMessageTraceClient({ graphBaseUrl: source.endpoints.graphBaseUrl, apiVersion: source.graphApiVersion, scope: source.endpoints.graphScope, credential, timeoutMs: 60_000 }) };
+        clients.set(source.id, c);
+      }
+      return c;
+    },
+  };
+  // Worker slots for the deployment, derived from the budget and the expected latency.
+  const sizing = deriveConcurrency({ tenants: sc.tenants, allowedPerWindow: budget.options.allowed, windowMs: WINDOW_MS, pageLatencyMs: sc.latencyMs, pageOverheadMs: 500 });
+  const slots = Math.max(sizing.totalSlots, (sizing.batchSize + sizing.newBatchThreshold) * sizing.maximumInstanceCount);
+
+  const outcomes: Record<string, number> = {};
+  let errors = 0;
+  let actors = 0;
+  let busySlots = 0;
+  let plannerBusy = false;
+  let nextTick = T0;
+  const samples: TickSample[] = [];
+  const tenantIds = sim.tenants.map((t) => t.tenantId);
+  const reqHistory: { at: number; total: number }[] = [];
+  let peakRss = 0;
+  let longestTickMs = 0;
+  let backfill: VirtualRun['backfill'];
+  let backfillRunId: string | undefined;
+  let stopAt = sc.backfillMs ? Number.POSITIVE_INFINITY : T0 + sc.durationMs;
+  const rt = deps as unknown as Runtime;
+
+  const totalRequests = () => tenantIds.reduce((a, t) => a + sim.stats(t).listRequests + sim.stats(t).detailRequests, 0);
+
+  const tick = async () => {
+    const now = clock.now();
+    for (const source of config.sources) {
+      // As functions/plan.ts: one source's failure does not stop the others.
+      try {
+        await planSource(deps, source);
+      } catch (err) {
+        errors++;
+        if (errors <= 5) progress?.(`planning ${source.id} failed: ${(err as Error).message}`);
+      }
+    }
+    const tickMs = clock.now() - now;
+    if (tickMs > longestTickMs) longestTickMs = tickMs;
+    const lags: number[] = [];
+    for (const source of config.sources) {
+      const h = await ledger.getHealth(source.id);
+      lags.push((now - (h?.completedUntil || liveStart)) / MIN);
+    }
+    if (sc.backfillMs && !backfill) {
+      // Start the backfill once the live slices have measured the density (as an operator would, a
+      // few minutes after deploying), through the real backfill function.
+      const doneLive = (await ledger.getHealth('t0'))?.completedUntil ?? 0;
+      if (doneLive > liveStart) {
+        const startMs = liveStart - sc.backfillMs;
+        const res = await startBackfill(rt, 't0', { start: new Date(startMs).toISOString(), end: new Date(liveStart).toISOString() }, (id) => `/backfill/${id}`);
+        if (res.status !== 202) throw new Error(`startBackfill answered ${res.status}: ${JSON.stringify(res.body)}`);
+        backfillRunId = String(res.body.runId);
+        backfill = { startedAt: now, startMs, endMs: liveStart, rows: 0, requests: 0, slices: Number(res.body.slicesTotal) };
+        progress?.(`backfill ${backfillRunId}: ${backfill.slices} slice(s) at +${((now - T0) / MIN).toFixed(0)} sim-min`);
+      }
+    }
+    const duringBackfill = !!backfill && backfill.doneAt === undefined;
+    if (backfill && backfill.doneAt === undefined && backfillRunId) {
+      const run = await ledger.getRun('t0', backfillRunId);
+      const p = await runProgress(rt, run!);
+      backfill.rows = p.rows;
+      backfill.requests = p.requests;
+      if (p.state === 'done') {
+        backfill.doneAt = now;
+        stopAt = now + sc.afterBackfillMs;
+        progress?.(`backfill done at +${((now - backfill.startedAt) / MIN).toFixed(1)} sim-min after its start, ${p.rows} rows in ${p.requests} requests`);
+      }
+    }
+    const total = totalRequests();
+    reqHistory.push({ at: now, total });
+    // Requests in (now - 5 min, now]: the total now minus the total at the last tick at or before now - 5 min.
+    while (reqHistory.length > 1 && reqHistory[1]!.at <= now - WINDOW_MS) reqHistory.shift();
+    const inWindow = total - (reqHistory[0]!.at <= now - WINDOW_MS ? reqHistory[0]!.total : 0);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    samples.push({
+      tMin: (now - T0) / MIN, rows: receiver.rows, budgetUse: inWindow / (budget.options.allowed * sc.tenants),
+      lagMin: Math.max(...lags), requestsInWindow: inWindow, lagsMin: lags, duringBackfill,
+    });
+    if (samples.length % 60 === 0) progress?.(`+${((now - T0) / MIN).toFixed(0)} sim-min: ${receiver.rows} rows delivered, lag ${Math.max(...lags).toFixed(1)} min, ${inWindow} requests in the last 5 min, ${queue.heldCount} delayed job(s)`);
+  };
+
+  const startActor = (fn: () => Promise<void>, onEnd: () => void) => {
+    actors++;
+    void fn().catch((err: unknown) => {
+      errors++;
+      if (errors <= 5) console.error(`bench: ${(err as Error).stack ?? String(err)}`);
+    }).finally(() => { actors--; onEnd(); });
+  };
+
+  const quiescent = () => clock.pendingSleeps() >= actors;
+  const cpu0 = process.cpuUsage();
+  const real0 = performance.now();
+  let stopping = false;
+  let stuck = 0;
+  while (true) {
+    if (!stopping && clock.now() >= stopAt) stopping = true;
+    if (stopping && actors === 0) break;
+    if (!stopping) await queue.releaseDue();
+    if (!stopping && !plannerBusy && clock.now() >= nextTick) {
+      plannerBusy = true;
+      nextTick += sc.pollIntervalMs;
+      startActor(tick, () => { plannerBusy = false; });
+    }
+    let got = 0;
+    const idle = slots - busySlots;
+    if (!stopping && idle > 0) {
+      const r = await q.receiveMessages({ numberOfMessages: Math.min(32, idle), visibilityTimeout: 3600 });
+      for (const m of r.receivedMessageItems) {
+        got++;
+        busySlots++;
+        startActor(async () => {
+          const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
+          const res = await processPageJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
+          outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
+          if (res.error && errors + (outcomes['retry-scheduled'] ?? 0) <= 5) progress?.(`page ${res.outcome}: ${res.error.message}`);
+          await q.deleteMessage(m.messageId, m.popReceipt);
+        }, () => { busySlots--; });
+      }
+    }
+    if (got) continue;
+    if (actors > 0 && !quiescent()) {
+      if (++stuck % 5000 === 0) progress?.(`waiting for ${actors - clock.pendingSleeps()} actor(s) not on a clock sleep (${busySlots} busy slot(s), planner ${plannerBusy ? 'busy' : 'idle'}, ${clock.pendingSleeps()} sleep(s))`);
+      await realWait(1);
+      continue;
+    }
+    stuck = 0;
+    // Everything waits on the clock (or nothing runs): confirm nothing became visible, then jump.
+    if (!stopping && idle > 0 && (await q.peekMessages({ numberOfMessages: 1 })).peekedMessageItems.length) continue;
+    if (actors > 0 && !quiescent()) continue;
+    // A tick that is due while the previous one still runs starts when it ends (functions/plan.ts plans
+    // the sources one after the other; with preflight at 3 s a request a tick can outlast a minute).
+    const candidates = [clock.nextWakeUp(), stopping ? undefined : queue.nextDue(), stopping || plannerBusy ? undefined : nextTick].filter((x): x is number => x !== undefined);
+    const next = Math.min(...candidates);
+    if (next > clock.now()) clock.set(Math.ceil(next));
+    else {
+      if (++stuck % 5000 === 0) progress?.(`nothing to jump to: ${actors} actor(s), ${clock.pendingSleeps()} sleep(s), next ${next - clock.now()} ms`);
+      await realWait(1);
+    }
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const realSeconds = (performance.now() - real0) / 1000;
+
+  const byKind: VirtualRun['byKind'] = {};
+  const rereadMap = new Map<number, { level: number; slices: number; rows: number; requests: number }>();
+  for (const source of config.sources) {
+    for await (const s of ledger.listSlices(source.id)) {
+      const k = (byKind[s.kind] ??= { slices: 0, rows: 0, requests: 0 });
+      k.slices++; k.rows += s.rows; k.requests += s.requests;
+      const m = /^R(\d+)-/.exec(s.id);
+      if (s.kind === 'rescan' && m) {
+        const level = Number(m[1]);
+        const r = rereadMap.get(level) ?? { level, slices: 0, rows: 0, requests: 0 };
+        r.slices++; r.rows += s.rows; r.requests += s.requests;
+        rereadMap.set(level, r);
+      }
+    }
+  }
+  const result: VirtualRun = {
+    startedAt: T0, endedAt: clock.now(), slots, samples,
+    rowsDelivered: receiver.rows, bytesDelivered: receiver.bytes,
+    requests: totalRequests(),
+    throttled429: tenantIds.reduce((a, t) => a + sim.stats(t).throttled, 0),
+    byKind, rereads: [...rereadMap.values()].sort((a, b) => a.level - b.level),
+    outcomes, errors, ...(backfill ? { backfill } : {}),
+    cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds,
+    allowedPerWindow: budget.options.allowed,
+    longestPlannerTickMs: longestTickMs,
+  };
+  await receiver.close();
+  await sim.stop();
+  for (const t of [...ledger.tableNames(), budgetTable]) await storage.table(t).deleteTable().catch(() => undefined);
+  await q.delete().catch(() => undefined);
+  return result;
+}
+
+export interface BaselineRun {
+  startedAt: number;
+  endedAt: number;
+  samples: TickSample[];
+  rows: number;
+  requests: number;
+  backfillRows: number;
+  backfillRequests: number;
+  throttled429: number;
+  backfillDoneAt?: number;
+  cpuMs: number;
+  peakRssMB: number;
+  realSeconds: number;
+}
+
+/** Runs the peer-like baseline (one sequential worker, $top 1000, fixed 5-minute windows) on the same virtual clock. */
+export async function runBaseline(sc: VirtualScenario, progress?: (msg: string) => void): Promise<BaselineRun> {
+  const clock = new ManualClock(T0);
+  const sim = await simulatorFor(sc, clock);
+  const liveStart = T0 - sc.collectionDelayMs;
+  const recorder = new Recorder(clock, T0);
+  const tenants = sim.tenants.map((t) => ({
+    tenantId: t.tenantId, clientId: t.clientId, clientSecret: t.clientSecret,
+    ...(sc.backfillMs ? { backfill: { startMs: liveStart - sc.backfillMs, endMs: liveStart } } : {}),
+  }));
+  const collector = new BaselineCollector({ clock, baseUrl: sim.baseUrl, tenants, recorder, collectionDelayMs: sc.collectionDelayMs, pollIntervalMs: sc.pollIntervalMs });
+  const cpu0 = process.cpuUsage();
+  const real0 = performance.now();
+  let actors = 1;
+  const running = collector.start().finally(() => { actors = 0; });
+  const samples: TickSample[] = [];
+  let nextTick = T0;
+  let stopAt = sc.backfillMs ? Number.POSITIVE_INFINITY : T0 + sc.durationMs;
+  let doneAt: number | undefined;
+  let peakRss = 0;
+  const reqTimes = recorder.requestTimes;
+  while (true) {
+    const now = clock.now();
+    if (now >= nextTick) {
+      nextTick += sc.pollIntervalMs;
+      const lags = collector.lagsMs().map((l) => l / MIN);
+      const running2 = sc.backfillMs > 0 && collector.backfillRunning();
+      if (sc.backfillMs && doneAt === undefined && !collector.backfillRunning()) {
+        doneAt = collector.backfillFinishedAt() ?? now;
+        stopAt = now + sc.afterBackfillMs;
+        progress?.(`baseline backfill done at +${((doneAt - T0) / MIN).toFixed(1)} sim-min`);
+      }
+      let inWindow = 0;
+      for (let i = reqTimes.length - 1; i >= 0 && reqTimes[i]! > now - WINDOW_MS; i--) inWindow++;
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      samples.push({ tMin: (now - T0) / MIN, rows: recorder.rows, budgetUse: inWindow / (90 * sc.tenants), lagMin: Math.max(...lags), requestsInWindow: inWindow, lagsMin: lags, duringBackfill: running2 });
+      if (samples.length % 120 === 0) progress?.(`baseline +${((now - T0) / MIN).toFixed(0)} sim-min: ${recorder.rows} rows, lag ${Math.max(...lags).toFixed(1)} min`);
+      if (now >= stopAt) break;
+    }
+    if (clock.pendingSleeps() < actors) {
+      await realWait(1);
+      continue;
+    }
+    const next = Math.min(clock.nextWakeUp() ?? Number.POSITIVE_INFINITY, nextTick);
+    if (next > clock.now()) clock.set(Math.ceil(next));
+  }
+  collector.stop();
+  await running.catch(() => undefined);
+  const cpu = process.cpuUsage(cpu0);
+  const stats = sim.tenants.reduce((a, t) => a + sim.stats(t.tenantId).throttled, 0);
+  await sim.stop();
+  return {
+    startedAt: T0, endedAt: clock.now(), samples, rows: recorder.rows, requests: recorder.requests,
+    backfillRows: recorder.backfillRows, backfillRequests: recorder.backfillRequests, throttled429: stats,
+    ...(doneAt !== undefined ? { backfillDoneAt: doneAt } : {}),
+    cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds: (performance.now() - real0) / 1000,
+  };
+}
