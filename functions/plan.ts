@@ -13,8 +13,14 @@ import { refreshSourceGauges, SPANS, withSpan, type GaugeDeps } from '../shared/
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
   const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, budget: rt.budget };
-  for (const source of rt.config.sources) {
-    await withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
+  // Sources are planned in parallel (a few at a time): a preflight or a slow table call of one
+  // tenant does not delay the others.
+  const queue = [...rt.config.sources];
+  const planNext = async (): Promise<void> => {
+    for (let source = queue.shift(); source; source = queue.shift()) await planOne(source);
+  };
+  const planOne = (source: (typeof rt.config.sources)[number]) =>
+    withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
       try {
         const result = await planSource(rt, source);
         span.setAttribute('mtc.outcome', result.outcome);
@@ -30,7 +36,10 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
         context.warn(`telemetry gauges of ${source.id} not refreshed: ${asCollectorError(err).message}`);
       }
     });
-  }
+  await Promise.all(Array.from({ length: Math.min(PLAN_CONCURRENCY, queue.length) }, planNext));
 }
+
+/** Sources planned at once by one timer run. */
+export const PLAN_CONCURRENCY = 8;
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });
