@@ -9,7 +9,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { apiGet } from './http';
+import { apiGet, bearerToken, checkApiUrl } from './http';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
@@ -60,31 +60,12 @@ export class GraphMessageTraceClient implements MessageTraceClient {
     return { ...page, bytes: Buffer.byteLength(response.body) };
   }
 
-  private async getToken(): Promise<string> {
-    try {
-      const token = await this.options.credential.getToken(this.options.scope);
-      if (!token) throw new Error('the credential returned no token');
-      return token.token;
-    } catch (err) {
-      if (err instanceof CollectorError) throw err;
-      throw classifyTokenError(err);
-    }
+  private getToken(): Promise<string> {
+    return bearerToken(this.options.credential, this.options.scope, classifyTokenError);
   }
 
-  /** The bearer token only ever goes to the configured Graph origin over https (or loopback http). */
   private checkUrl(url: string, isContinuation: boolean): void {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw thirdPartyGeneric('Graph returned a nextLink that is not an absolute URL.', { code: 'CorruptNextLink', excerpt: excerptOf(url, 120) });
-    }
-    if (parsed.origin !== this.origin) {
-      throw thirdPartyGeneric(
-        `Graph returned a nextLink for ${parsed.origin}, not the configured Graph endpoint ${this.origin}; it was not followed, so the token was not sent there.`,
-        { code: isContinuation ? 'CorruptNextLink' : 'BadUrl', retryable: isContinuation },
-      );
-    }
+    checkApiUrl(url, this.origin, { apiName: 'Graph', link: 'nextLink', endpoint: 'Graph endpoint' }, isContinuation);
   }
 }
 

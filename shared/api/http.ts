@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Got } from 'got' with { 'resolution-mode': 'import' };
-import { thirdPartyGeneric } from '../errors';
+import type { TokenCredential } from '@azure/core-auth';
+import { CollectorError, excerptOf, thirdPartyGeneric } from '../errors';
 
 let gotPromise: Promise<Got> | undefined;
 
@@ -58,5 +59,36 @@ export async function apiGet(url: string, o: ApiGetOptions): Promise<ApiResponse
     o.onRequest?.({ statusCode: undefined, durationMs: performance.now() - started });
     const code = (err as { code?: string }).code ?? 'NetworkError';
     throw thirdPartyGeneric(`${o.apiName} request failed before a response arrived (${code}).`, { code, cause: err });
+  }
+}
+
+/** A bearer token for `scope`; token endpoint failures become typed errors (shared/api/graph-client.ts classifyTokenError). */
+export async function bearerToken(credential: TokenCredential, scope: string, classify: (err: unknown) => CollectorError): Promise<string> {
+  try {
+    const token = await credential.getToken(scope);
+    if (!token) throw new Error('the credential returned no token');
+    return token.token;
+  } catch (err) {
+    if (err instanceof CollectorError) throw err;
+    throw classify(err);
+  }
+}
+
+/**
+ * The bearer token only ever goes to the configured API origin: a continuation link that points
+ * anywhere else (or is not a URL) is a corrupt link and is not followed.
+ */
+export function checkApiUrl(url: string, origin: string, what: { apiName: string; link: string; endpoint: string }, isContinuation: boolean): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw thirdPartyGeneric(`${what.apiName} returned a ${what.link} that is not an absolute URL.`, { code: 'CorruptNextLink', excerpt: excerptOf(url, 120) });
+  }
+  if (parsed.origin !== origin) {
+    throw thirdPartyGeneric(
+      `${what.apiName} returned a ${what.link} for ${parsed.origin}, not the configured ${what.endpoint} ${origin}; it was not followed, so the token was not sent there.`,
+      { code: isContinuation ? 'CorruptNextLink' : 'BadUrl', retryable: isContinuation },
+    );
   }
 }

@@ -14,9 +14,9 @@
  * - Rows are normalised to the Graph row shape; the legacy record goes to `raws` (the envelope's `raw`).
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
+import { excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { apiGet } from './http';
+import { apiGet, bearerToken, checkApiUrl } from './http';
 import { classifyTokenError, retryAfterSeconds } from './graph-client';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
@@ -140,30 +140,12 @@ export class RwsMessageTraceClient implements MessageTraceClient {
     return { ...page, bytes: Buffer.byteLength(response.body) };
   }
 
-  private async getToken(): Promise<string> {
-    try {
-      const token = await this.options.credential.getToken(this.options.scope);
-      if (!token) throw new Error('the credential returned no token');
-      return token.token;
-    } catch (err) {
-      if (err instanceof CollectorError) throw err;
-      throw classifyTokenError(err);
-    }
+  private getToken(): Promise<string> {
+    return bearerToken(this.options.credential, this.options.scope, classifyTokenError);
   }
 
   private checkUrl(url: string, isContinuation: boolean): void {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw thirdPartyGeneric('RWS returned a next link that is not a URL.', { code: 'CorruptNextLink', excerpt: excerptOf(url, 120) });
-    }
-    if (parsed.origin !== this.origin) {
-      throw thirdPartyGeneric(
-        `RWS returned a next link for ${parsed.origin}, not the configured report host ${this.origin}; it was not followed, so the token was not sent there.`,
-        { code: isContinuation ? 'CorruptNextLink' : 'BadUrl', retryable: isContinuation },
-      );
-    }
+    checkApiUrl(url, this.origin, { apiName: 'RWS', link: 'next link', endpoint: 'report host' }, isContinuation);
   }
 }
 
