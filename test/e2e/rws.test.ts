@@ -80,7 +80,7 @@ test('a day of RWS in both JSON shapes reaches the receiver exactly once each, i
     const completedUntil = health!.completedUntil;
     assert.equal(completedUntil, Math.floor((clock.now() - 10 * 60_000) / 1000) * 1000, `${shape}: complete up to now minus the delay`);
     const truth = sim.groundTruth(tenantId, START, completedUntil, { asOf: clock.now() });
-    const events = receiver.events.filter((e) => e.sourceId === shape);
+    const events = receiver.events.filter((e) => e.sourceId === shape && !e.update);
     const result = compareDelivery(truth.map((r) => rowKey(tenantId, r)), events.map((e) => rowKey(e.tenantId, e.row)));
     console.log(`rws ${shape}: expected=${result.expected} delivered=${result.delivered} missing=${result.missing} duplicate=${result.duplicate} unexpected=${result.unexpected}`);
     assert.ok(result.expected > 15_000, `about 20k rows expected, got ${result.expected}`);
@@ -97,7 +97,8 @@ test('a day of RWS in both JSON shapes reaches the receiver exactly once each, i
       assert.match(e.row.receivedDateTime, /Z$/);
       assert.equal(e.row.subject, t.subject);
       assert.equal(e.row.senderAddress, t.senderAddress);
-      assert.equal(e.row.status, t.status);
+      // The status as of the read: a row still pending then may be final by now (re-reads send the change).
+      assert.ok(e.row.status === t.status || /^(pending|gettingstatus)$/i.test(String(e.row.status)), `status ${String(e.row.status)} vs ${t.status}`);
       const raw = e.raw as Record<string, unknown>;
       assert.equal(raw.MessageTraceId, t.id, 'the legacy record is forwarded as raw');
       assert.equal(raw.RecipientAddress, t.recipientAddress);
