@@ -129,7 +129,7 @@ describe('npm start -- --once with each auth method', () => {
     const { file } = await configFile('mi', { method: 'managedIdentity' });
     const before = identity.requests.length;
     assertCollected(await startOnce(file, childEnv()));
-    assert.ok(identity.requests.slice(before).some((r) => r.startsWith(GRAPH_RESOURCE)), 'the token came from the identity endpoint');
+    assert.ok(identity.requests.slice(before).some((r) => r.resource.startsWith(GRAPH_RESOURCE)), 'the token came from the identity endpoint');
   });
 
   it('collects as a multi-tenant app whose federated credential is the managed identity', async () => {
@@ -141,7 +141,7 @@ describe('npm start -- --once with each auth method', () => {
     const { file } = await configFile('federated', { method: 'federated', clientId: t.clientId });
     const before = identity.requests.length;
     assertCollected(await startOnce(file, childEnv()));
-    assert.ok(identity.requests.slice(before).includes('api://AzureADTokenExchange'));
+    assert.ok(identity.requests.slice(before).some((r) => r.resource === 'api://AzureADTokenExchange'));
   });
 
   it('collects with an authorization code redeemed through npm run diagnose, rotating the refresh token in Key Vault across restarts', async () => {

@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createSelfSignedCertificate } from '../../simulator/tls';
+import { startFakeManagedIdentity, type FakeManagedIdentity } from '../auth/support';
 import type { Simulator } from '../../simulator';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -140,54 +141,13 @@ export async function startProxiedKeyVault(vaultName: string): Promise<ProxiedKe
   };
 }
 
-export interface FakeIdentityEndpoint {
-  endpoint: string;
-  header: string;
-  requests: string[];
-  close(): Promise<void>;
-}
+export type FakeIdentityEndpoint = FakeManagedIdentity;
 
 /**
- * The App Service managed identity endpoint (api-version 2019-08-01): tokens for Key Vault are
- * opaque (the fake vault only checks that one is sent); every other resource comes from the
- * simulator's token endpoint as the identity's own app, so Graph and Entra verify it.
+ * The App Service managed identity endpoint (api-version 2019-08-01) for one identity: tokens for
+ * Key Vault are opaque (the fake vault only checks that one is sent); every other resource comes
+ * from the simulator's token endpoint as the identity's own app, so Graph and Entra verify it.
  */
-export async function startIdentityEndpoint(sim: Simulator, identity: { clientId: string; secret: string }): Promise<FakeIdentityEndpoint> {
-  const header = 'auth-cli-identity-header';
-  const requests: string[] = [];
-  const tenantId = sim.tenants[0]!.tenantId;
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      const send = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      if (req.headers['x-identity-header'] !== header) return send(401, { error: 'missing X-IDENTITY-HEADER' });
-      const resource = url.searchParams.get('resource') ?? '';
-      requests.push(resource);
-      const expiresOn = String(Math.floor(Date.now() / 1000) + 3600);
-      if (resource.replace(/\/+$/, '') === 'https://vault.azure.net') {
-        return send(200, { access_token: 'opaque-key-vault-token', expires_on: expiresOn, resource, token_type: 'Bearer', client_id: identity.clientId });
-      }
-      const r = await fetch(`${sim.authorityHost}/${tenantId}/oauth2/v2.0/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: identity.clientId, client_secret: identity.secret, scope: `${resource.replace(/\/+$/, '')}/.default` }),
-      });
-      const t = (await r.json()) as { access_token?: string; expires_in?: number };
-      if (!t.access_token) return send(400, { statusCode: 400, message: 'token request failed' });
-      send(200, { access_token: t.access_token, expires_on: String(Math.floor(Date.now() / 1000) + Number(t.expires_in ?? 3599)), resource, token_type: 'Bearer', client_id: identity.clientId });
-    })().catch(() => {
-      res.writeHead(500);
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/msi/token`,
-    header,
-    requests,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
-  };
+export function startIdentityEndpoint(sim: Simulator, identity: { clientId: string; secret: string }): Promise<FakeIdentityEndpoint> {
+  return startFakeManagedIdentity(sim, [{ ...identity, default: true }], { opaqueKeyVaultTokens: true });
 }

@@ -124,7 +124,11 @@ export interface FakeManagedIdentity {
  * 2019-08-01). Each identity is an app registered in the simulator's tenant; its token comes from
  * the simulator's token endpoint, so Graph and Entra accept it as they would an IMDS token.
  */
-export async function startFakeManagedIdentity(sim: Simulator, identities: { clientId: string; secret: string; default?: boolean }[]): Promise<FakeManagedIdentity> {
+export async function startFakeManagedIdentity(
+  sim: Simulator,
+  identities: { clientId: string; secret: string; default?: boolean }[],
+  opts: { opaqueKeyVaultTokens?: boolean } = {},
+): Promise<FakeManagedIdentity> {
   const header = 'fake-identity-header';
   const requests: FakeManagedIdentity['requests'] = [];
   const tenantId = sim.tenants[0]!.tenantId;
@@ -141,6 +145,10 @@ export async function startFakeManagedIdentity(sim: Simulator, identities: { cli
       requests.push({ resource, ...(clientId ? { clientId } : {}) });
       const identity = clientId ? identities.find((i) => i.clientId === clientId) : identities.find((i) => i.default);
       if (!identity) return send(400, { statusCode: 400, message: 'No managed identity found for the specified ClientId/ResourceId/PrincipalId.' });
+      // A fake Key Vault only checks that a token is sent: with opaqueKeyVaultTokens its token is not a simulator token.
+      if (opts.opaqueKeyVaultTokens && resource.replace(/\/+$/, '') === 'https://vault.azure.net') {
+        return send(200, { access_token: 'opaque-key-vault-token', expires_on: String(Math.floor(Date.now() / 1000) + 3600), resource, token_type: 'Bearer', client_id: identity.clientId });
+      }
       const r = await fetch(`${sim.authorityHost}/${tenantId}/oauth2/v2.0/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
