@@ -13,9 +13,10 @@
  * backoff, `notBefore`) are held by `VirtualDelayQueue` in memory and sent to the Azurite queue
  * when the clock reaches their due time: the same effect as the visibility delay in Azure.
  */
+import { createSourceClients } from '../shared/diagnostics/clients';
+import { sourceConfigHash } from '../shared/runtime';
 import http from 'node:http';
 import tls from 'node:tls';
-import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { startSimulator, type Simulator } from '../simulator';
 import { MemoryLogger } from '../shared/log';
@@ -28,8 +29,6 @@ import { planSource } from '../shared/planning/planner';
 import { processPageJob, type WorkerDeps } from '../shared/worker/page-worker';
 import { createDestination } from '../shared/destinations';
 import { DefaultSecretSource } from '../shared/auth/secrets';
-import { SourceCredential } from '../shared/auth/credentials';
-import { GraphMessageTraceClient } from '../shared/api/graph-client';
 import { TenantBudget, deriveConcurrency } from '../shared/budget';
 import { parseConfig } from '../shared/config/load';
 import type { CollectorConfig } from '../shared/config/types';
@@ -211,14 +210,10 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     spill: storage.container(`${prefix}spill`),
     seen: storage.container(`${prefix}seen`),
     outboxStaleMs: 120_000,
-    configHashOf: (s) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16),
+    configHashOf: sourceConfigHash,
     clientsFor(source) {
-      let c = clients.get(source.id);
-      if (!c) {
-        const credential = new SourceCredential(source, secrets, { clock });
-        c = { credential, api: new GraphMessageTraceClient({ graphBaseUrl: source.endpoints.graphBaseUrl, apiVersion: source.graphApiVersion, scope: source.endpoints.graphScope, credential, timeoutMs: 60_000 }) };
-        clients.set(source.id, c);
-      }
+      const c = clients.get(source.id) ?? createSourceClients(source, secrets, clock);
+      clients.set(source.id, c);
       return c;
     },
   };

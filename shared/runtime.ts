@@ -52,6 +52,11 @@ export interface Runtime {
   configHashOf(source: SourceConfig): string;
 }
 
+/** A stable hash of a source's configuration: a change in it resumes a stopped source and re-runs the preflight. */
+export function sourceConfigHash(source: SourceConfig): string {
+  return createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16);
+}
+
 let cached: Promise<Runtime> | undefined;
 onRuntimeOverridesChanged(() => {
   cached = undefined;
@@ -130,8 +135,6 @@ async function buildRuntime(): Promise<Runtime> {
       }
       return c;
     },
-    configHashOf(source) {
-      return createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16);
-    },
+    configHashOf: sourceConfigHash,
   };
 }

@@ -350,17 +350,7 @@ export class EntraSimulator {
   private baseUrl: string | undefined;
   private counters: EntraStats = { tokenRequests: 0, failedTokenRequests: 0, byTenant: {} };
 
-  constructor(opts: {
-    clock: Clock;
-    tenants: EntraTenant[];
-    tokenLifetimeSec?: number;
-    authorizationCodeLifetimeSec?: number;
-    refreshTokenLifetimeSec?: number;
-    refreshTokenReuse?: 'reject' | 'allow';
-    assertionClockSkewSec?: number;
-    resources?: string[];
-    v1NumbersAsStrings?: boolean;
-  }) {
+  constructor(opts: EntraSimulatorOptions) {
     if (!opts || typeof opts !== 'object') throw new TypeError('EntraSimulator needs an options object with clock and tenants');
     if (!opts.clock || typeof opts.clock.now !== 'function') throw new TypeError('EntraSimulator option clock must be a Clock (shared/time/clock.ts)');
     if (!Array.isArray(opts.tenants)) throw new TypeError('EntraSimulator option tenants must be an array of { tenantId, apps }');

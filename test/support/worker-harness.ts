@@ -4,6 +4,8 @@
  * receives page jobs and runs them until the queue is empty, moving the clock forward to the
  * earliest due job when everything left is waiting (retry backoff, budget waits).
  */
+import { createSourceClients } from '../../shared/diagnostics/clients';
+import { sourceConfigHash } from '../../shared/runtime';
 import { MemoryLogger } from '../../shared/log';
 import { MemoryTelemetry } from '../../shared/telemetry';
 import { Ledger } from '../../shared/state/ledger';
@@ -15,12 +17,9 @@ import { processPageJob, type PageOutcome, type WorkerDeps } from '../../shared/
 import { handlePoisonMessage } from '../../shared/worker/poison';
 import { createDestination } from '../../shared/destinations';
 import { DefaultSecretSource } from '../../shared/auth/secrets';
-import { SourceCredential } from '../../shared/auth/credentials';
-import { GraphMessageTraceClient } from '../../shared/api/graph-client';
 import { TenantBudget } from '../../shared/budget';
 import { parseConfig } from '../../shared/config/load';
 import type { CollectorConfig } from '../../shared/config/types';
-import { createHash } from 'node:crypto';
 import { testStorage, uniqueName } from './azurite';
 
 export interface Harness {
@@ -65,14 +64,10 @@ export async function createHarness(opts: { doc: unknown; env: NodeJS.ProcessEnv
     spill: storage.container(`${prefix}spill`),
     seen: storage.container(`${prefix}seen`),
     outboxStaleMs: 120_000,
-    configHashOf: (s) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 16),
+    configHashOf: sourceConfigHash,
     clientsFor(source) {
-      let c = clients.get(source.id);
-      if (!c) {
-        const credential = new SourceCredential(source, secrets, { clock });
-        c = { credential, api: new GraphMessageTraceClient({ graphBaseUrl: source.endpoints.graphBaseUrl, apiVersion: source.graphApiVersion, scope: source.endpoints.graphScope, credential, timeoutMs: 10_000 }) };
-        clients.set(source.id, c);
-      }
+      const c = clients.get(source.id) ?? createSourceClients(source, secrets, clock);
+      clients.set(source.id, c);
       return c;
     },
   };
