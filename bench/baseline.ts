@@ -22,7 +22,13 @@ export interface TenantSetup {
 const WINDOW_MS = 5 * 60_000;
 const TOP = 1000;
 
-interface Cursor { setup: TenantSetup; token: SimulatorToken; cursor: number; backfillEnd: number; doneAt?: number }
+/**
+ * `doneAt`: the cursor passed the end of the backfill range. `caughtUpAt`: after that, the cursor
+ * reached the live edge (its next window is not due yet), i.e. the rows that arrived while the
+ * single cursor walked the backfill are collected too: the same work ours has done when its
+ * backfill ends, since ours keeps live collection current beside it.
+ */
+interface Cursor { setup: TenantSetup; token: SimulatorToken; cursor: number; backfillEnd: number; doneAt?: number; caughtUpAt?: number }
 
 export class BaselineCollector {
   readonly slots = 1;
@@ -53,6 +59,13 @@ export class BaselineCollector {
     return this.backfillRunning() ? undefined : Math.max(0, ...this.cursors.map((c) => c.doneAt ?? 0));
   }
 
+  /** When every tenant with a backfill had also caught up with live (undefined until then). */
+  caughtUpAt(): number | undefined {
+    const withBackfill = this.cursors.filter((c) => c.setup.backfill);
+    if (withBackfill.some((c) => c.caughtUpAt === undefined)) return undefined;
+    return Math.max(0, ...withBackfill.map((c) => c.caughtUpAt!));
+  }
+
   stop(): void {
     this.stopped = true;
     this.abort.abort();
@@ -64,7 +77,10 @@ export class BaselineCollector {
       let worked = false;
       for (const c of this.cursors) {
         if (this.stopped) return;
-        if (c.cursor + WINDOW_MS > clock.now() - this.o.collectionDelayMs) continue;
+        if (c.cursor + WINDOW_MS > clock.now() - this.o.collectionDelayMs) {
+          if (c.doneAt !== undefined && c.caughtUpAt === undefined) c.caughtUpAt = clock.now();
+          continue;
+        }
         await this.collectWindow(c, c.cursor, c.cursor + WINDOW_MS);
         c.cursor += WINDOW_MS;
         if (c.cursor >= c.backfillEnd && c.doneAt === undefined) c.doneAt = clock.now();

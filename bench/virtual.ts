@@ -153,9 +153,15 @@ export interface VirtualRun {
   longestPlannerTickMs: number;
 }
 
-async function simulatorFor(sc: VirtualScenario, clock: ManualClock): Promise<Simulator> {
+/**
+ * Ours needs https (@azure/identity only talks to an https authority), so its simulator's CA is
+ * added to the process's default CAs. The baseline's plain `fetch` (undici) keeps the CA list it
+ * first saw, so after ours' run it refused the second simulator's certificate ("self-signed
+ * certificate"); the baseline therefore talks plain http to its own simulator.
+ */
+async function simulatorFor(sc: VirtualScenario, clock: ManualClock, https: boolean): Promise<Simulator> {
   const sim = await startSimulator({
-    https: true,
+    https,
     seed: sc.seed,
     clock,
     tokenLifetimeSec: 86_400,
@@ -163,7 +169,7 @@ async function simulatorFor(sc: VirtualScenario, clock: ManualClock): Promise<Si
     throttle: { limit: LIMIT, windowMs: WINDOW_MS },
     tenants: Array.from({ length: sc.tenants }, () => ({ rowsPerDay: sc.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const } } })),
   });
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  if (https) tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
   return sim;
 }
 
@@ -172,7 +178,7 @@ const T0 = Date.UTC(2026, 2, 20, 12, 0, 0);
 /** Runs "ours": the real planner and page worker, in virtual time. */
 export async function runOurs(sc: VirtualScenario, connectionString: string, progress?: (msg: string) => void): Promise<VirtualRun> {
   const clock = new ManualClock(T0);
-  const sim = await simulatorFor(sc, clock);
+  const sim = await simulatorFor(sc, clock, true);
   const receiver = await startCountingReceiver();
   const env: NodeJS.ProcessEnv = { JobsStorage: connectionString };
   sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
@@ -398,7 +404,10 @@ export interface BaselineRun {
   backfillRows: number;
   backfillRequests: number;
   throttled429: number;
+  /** The single cursor passed the end of the backfill range. */
   backfillDoneAt?: number;
+  /** After that, the cursor reached the live edge: the rows that arrived meanwhile are collected too. */
+  caughtUpAt?: number;
   cpuMs: number;
   peakRssMB: number;
   realSeconds: number;
@@ -407,7 +416,7 @@ export interface BaselineRun {
 /** Runs the peer-like baseline (one sequential worker, $top 1000, fixed 5-minute windows) on the same virtual clock. */
 export async function runBaseline(sc: VirtualScenario, progress?: (msg: string) => void): Promise<BaselineRun> {
   const clock = new ManualClock(T0);
-  const sim = await simulatorFor(sc, clock);
+  const sim = await simulatorFor(sc, clock, false);
   const liveStart = T0 - sc.collectionDelayMs;
   const recorder = new Recorder(clock, T0);
   const tenants = sim.tenants.map((t) => ({
@@ -423,18 +432,30 @@ export async function runBaseline(sc: VirtualScenario, progress?: (msg: string) 
   let nextTick = T0;
   let stopAt = sc.backfillMs ? Number.POSITIVE_INFINITY : T0 + sc.durationMs;
   let doneAt: number | undefined;
+  let caughtUpAt: number | undefined;
   let peakRss = 0;
   const reqTimes = recorder.requestTimes;
   while (true) {
     const now = clock.now();
     if (now >= nextTick) {
       nextTick += sc.pollIntervalMs;
+      // A baseline that cannot reach its simulator would otherwise idle through simulated days.
+      if (recorder.errors >= 50 && recorder.rows === 0) {
+        collector.stop();
+        await sim.stop();
+        throw new Error(`the baseline failed its first ${recorder.errors} requests (see the errors above); its figures would be meaningless`);
+      }
       const lags = collector.lagsMs().map((l) => l / MIN);
-      const running2 = sc.backfillMs > 0 && collector.backfillRunning();
+      // The baseline's backfill holds its live collection back until its cursor has caught up.
+      const running2 = sc.backfillMs > 0 && collector.caughtUpAt() === undefined;
       if (sc.backfillMs && doneAt === undefined && !collector.backfillRunning()) {
         doneAt = collector.backfillFinishedAt() ?? now;
+        progress?.(`baseline backfill range done at +${((doneAt - T0) / MIN).toFixed(1)} sim-min; catching up with the rows that arrived meanwhile`);
+      }
+      if (sc.backfillMs && doneAt !== undefined && caughtUpAt === undefined && collector.caughtUpAt() !== undefined) {
+        caughtUpAt = collector.caughtUpAt()!;
         stopAt = now + sc.afterBackfillMs;
-        progress?.(`baseline backfill done at +${((doneAt - T0) / MIN).toFixed(1)} sim-min`);
+        progress?.(`baseline caught up with live at +${((caughtUpAt - T0) / MIN).toFixed(1)} sim-min`);
       }
       let inWindow = 0;
       for (let i = reqTimes.length - 1; i >= 0 && reqTimes[i]! > now - WINDOW_MS; i--) inWindow++;
@@ -459,6 +480,7 @@ export async function runBaseline(sc: VirtualScenario, progress?: (msg: string) 
     startedAt: T0, endedAt: clock.now(), samples, rows: recorder.rows, requests: recorder.requests,
     backfillRows: recorder.backfillRows, backfillRequests: recorder.backfillRequests, throttled429: stats,
     ...(doneAt !== undefined ? { backfillDoneAt: doneAt } : {}),
+    ...(caughtUpAt !== undefined ? { caughtUpAt } : {}),
     cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds: (performance.now() - real0) / 1000,
   };
 }

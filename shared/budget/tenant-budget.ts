@@ -15,9 +15,14 @@
  * slot: the loser re-reads and re-decides.
  *
  * Priorities: live > backfill > rescan. Backfill and rescan only get what live collection does not
- * need: they must leave `liveReserve` slots free, where the reserve is derived from recent live
- * demand (see `liveReserveFor`). Rescan in addition yields `rescanYield` slots to backfill while a
- * backfill is running. Live may use every allowed slot.
+ * need, measured rather than guessed: a live request refused because the window is full records
+ * that it waits (`liveRetryAt`, the time it comes back), and until a live request is granted (or
+ * the mark is LIVE_WAIT_GRACE_MS stale) backfill and rescan take no slot, so the next slot that
+ * frees goes to live. While no live request waits, backfill may use every slot live left, so no
+ * part of the budget stays idle for a live request that is not coming. `minLiveReserve`
+ * (default 0) keeps that many slots free for live at all times, for those who want live never to
+ * wait at all. Rescan in addition yields `rescanYield` slots to backfill while a backfill is
+ * running. Live may use every allowed slot.
  *
  * A 429 with Retry-After pauses the tenant for every worker (`pause`). A refused caller never
  * sleeps: it re-enqueues its job with a visibility delay of `waitMs`.
@@ -48,8 +53,10 @@ export interface BudgetUsage {
   windowMs: number;
   /** Grants in the current window by priority. */
   byPriority: Record<BudgetPriority, number>;
-  /** Free slots backfill and rescan must leave for live collection right now. */
+  /** Free slots backfill and rescan must always leave for live collection (minLiveReserve). */
   liveReserve: number;
+  /** True while a refused live request waits for the next free slot (backfill and rescan hold off). */
+  liveWaiting: boolean;
 }
 
 export interface TenantBudgetOptions {
@@ -59,14 +66,12 @@ export interface TenantBudgetOptions {
   windowMs?: number;
   /** Share of the limit left for admins and other tools, 0 <= headroom < 1. Default 0.1. */
   headroom?: number;
-  /** Free slots always kept for live collection (backfill and rescan may not take them). Default 3. */
-  minLiveReserve?: number;
   /**
-   * The live reserve grows with measured live demand: ceil(liveGrantsInWindow x liveReserveFactor).
-   * Default 0.5 (live requests spread over the window; half a window's worth free at any time
-   * covers a burst of live slices planned at once).
+   * Free slots always kept for live collection (backfill and rescan may not take them). Default 0:
+   * live priority comes from the wait mark (see the header), so no slot is kept idle. Set it to
+   * let live requests never wait for a slot, at the cost of that many requests per window.
    */
-  liveReserveFactor?: number;
+  minLiveReserve?: number;
   /** Slots rescan leaves to backfill while a backfill holds grants in the window. Default 2. */
   rescanYield?: number;
   /** Compare-and-swap attempts before a caller is told to come back (reason 'contended'). Default 12. */
@@ -94,7 +99,7 @@ function checkNumber(name: string, value: unknown, min: number, max: number, int
 
 export function resolveBudgetOptions(opts: TenantBudgetOptions = {}): ResolvedBudgetOptions {
   if (opts === null || typeof opts !== 'object') throw new BudgetOptionError('(options)', 'TenantBudget options must be an object (or omitted)');
-  const known = new Set(['limit', 'windowMs', 'headroom', 'minLiveReserve', 'liveReserveFactor', 'rescanYield', 'maxAttempts', 'contendedWaitMs']);
+  const known = new Set(['limit', 'windowMs', 'headroom', 'minLiveReserve', 'rescanYield', 'maxAttempts', 'contendedWaitMs']);
   for (const k of Object.keys(opts)) {
     if (!known.has(k)) throw new BudgetOptionError(k, `Unknown TenantBudget option ${k}; use one of ${[...known].join(', ')}`);
   }
@@ -103,12 +108,11 @@ export function resolveBudgetOptions(opts: TenantBudgetOptions = {}): ResolvedBu
   const headroom = checkNumber('headroom', opts.headroom ?? 0.1, 0, 0.99, false);
   const allowed = Math.floor(limit * (1 - headroom));
   if (allowed < 1) throw new BudgetOptionError('headroom', `TenantBudget option headroom ${headroom} leaves no request of the limit ${limit}; lower the headroom`);
-  const minLiveReserve = checkNumber('minLiveReserve', opts.minLiveReserve ?? Math.min(3, allowed - 1), 0, allowed - 1, true);
-  const liveReserveFactor = checkNumber('liveReserveFactor', opts.liveReserveFactor ?? 0.5, 0, 1, false);
+  const minLiveReserve = checkNumber('minLiveReserve', opts.minLiveReserve ?? 0, 0, allowed - 1, true);
   const rescanYield = checkNumber('rescanYield', opts.rescanYield ?? Math.min(2, allowed), 0, allowed, true);
   const maxAttempts = checkNumber('maxAttempts', opts.maxAttempts ?? 12, 1, 1000, true);
   const contendedWaitMs = checkNumber('contendedWaitMs', opts.contendedWaitMs ?? 1000, 1, 3_600_000, true);
-  return { limit, windowMs, headroom, allowed, minLiveReserve, liveReserveFactor, rescanYield, maxAttempts, contendedWaitMs };
+  return { limit, windowMs, headroom, allowed, minLiveReserve, rescanYield, maxAttempts, contendedWaitMs };
 }
 
 /** The table name of the budget: `<prefix>budget` (prefix from MTC_TABLE_PREFIX, default `mtc`). */
@@ -132,48 +136,61 @@ export interface BudgetState {
   grants: Grant[];
   pausedUntil: number;
   pauseReason: string;
+  /**
+   * Clock time at which a refused live request comes back for a slot; 0 when none waits. Cleared
+   * by the next live grant; ignored LIVE_WAIT_GRACE_MS after that time (a lost job must not hold
+   * backfill and rescan off for long).
+   */
+  liveRetryAt: number;
 }
 
-/**
- * The live reserve: free slots backfill and rescan must leave. The larger of minLiveReserve and
- * ceil(live grants in the window x liveReserveFactor), at most half of `allowed`, so background
- * work always keeps at least half the budget when it has nothing else competing.
- */
-export function liveReserveFor(liveInWindow: number, o: Pick<ResolvedBudgetOptions, 'allowed' | 'minLiveReserve' | 'liveReserveFactor'>): number {
-  const measured = Math.ceil(liveInWindow * o.liveReserveFactor);
-  return Math.min(Math.max(o.minLiveReserve, measured), Math.floor(o.allowed / 2));
+export const LIVE_WAIT_GRACE_MS = 30_000;
+/** The least a backfill or rescan request refused for a waiting live request waits. */
+const YIELD_WAIT_MS = 1000;
+
+function liveWaiting(state: BudgetState, now: number): boolean {
+  return state.liveRetryAt > 0 && now < state.liveRetryAt + LIVE_WAIT_GRACE_MS;
 }
 
 export type Decision =
   | { granted: true; state: BudgetState }
-  | { granted: false; waitMs: number; reason: Exclude<RefusalReason, 'contended'> };
+  | { granted: false; waitMs: number; reason: Exclude<RefusalReason, 'contended'>; state?: BudgetState };
 
 /**
  * The pure decision for one acquire at `now` (exported for tests and the benchmark): prunes the
- * log, applies pause, per-priority cap and window, and returns the new state on a grant.
+ * log, applies pause, the live wait mark, the per-priority cap and the window. Returns the new
+ * state on a grant, and on a live refusal that has to record (or move) the wait mark.
  */
 export function decide(state: BudgetState, priority: BudgetPriority, now: number, o: ResolvedBudgetOptions): Decision {
   const grants = pruned(state.grants, now, o.windowMs);
   if (state.pausedUntil > now) return { granted: false, waitMs: state.pausedUntil - now, reason: 'paused' };
+  if (priority !== 'live' && liveWaiting(state, now)) {
+    // A live request waits for the next slot that frees: it gets it. Come back after its turn.
+    return { granted: false, waitMs: Math.max(YIELD_WAIT_MS, state.liveRetryAt - now + YIELD_WAIT_MS), reason: 'reserved-for-live' };
+  }
   const used = grants.length;
   let cap = o.allowed;
   let reason: 'window-full' | 'reserved-for-live' = 'window-full';
   if (priority !== 'live') {
-    const live = grants.filter((g) => g.priority === 'live').length;
-    cap = o.allowed - liveReserveFor(live, o);
+    cap = o.allowed - o.minLiveReserve;
     if (priority === 'rescan' && grants.some((g) => g.priority === 'backfill')) cap -= o.rescanYield;
     cap = Math.max(0, cap);
     if (used >= cap && used < o.allowed) reason = 'reserved-for-live';
   }
   if (used < cap) {
-    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority }] } };
+    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority }], liveRetryAt: priority === 'live' ? 0 : state.liveRetryAt } };
   }
   if (used === 0) return { granted: false, waitMs: o.windowMs, reason }; // a cap of 0 (tiny budgets): try again next window
   // Refused: the window must lose (used - cap + 1) grants before this priority fits under its cap.
   // The (used - cap)-th oldest grant (0-based) leaves the window at its time + windowMs.
   const idx = Math.min(used - 1, used - cap);
   const freesAt = grants[idx]!.at + o.windowMs;
-  return { granted: false, waitMs: Math.max(1, freesAt - now + 1), reason };
+  const waitMs = Math.max(1, freesAt - now + 1);
+  if (priority === 'live' && !(liveWaiting(state, now) && state.liveRetryAt <= now + waitMs)) {
+    // Record the wait, so backfill and rescan leave the slot that frees to this request.
+    return { granted: false, waitMs, reason, state: { ...state, grants, liveRetryAt: now + waitMs } };
+  }
+  return { granted: false, waitMs, reason };
 }
 
 function pruned(grants: Grant[], now: number, windowMs: number): Grant[] {
@@ -233,7 +250,11 @@ export class TenantBudget {
     for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
       const loaded = await this.load(tenantKey);
       const d = decide(loaded.state, priority, this.clock.now(), this.options);
-      if (!d.granted) return d;
+      if (!d.granted) {
+        // A live refusal records its wait mark; if another instance wrote first, decide again.
+        if (d.state && !(await this.store(tenantKey, d.state, loaded.etag))) continue;
+        return { granted: false, waitMs: d.waitMs, reason: d.reason };
+      }
       if (await this.store(tenantKey, d.state, loaded.etag)) return { granted: true };
     }
     return { granted: false, waitMs: this.options.contendedWaitMs, reason: 'contended' };
@@ -282,7 +303,8 @@ export class TenantBudget {
       pauseReason: state.pausedUntil > now ? state.pauseReason : '',
       windowMs: this.options.windowMs,
       byPriority,
-      liveReserve: liveReserveFor(byPriority.live, this.options),
+      liveReserve: this.options.minLiveReserve,
+      liveWaiting: liveWaiting(state, now),
     };
   }
 
@@ -301,18 +323,18 @@ export class TenantBudget {
     try {
       const e = await this.table.getEntity<Record<string, unknown>>(tenantKey, ROW_KEY);
       return {
-        state: { grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? '') },
+        state: { grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? ''), liveRetryAt: Number(e.liveRetryAt ?? 0) || 0 },
         etag: String(e.etag),
       };
     } catch (err) {
-      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '' }, etag: undefined };
+      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '', liveRetryAt: 0 }, etag: undefined };
       throw err;
     }
   }
 
   /** Compare-and-swap: create when there was no entity, else replace if the ETag still matches. */
   private async store(tenantKey: string, s: BudgetState, etag: string | undefined): Promise<boolean> {
-    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason };
+    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveRetryAt: s.liveRetryAt };
     try {
       if (etag === undefined) await this.table.createEntity(entity);
       else await this.table.updateEntity(entity, 'Replace', { etag });

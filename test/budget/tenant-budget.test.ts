@@ -5,7 +5,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TableClient } from '@azure/data-tables';
-import { TenantBudget, BudgetOptionError, budgetTableName, decide, resolveBudgetOptions, type BudgetPriority, type TenantBudgetOptions } from '../../shared/budget';
+import { TenantBudget, BudgetOptionError, budgetTableName, decide, resolveBudgetOptions, LIVE_WAIT_GRACE_MS, type BudgetPriority, type TenantBudgetOptions } from '../../shared/budget';
 import { ManualClock } from '../../shared/time/clock';
 import { testStorage, uniqueName } from '../support/azurite';
 
@@ -95,7 +95,33 @@ test('a refused caller is told how long until its slot frees, and gets it then',
   assert.equal((await one.acquire('t', 'live')).granted, true);
 });
 
-test('backfill gets only what live does not need and waits for the reserve to clear', async () => {
+test('backfill may use every slot live leaves, but a waiting live request gets the next slot that frees', async () => {
+  const { clock, one } = await budgets(1, { limit: 20, headroom: 0 });
+  assert.equal((await one.acquire('t', 'live')).granted, true);
+  clock.advance(1_000);
+  let backfill = 0;
+  while ((await one.acquire('t', 'backfill')).granted) backfill++;
+  assert.equal(backfill, 19, 'no slot stays idle for a live request that is not coming');
+  // Live comes and finds the window full: refused until the oldest grant (its own, at T0) leaves.
+  const live = await one.acquire('t', 'live');
+  assert.ok(!live.granted);
+  assert.equal(live.reason, 'window-full');
+  assert.equal(live.waitMs, WINDOW - 1_000 + 1);
+  assert.equal((await one.usage('t')).liveWaiting, true);
+  // The slot frees; backfill asks first and must leave it to live.
+  clock.advance(live.waitMs);
+  const early = await one.acquire('t', 'backfill');
+  assert.ok(!early.granted);
+  assert.equal(early.reason, 'reserved-for-live');
+  assert.ok(early.waitMs >= 1_000, `a yielding backfill request comes back after live had its turn, waits ${early.waitMs} ms`);
+  assert.equal((await one.acquire('t', 'live')).granted, true, 'live gets the freed slot');
+  assert.equal((await one.usage('t')).liveWaiting, false, 'the grant clears the wait mark');
+  // Backfill resumes as soon as the next grant leaves the window.
+  clock.advance(1_000);
+  assert.equal((await one.acquire('t', 'backfill')).granted, true);
+});
+
+test('minLiveReserve keeps slots free for live at all times', async () => {
   const { clock, one } = await budgets(1, { limit: 20, headroom: 0, minLiveReserve: 3 });
   let backfill = 0;
   for (let i = 0; i < 25; i++) {
@@ -118,13 +144,27 @@ test('backfill gets only what live does not need and waits for the reserve to cl
   assert.equal(u.used, 0);
 });
 
-test('the live reserve grows with measured live demand', async () => {
-  const { one } = await budgets(1, { limit: 40, headroom: 0, minLiveReserve: 2, liveReserveFactor: 0.5 });
-  for (let i = 0; i < 10; i++) assert.equal((await one.acquire('t', 'live')).granted, true);
-  assert.equal((await one.usage('t')).liveReserve, 5);
-  let backfill = 0;
-  while ((await one.acquire('t', 'backfill')).granted) backfill++;
-  assert.equal(backfill, 40 - 10 - 5);
+test('a live wait mark whose job never comes back stops holding backfill off after the grace', async () => {
+  const { clock, one } = await budgets(1, { limit: 4, headroom: 0 });
+  for (let i = 0; i < 4; i++) assert.equal((await one.acquire('t', 'backfill')).granted, true);
+  const live = await one.acquire('t', 'live');
+  assert.ok(!live.granted);
+  // The live job is lost (its instance died). Backfill yields until the mark is LIVE_WAIT_GRACE_MS stale.
+  clock.advance(live.waitMs + LIVE_WAIT_GRACE_MS - 1);
+  assert.equal((await one.acquire('t', 'backfill')).granted, false);
+  clock.advance(1);
+  assert.equal((await one.acquire('t', 'backfill')).granted, true);
+});
+
+test('a second waiting live request does not push the wait mark later', () => {
+  const o = resolveBudgetOptions({ limit: 2, headroom: 0 });
+  const state = { grants: [{ at: T0, priority: 'backfill' as const }, { at: T0 + 10_000, priority: 'backfill' as const }], pausedUntil: 0, pauseReason: '', liveRetryAt: 0 };
+  const first = decide(state, 'live', T0 + 20_000, o);
+  assert.ok(!first.granted && first.state);
+  assert.equal(first.state.liveRetryAt, T0 + WINDOW + 1);
+  const second = decide(first.state, 'live', T0 + 21_000, o);
+  assert.ok(!second.granted);
+  assert.equal(second.state, undefined, 'the earlier mark stands');
 });
 
 test('rescan yields to a running backfill, and backfill to live', async () => {
@@ -188,7 +228,7 @@ test('bad options and arguments are refused with the option named', async () => 
 
 test('the pure decision drops a grant exactly one window after it was made', () => {
   const o = resolveBudgetOptions({ limit: 1, headroom: 0, minLiveReserve: 0 });
-  const state = { grants: [{ at: T0, priority: 'live' as const }], pausedUntil: 0, pauseReason: '' };
+  const state = { grants: [{ at: T0, priority: 'live' as const }], pausedUntil: 0, pauseReason: '', liveRetryAt: 0 };
   assert.equal(decide(state, 'live', T0 + WINDOW - 1, o).granted, false);
   assert.equal(decide(state, 'live', T0 + WINDOW, o).granted, true);
 });
