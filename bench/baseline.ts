@@ -112,6 +112,7 @@ export class BaselineCollector {
         await clock.sleep(Number(res.headers.get('retry-after') ?? '60') * 1000, this.abort.signal);
         continue;
       }
+      if (res.status === 401) c.token.invalidate(); // the token outlived its simulated lifetime: renew it, as the peers do
       if (res.status !== 200) {
         recorder.errors++;
         if (recorder.errors < 5) console.error(`baseline: HTTP ${res.status}: ${text.slice(0, 200)}`);

@@ -2,6 +2,11 @@
 export class SimulatorToken {
   private cached?: { token: string; expiresAt: number };
   constructor(private readonly baseUrl: string, private readonly tenantId: string, private readonly clientId: string, private readonly secret: string) {}
+  /** Drops the cached token (after a 401: it expired in simulated time). */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
   async get(): Promise<string> {
     const now = Date.now();
     if (this.cached && this.cached.expiresAt > now) return this.cached.token;

@@ -169,11 +169,15 @@ async function simulatorFor(sc: VirtualScenario, clock: ManualClock, https: bool
     throttle: { limit: LIMIT, windowMs: WINDOW_MS },
     tenants: Array.from({ length: sc.tenants }, () => ({ rowsPerDay: sc.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const } } })),
   });
-  if (https) tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  // Replace, not accumulate: every simulator's CA has the same subject, and with an earlier one still
+  // trusted the next run's TLS handshakes failed (scenario c after a: no request at all).
+  if (https) tls.setDefaultCACertificates([...BASE_CAS, sim.caCertificatePem!]);
   return sim;
 }
 
 const T0 = Date.UTC(2026, 2, 20, 12, 0, 0);
+/** The process's CAs before any simulator's: each run trusts these plus its own simulator's CA only. */
+const BASE_CAS = tls.getCACertificates('default');
 
 /** Runs "ours": the real planner and page worker, in virtual time. */
 export async function runOurs(sc: VirtualScenario, connectionString: string, progress?: (msg: string) => void): Promise<VirtualRun> {

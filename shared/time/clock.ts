@@ -94,12 +94,15 @@ export class ManualClock implements Clock {
   sleep(clockMs: number, signal?: AbortSignal): Promise<void> {
     if (clockMs <= 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      const w = { until: this.current + clockMs, resolve };
-      this.waiters.push(w);
-      signal?.addEventListener('abort', () => {
+      // The abort listener goes when the sleep ends either way (a long run reusing one signal
+      // would otherwise pile up a listener per sleep).
+      const onAbort = () => {
         this.waiters = this.waiters.filter((x) => x !== w);
         resolve();
-      }, { once: true });
+      };
+      const w = { until: this.current + clockMs, resolve: () => { signal?.removeEventListener('abort', onAbort); resolve(); } };
+      this.waiters.push(w);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
   /** The clock time of the earliest pending sleep's wake-up, or undefined when nothing sleeps. */
