@@ -365,6 +365,16 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   }
   const cpu = process.cpuUsage(cpu0);
   const realSeconds = (performance.now() - real0) / 1000;
+  if (receiver.rows === 0) {
+    // Figures of a run that collected nothing would be meaningless: say why instead.
+    const why = await Promise.all(config.sources.slice(0, 3).map(async (s) => {
+      const h = await ledger.getHealth(s.id);
+      return `${s.id}: ${h?.state ?? 'no health row'}${h?.lastError ? ` (${h.lastError})` : ''}`;
+    }));
+    await receiver.close();
+    await sim.stop();
+    throw new Error(`ours delivered no row in ${((clock.now() - T0) / MIN).toFixed(0)} sim-min; source health: ${why.join('; ')}`);
+  }
 
   const byKind: VirtualRun['byKind'] = {};
   const rereadMap = new Map<number, { level: number; slices: number; rows: number; requests: number }>();
