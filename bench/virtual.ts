@@ -25,7 +25,7 @@ import { Ledger } from '../shared/state/ledger';
 import { storageFromEnvironment } from '../shared/state/storage';
 import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
 import { ManualClock, type Clock } from '../shared/time/clock';
-import { planSource } from '../shared/planning/planner';
+import { forEachSource, planSource } from '../shared/planning/planner';
 import { processPageJob, type WorkerDeps } from '../shared/worker/page-worker';
 import { createDestination } from '../shared/destinations';
 import { DefaultSecretSource } from '../shared/auth/secrets';
@@ -251,15 +251,15 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
 
   const tick = async () => {
     const now = clock.now();
-    for (const source of config.sources) {
-      // As functions/plan.ts: one source's failure does not stop the others.
+    // As functions/plan.ts: PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
+    await forEachSource(config.sources, async (source) => {
       try {
         await planSource(deps, source);
       } catch (err) {
         errors++;
         if (errors <= 5) progress?.(`planning ${source.id} failed: ${(err as Error).message}`);
       }
-    }
+    });
     const tickMs = clock.now() - now;
     if (tickMs > longestTickMs) longestTickMs = tickMs;
     const lags: number[] = [];

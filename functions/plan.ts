@@ -6,19 +6,15 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
-import { planSource } from '../shared/planning/planner';
+import { forEachSource, planSource } from '../shared/planning/planner';
 import { asCollectorError } from '../shared/errors';
 import { refreshSourceGauges, SPANS, withSpan, type GaugeDeps } from '../shared/telemetry';
 
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
   const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, budget: rt.budget };
-  // Sources are planned in parallel (a few at a time): a preflight or a slow table call of one
-  // tenant does not delay the others.
-  const queue = [...rt.config.sources];
-  const planNext = async (): Promise<void> => {
-    for (let source = queue.shift(); source; source = queue.shift()) await planOne(source);
-  };
+  // Sources are planned in parallel (PLAN_CONCURRENCY at a time): a preflight or a slow table
+  // call of one tenant does not delay the others.
   const planOne = (source: (typeof rt.config.sources)[number]) =>
     withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
       try {
@@ -36,10 +32,7 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
         context.warn(`telemetry gauges of ${source.id} not refreshed: ${asCollectorError(err).message}`);
       }
     });
-  await Promise.all(Array.from({ length: Math.min(PLAN_CONCURRENCY, queue.length) }, planNext));
+  await forEachSource(rt.config.sources, planOne);
 }
-
-/** Sources planned at once by one timer run. */
-export const PLAN_CONCURRENCY = 8;
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });

@@ -172,3 +172,18 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
   await Promise.all(pending.filter((p) => !p.skip).map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
+
+/** Sources planned at once by one timer run (functions/plan.ts, and the benchmark that mirrors it). */
+export const PLAN_CONCURRENCY = 8;
+
+/**
+ * Runs `planOne` for every source, `limit` at a time, so a preflight or a slow table call of one
+ * tenant does not delay the others. `planOne` handles its own source's failure.
+ */
+export async function forEachSource<T>(sources: readonly T[], planOne: (source: T) => Promise<void>, limit = PLAN_CONCURRENCY): Promise<void> {
+  const queue = [...sources];
+  const next = async (): Promise<void> => {
+    for (let source = queue.shift(); source !== undefined; source = queue.shift()) await planOne(source);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, next));
+}
