@@ -16,6 +16,17 @@ export function idField(what: string) {
   return z.string({ error: msg }).regex(ID_PATTERN, { error: msg });
 }
 
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/** A list of the tenant's accepted domains, trimmed and lowercased (mail direction). */
+export function acceptedDomainsField() {
+  const msg = 'must be a list of the tenant\'s accepted domains, e.g. ["contoso.com", "contoso.onmicrosoft.com"]';
+  return z
+    .array(z.string({ error: msg }).transform((s) => s.trim().toLowerCase().replace(/\.$/, '')).refine((s) => DOMAIN.test(s), { error: `${msg}; each a domain name without "@"` }), { error: msg })
+    .default([])
+    .transform((list) => [...new Set(list)]);
+}
+
 export function booleanField() {
   return z.boolean({ error: 'must be true or false (without quotes)' });
 }

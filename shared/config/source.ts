@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { DAY_MS, MINUTE_MS } from '../time/expressions';
 import { CLOUD_NAMES, CLOUDS, graphUnavailableMessage, isCloudName, normaliseEndpointUrl, rwsInGlobalCloudMessage, type KnownCloudName } from './clouds';
-import { booleanField, durationField, guidField, idField, intField, secretRefField, tenantIdField, timeField } from './fields';
+import { acceptedDomainsField, booleanField, durationField, guidField, idField, intField, secretRefField, tenantIdField, timeField } from './fields';
 import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './issues';
 import type { RwsOptions, SecretRef, SourceAuth, SourceConfig, SourceEndpoints } from './types';
 import { checkUnknownFields } from './unknown-fields';
@@ -165,6 +165,7 @@ function sourceSchema(keyVaultUri: string | undefined) {
       sliceLength: durationField(MINUTE_MS, 10 * DAY_MS, '1h').prefault(SOURCE_DEFAULTS.sliceLength),
       pageSize: intField(1, 5000, 5000).default(SOURCE_DEFAULTS.pageSize),
       pollInterval: durationField(MINUTE_MS, DAY_MS, '1m').prefault(SOURCE_DEFAULTS.pollInterval),
+      acceptedDomains: acceptedDomainsField(),
       fields: z
         .record(
           z.string(),
@@ -211,6 +212,8 @@ const SOURCE_ALIASES: Record<string, string> = {
   destination: 'destinations',
   version: 'graphApiVersion',
   apiVersion: 'graphApiVersion',
+  domains: 'acceptedDomains',
+  localDomains: 'acceptedDomains',
   metadata: 'fields',
   tags: 'fields',
 };
@@ -306,6 +309,7 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     sliceMs: p.sliceLength,
     pageSize: p.pageSize,
     pollIntervalMs: p.pollInterval,
+    acceptedDomains: p.acceptedDomains,
     fields: p.fields,
     retry: toRetryPolicy(p.retry),
     requestTimeoutMs: p.requestTimeout,

@@ -125,6 +125,11 @@ export interface SourceConfig {
   pageSize: number;
   /** How often the planner plans new live slices for this source (ms). */
   pollIntervalMs: number;
+  /**
+   * The tenant's accepted domains (lowercase), for mail direction on every destination this source
+   * feeds; when empty, each destination's own `acceptedDomains` apply.
+   */
+  acceptedDomains: string[];
   /** Fields added to every event (Sumo "Fields", Cribl tags). */
   fields: Record<string, string | number | boolean>;
   /** Retry policy for API requests. */
@@ -158,8 +163,13 @@ export interface DestinationPrivacyConfig {
 export interface DestinationCommonConfig {
   id: string;
   format: DestinationFormat;
-  /** The tenant's accepted domains (lowercase), for mail direction. */
+  /** The tenant's accepted domains (lowercase), for mail direction of sources that set none. */
   acceptedDomains: string[];
+  /**
+   * Derived by the config loader, not written by users: the accepted domains of each source that
+   * feeds this destination and sets its own (source id -> domains). They win over `acceptedDomains`.
+   */
+  acceptedDomainsBySource?: Record<string, string[]>;
   privacy: DestinationPrivacyConfig;
   retry: RetryPolicyConfig;
 }

@@ -10,7 +10,10 @@ export class DestinationFormatter {
   get(): Promise<Formatter> {
     this.formatter ??= (async () => {
       const key = this.config.privacy.hashKey ? await this.secrets.get(this.config.privacy.hashKey) : undefined;
-      return createFormatter({ format: this.config.format, acceptedDomains: this.config.acceptedDomains, privacy: this.config.privacy }, key);
+      return createFormatter({
+        format: this.config.format, acceptedDomains: this.config.acceptedDomains, privacy: this.config.privacy,
+        ...(this.config.acceptedDomainsBySource ? { acceptedDomainsBySource: this.config.acceptedDomainsBySource } : {}),
+      }, key);
     })();
     this.formatter.catch(() => (this.formatter = undefined));
     return this.formatter;

@@ -16,6 +16,8 @@ export interface FormatOptions {
   format: FormatName;
   /** The tenant's accepted domains, lowercased, for mail direction. */
   acceptedDomains: readonly string[];
+  /** Per source id, domains that win over `acceptedDomains` for that source's events (one tenant each). */
+  acceptedDomainsBySource?: Readonly<Record<string, readonly string[]>>;
   privacy: PrivacyRules;
 }
 
@@ -26,11 +28,14 @@ export type Formatter = (event: TraceEvent) => FormattedRecord;
 
 /** Builds the formatter of a destination; `hashKey` is the resolved privacy hash key, if any. */
 export function createFormatter(options: FormatOptions, hashKey?: string): Formatter {
-  const domains = options.acceptedDomains.map((d) => d.toLowerCase());
+  const lower = (list: readonly string[]) => list.map((d) => d.toLowerCase());
+  const domains = lower(options.acceptedDomains);
+  const bySource = new Map(Object.entries(options.acceptedDomainsBySource ?? {}).map(([id, list]) => [id, lower(list)]));
+  const domainsOf = (e: TraceEvent) => bySource.get(e.sourceId) ?? domains;
   const map: (e: TraceEvent) => FormattedRecord =
-    options.format === 'ecs' ? (e) => toEcs(e, domains)
-    : options.format === 'ocsf' ? (e) => toOcsf(e, domains)
-    : options.format === 'sentinel' ? (e) => toSentinel(e, domains)
+    options.format === 'ecs' ? (e) => toEcs(e, domainsOf(e))
+    : options.format === 'ocsf' ? (e) => toOcsf(e, domainsOf(e))
+    : options.format === 'sentinel' ? (e) => toSentinel(e, domainsOf(e))
     : (e) => e;
   return (event) => map(applyPrivacy(event, options.privacy, hashKey));
 }

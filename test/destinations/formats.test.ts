@@ -41,6 +41,17 @@ describe('formats', () => {
     assert.equal(mailDirection('a@contoso.com', 'b@contoso.com', []), 'unknown');
   });
 
+  it('takes mail direction from the domains of the event\'s own source when it has them', () => {
+    // One destination fed by two tenants: mail between them is outbound for one and inbound for the other.
+    const format = createFormatter({
+      format: 'sentinel', acceptedDomains: ['contoso.com'], privacy: { drop: [], hash: [] },
+      acceptedDomainsBySource: { fabrikam: ['Fabrikam.com'] },
+    });
+    const [first] = sampleEvents(); // alerts@fabrikam.com -> Linus@contoso.com
+    assert.equal(format({ ...first!, sourceId: 'contoso' }).Direction, 'inbound', 'a source without its own list uses the destination\'s');
+    assert.equal(format({ ...first!, sourceId: 'fabrikam' }).Direction, 'outbound', 'fabrikam\'s own domains');
+  });
+
   it('maps to ECS as in the golden file, using only fields, types and allowed values of the published ECS definitions', () => {
     const format = createFormatter({ format: 'ecs', acceptedDomains: ACCEPTED, privacy: { drop: [], hash: [] } });
     const out = sampleEvents().map(format);

@@ -67,6 +67,7 @@ describe('parseConfig: a valid document', () => {
       sliceMs: HOUR_MS,
       pageSize: 5000,
       pollIntervalMs: MINUTE_MS,
+      acceptedDomains: [],
       fields: {},
       retry: DEFAULT_RETRY_POLICY,
       requestTimeoutMs: 300 * SECOND_MS,
@@ -415,6 +416,29 @@ describe('parseConfig: HTTP destinations', () => {
   it('requires a directory for a file destination', () => {
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'file' }])), 'destinations[0].directory', 'is required', './out');
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'file', directory: ' ' }])), 'destinations[0].directory', 'folder');
+  });
+});
+
+describe('parseConfig: accepted domains per source', () => {
+  it('hands each destination the domains of the sources that feed it and set their own', () => {
+    const { config } = parseConfig(doc(
+      [
+        source({ acceptedDomains: ['Contoso.com', 'contoso.onmicrosoft.com.', 'contoso.com'] }),
+        source({ id: 'fabrikam', acceptedDomains: ['fabrikam.com'], destinations: ['siem', 'local'] }),
+        source({ id: 'litware', destinations: ['local'] }),
+      ],
+      [http({ acceptedDomains: ['default.example'] }), { id: 'local', type: 'file', directory: './out' }],
+    ), { env: ENV });
+    assert.deepEqual(config.sources.map((s) => s.acceptedDomains), [['contoso.com', 'contoso.onmicrosoft.com'], ['fabrikam.com'], []]);
+    assert.deepEqual(config.destinations[0]!.acceptedDomainsBySource, { contoso: ['contoso.com', 'contoso.onmicrosoft.com'], fabrikam: ['fabrikam.com'] });
+    assert.deepEqual(config.destinations[0]!.acceptedDomains, ['default.example'], 'the destination keeps its own list for sources that set none');
+    assert.deepEqual(config.destinations[1]!.acceptedDomainsBySource, { fabrikam: ['fabrikam.com'] });
+  });
+
+  it('names the source field and the fix for a bad domain, and suggests the field for an alias', () => {
+    expectIssue(issuesOf(doc([source({ acceptedDomains: ['contoso.com', '@fabrikam.com'] })])), 'sources[0].acceptedDomains[1]', "must be a list of the tenant's accepted domains", 'without "@"');
+    expectIssue(issuesOf(doc([source({ acceptedDomains: 'contoso.com' })])), 'sources[0].acceptedDomains', 'must be a list');
+    expectIssue(issuesOf(doc([source({ domains: ['contoso.com'] })])), 'sources[0].domains', 'acceptedDomains');
   });
 });
 
