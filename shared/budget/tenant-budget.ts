@@ -16,10 +16,11 @@
  *
  * Priorities: live > backfill > rescan. Backfill and rescan only get what live collection does not
  * need, measured rather than guessed: a live request refused because the window is full records
- * that it waits (`liveRetryAt`, the time it comes back), and until a live request is granted (or
- * the mark is LIVE_WAIT_GRACE_MS stale) backfill and rescan take no slot, so the next slot that
- * frees goes to live. While no live request waits, backfill may use every slot live left, so no
- * part of the budget stays idle for a live request that is not coming. `minLiveReserve`
+ * that it waits (`liveWaits`: its key and the time it comes back), and backfill and rescan leave
+ * one free slot per waiting live request, so the slots that free next go to live. A waiter's grant
+ * removes it, and an entry lapses LIVE_WAIT_GRACE_MS after its time. While no live request waits,
+ * backfill may use every slot live left, so no part of the budget stays idle for a live request
+ * that is not coming. `minLiveReserve`
  * (default 0) keeps that many slots free for live at all times, for those who want live never to
  * wait at all. Rescan in addition yields `rescanYield` slots to backfill while a backfill is
  * running. Live may use every allowed slot.
@@ -55,8 +56,8 @@ export interface BudgetUsage {
   byPriority: Record<BudgetPriority, number>;
   /** Free slots backfill and rescan must always leave for live collection (minLiveReserve). */
   liveReserve: number;
-  /** True while a refused live request waits for the next free slot (backfill and rescan hold off). */
-  liveWaiting: boolean;
+  /** Live requests waiting for a slot right now (backfill and rescan leave a free slot for each). */
+  liveWaiters: number;
 }
 
 export interface TenantBudgetOptions {
@@ -68,7 +69,7 @@ export interface TenantBudgetOptions {
   headroom?: number;
   /**
    * Free slots always kept for live collection (backfill and rescan may not take them). Default 0:
-   * live priority comes from the wait mark (see the header), so no slot is kept idle. Set it to
+   * live priority comes from the live waiters (see the header), so no slot is kept idle. Set it to
    * let live requests never wait for a slot, at the cost of that many requests per window.
    */
   minLiveReserve?: number;
@@ -137,19 +138,21 @@ export interface BudgetState {
   pausedUntil: number;
   pauseReason: string;
   /**
-   * Clock time at which a refused live request comes back for a slot; 0 when none waits. Cleared
-   * by the next live grant; ignored LIVE_WAIT_GRACE_MS after that time (a lost job must not hold
+   * Live requests refused for a full window and waiting for a slot: waiter key (slice and page)
+   * -> clock time it comes back. Backfill and rescan leave one free slot per waiter. A waiter's
+   * grant removes it; it lapses LIVE_WAIT_GRACE_MS after its time (a lost job must not hold
    * backfill and rescan off for long).
    */
-  liveRetryAt: number;
+  liveWaits: Record<string, number>;
 }
 
 export const LIVE_WAIT_GRACE_MS = 30_000;
-/** The least a backfill or rescan request refused for a waiting live request waits. */
-const YIELD_WAIT_MS = 1000;
+/** At most this many live waiters are remembered per tenant (the oldest go first). */
+const MAX_LIVE_WAITERS = 64;
 
-function liveWaiting(state: BudgetState, now: number): boolean {
-  return state.liveRetryAt > 0 && now < state.liveRetryAt + LIVE_WAIT_GRACE_MS;
+function activeWaits(waits: Record<string, number>, now: number): Record<string, number> {
+  const live = Object.entries(waits).filter(([, at]) => now < at + LIVE_WAIT_GRACE_MS).sort((a, b) => a[1] - b[1]);
+  return Object.fromEntries(live.slice(-MAX_LIVE_WAITERS));
 }
 
 export type Decision =
@@ -158,37 +161,39 @@ export type Decision =
 
 /**
  * The pure decision for one acquire at `now` (exported for tests and the benchmark): prunes the
- * log, applies pause, the live wait mark, the per-priority cap and the window. Returns the new
- * state on a grant, and on a live refusal that has to record (or move) the wait mark.
+ * log and the live waiters, applies pause, the per-priority cap (backfill and rescan leave
+ * minLiveReserve slots plus one per waiting live request) and the window. Returns the new state on
+ * a grant, and on a live refusal that records or moves its waiter entry. `waiterKey` names the
+ * live request (the page worker passes slice and page); it defaults to 'live'.
  */
-export function decide(state: BudgetState, priority: BudgetPriority, now: number, o: ResolvedBudgetOptions): Decision {
+export function decide(state: BudgetState, priority: BudgetPriority, now: number, o: ResolvedBudgetOptions, waiterKey = 'live'): Decision {
   const grants = pruned(state.grants, now, o.windowMs);
   if (state.pausedUntil > now) return { granted: false, waitMs: state.pausedUntil - now, reason: 'paused' };
-  if (priority !== 'live' && liveWaiting(state, now)) {
-    // A live request waits for the next slot that frees: it gets it. Come back after its turn.
-    return { granted: false, waitMs: Math.max(YIELD_WAIT_MS, state.liveRetryAt - now + YIELD_WAIT_MS), reason: 'reserved-for-live' };
-  }
+  const waits = activeWaits(state.liveWaits, now);
   const used = grants.length;
   let cap = o.allowed;
   let reason: 'window-full' | 'reserved-for-live' = 'window-full';
+  const waiters = Object.keys(waits).length;
   if (priority !== 'live') {
-    cap = o.allowed - o.minLiveReserve;
+    cap = o.allowed - o.minLiveReserve - waiters;
     if (priority === 'rescan' && grants.some((g) => g.priority === 'backfill')) cap -= o.rescanYield;
     cap = Math.max(0, cap);
     if (used >= cap && used < o.allowed) reason = 'reserved-for-live';
   }
   if (used < cap) {
-    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority }], liveRetryAt: priority === 'live' ? 0 : state.liveRetryAt } };
+    const nextWaits = { ...waits };
+    if (priority === 'live') delete nextWaits[waiterKey];
+    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority }], liveWaits: nextWaits } };
   }
-  if (used === 0) return { granted: false, waitMs: o.windowMs, reason }; // a cap of 0 (tiny budgets): try again next window
   // Refused: the window must lose (used - cap + 1) grants before this priority fits under its cap.
-  // The (used - cap)-th oldest grant (0-based) leaves the window at its time + windowMs.
-  const idx = Math.min(used - 1, used - cap);
-  const freesAt = grants[idx]!.at + o.windowMs;
-  const waitMs = Math.max(1, freesAt - now + 1);
-  if (priority === 'live' && !(liveWaiting(state, now) && state.liveRetryAt <= now + waitMs)) {
-    // Record the wait, so backfill and rescan leave the slot that frees to this request.
-    return { granted: false, waitMs, reason, state: { ...state, grants, liveRetryAt: now + waitMs } };
+  // The (used - cap)-th oldest grant (0-based) leaves the window at its time + windowMs. A live
+  // grant does not change used + waiters, so only a grant leaving (or a waiter lapsing) makes room.
+  let waitMs = o.windowMs; // a cap of 0 with nothing granted (tiny budgets): try again next window
+  if (used > 0) waitMs = Math.max(1, grants[Math.min(used - 1, used - cap)]!.at + o.windowMs - now + 1);
+  if (priority !== 'live' && waiters > 0) waitMs = Math.min(waitMs, Math.max(1, Math.min(...Object.values(waits)) + LIVE_WAIT_GRACE_MS - now));
+  if (priority === 'live' && reason === 'window-full' && waits[waiterKey] !== now + waitMs) {
+    // Record (or move) this request's wait, so backfill and rescan leave the slot that frees to it.
+    return { granted: false, waitMs, reason, state: { ...state, grants, liveWaits: activeWaits({ ...waits, [waiterKey]: now + waitMs }, now) } };
   }
   return { granted: false, waitMs, reason };
 }
@@ -217,6 +222,17 @@ function decodeGrants(text: unknown): Grant[] {
   return out.sort((a, b) => a.at - b.at);
 }
 
+function decodeWaits(text: unknown): Record<string, number> {
+  if (typeof text !== 'string' || text === '') return {};
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
+  } catch {
+    return {}; // a damaged entry only costs live its priority for one wait
+  }
+}
+
 interface Loaded { state: BudgetState; etag: string | undefined }
 
 /**
@@ -242,16 +258,16 @@ export class TenantBudget {
    * Asks for one request slot for `tenantKey` at `priority`. On a grant the caller sends exactly
    * one request; on a refusal it re-enqueues its job with a visibility delay of `waitMs`.
    */
-  async acquire(tenantKey: string, priority: BudgetPriority): Promise<AcquireResult> {
+  async acquire(tenantKey: string, priority: BudgetPriority, waiterKey?: string): Promise<AcquireResult> {
     checkTenantKey(tenantKey);
     if (!BUDGET_PRIORITIES.includes(priority)) {
       throw new BudgetOptionError('priority', `TenantBudget.acquire priority must be 'live', 'backfill' or 'rescan', got ${String(priority)}`);
     }
     for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
       const loaded = await this.load(tenantKey);
-      const d = decide(loaded.state, priority, this.clock.now(), this.options);
+      const d = decide(loaded.state, priority, this.clock.now(), this.options, waiterKey);
       if (!d.granted) {
-        // A live refusal records its wait mark; if another instance wrote first, decide again.
+        // A live refusal records its waiter entry; if another instance wrote first, decide again.
         if (d.state && !(await this.store(tenantKey, d.state, loaded.etag))) continue;
         return { granted: false, waitMs: d.waitMs, reason: d.reason };
       }
@@ -304,7 +320,7 @@ export class TenantBudget {
       windowMs: this.options.windowMs,
       byPriority,
       liveReserve: this.options.minLiveReserve,
-      liveWaiting: liveWaiting(state, now),
+      liveWaiters: Object.keys(activeWaits(state.liveWaits, now)).length,
     };
   }
 
@@ -323,18 +339,18 @@ export class TenantBudget {
     try {
       const e = await this.table.getEntity<Record<string, unknown>>(tenantKey, ROW_KEY);
       return {
-        state: { grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? ''), liveRetryAt: Number(e.liveRetryAt ?? 0) || 0 },
+        state: { grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? ''), liveWaits: decodeWaits(e.liveWaits) },
         etag: String(e.etag),
       };
     } catch (err) {
-      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '', liveRetryAt: 0 }, etag: undefined };
+      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '', liveWaits: {} }, etag: undefined };
       throw err;
     }
   }
 
   /** Compare-and-swap: create when there was no entity, else replace if the ETag still matches. */
   private async store(tenantKey: string, s: BudgetState, etag: string | undefined): Promise<boolean> {
-    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveRetryAt: s.liveRetryAt };
+    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveWaits: JSON.stringify(s.liveWaits) };
     try {
       if (etag === undefined) await this.table.createEntity(entity);
       else await this.table.updateEntity(entity, 'Replace', { etag });

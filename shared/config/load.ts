@@ -98,11 +98,11 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
     }
   });
 
-  // Mail direction belongs to the tenant: hand each destination the domains of the sources that set them.
-  for (const destination of destinations) {
-    const bySource = Object.fromEntries(sources.filter((s) => s.acceptedDomains.length && s.destinations.includes(destination.id)).map((s) => [s.id, s.acceptedDomains]));
-    if (Object.keys(bySource).length) destination.acceptedDomainsBySource = bySource;
-  }
+  // Mail direction belongs to the tenant: hand every destination the domains of each source that
+  // sets them (not only of the sources feeding it: `npm run replay` may send any source's archived
+  // events to any destination).
+  const bySource = Object.fromEntries(sources.flatMap((s) => (s.acceptedDomains ? [[s.id, s.acceptedDomains] as const] : [])));
+  if (Object.keys(bySource).length) for (const destination of destinations) destination.acceptedDomainsBySource = bySource;
 
   if (rawSources.length > 0 && rawSources.every((s) => isPlainObject(s) && s.enabled === false)) {
     out.warn(['sources'], 'every source is disabled ("enabled": false), so nothing will be collected');

@@ -214,6 +214,7 @@ const SOURCE_ALIASES: Record<string, string> = {
   apiVersion: 'graphApiVersion',
   domains: 'acceptedDomains',
   localDomains: 'acceptedDomains',
+  local_domains: 'acceptedDomains',
   metadata: 'fields',
   tags: 'fields',
 };
@@ -309,7 +310,8 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     sliceMs: p.sliceLength,
     pageSize: p.pageSize,
     pollIntervalMs: p.pollInterval,
-    acceptedDomains: p.acceptedDomains,
+    // Only when set, so the config hash of a source without it is what it was before the field existed.
+    ...(p.acceptedDomains.length ? { acceptedDomains: p.acceptedDomains } : {}),
     fields: p.fields,
     retry: toRetryPolicy(p.retry),
     requestTimeoutMs: p.requestTimeout,

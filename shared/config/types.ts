@@ -126,10 +126,10 @@ export interface SourceConfig {
   /** How often the planner plans new live slices for this source (ms). */
   pollIntervalMs: number;
   /**
-   * The tenant's accepted domains (lowercase), for mail direction on every destination this source
-   * feeds; when empty, each destination's own `acceptedDomains` apply.
+   * The tenant's accepted domains (lowercase), for mail direction of this source's events on every
+   * destination; absent when not set (each destination's own `acceptedDomains` apply).
    */
-  acceptedDomains: string[];
+  acceptedDomains?: string[];
   /** Fields added to every event (Sumo "Fields", Cribl tags). */
   fields: Record<string, string | number | boolean>;
   /** Retry policy for API requests. */
@@ -167,7 +167,7 @@ export interface DestinationCommonConfig {
   acceptedDomains: string[];
   /**
    * Derived by the config loader, not written by users: the accepted domains of each source that
-   * feeds this destination and sets its own (source id -> domains). They win over `acceptedDomains`.
+   * sets its own (source id -> domains). They win over `acceptedDomains` for that source's events.
    */
   acceptedDomainsBySource?: Record<string, string[]>;
   privacy: DestinationPrivacyConfig;

@@ -45,7 +45,8 @@ export type Priority = 'live' | 'backfill' | 'rescan';
 
 /** The tenant request budget, shared by every instance (shared/budget). */
 export interface BudgetGate {
-  acquire(tenantKey: string, priority: Priority): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
+  /** `waiterKey` names the request (slice and page), so a refused live request keeps its place. */
+  acquire(tenantKey: string, priority: Priority, waiterKey?: string): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
   pause(tenantKey: string, untilMs: number, reason: string): Promise<void>;
   /** Records a request sent without an acquire (the retry after a token renewal). */
   charge?(tenantKey: string, priority: Priority, count?: number): Promise<void>;
@@ -170,7 +171,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   }
   if (!content) {
     if (deps.budget) {
-      const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice));
+      const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice), `${slice.id}#${job.page}`);
       if (!grant.granted) {
         const released = await ledger.swapSlice({ ...slice, claimOwner: '', claimUntil: 0, attempts: Math.max(0, slice.attempts - 1), updatedAt: clock.now() });
         if (released) await deps.queue.send(job, { delayMs: grant.waitMs });

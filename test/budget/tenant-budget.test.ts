@@ -107,15 +107,16 @@ test('backfill may use every slot live leaves, but a waiting live request gets t
   assert.ok(!live.granted);
   assert.equal(live.reason, 'window-full');
   assert.equal(live.waitMs, WINDOW - 1_000 + 1);
-  assert.equal((await one.usage('t')).liveWaiting, true);
+  assert.equal((await one.usage('t')).liveWaiters, 1);
   // The slot frees; backfill asks first and must leave it to live.
   clock.advance(live.waitMs);
   const early = await one.acquire('t', 'backfill');
   assert.ok(!early.granted);
   assert.equal(early.reason, 'reserved-for-live');
-  assert.ok(early.waitMs >= 1_000, `a yielding backfill request comes back after live had its turn, waits ${early.waitMs} ms`);
+  assert.ok(early.waitMs >= 1_000, `a yielding backfill request comes back when a slot is free for it, waits ${early.waitMs} ms`);
   assert.equal((await one.acquire('t', 'live')).granted, true, 'live gets the freed slot');
-  assert.equal((await one.usage('t')).liveWaiting, false, 'the grant clears the wait mark');
+  assert.equal((await one.acquire('t', 'backfill')).granted, false, 'the window is full again');
+  assert.equal((await one.usage('t')).liveWaiters, 0, 'the grant removes the waiter');
   // Backfill resumes as soon as the next grant leaves the window.
   clock.advance(1_000);
   assert.equal((await one.acquire('t', 'backfill')).granted, true);
@@ -144,27 +145,70 @@ test('minLiveReserve keeps slots free for live at all times', async () => {
   assert.equal(u.used, 0);
 });
 
-test('a live wait mark whose job never comes back stops holding backfill off after the grace', async () => {
+test('a waiting live request whose job never comes back stops holding backfill off after the grace', async () => {
   const { clock, one } = await budgets(1, { limit: 4, headroom: 0 });
   for (let i = 0; i < 4; i++) assert.equal((await one.acquire('t', 'backfill')).granted, true);
   const live = await one.acquire('t', 'live');
   assert.ok(!live.granted);
-  // The live job is lost (its instance died). Backfill yields until the mark is LIVE_WAIT_GRACE_MS stale.
+  // The live job is lost (its instance died). Backfill leaves it a slot until its wait is LIVE_WAIT_GRACE_MS past.
   clock.advance(live.waitMs + LIVE_WAIT_GRACE_MS - 1);
-  assert.equal((await one.acquire('t', 'backfill')).granted, false);
+  for (let i = 0; i < 3; i++) assert.equal((await one.acquire('t', 'backfill')).granted, true);
+  const held = await one.acquire('t', 'backfill');
+  assert.ok(!held.granted);
+  assert.equal(held.reason, 'reserved-for-live');
+  assert.equal(held.waitMs, 1, 'told to come back when the wait lapses');
   clock.advance(1);
   assert.equal((await one.acquire('t', 'backfill')).granted, true);
 });
 
-test('a second waiting live request does not push the wait mark later', () => {
+test('backfill leaves one freed slot per waiting live request, even when the first waiter is served', async () => {
+  // Two live requests wait; two slots free at the same instant; a backfill request refused earlier
+  // comes back at that instant too. Both live requests must get a slot before the backfill does.
+  const { clock, one } = await budgets(1, { limit: 4, headroom: 0 });
+  for (let i = 0; i < 2; i++) assert.equal((await one.acquire('t', 'backfill')).granted, true);
+  clock.advance(10_000);
+  for (let i = 0; i < 2; i++) assert.equal((await one.acquire('t', 'backfill')).granted, true);
+  const a = await one.acquire('t', 'live', 'slice-a#0');
+  const b = await one.acquire('t', 'live', 'slice-b#0');
+  assert.ok(!a.granted && !b.granted);
+  assert.equal(a.waitMs, b.waitMs);
+  assert.equal((await one.usage('t')).liveWaiters, 2);
+  clock.set(T0 + WINDOW + 1); // the two grants made at T0 have left the window
+  assert.equal((await one.acquire('t', 'live', 'slice-a#0')).granted, true);
+  const c = await one.acquire('t', 'backfill');
+  assert.ok(!c.granted, 'the second freed slot is kept for the second waiter');
+  assert.equal(c.reason, 'reserved-for-live');
+  assert.equal((await one.acquire('t', 'live', 'slice-b#0')).granted, true);
+  assert.equal((await one.usage('t')).liveWaiters, 0);
+});
+
+test('a live request refused again after its time moves its wait, so it keeps its priority', async () => {
+  const { clock, one } = await budgets(1, { limit: 2, headroom: 0 });
+  assert.equal((await one.acquire('t', 'backfill')).granted, true);
+  clock.advance(60_000);
+  assert.equal((await one.acquire('t', 'backfill')).granted, true);
+  const first = await one.acquire('t', 'live', 'L#0');
+  assert.ok(!first.granted);
+  // The slot that frees is taken by a request sent without an acquire (a retry after a 401).
+  clock.advance(first.waitMs);
+  await one.charge('t', 'backfill');
+  const again = await one.acquire('t', 'live', 'L#0');
+  assert.ok(!again.granted);
+  // Its wait now ends at the next free slot, long after the first mark would have lapsed.
+  clock.advance(again.waitMs);
+  assert.equal((await one.acquire('t', 'backfill')).granted, false, 'backfill still leaves the slot to live');
+  assert.equal((await one.acquire('t', 'live', 'L#0')).granted, true);
+});
+
+test('a live refusal records its wait under its key, and an unchanged wait is not written again', () => {
   const o = resolveBudgetOptions({ limit: 2, headroom: 0 });
-  const state = { grants: [{ at: T0, priority: 'backfill' as const }, { at: T0 + 10_000, priority: 'backfill' as const }], pausedUntil: 0, pauseReason: '', liveRetryAt: 0 };
-  const first = decide(state, 'live', T0 + 20_000, o);
+  const state = { grants: [{ at: T0, priority: 'backfill' as const }, { at: T0 + 10_000, priority: 'backfill' as const }], pausedUntil: 0, pauseReason: '', liveWaits: {} };
+  const first = decide(state, 'live', T0 + 20_000, o, 'L#0');
   assert.ok(!first.granted && first.state);
-  assert.equal(first.state.liveRetryAt, T0 + WINDOW + 1);
-  const second = decide(first.state, 'live', T0 + 21_000, o);
-  assert.ok(!second.granted);
-  assert.equal(second.state, undefined, 'the earlier mark stands');
+  assert.deepEqual(first.state.liveWaits, { 'L#0': T0 + WINDOW + 1 });
+  const same = decide(first.state, 'live', T0 + 20_000, o, 'L#0');
+  assert.ok(!same.granted);
+  assert.equal(same.state, undefined, 'an unchanged wait is not written again');
 });
 
 test('rescan yields to a running backfill, and backfill to live', async () => {
@@ -228,7 +272,7 @@ test('bad options and arguments are refused with the option named', async () => 
 
 test('the pure decision drops a grant exactly one window after it was made', () => {
   const o = resolveBudgetOptions({ limit: 1, headroom: 0, minLiveReserve: 0 });
-  const state = { grants: [{ at: T0, priority: 'live' as const }], pausedUntil: 0, pauseReason: '', liveRetryAt: 0 };
+  const state = { grants: [{ at: T0, priority: 'live' as const }], pausedUntil: 0, pauseReason: '', liveWaits: {} };
   assert.equal(decide(state, 'live', T0 + WINDOW - 1, o).granted, false);
   assert.equal(decide(state, 'live', T0 + WINDOW, o).granted, true);
 });

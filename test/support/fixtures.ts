@@ -17,7 +17,6 @@ export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConf
     sliceMs: 3600_000,
     pageSize: 5000,
     pollIntervalMs: 60_000,
-    acceptedDomains: [],
     fields: {},
     retry: DEFAULT_RETRY_POLICY,
     requestTimeoutMs: 300_000,

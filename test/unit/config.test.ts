@@ -67,7 +67,6 @@ describe('parseConfig: a valid document', () => {
       sliceMs: HOUR_MS,
       pageSize: 5000,
       pollIntervalMs: MINUTE_MS,
-      acceptedDomains: [],
       fields: {},
       retry: DEFAULT_RETRY_POLICY,
       requestTimeoutMs: 300 * SECOND_MS,
@@ -420,7 +419,7 @@ describe('parseConfig: HTTP destinations', () => {
 });
 
 describe('parseConfig: accepted domains per source', () => {
-  it('hands each destination the domains of the sources that feed it and set their own', () => {
+  it('hands every destination the domains of each source that sets its own', () => {
     const { config } = parseConfig(doc(
       [
         source({ acceptedDomains: ['Contoso.com', 'contoso.onmicrosoft.com.', 'contoso.com'] }),
@@ -429,10 +428,11 @@ describe('parseConfig: accepted domains per source', () => {
       ],
       [http({ acceptedDomains: ['default.example'] }), { id: 'local', type: 'file', directory: './out' }],
     ), { env: ENV });
-    assert.deepEqual(config.sources.map((s) => s.acceptedDomains), [['contoso.com', 'contoso.onmicrosoft.com'], ['fabrikam.com'], []]);
+    assert.deepEqual(config.sources.map((s) => s.acceptedDomains), [['contoso.com', 'contoso.onmicrosoft.com'], ['fabrikam.com'], undefined]);
     assert.deepEqual(config.destinations[0]!.acceptedDomainsBySource, { contoso: ['contoso.com', 'contoso.onmicrosoft.com'], fabrikam: ['fabrikam.com'] });
     assert.deepEqual(config.destinations[0]!.acceptedDomains, ['default.example'], 'the destination keeps its own list for sources that set none');
-    assert.deepEqual(config.destinations[1]!.acceptedDomainsBySource, { fabrikam: ['fabrikam.com'] });
+    // Also to a destination contoso does not feed: `npm run replay` may send its archived events there.
+    assert.deepEqual(config.destinations[1]!.acceptedDomainsBySource, config.destinations[0]!.acceptedDomainsBySource);
   });
 
   it('names the source field and the fix for a bad domain, and suggests the field for an alias', () => {
