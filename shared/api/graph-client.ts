@@ -9,7 +9,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { apiGet, bearerToken, checkApiUrl } from './http';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions, responseHeader } from './http';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
@@ -51,11 +51,7 @@ export class GraphMessageTraceClient implements MessageTraceClient {
     const url = request.kind === 'window' ? this.windowUrl(request.startMs, request.endMs, request.top) : request.url;
     this.checkUrl(url, request.kind === 'continuation');
     const token = await this.getToken();
-    const response = await apiGet(url, {
-      apiName: 'Graph', token, ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.clientRequestId ? { clientRequestId: opts.clientRequestId } : {}),
-      ...(this.options.onRequest ? { onRequest: this.options.onRequest } : {}),
-    });
+    const response = await apiGet(url, pageGetOptions('Graph', token, this.options, opts));
     const page = parseGraphResponse(response.statusCode, response.headers, response.body, request.kind === 'continuation');
     return { ...page, bytes: Buffer.byteLength(response.body) };
   }
@@ -69,10 +65,6 @@ export class GraphMessageTraceClient implements MessageTraceClient {
   }
 }
 
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 export function retryAfterSeconds(value: string | undefined, nowMs = Date.now()): number | undefined {
   if (!value) return undefined;
@@ -136,7 +128,7 @@ export function parseGraphResponse(
   }
 
   const err = graphErrorOf(body);
-  const retryAfterSec = retryAfterSeconds(header(headers, 'retry-after'));
+  const retryAfterSec = retryAfterSeconds(responseHeader(headers, 'retry-after'));
   const excerpt = excerptOf(err.message ?? body);
   if (statusCode === 401) {
     if (/service principal/i.test(err.message ?? '') || /Service principal-less/i.test(body)) {

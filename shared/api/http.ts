@@ -24,6 +24,26 @@ export interface ApiGetOptions {
   onRequest?: (info: { statusCode: number | undefined; durationMs: number }) => void;
 }
 
+/** The options of one page GET: the client's (timeout, request hook) and the call's (abort, request id). */
+export function pageGetOptions(
+  apiName: string,
+  token: string,
+  client: { timeoutMs?: number; onRequest?: ApiGetOptions['onRequest'] },
+  call: { signal?: AbortSignal; clientRequestId?: string },
+): ApiGetOptions {
+  return {
+    apiName, token, ...(client.timeoutMs !== undefined ? { timeoutMs: client.timeoutMs } : {}),
+    ...(call.signal ? { signal: call.signal } : {}), ...(call.clientRequestId ? { clientRequestId: call.clientRequestId } : {}),
+    ...(client.onRequest ? { onRequest: client.onRequest } : {}),
+  };
+}
+
+/** A response header's first value (`name` in any case). */
+export function responseHeader(headers: ApiResponse['headers'], name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 export interface ApiResponse {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;

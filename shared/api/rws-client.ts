@@ -16,7 +16,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { apiGet, bearerToken, checkApiUrl } from './http';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions, responseHeader } from './http';
 import { classifyTokenError, retryAfterSeconds } from './graph-client';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
@@ -131,11 +131,7 @@ export class RwsMessageTraceClient implements MessageTraceClient {
     const url = request.kind === 'window' ? this.windowUrl(request.startMs, request.endMs, request.top) : request.url;
     this.checkUrl(url, request.kind === 'continuation');
     const token = await this.getToken();
-    const response = await apiGet(url, {
-      apiName: 'RWS', token, ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.clientRequestId ? { clientRequestId: opts.clientRequestId } : {}),
-      ...(this.options.onRequest ? { onRequest: this.options.onRequest } : {}),
-    });
+    const response = await apiGet(url, pageGetOptions('RWS', token, this.options, opts));
     const page = parseRwsResponse(response.statusCode, response.headers, response.body, url, this.options.paging);
     return { ...page, bytes: Buffer.byteLength(response.body) };
   }
@@ -149,10 +145,6 @@ export class RwsMessageTraceClient implements MessageTraceClient {
   }
 }
 
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /** The error text of an RWS error body (`odata.error`, verbose `error`, or the 403 `Message` form). */
 function rwsErrorText(body: string): string | undefined {
@@ -254,7 +246,7 @@ export function parseRwsResponse(
     return { rows, raws, ...(nextLink ? { nextLink } : {}) };
   }
 
-  const retryAfterSec = retryAfterSeconds(header(headers, 'retry-after'));
+  const retryAfterSec = retryAfterSeconds(responseHeader(headers, 'retry-after'));
   if (statusCode === 401) {
     throw thirdPartyGeneric('RWS rejected the access token (401).', { code: 'InvalidAuthenticationToken', statusCode, excerpt });
   }

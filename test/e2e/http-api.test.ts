@@ -4,10 +4,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalRun, SIMULATOR_SECRET_ENV, type LocalRun } from '../../local/run';
+import type { LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
 import { getRuntime } from '../../shared/runtime';
-import { testStorage, uniqueName } from '../support/azurite';
+import { simulatorGraphSource, startTestRun } from '../support/local-run';
 import { startReceiver, type Receiver } from '../support/receiver';
 
 const DAY = 24 * 3600_000;
@@ -18,20 +18,12 @@ let receiver: Receiver;
 
 before(async () => {
   receiver = await startReceiver();
-  process.env.MTC_TABLE_PREFIX = uniqueName('api');
-  process.env.MTC_PAGE_QUEUE = uniqueName('jobs');
-  run = await startLocalRun({
-    storageConnectionString: await testStorage(),
-    clock,
-    port: 0,
-    enableTimers: false,
+  run = await startTestRun(clock, { tables: 'api', queue: 'jobs' }, {
     simulatorOptions: { seed: 3, tenants: [{ rowsPerDay: 20_000, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 } } }] },
     configDoc: (sim) => ({
       sources: [{
         id: 'fabrikam',
-        tenantId: sim.tenants[0]!.tenantId,
-        endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-        auth: { method: 'clientSecret', clientId: sim.tenants[0]!.clientId, clientSecretRef: `env:${SIMULATOR_SECRET_ENV}` },
+        ...simulatorGraphSource(sim),
         start: '-1h@h',
         sliceLength: '6h',
         destinations: ['siem'],

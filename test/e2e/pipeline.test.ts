@@ -6,12 +6,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalRun, runOnce, summarise, SIMULATOR_SECRET_ENV, type LocalRun } from '../../local/run';
+import { runOnce, summarise, type LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
 import { rowKey } from '../../shared/model/row';
 import { getRuntime } from '../../shared/runtime';
 import { startReceiver, compareDelivery, type Receiver } from '../support/receiver';
-import { testStorage, uniqueName } from '../support/azurite';
+import { pollLive, simulatorGraphSource, startTestRun } from '../support/local-run';
 
 const DAY = 24 * 3600_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
@@ -23,13 +23,7 @@ const clock = new ManualClock(T0);
 
 before(async () => {
   receiver = await startReceiver();
-  process.env.MTC_TABLE_PREFIX = uniqueName('e2e');
-  process.env.MTC_PAGE_QUEUE = uniqueName('jobs');
-  run = await startLocalRun({
-    storageConnectionString: await testStorage(),
-    clock,
-    port: 0,
-    enableTimers: false,
+  run = await startTestRun(clock, { tables: 'e2e', queue: 'jobs' }, {
     simulatorOptions: {
       seed: 7,
       tenants: [{ rowsPerDay: 50_000, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * 60_000, distribution: 'uniform' } } }],
@@ -37,9 +31,7 @@ before(async () => {
     configDoc: (sim) => ({
       sources: [{
         id: 'contoso',
-        tenantId: sim.tenants[0]!.tenantId,
-        endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-        auth: { method: 'clientSecret', clientId: sim.tenants[0]!.clientId, clientSecretRef: `env:${SIMULATOR_SECRET_ENV}` },
+        ...simulatorGraphSource(sim),
         start: new Date(START).toISOString(),
         collectionDelay: '10m',
         sliceLength: '6h',
@@ -59,11 +51,7 @@ after(async () => {
 test('three days of a 50k rows/day tenant reach the receiver exactly once each', async () => {
   await runOnce(run, { timeoutMs: 240_000 });
   // Then live collection: a few polls as time moves on.
-  for (let i = 0; i < 6; i++) {
-    clock.advance(5 * 60_000);
-    await run.host.runTimer('plan');
-    await run.host.drainUntilIdle({ timeoutMs: 60_000 });
-  }
+  await pollLive(run, clock, 6);
   const rt = await getRuntime();
   const health = await rt.ledger.getHealth('contoso');
   const completedUntil = health!.completedUntil;

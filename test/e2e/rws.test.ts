@@ -8,12 +8,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalRun, runOnce, summarise, SIMULATOR_SECRET_ENV, type LocalRun } from '../../local/run';
+import { runOnce, summarise, SIMULATOR_SECRET_ENV, type LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
 import { rowKey } from '../../shared/model/row';
 import { getRuntime } from '../../shared/runtime';
 import { startReceiver, compareDelivery, type Receiver } from '../support/receiver';
-import { testStorage, uniqueName } from '../support/azurite';
+import { pollLive, startTestRun } from '../support/local-run';
 
 const DAY = 24 * 3600_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
@@ -25,13 +25,7 @@ const clock = new ManualClock(T0);
 
 before(async () => {
   receiver = await startReceiver();
-  process.env.MTC_TABLE_PREFIX = uniqueName('rws');
-  process.env.MTC_PAGE_QUEUE = uniqueName('jobs');
-  run = await startLocalRun({
-    storageConnectionString: await testStorage(),
-    clock,
-    port: 0,
-    enableTimers: false,
+  run = await startTestRun(clock, { tables: 'rws', queue: 'jobs' }, {
     simulatorOptions: {
       seed: 11,
       tenants: [{ rowsPerDay: 20_000, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * 60_000, distribution: 'uniform' } } }],
@@ -67,11 +61,7 @@ after(async () => {
 
 test('a day of RWS in both JSON shapes reaches the receiver exactly once each, in the Graph row shape', async () => {
   await runOnce(run, { timeoutMs: 120_000 });
-  for (let i = 0; i < 3; i++) {
-    clock.advance(5 * 60_000);
-    await run.host.runTimer('plan');
-    await run.host.drainUntilIdle({ timeoutMs: 60_000 });
-  }
+  await pollLive(run, clock, 3);
   const rt = await getRuntime();
   const sim = run.simulator!;
   const tenantId = sim.tenants[0]!.tenantId;

@@ -13,12 +13,12 @@ import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { registerInMemoryOtel, type CollectedPoint } from './otel';
-import { startLocalRun, SIMULATOR_SECRET_ENV, type LocalRun } from '../../local/run';
+import type { LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
 import { forgetTelemetryClient, startTelemetry, type AppInsightsModule } from '../../shared/telemetry-setup';
 import { EVENT_PROPERTIES, EVENTS, METRICS, SPANS, type MetricDeclaration } from '../../shared/telemetry';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { testStorage, uniqueName } from '../support/azurite';
+import { simulatorGraphSource, startTestRun } from '../support/local-run';
 
 const otel = registerInMemoryOtel();
 const customEvents: { name: string; properties?: Record<string, string> }[] = [];
@@ -57,13 +57,7 @@ async function drain(): Promise<void> {
 before(async () => {
   assert.equal(startTelemetry({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000' }, { loadAppInsights: () => fakeAi }), true);
   receiver = await startReceiver();
-  process.env.MTC_TABLE_PREFIX = uniqueName('tel');
-  process.env.MTC_PAGE_QUEUE = uniqueName('teljobs');
-  run = await startLocalRun({
-    storageConnectionString: await testStorage(),
-    clock,
-    port: 0,
-    enableTimers: false,
+  run = await startTestRun(clock, { tables: 'tel', queue: 'teljobs' }, {
     simulatorOptions: {
       seed: 11,
       tenants: [{ rowsPerDay: 4800 }],
@@ -72,9 +66,7 @@ before(async () => {
     configDoc: (sim) => ({
       sources: [{
         id: 'contoso',
-        tenantId: sim.tenants[0]!.tenantId,
-        endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-        auth: { method: 'clientSecret', clientId: sim.tenants[0]!.clientId, clientSecretRef: `env:${SIMULATOR_SECRET_ENV}` },
+        ...simulatorGraphSource(sim),
         start: new Date(T0 - 2 * 3600_000).toISOString(),
         collectionDelay: '10m',
         sliceLength: '1h',
