@@ -43,17 +43,27 @@ export class CollectorError extends Error {
     this.fix = options.fix;
   }
 
-  /** A plain object for health rows and events (no stack, no cause). */
+  /**
+   * A plain object for health rows and events (no stack, no cause). Every text is bounded
+   * (HEALTH_TEXT_MAX characters), so the JSON always fits a Table property (invariant 9).
+   */
   toHealth(): { type: ErrorType; code: string; message: string; statusCode?: number; excerpt?: string; fix?: string } {
     return {
       type: this.type,
-      code: this.code,
-      message: this.message,
+      code: clip(this.code, 200),
+      message: clip(this.message, HEALTH_TEXT_MAX),
       ...(this.statusCode !== undefined ? { statusCode: this.statusCode } : {}),
-      ...(this.excerpt !== undefined ? { excerpt: this.excerpt } : {}),
-      ...(this.fix !== undefined ? { fix: this.fix } : {}),
+      ...(this.excerpt !== undefined ? { excerpt: clip(this.excerpt, 400) } : {}),
+      ...(this.fix !== undefined ? { fix: clip(this.fix, HEALTH_TEXT_MAX) } : {}),
     };
   }
+}
+
+/** Longest message or fix text kept in a health record. */
+export const HEALTH_TEXT_MAX = 2000;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 export function thirdPartyConfig(message: string, options: Omit<CollectorErrorOptions, 'retryable'>): CollectorError {

@@ -40,7 +40,9 @@ export interface DestinationMark {
   pagesDone: number;
   /** Rows delivered to this destination in total, for the summary. */
   rows: number;
-  /** Within page `pagesDone`: the last row key delivered, when a page was delivered in part. */
+  /** Within page `pagesDone`: how many events of the page copy were delivered (a partial delivery). */
+  partialCount?: number;
+  /** Written by earlier versions instead of partialCount: the last event id delivered. */
   partialKey?: string;
 }
 
@@ -56,8 +58,13 @@ export interface SliceRow {
   page: number;
   /** The continuation for `page` (empty for page 0). */
   nextLink: string;
-  /** Keys of the previous page's rows at its oldest timestamp (page-boundary repeats). */
+  /** Hashed keys of the previous page's rows at its oldest timestamp (page-boundary repeats). */
   boundaryKeys: string[];
+  /**
+   * When the continuation or the boundary keys were too large for this row (invariant 9), the
+   * page whose persisted copy holds them (nextLink and boundaryKeys are then empty); -1 = none.
+   */
+  carryPage: number;
   rows: number;
   requests: number;
   attempts: number;
@@ -72,8 +79,6 @@ export interface SliceRow {
   resumeUntil: number;
   /** The oldest receivedDateTime (ms) received in this slice so far. */
   oldestMs: number;
-  /** The page whose fetched events wait in the spill blob for a failed destination (-1 = none). */
-  spilledPage: number;
   /** Why the slice is parked: config, horizon, permanent, poison, schema. */
   parkReason: string;
   parkedAt: number;
@@ -88,7 +93,7 @@ export interface SliceRow {
 export function newSlice(fields: Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'runId' | 'startMs' | 'endMs'>, now: number): Omit<SliceRow, 'etag'> {
   return {
     ...fields, state: 'pending', page: 0, nextLink: '', boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0,
-    claimOwner: '', claimUntil: 0, marks: {}, lastError: '', linkFailures: 0, resumeUntil: 0, oldestMs: 0, spilledPage: -1,
+    claimOwner: '', claimUntil: 0, marks: {}, lastError: '', linkFailures: 0, resumeUntil: 0, oldestMs: 0, carryPage: -1,
     parkReason: '', parkedAt: 0, autoReplays: 0, createdAt: now, updatedAt: now,
   };
 }
@@ -174,7 +179,7 @@ function toSlice(e: Entity): SliceRow {
     linkFailures: Number(e.linkFailures ?? 0),
     resumeUntil: Number(e.resumeUntil ?? 0),
     oldestMs: Number(e.oldestMs ?? 0),
-    spilledPage: Number(e.spilledPage ?? -1),
+    carryPage: Number(e.carryPage ?? -1),
     parkReason: String(e.parkReason ?? ''),
     parkedAt: Number(e.parkedAt ?? 0),
     autoReplays: Number(e.autoReplays ?? 0),
@@ -182,6 +187,20 @@ function toSlice(e: Entity): SliceRow {
     updatedAt: Number(e.updatedAt ?? 0),
     etag: String(e.etag ?? ''),
   };
+}
+
+/**
+ * Largest string a slice row may hold in one property, in characters (Azure Tables: 32K
+ * characters, 64 KB). The writers keep every value far below it (ARCHITECTURE invariant 9);
+ * this guard turns a bug into a clear error before the service rejects the row.
+ */
+export const MAX_PROPERTY_CHARS = 30_000;
+
+function bounded(sliceId: string, name: string, value: string): string {
+  if (value.length > MAX_PROPERTY_CHARS) {
+    throw new Error(`slice ${sliceId}: property ${name} has ${value.length} characters, more than a Table property holds (${MAX_PROPERTY_CHARS}); this is a bug: such a value belongs in a blob the row points to`);
+  }
+  return value;
 }
 
 function fromSlice(s: Omit<SliceRow, 'etag'>): WriteEntity {
@@ -194,20 +213,20 @@ function fromSlice(s: Omit<SliceRow, 'etag'>): WriteEntity {
     endMs: s.endMs,
     state: s.state,
     page: s.page,
-    nextLink: s.nextLink,
-    boundaryKeys: JSON.stringify(s.boundaryKeys),
+    nextLink: bounded(s.id, 'nextLink', s.nextLink),
+    boundaryKeys: bounded(s.id, 'boundaryKeys', JSON.stringify(s.boundaryKeys)),
     rows: s.rows,
     requests: s.requests,
     attempts: s.attempts,
     firstAttemptAt: s.firstAttemptAt,
     claimOwner: s.claimOwner,
     claimUntil: s.claimUntil,
-    marks: JSON.stringify(s.marks),
-    lastError: s.lastError,
+    marks: bounded(s.id, 'marks', JSON.stringify(s.marks)),
+    lastError: bounded(s.id, 'lastError', s.lastError),
     linkFailures: s.linkFailures,
     resumeUntil: s.resumeUntil,
     oldestMs: s.oldestMs,
-    spilledPage: s.spilledPage,
+    carryPage: s.carryPage,
     parkReason: s.parkReason,
     parkedAt: s.parkedAt,
     autoReplays: s.autoReplays,

@@ -8,9 +8,11 @@
  *   moves over contiguous done slices.
  *
  * Delivered twice, a job is forwarded once: the page number in the ledger and the claim make every
- * duplicate a no-op. Per-destination marks make a failing destination retry alone, from a spilled
- * copy of the page (no new API request). A corrupt continuation is healed by re-querying the rest
- * of the slice. Failures past the retry horizon park the slice; ThirdPartyConfig stops the source.
+ * duplicate a no-op. A fetched page is persisted before its first send (shared/worker/page-store),
+ * and every retry or resume delivers that copy, never a new fetch (invariant 8). Per-destination
+ * marks (pages done, and an index into the page copy within a page) make a failing destination
+ * retry alone. A corrupt continuation is healed by re-querying the rest of the slice. Failures
+ * past the retry horizon park the slice; ThirdPartyConfig stops the source.
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import type { CollectorConfig, RetryPolicyConfig, SourceConfig } from '../config/types';
@@ -19,7 +21,7 @@ import type { Logger } from '../log';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../model/row';
 import type { MessageTraceClient, PageRequest, PageResult, RenewableCredential } from '../api/client';
 import type { Destination } from '../destinations/destination';
-import type { DestinationMark, Ledger, SliceRow } from '../state/ledger';
+import type { DestinationMark, HealthRow, Ledger, SliceRow } from '../state/ledger';
 import { liveSlicePrefixAt } from '../state/ledger';
 import type { JobQueue, PageJob } from '../queue/jobs';
 import type { Clock } from '../time/clock';
@@ -27,14 +29,27 @@ import type { Telemetry } from '../telemetry';
 import { EVENTS } from '../telemetry';
 import { setSourceState } from '../health';
 import { policyRetries, retryDelayMs } from './retry';
-import { deleteSpill, readSpill, writeSpill, type SpilledPage } from './spill';
+import { deletePage, persistPage, readPage, type StoredPage } from './page-store';
+import { createHash } from 'node:crypto';
 import { describeSecretRef } from '../auth/secrets';
 import { bucketOf, fingerprint, loadSeen, parseFingerprint, writeSeen } from '../settle/seen-store';
 import { advanceSettled } from '../settle/settled';
 
-export const CLAIM_TTL_MS = 10 * 60_000;
+/**
+ * A page claim lives this long (clock time) and is renewed while its holder works: at every
+ * acknowledged batch and by a heartbeat every CLAIM_RENEW_MS. A holder that died stops renewing,
+ * so its page is taken over within a minute; a live claim is never taken over.
+ */
+export const CLAIM_TTL_MS = 60_000;
+export const CLAIM_RENEW_MS = 20_000;
 const BOUNDARY_WINDOW_MS = 1000;
-const MAX_BOUNDARY_KEYS = 2000;
+/**
+ * Largest continuation and boundary-key list kept in the slice row (ARCHITECTURE invariant 9:
+ * a Table string property holds 32K characters). Larger ones stay in the page copy the row
+ * points to (`carryPage`).
+ */
+export const MAX_INLINE_NEXTLINK = 8_000;
+export const MAX_INLINE_BOUNDARY_CHARS = 12_000;
 
 export interface SourceClients {
   api: MessageTraceClient;
@@ -86,16 +101,8 @@ export interface PageResultSummary {
   error?: CollectorError;
 }
 
-/** The page's content once fetched (or read back from the spill). */
-interface PageContent {
-  nextLink?: string;
-  boundaryKeys: string[];
-  oldestMs: number;
-  fetched: number;
-  events: TraceEvent[];
-  seenWrites?: { bucket: number; keys: string[]; fps: string[] }[];
-  fromSpill: boolean;
-}
+/** The page's content once fetched, or read back from its persisted copy. */
+type PageContent = Omit<StoredPage, 'v' | 'page'>;
 
 export function priorityOf(slice: Pick<SliceRow, 'kind'>): Priority {
   return slice.kind === 'live' ? 'live' : slice.kind === 'backfill' ? 'backfill' : 'rescan';
@@ -134,22 +141,24 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     log.log('error', `page job ahead of the ledger (ledger is at page ${slice.page}); dropped`, fields);
     return { outcome: 'duplicate' };
   }
-  if (slice.claimOwner && slice.claimOwner !== meta.messageId && slice.claimUntil > now) {
+  if (slice.claimOwner && slice.claimUntil > now) {
+    // A live claim is never taken over, not even by a redelivery of the same message: its holder
+    // is still working (it renews the claim). Come back when the claim would have lapsed; by then
+    // the holder has recorded the page (this job is a no-op) or died (this job takes over).
+    await deps.queue.send(job, { delayMs: slice.claimUntil - now + 1000 });
     return { outcome: 'claimed-elsewhere' };
   }
 
   // A source stopped by a ThirdPartyConfig error spends no request until its configuration changes.
   const health = await ledger.getHealth(source.id);
   if (health?.state === 'Error' && health.configHash === deps.configHashOf(source)) {
-    const stoppedBy = health.lastError ? (JSON.parse(health.lastError) as { code?: string; message?: string; fix?: string }) : {};
-    const error = new CollectorError('ThirdPartyConfig', `the source is stopped: ${stoppedBy.message ?? 'configuration error'}`, {
-      code: stoppedBy.code ?? 'SourceStopped', retryable: false, ...(stoppedBy.fix ? { fix: stoppedBy.fix } : {}),
-    });
+    const error = stoppedSourceError(health.lastError);
     const parked = await park(deps, source, slice, 'config', error, 0, { recordInHealth: false });
     return parked ? { outcome: 'parked' } : { outcome: 'claimed-elsewhere' };
   }
 
   // Claim.
+  const earlierAttempts = slice.attempts;
   const claimed = await ledger.swapSlice({
     ...slice,
     state: 'fetching',
@@ -160,20 +169,40 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     updatedAt: now,
   });
   if (!claimed) return { outcome: 'claimed-elsewhere' };
-  slice = claimed;
+  const claim = new HeldClaim(deps, claimed);
+  try {
+    return await workOnClaimedPage(deps, source, claim, job, earlierAttempts, health);
+  } finally {
+    claim.stop();
+  }
+}
 
-  // The page content: from the spill when a destination failed before, else from the API.
+/** The claimed part of a page job: obtain the page, deliver it, record it, continue. */
+async function workOnClaimedPage(
+  deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, earlierAttempts: number, health: HealthRow | undefined,
+): Promise<PageResultSummary> {
+  const { clock, log } = deps;
+  const fields = { source: source.id, slice: claim.slice.id, page: job.page };
+  const carried = claim.slice.carryPage >= 0 ? await readPage(deps.spill, source.id, claim.slice.id, claim.slice.carryPage) : undefined;
+  if (claim.slice.carryPage >= 0 && !carried) throw firstPartyGeneric(`the copy of page ${claim.slice.carryPage} that holds this slice's continuation is missing`, { code: 'CarryMissing', retryable: false });
+
+  // The page: its persisted copy when an earlier attempt got as far as persisting it (then a
+  // destination may have acknowledged part of it: never fetch it again), else from the API.
   let content: PageContent | undefined;
+  let persisted = false;
   let requests = 0;
-  if (slice.spilledPage === job.page) {
-    const spilled = await readSpill(deps.spill, source.id, slice.id, job.page).catch(() => undefined);
-    if (spilled) content = { ...spilled, fromSpill: true };
+  if (earlierAttempts > 0 || hasPartialMark(claim.slice, job.page)) {
+    const stored = await readPage(deps.spill, source.id, claim.slice.id, job.page);
+    if (stored) {
+      content = stored;
+      persisted = true;
+    }
   }
   if (!content) {
     if (deps.budget) {
-      const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice), `${slice.id}#${job.page}`);
+      const grant = await deps.budget.acquire(source.tenantId, priorityOf(claim.slice), `${claim.slice.id}#${job.page}`);
       if (!grant.granted) {
-        const released = await ledger.swapSlice({ ...slice, claimOwner: '', claimUntil: 0, attempts: Math.max(0, slice.attempts - 1), updatedAt: clock.now() });
+        const released = await claim.release({ attempts: Math.max(0, claim.slice.attempts - 1) });
         if (released) await deps.queue.send(job, { delayMs: grant.waitMs });
         return { outcome: 'deferred' };
       }
@@ -181,130 +210,242 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     const clients = deps.clientsFor(source);
     let result: PageResult;
     try {
-      result = await fetchWithTokenRenewal(deps, clients, slice, source, () => requests++);
+      result = await fetchWithTokenRenewal(deps, clients, requestFor(claim.slice, source, carried), source, claim.slice, () => requests++);
     } catch (err) {
-      return handleFetchFailure(deps, source, slice, job, asCollectorError(err), requests);
+      const held = await claim.finish();
+      if (!held) return { outcome: 'claimed-elsewhere', error: asCollectorError(err) };
+      return handleFetchFailure(deps, source, held, job, asCollectorError(err), requests, carried);
     }
-    content = await buildContent(deps, source, slice, result, clients.api.api);
+    const built = await buildContent(deps, source, claim.slice, result, clients.api.api, carried?.boundaryKeys ?? claim.slice.boundaryKeys);
+    if (built.events.length > 0 || !fitsInline(built)) {
+      content = await persistPage(deps.spill, source.id, claim.slice.id, { v: 2, page: job.page, ...built });
+      persisted = true;
+    } else {
+      content = built;
+    }
   }
 
   // Forward to each destination that has not acknowledged this page yet.
-  const failures: { destination: string; error: CollectorError }[] = [];
-  for (const destId of source.destinations) {
-    const destination = deps.destinations.get(destId);
-    if (!destination) continue;
-    const mark: DestinationMark = slice.marks[destId] ?? { pagesDone: 0, rows: 0 };
-    if (mark.pagesDone > job.page) continue;
-    let pending: TraceEvent[] = content.events;
-    if (mark.pagesDone === job.page && mark.partialKey) {
-      const idx = content.events.findIndex((e) => e.eventId === mark.partialKey);
-      if (idx >= 0) pending = content.events.slice(idx + 1);
-      else log.log('warn', 'partial delivery mark not found in the page; sending the whole page again', { ...fields, destination: destId });
-    }
-    try {
-      let already = 0, alreadyBytes = 0;
-      await destination.send(pending, {
-        sourceId: source.id, sliceId: slice.id, page: job.page,
-        onProgress: async (deliveredSoFar, bytesSoFar) => {
-          const delivered = deliveredSoFar - already;
-          already = deliveredSoFar;
-          if (bytesSoFar !== undefined) {
-            deps.telemetry.count('bytesSent', bytesSoFar - alreadyBytes, { source: source.id, destination: destId });
-            alreadyBytes = bytesSoFar;
-          }
-          const last = pending[deliveredSoFar - 1]!;
-          const cur: DestinationMark = slice!.marks[destId] ?? { pagesDone: job.page, rows: 0 };
-          const updated = await ledger.swapSlice({
-            ...slice!,
-            marks: { ...slice!.marks, [destId]: { pagesDone: job.page, rows: cur.rows + delivered, partialKey: last.eventId } },
-            updatedAt: clock.now(),
-          });
-          if (!updated) throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
-          slice = updated;
-          deps.telemetry.count('rowsForwarded', delivered, { source: source.id, destination: destId });
-        },
-      });
-      const cur: DestinationMark = slice.marks[destId] ?? { pagesDone: job.page, rows: 0 };
-      slice = { ...slice, marks: { ...slice.marks, [destId]: { pagesDone: job.page + 1, rows: cur.rows } } };
-    } catch (err) {
-      const e = asCollectorError(err);
-      const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}) });
-      failures.push({ destination: destId, error });
-      deps.telemetry.count('errors', 1, { source: source.id, error_type: 'FirstPartyGeneric', stage: 'sending', code: error.code });
-      log.log('warn', `destination ${destId} failed: ${error.message}`, { ...fields, destination: destId, errorType: error.type, code: error.code });
-    }
-  }
+  const failures = await deliver(deps, source, claim, job, content.events);
   if (failures.length) {
-    if (!content.fromSpill) {
-      try {
-        const { fromSpill: _ignored, ...data } = content;
-        await writeSpill(deps.spill, source.id, slice.id, { v: 1, page: job.page, ...data } satisfies SpilledPage);
-        slice = { ...slice, spilledPage: job.page };
-      } catch (err) {
-        log.log('warn', `could not spill the page for the retry; it will be fetched again: ${(err as Error).message}`, fields);
-      }
-    }
-    return failDelivery(deps, source, slice, job, failures, requests);
+    const held = await claim.finish();
+    if (!held) return { outcome: 'claimed-elsewhere' };
+    return failDelivery(deps, source, held, job, failures, requests);
   }
 
-  // The seen-store learns this page's rows before the page is recorded (a redo overwrites it).
-  if (content.seenWrites?.length) {
-    for (const w of content.seenWrites) {
-      await writeSeen(deps.seen, source.id, w.bucket, `${slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
-    }
+  // The seen-store learns this page's rows once every destination has them (a redo overwrites it).
+  for (const w of content.seenWrites ?? []) {
+    await writeSeen(deps.seen, source.id, w.bucket, `${claim.slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
   }
 
   // Record the page done, then enqueue the continuation.
   const done = !content.nextLink;
-  const committed = await ledger.swapSlice({
-    ...slice,
+  const inline = fitsInline(content);
+  const previousCarry = claim.slice.carryPage;
+  const committed = await claim.commit((s) => ({
+    ...s,
     page: job.page + 1,
-    nextLink: content.nextLink ?? '',
-    boundaryKeys: content.boundaryKeys,
-    rows: slice.rows + content.events.length,
-    requests: slice.requests + requests,
+    nextLink: inline ? content.nextLink ?? '' : '',
+    boundaryKeys: inline ? content.boundaryKeys : [],
+    carryPage: inline || done ? -1 : job.page,
+    rows: s.rows + content.events.length,
+    requests: s.requests + requests,
     state: done ? 'done' : 'fetching',
     attempts: 0,
     firstAttemptAt: 0,
-    claimOwner: '',
-    claimUntil: 0,
     lastError: '',
     linkFailures: 0,
     resumeUntil: 0,
-    oldestMs: slice.oldestMs ? Math.min(slice.oldestMs, content.oldestMs || slice.oldestMs) : content.oldestMs,
-    spilledPage: -1,
+    oldestMs: s.oldestMs ? Math.min(s.oldestMs, content.oldestMs || s.oldestMs) : content.oldestMs,
     updatedAt: clock.now(),
-  });
+  }));
   if (!committed) {
-    log.log('error', 'lost the claim before recording the page; another worker will redo it', fields);
+    log.log('error', 'lost the claim before recording the page; another worker will redo it from the page copy', fields);
     return { outcome: 'claimed-elsewhere' };
   }
-  if (content.fromSpill || slice.spilledPage === job.page) await deleteSpill(deps.spill, source.id, slice.id, job.page).catch(() => undefined);
+  if (persisted && (inline || done)) await deletePage(deps.spill, source.id, committed.id, job.page).catch(() => undefined);
+  if (previousCarry >= 0) await deletePage(deps.spill, source.id, committed.id, previousCarry).catch(() => undefined);
   if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source) });
-  else if (clock.now() - (health.lastSuccessAt || 0) >= 60_000) await ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
+  else if (clock.now() - (health.lastSuccessAt || 0) >= 60_000) await deps.ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
   if (!done) {
-    await deps.queue.send({ v: 1, sourceId: source.id, sliceId: slice.id, page: job.page + 1, attempt: 0 });
+    await deps.queue.send({ v: 1, sourceId: source.id, sliceId: committed.id, page: job.page + 1, attempt: 0 });
     return { outcome: 'forwarded', rowsFetched: content.fetched, rowsForwarded: content.events.length };
   }
   if (committed.kind === 'live') {
-    const completedUntil = await advanceWatermark(ledger, source.id);
+    const completedUntil = await advanceWatermark(deps.ledger, source.id);
     if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((clock.now() - completedUntil) / 1000)), { source: source.id });
   }
   if (committed.kind === 'rescan' && committed.id.startsWith(`R${source.settleRereadsMs.length - 1}-`)) {
-    await advanceSettled(ledger, source, deps.seen);
+    await advanceSettled(deps.ledger, source, deps.seen);
   }
   return { outcome: 'slice-done', rowsFetched: content.fetched, rowsForwarded: content.events.length };
 }
 
-function requestFor(slice: SliceRow, source: SourceConfig): PageRequest {
-  if (slice.page === 0) return { kind: 'window', startMs: slice.startMs, endMs: slice.endMs, top: source.pageSize };
-  if (slice.nextLink) return { kind: 'continuation', url: slice.nextLink };
-  // Self-healed: re-query the rest of the slice (everything up to the oldest row received).
-  return { kind: 'window', startMs: slice.startMs, endMs: Math.min(slice.endMs, slice.resumeUntil || slice.endMs), top: source.pageSize };
+/** The error a stopped source's page jobs park with (from the stop's health record). */
+function stoppedSourceError(lastError: string): CollectorError {
+  let stoppedBy: { code?: unknown; message?: unknown; fix?: unknown } = {};
+  try {
+    const parsed = JSON.parse(lastError || '{}') as unknown;
+    if (parsed && typeof parsed === 'object') stoppedBy = parsed as typeof stoppedBy;
+  } catch {
+    // a damaged record still stops the source; the message says less
+  }
+  const text = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  return new CollectorError('ThirdPartyConfig', `the source is stopped: ${text(stoppedBy.message) ?? 'configuration error'}`, {
+    code: text(stoppedBy.code) ?? 'SourceStopped', retryable: false, ...(text(stoppedBy.fix) ? { fix: text(stoppedBy.fix)! } : {}),
+  });
 }
 
-async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, slice: SliceRow, source: SourceConfig, counted: () => void): Promise<PageResult> {
-  const request = requestFor(slice, source);
+function hasPartialMark(slice: SliceRow, page: number): boolean {
+  return Object.values(slice.marks).some((m) => m.pagesDone > page || (m.pagesDone === page && (m.partialCount !== undefined || m.partialKey !== undefined)));
+}
+
+/** Whether the next request's continuation and boundary keys fit in the slice row. */
+function fitsInline(content: Pick<PageContent, 'nextLink' | 'boundaryKeys'>): boolean {
+  return (content.nextLink ?? '').length <= MAX_INLINE_NEXTLINK && JSON.stringify(content.boundaryKeys).length <= MAX_INLINE_BOUNDARY_CHARS;
+}
+
+/**
+ * Sends the page's events to every destination of the source that lacks them, resuming a partial
+ * delivery at the index its mark records (the page copy is immutable, so the index is exact).
+ * Returns the destinations that failed; the others' marks are final for this page.
+ */
+async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[]): Promise<{ destination: string; error: CollectorError }[]> {
+  const fields = { source: source.id, slice: claim.slice.id, page: job.page };
+  const failures: { destination: string; error: CollectorError }[] = [];
+  for (const destId of source.destinations) {
+    const destination = deps.destinations.get(destId);
+    if (!destination) continue;
+    const mark: DestinationMark = claim.slice.marks[destId] ?? { pagesDone: 0, rows: 0 };
+    if (mark.pagesDone > job.page) continue;
+    let from = 0;
+    if (mark.pagesDone === job.page && mark.partialCount !== undefined) from = Math.min(mark.partialCount, events.length);
+    else if (mark.pagesDone === job.page && mark.partialKey) {
+      // A mark written by an earlier version (the last event id delivered).
+      const idx = events.findIndex((e) => e.eventId === mark.partialKey);
+      if (idx >= 0) from = idx + 1;
+      else deps.log.log('warn', 'partial delivery mark not found in the page; sending the whole page again', { ...fields, destination: destId });
+    }
+    const pending = events.slice(from);
+    try {
+      if (pending.length) {
+        let already = 0, alreadyBytes = 0;
+        await destination.send(pending, {
+          sourceId: source.id, sliceId: claim.slice.id, page: job.page,
+          onProgress: async (deliveredSoFar, bytesSoFar) => {
+            const delivered = deliveredSoFar - already;
+            already = deliveredSoFar;
+            if (bytesSoFar !== undefined) {
+              deps.telemetry.count('bytesSent', bytesSoFar - alreadyBytes, { source: source.id, destination: destId });
+              alreadyBytes = bytesSoFar;
+            }
+            await claim.update((s) => {
+              const cur: DestinationMark = s.marks[destId] ?? { pagesDone: job.page, rows: 0 };
+              return { ...s, marks: { ...s.marks, [destId]: { pagesDone: job.page, rows: cur.rows + delivered, partialCount: from + deliveredSoFar } } };
+            });
+            deps.telemetry.count('rowsForwarded', delivered, { source: source.id, destination: destId });
+          },
+        });
+      }
+      claim.patchLocal((s) => {
+        const cur: DestinationMark = s.marks[destId] ?? { pagesDone: job.page, rows: 0 };
+        return { ...s, marks: { ...s.marks, [destId]: { pagesDone: job.page + 1, rows: cur.rows } } };
+      });
+    } catch (err) {
+      const e = asCollectorError(err);
+      if (e.code === 'ClaimLost') throw e;
+      const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}) });
+      failures.push({ destination: destId, error });
+      deps.telemetry.count('errors', 1, { source: source.id, error_type: 'FirstPartyGeneric', stage: 'sending', code: error.code });
+      deps.log.log('warn', `destination ${destId} failed: ${error.message}`, { ...fields, destination: destId, errorType: error.type, code: error.code });
+    }
+  }
+  return failures;
+}
+
+/**
+ * The slice row while this worker holds its claim. Every write is a compare-and-swap serialised
+ * through one chain (the delivery's progress marks and the heartbeat never race each other), and
+ * every write renews the claim. A lost swap means another worker took the page over: the holder
+ * stops (ClaimLost) and the taker resumes from the persisted page copy.
+ */
+class HeldClaim {
+  private chain: Promise<unknown> = Promise.resolve();
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lost = false;
+  constructor(private readonly deps: WorkerDeps, public slice: SliceRow) {
+    const realMs = deps.clock.toRealMs(CLAIM_RENEW_MS);
+    if (realMs > 0) {
+      this.heartbeat = setInterval(() => {
+        if (this.deps.clock.now() + CLAIM_TTL_MS - this.slice.claimUntil < CLAIM_RENEW_MS / 2) return;
+        this.update((s) => s).catch(() => undefined);
+      }, realMs);
+      this.heartbeat.unref?.();
+    }
+  }
+
+  /** Writes a change (and a renewed claim); throws ClaimLost when another worker took the page. */
+  update(change: (s: SliceRow) => SliceRow): Promise<SliceRow> {
+    const run = async (): Promise<SliceRow> => {
+      if (this.lost) throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
+      const now = this.deps.clock.now();
+      const updated = await this.deps.ledger.swapSlice({ ...change(this.slice), claimUntil: now + CLAIM_TTL_MS, updatedAt: now });
+      if (!updated) {
+        this.lost = true;
+        throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
+      }
+      this.slice = updated;
+      return updated;
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** A change kept in memory until the next write (a destination's final mark for this page). */
+  patchLocal(change: (s: SliceRow) => SliceRow): void {
+    this.slice = change(this.slice);
+  }
+
+  /** The last write of the claim: the given change with the claim released. Undefined when lost. */
+  async commit(change: (s: SliceRow) => SliceRow): Promise<SliceRow | undefined> {
+    this.stop();
+    await this.chain;
+    if (this.lost) return undefined;
+    const updated = await this.deps.ledger.swapSlice({ ...change(this.slice), claimOwner: '', claimUntil: 0 });
+    if (updated) this.slice = updated;
+    else this.lost = true;
+    return updated;
+  }
+
+  /** Stops renewing and waits for writes in flight: the row to hand to a retry or park, or undefined when lost. */
+  async finish(): Promise<SliceRow | undefined> {
+    this.stop();
+    await this.chain;
+    return this.lost ? undefined : this.slice;
+  }
+
+  /** Gives the claim up without recording the page (budget refusal). */
+  release(patch: Partial<SliceRow> = {}): Promise<SliceRow | undefined> {
+    return this.commit((s) => ({ ...s, ...patch, updatedAt: this.deps.clock.now() }));
+  }
+
+  stop(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+}
+
+function requestFor(slice: SliceRow, source: SourceConfig, carried: StoredPage | undefined): PageRequest {
+  if (slice.page === 0) return { kind: 'window', startMs: slice.startMs, endMs: slice.endMs, top: source.pageSize };
+  // Self-healed: re-query the rest of the slice (everything up to the oldest row received).
+  if (slice.resumeUntil) return { kind: 'window', startMs: slice.startMs, endMs: Math.min(slice.endMs, slice.resumeUntil), top: source.pageSize };
+  const link = slice.nextLink || carried?.nextLink;
+  if (link) return { kind: 'continuation', url: link };
+  return { kind: 'window', startMs: slice.startMs, endMs: slice.endMs, top: source.pageSize };
+}
+
+async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, request: PageRequest, source: SourceConfig, slice: SliceRow, counted: () => void): Promise<PageResult> {
   const attempt = async () => {
     counted();
     const started = performance.now();
@@ -338,8 +479,8 @@ async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, s
  * rows whose status, size or toIP changed (update events carrying the previous values); unchanged
  * rows are not sent again. Live pages and re-reads record what they kept in the seen-store.
  */
-async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string): Promise<PageContent> {
-  const seen = new Set(slice.boundaryKeys);
+async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string, previousBoundary: string[]): Promise<PageContent> {
+  const seen = new Set(previousBoundary);
   const kept: { row: MessageTraceRow; raw?: unknown; key: string }[] = [];
   let oldest = Number.POSITIVE_INFINITY;
   let outside = 0, repeats = 0;
@@ -351,18 +492,22 @@ async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: Slice
       return;
     }
     const key = rowKey(source.tenantId, row);
-    if (seen.has(key)) {
+    const hashed = boundaryHash(key);
+    if (seen.has(hashed)) {
       repeats++;
       return;
     }
-    seen.add(key);
+    seen.add(hashed);
     kept.push({ row, key, ...(result.raws ? { raw: result.raws[i] } : {}) });
   });
+  // Every row at the page's oldest instant (and a second after it) may come again on the next
+  // page: all of them are remembered, however many (a distribution list puts thousands of rows in
+  // one millisecond), as short hashes; a list too long for the slice row stays in the page copy.
   const boundaryKeys: string[] = [];
-  for (let i = result.rows.length - 1; i >= 0 && boundaryKeys.length < MAX_BOUNDARY_KEYS; i--) {
+  for (let i = result.rows.length - 1; i >= 0; i--) {
     const t = receivedMs(result.rows[i]!.receivedDateTime);
     if (!(t <= oldest + BOUNDARY_WINDOW_MS)) break;
-    boundaryKeys.push(rowKey(source.tenantId, result.rows[i]!));
+    boundaryKeys.push(boundaryHash(rowKey(source.tenantId, result.rows[i]!)));
   }
   const collectedAt = new Date(deps.clock.now()).toISOString();
   const settling = source.settleRereadsMs.length > 0 && (slice.kind === 'live' || slice.kind === 'rescan');
@@ -408,8 +553,12 @@ async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: Slice
     fetched: result.rows.length,
     events,
     ...(writes.size ? { seenWrites: [...writes].map(([bucket, w]) => ({ bucket, ...w })) } : {}),
-    fromSpill: false,
   };
+}
+
+/** A row key as a 16-character hash (96 bits): boundary-repeat detection within one slice. */
+export function boundaryHash(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 16);
 }
 
 /** The merged seen-store of a bucket for one re-read level, cached briefly (pages of one re-read share it). */
@@ -435,7 +584,7 @@ function withSecretReference(error: CollectorError, source: SourceConfig): Colle
   });
 }
 
-async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number): Promise<PageResultSummary> {
+async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number, carried: StoredPage | undefined): Promise<PageResultSummary> {
   const { clock, log } = deps;
   const fields = { source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code };
   deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'receiving', code: error.code });
@@ -451,7 +600,7 @@ async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice:
   }
 
   // Self-healing pagination: after N 400s on one continuation, re-query the rest of the slice.
-  if (error.code === 'CorruptNextLink' && slice.page > 0 && slice.nextLink) {
+  if (error.code === 'CorruptNextLink' && requestFor(slice, source, carried).kind === 'continuation') {
     const failuresOnLink = slice.linkFailures + 1;
     if (failuresOnLink >= source.nextLinkFailureLimit) {
       const resumeUntil = slice.oldestMs ? Math.min(slice.endMs, slice.oldestMs + 1) : slice.endMs;
