@@ -205,14 +205,55 @@ function pruned(grants: Grant[], now: number, windowMs: number): Grant[] {
   return grants.filter((g) => g.at > cutoff).sort((a, b) => a.at - b.at);
 }
 
-function encodeGrants(grants: Grant[]): string {
-  // Compact: "l:1780000000000,b:1780000000123,..." (~16 bytes a grant; 100 grants ≈ 1.6 KB).
-  return grants.map((g) => `${PRIORITY_CODE[g.priority]}:${g.at}`).join(',');
+/**
+ * The grant log, bounded whatever the limit (ARCHITECTURE invariant 9): grants are grouped per
+ * priority into buckets of grantBucketMs and stored as counts. A grant is recorded at the END of
+ * its bucket, so it stays in the window a little longer than it really does: the count of any
+ * rolling window can only be overestimated, never under, and the limit is still never exceeded.
+ * At most (windowMs / grantBucketMs + 1) buckets x 3 priorities, ~7 characters each: under 13K
+ * characters for any window and limit (the default 5-minute window: 1 s buckets, under 7K).
+ */
+export function grantBucketMs(windowMs: number): number {
+  return Math.max(1000, Math.ceil(windowMs / 600));
 }
 
-function decodeGrants(text: unknown): Grant[] {
+export function encodeGrants(grants: Grant[], windowMs: number): string {
+  const width = grantBucketMs(windowMs);
+  const groups = new Map<string, { code: string; bucket: number; count: number }>();
+  for (const g of grants) {
+    const bucket = Math.ceil(g.at / width);
+    const code = PRIORITY_CODE[g.priority];
+    const key = `${code}${bucket}`;
+    const group = groups.get(key);
+    if (group) group.count++;
+    else groups.set(key, { code, bucket, count: 1 });
+  }
+  if (!groups.size) return '';
+  const sorted = [...groups.values()].sort((a, b) => a.bucket - b.bucket);
+  const base = sorted[0]!.bucket;
+  // "2|<bucket width base36>|<first bucket base36>|l0*3,b1,..." (offset base36, count when > 1)
+  return `2|${width.toString(36)}|${base.toString(36)}|${sorted.map((g) => `${g.code}${(g.bucket - base).toString(36)}${g.count > 1 ? `*${g.count.toString(36)}` : ''}`).join(',')}`;
+}
+
+export function decodeGrants(text: unknown): Grant[] {
   if (typeof text !== 'string' || text === '') return [];
   const out: Grant[] = [];
+  if (text.startsWith('2|')) {
+    const [, widthText, baseText, list] = text.split('|');
+    const width = parseInt(widthText ?? '', 36);
+    const base = parseInt(baseText ?? '', 36);
+    if (!(width > 0) || !Number.isFinite(base)) return [];
+    for (const part of (list ?? '').split(',')) {
+      const m = /^([lbr])([0-9a-z]+)(?:\*([0-9a-z]+))?$/.exec(part);
+      if (!m) continue;
+      const priority = CODE_PRIORITY[m[1]!]!;
+      const at = (base + parseInt(m[2]!, 36)) * width;
+      const count = m[3] ? parseInt(m[3], 36) : 1;
+      for (let i = 0; i < count; i++) out.push({ at, priority });
+    }
+    return out.sort((a, b) => a.at - b.at);
+  }
+  // Written by an earlier version: "l:1780000000000,b:1780000000123,..."
   for (const part of text.split(',')) {
     const [code, at] = part.split(':');
     const priority = CODE_PRIORITY[code ?? ''];
@@ -350,7 +391,7 @@ export class TenantBudget {
 
   /** Compare-and-swap: create when there was no entity, else replace if the ETag still matches. */
   private async store(tenantKey: string, s: BudgetState, etag: string | undefined): Promise<boolean> {
-    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveWaits: JSON.stringify(s.liveWaits) };
+    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants, this.options.windowMs), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveWaits: JSON.stringify(s.liveWaits) };
     try {
       if (etag === undefined) await this.table.createEntity(entity);
       else await this.table.updateEntity(entity, 'Replace', { etag });

@@ -11,7 +11,7 @@
 import type { SourceConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { Ledger, PendingSlice } from '../state/ledger';
-import { liveSliceId, newSlice } from '../state/ledger';
+import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';
 import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
@@ -26,6 +26,9 @@ import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
 import { setSourceState } from '../health';
+
+/** Live slices planned in one run at most (the outbox holds MAX_OUTBOX_SLICES with re-reads). */
+export const MAX_LIVE_SLICES_PER_RUN = 200;
 
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
 export const OUTBOX_STALE_MS = 2 * 60_000;
@@ -102,6 +105,9 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
   // skipped range is recorded as a slice that is done with reason expired-history, so status lists
   // it as a gap instead of hiding it, and the watermark can move on.
+  // The gap goes through the outbox like any slice: only the planner whose cursor swap wins
+  // records it (invariant 10), and its id comes from the cursor it replaces, so a relay writes the
+  // same row again.
   let liveSlices: { startMs: number; endMs: number }[] = [];
   let gap: PendingSlice | undefined;
   if (liveDue) {
@@ -109,12 +115,14 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     let from = cursor.scheduledUntil;
     if (history.warning) {
       from = floorTo(history.ms + SECOND - 1, SECOND);
-      gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from };
+      gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from, gap: true };
       log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
     }
     const target = floorTo(now - source.collectionDelayMs, SECOND);
     const end = Math.min(target, from + MAX_WINDOW_MS);
-    if (end > from) liveSlices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: 500 });
+    // At most MAX_LIVE_SLICES_PER_RUN per run keeps the outbox bounded (invariant 9); a catch-up
+    // of more plans the rest on the next run (a minute later: far sooner than the budget fetches them).
+    if (end > from) liveSlices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: MAX_LIVE_SLICES_PER_RUN });
   }
 
   // Settle re-reads of buckets whose live collection is done and whose age has come.
@@ -122,17 +130,17 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let rescanUntil = cursor.rescanUntil;
   if (source.settleRereadsMs.length) {
     const completedUntil = (await ledger.getHealth(source.id))?.completedUntil || cursor.startMs;
-    const plan = await planRescans(ledger, source, cursor, completedUntil, now);
+    const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0));
     rescans = plan.pending;
     rescanUntil = plan.rescanUntil;
   }
 
-  if (!liveSlices.length && !rescans.length) {
+  if (!liveSlices.length && !rescans.length && !gap) {
     return { outcome: liveDue ? 'nothing-to-plan' : 'not-due', relayed };
   }
-  const scheduledUntil = liveSlices.length ? liveSlices[liveSlices.length - 1]!.endMs : cursor.scheduledUntil;
-  if (gap) await recordHistoryGap(deps, source, gap, now);
+  const scheduledUntil = liveSlices.length ? liveSlices[liveSlices.length - 1]!.endMs : gap ? gap.endMs : cursor.scheduledUntil;
   const pending: PendingSlice[] = [
+    ...(gap ? [gap] : []),
     ...liveSlices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs })),
     ...rescans,
   ];
@@ -166,10 +174,14 @@ async function recordHistoryGap(deps: PlannerDeps, source: SourceConfig, gap: Pe
 /** Writes the slice rows (idempotent) and enqueues their first page jobs. */
 async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number): Promise<void> {
   for (const p of pending) {
+    if (p.gap) {
+      await recordHistoryGap(deps, source, p, now);
+      continue;
+    }
     const row = newSlice({ sourceId: source.id, id: p.id, kind: p.kind ?? 'live', runId: '', startMs: p.startMs, endMs: p.endMs }, now);
     await deps.ledger.createSlice(p.skip ? { ...row, state: 'done', parkReason: 'not-needed' } : row);
   }
-  await Promise.all(pending.filter((p) => !p.skip).map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
+  await Promise.all(pending.filter((p) => !p.skip && !p.gap).map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
 

@@ -19,6 +19,7 @@ export interface RescanPlan {
 
 export async function planRescans(
   ledger: Ledger, source: SourceConfig, cursor: { startMs: number; rescanUntil: number[] }, completedUntil: number, now: number,
+  maxPending = Number.POSITIVE_INFINITY,
 ): Promise<RescanPlan> {
   const ages = source.settleRereadsMs;
   const B = source.settleBucketMs;
@@ -38,7 +39,7 @@ export async function planRescans(
   };
   for (let k = 0; k < ages.length; k++) {
     let bucket = rescanUntil[k]!;
-    for (let n = 0; n < MAX_BUCKETS_PER_RUN; n++) {
+    for (let n = 0; n < MAX_BUCKETS_PER_RUN && pending.length < maxPending; n++) {
       const end = bucket + B;
       if (end > completedUntil || now < end + ages[k]!) break;
       const startMs = Math.max(bucket, cursor.startMs);

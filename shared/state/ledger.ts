@@ -20,6 +20,45 @@ export interface PendingSlice {
   kind?: SliceKind;
   /** A re-read that is not needed (the live read came after its age): recorded done, no job. */
   skip?: boolean;
+  /** A live range older than the API's history: recorded done as a gap (expired-history), no job. */
+  gap?: boolean;
+}
+
+/**
+ * Most slices one planning run may put in the outbox. With the compact encoding below an entry
+ * takes at most ~30 characters, so a full outbox stays under 8K characters (invariant 9).
+ */
+export const MAX_OUTBOX_SLICES = 240;
+
+/**
+ * The outbox as a compact string: `<code><start base36>+<length base36>[s|g]` joined by `;`, where
+ * code is L (live) or R<k> (re-read level k), and s marks a skipped re-read, g a history gap. The
+ * ids are derived from the fields, as the planner derives them.
+ */
+export function encodeOutbox(pending: PendingSlice[]): string {
+  if (pending.length > MAX_OUTBOX_SLICES) throw new Error(`the planner's outbox holds at most ${MAX_OUTBOX_SLICES} slices, got ${pending.length}; this is a bug in the planner`);
+  return pending.map((p) => {
+    const level = p.kind === 'rescan' ? /^R(\d+)-/.exec(p.id)?.[1] : undefined;
+    if (p.kind === 'rescan' && level === undefined) throw new Error(`outbox entry ${p.id}: a re-read id starts with R<level>-`);
+    const code = p.kind === 'rescan' ? `R${level}` : p.kind === 'backfill' ? undefined : 'L';
+    if (!code) throw new Error(`outbox entry ${p.id}: backfill slices are not planned through the outbox`);
+    return `${code}${p.startMs.toString(36)}+${(p.endMs - p.startMs).toString(36)}${p.skip ? 's' : ''}${p.gap ? 'g' : ''}`;
+  }).join(';');
+}
+
+export function decodeOutbox(text: unknown): PendingSlice[] {
+  if (typeof text !== 'string' || text === '') return [];
+  if (text.startsWith('[')) return json<PendingSlice[]>(text, []); // written by an earlier version
+  return text.split(';').map((entry) => {
+    const m = /^(L|R(\d+))([0-9a-z]+)\+([0-9a-z]+)(s?)(g?)$/.exec(entry);
+    if (!m) throw new Error(`the planner's outbox has an entry it cannot read: ${entry.slice(0, 60)}`);
+    const startMs = parseInt(m[3]!, 36);
+    const endMs = startMs + parseInt(m[4]!, 36);
+    const flags = { ...(m[5] ? { skip: true } : {}), ...(m[6] ? { gap: true } : {}) };
+    return m[2] !== undefined
+      ? { id: rescanSliceId(Number(m[2]), startMs, endMs), startMs, endMs, kind: 'rescan' as const, ...flags }
+      : { id: liveSliceId(startMs, endMs), startMs, endMs, ...flags };
+  });
 }
 
 export interface CursorRow {
@@ -260,7 +299,7 @@ export class Ledger {
         sourceId,
         scheduledUntil: Number(e.scheduledUntil),
         startMs: Number(e.startMs),
-        pending: json<PendingSlice[]>(e.pending, []),
+        pending: decodeOutbox(e.pending),
         lastPlannedAt: Number(e.lastPlannedAt ?? 0),
         rescanUntil: json<number[]>(e.rescanUntil, []),
         etag: String(e.etag),
@@ -274,7 +313,7 @@ export class Ledger {
   /** Creates the cursor; returns false when another planner created it first. */
   async createCursor(sourceId: string, startMs: number, now: number): Promise<boolean> {
     try {
-      await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '[]', lastPlannedAt: now });
+      await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '', lastPlannedAt: now });
       return true;
     } catch (err) {
       if (isStatus(err, 409)) return false;
@@ -286,7 +325,7 @@ export class Ledger {
   async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt' | 'rescanUntil'>>): Promise<string | undefined> {
     const entity: WriteEntity = { partitionKey: c.sourceId, rowKey: 'cursor' };
     if (patch.scheduledUntil !== undefined) entity.scheduledUntil = patch.scheduledUntil;
-    if (patch.pending !== undefined) entity.pending = JSON.stringify(patch.pending);
+    if (patch.pending !== undefined) entity.pending = encodeOutbox(patch.pending);
     if (patch.lastPlannedAt !== undefined) entity.lastPlannedAt = patch.lastPlannedAt;
     if (patch.rescanUntil !== undefined) entity.rescanUntil = JSON.stringify(patch.rescanUntil);
     try {
