@@ -36,6 +36,8 @@ export interface GraphSkipToken {
    * clients treat the token as opaque.
    */
   StartingMessageTraceId?: string;
+  /** Simulator extension (graph.skipTokenPadding): filler that makes the token as long as asked. */
+  Padding?: string;
 }
 
 export function encodeSkipToken(t: GraphSkipToken): string {
@@ -192,6 +194,7 @@ export function listMessageTraces(req: GraphRequest): SimResponse {
       StartingRecipientAddress: last.recipientAddress,
       ResultSize: String(top),
       StartingMessageTraceId: last.id,
+      ...(o.skipTokenPadding ? { Padding: 'x'.repeat(o.skipTokenPadding) } : {}),
     });
     const parts: string[] = [];
     if (filterText !== undefined) parts.push(`$filter=${encodeURIComponent(filterText)}`);

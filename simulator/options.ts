@@ -30,6 +30,11 @@ export interface GraphBehaviourOptions {
   statusCase?: 'auto' | 'camel' | 'pascal';
   receivedPrecision?: ReceivedPrecision;
   boundaryRepeats?: 'sameTimestamp' | 'lastRow' | 'none';
+  /**
+   * Extra characters carried in every `$skiptoken` (default 0). The token is opaque and its
+   * length is not documented (B.4, UNCONFIRMED); collectors must store any length.
+   */
+  skipTokenPadding?: number;
 }
 
 export interface RwsBehaviourOptions {
@@ -154,6 +159,7 @@ const optionsSchema = z.strictObject({
     statusCase: z.enum(['auto', 'camel', 'pascal']).optional(),
     receivedPrecision: z.enum(['seconds', 'millis', 'ticks7']).optional(),
     boundaryRepeats: z.enum(['sameTimestamp', 'lastRow', 'none']).optional(),
+    skipTokenPadding: int(0, 1_000_000).optional(),
   }).optional(),
   rws: z.strictObject({
     maxTop: int(1, 1_000_000).optional(),
@@ -258,6 +264,7 @@ export function parseSimulatorOptions(input: SimulatorOptions | undefined = {}):
     statusCase: o.graph?.statusCase ?? 'auto',
     receivedPrecision: o.graph?.receivedPrecision ?? 'ticks7',
     boundaryRepeats: o.graph?.boundaryRepeats ?? 'sameTimestamp',
+    skipTokenPadding: o.graph?.skipTokenPadding ?? 0,
   };
   if (graph.defaultTop > graph.maxTop) throw new SimulatorOptionsError('graph.defaultTop', `Invalid simulator option graph.defaultTop: ${graph.defaultTop} is above graph.maxTop (${graph.maxTop})`);
   return {

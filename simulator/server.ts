@@ -30,6 +30,12 @@ export const GRAPH_PERMISSION = 'ExchangeMessageTrace.Read.All';
 export const RWS_PERMISSION = 'ReportingWebService.Read.All';
 export const RWS_DELEGATED = 'ReportingWebService.Read';
 
+/**
+ * The simulator accepts request heads up to 1 MB, so a long continuation (graph.skipTokenPadding)
+ * reaches the Graph handler instead of Node's 16 KB default answering 431.
+ */
+const MAX_REQUEST_HEAD_BYTES = 1024 * 1024;
+
 export interface SimulatorTenantStats {
   /** Graph list, Graph detail and RWS requests that named this tenant (token endpoint calls excluded). */
   requests: number;
@@ -334,8 +340,8 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
   };
 
   const server = cert
-    ? https.createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => void onRequest(req, res))
-    : http.createServer((req, res) => void onRequest(req, res));
+    ? https.createServer({ key: cert.keyPem, cert: cert.certPem, maxHeaderSize: MAX_REQUEST_HEAD_BYTES }, (req, res) => void onRequest(req, res))
+    : http.createServer({ maxHeaderSize: MAX_REQUEST_HEAD_BYTES }, (req, res) => void onRequest(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => {

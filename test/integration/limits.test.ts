@@ -1,0 +1,207 @@
+/**
+ * Every value that grows with data or configuration stays inside Azure Table limits
+ * (ARCHITECTURE invariant 9), each at ten times its realistic worst case, through the real planner,
+ * page worker, budget and ledger on Azurite against the simulator:
+ * - a message to 5000 recipients in one millisecond at page size 5000 (boundary keys),
+ * - a 100K-character continuation (nextLink),
+ * - 90 days of 1-minute slices (the planner's outbox),
+ * - a budget limit of 10000 requests per window (the grant log).
+ * Each test reads the raw entities and checks every string property against the limit.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import type { TableClient } from '@azure/data-tables';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../simulator';
+import { rowKey } from '../../shared/model/row';
+import { MAX_OUTBOX_SLICES, MAX_PROPERTY_CHARS } from '../../shared/state/ledger';
+import { TenantBudget } from '../../shared/budget';
+import { ManualClock } from '../../shared/time/clock';
+import { storageFromEnvironment } from '../../shared/state/storage';
+import { createHarness, outcomesText, type Harness } from '../support/worker-harness';
+import { compareDelivery, startReceiver, type Receiver } from '../support/receiver';
+import { testStorage, uniqueName } from '../support/azurite';
+
+const HOUR = 3600_000;
+const T0 = Date.UTC(2026, 10, 21, 12, 0, 0);
+/** Azure Tables: a string property holds at most 32K characters (64 KB as UTF-16). */
+const TABLE_STRING_LIMIT = 32 * 1024;
+
+let receiver: Receiver;
+let second: Receiver;
+let current: Harness | undefined;
+let sim: Simulator;
+const clockNow = () => (current ? current.clock.now() : T0);
+
+/** Tenants of the one simulator (one per process: simulators share a CA subject). */
+const DL = 0, NORMAL = 1, QUIET = 2;
+
+before(async () => {
+  sim = await startSimulator({
+    https: true, seed: 7,
+    clock: { now: clockNow, toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
+    // Every continuation carries a 100K-character skiptoken (10x a long real one).
+    graph: { skipTokenPadding: 100_000 },
+    tenants: [
+      {
+        // Every message goes to 5000 recipients at one instant (5-minute buckets of 5000 rows).
+        rowsPerDay: 1_440_000,
+        traffic: {
+          internalUsers: 20_000,
+          recipientsPerMessage: { single: 0, few: 0, many: 1, fewMax: 10, manyMin: 5000, manyMax: 5000 },
+          direction: { inbound: 0, outbound: 0, internal: 1 },
+          visibilityDelay: { minMs: 0, maxMs: 0 },
+          transient: { fraction: 0, minDelayMs: 0, maxDelayMs: 0 },
+        },
+      },
+      { rowsPerDay: 24_000, traffic: { visibilityDelay: { minMs: 0, maxMs: 0 } } },
+      { rowsPerDay: 100, traffic: { visibilityDelay: { minMs: 0, maxMs: 0 } } },
+    ],
+  } as SimulatorOptions);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  receiver = await startReceiver();
+  second = await startReceiver();
+});
+after(async () => {
+  await sim?.stop();
+  await receiver?.close();
+  await second?.close();
+});
+
+function doc(tenant: number, source: Record<string, unknown>) {
+  const t = sim.tenants[tenant]!;
+  return {
+    sources: [{
+      id: 'contoso', tenantId: t.tenantId,
+      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+      auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+      collectionDelay: '10m', destinations: ['siem', 'archive'],
+      ...source,
+    }],
+    destinations: [
+      { id: 'siem', type: 'http', url: receiver.url, allowInsecureLoopback: true },
+      { id: 'archive', type: 'http', url: second.url, allowInsecureLoopback: true },
+    ],
+  };
+}
+
+async function harness(tenant: number, source: Record<string, unknown>): Promise<Harness> {
+  receiver.events.length = 0;
+  second.events.length = 0;
+  const h = await createHarness({ doc: doc(tenant, source), env: { SIM_SECRET: sim.tenants[tenant]!.clientSecret }, startAt: T0 });
+  current = h;
+  return h;
+}
+
+/** The longest string property of every entity in a table partition. */
+async function longestString(table: TableClient, partition: string): Promise<{ chars: number; where: string }> {
+  let chars = 0, where = '(none)';
+  for await (const e of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partition}'` } })) {
+    for (const [k, v] of Object.entries(e)) {
+      if (typeof v === 'string' && v.length > chars) {
+        chars = v.length;
+        where = `${String(e.rowKey)}.${k}`;
+      }
+    }
+  }
+  return { chars, where };
+}
+
+async function assertExact(h: Harness, tenant: number, startMs: number): Promise<void> {
+  const t = sim.tenants[tenant]!.tenantId;
+  const health = await h.ledger.getHealth('contoso');
+  const until = health!.completedUntil;
+  const parked = [];
+  for await (const s of h.ledger.listSlices('contoso', { state: 'parked' })) parked.push(`${s.id}: ${s.lastError}`);
+  assert.ok(until > startMs, `the watermark moved: ${outcomesText(h)} ${parked.join('; ').slice(0, 1000)}`);
+  const expected = sim.groundTruth(t, startMs, until, { asOf: h.clock.now() }).map((r) => rowKey(t, r));
+  for (const r of [receiver, second]) {
+    const cmp = compareDelivery(expected, r.events.filter((e) => !e.update).map((e) => rowKey(e.tenantId, e.row)));
+    assert.deepEqual([cmp.missing, cmp.duplicate, cmp.unexpected], [0, 0, 0], `${JSON.stringify(cmp)} ${outcomesText(h)}`);
+  }
+  for await (const s of h.ledger.listSlices('contoso', { state: 'parked' })) assert.fail(`slice ${s.id} parked: ${s.lastError}`);
+}
+
+describe('nothing unbounded in a Table entity', () => {
+  it('a mail to 5000 recipients in one millisecond at page size 5000: nothing missing, duplicated or parked; slice rows stay small', async () => {
+    const start = T0 - 40 * 60_000;
+    const h = await harness(DL, { start: new Date(start).toISOString(), sliceLength: '1h', pageSize: 5000 });
+    await h.plan();
+    await h.drain();
+    const t = sim.tenants[DL]!.tenantId;
+    const truth = sim.groundTruth(t, start, T0 - 10 * 60_000, { asOf: h.clock.now() });
+    const burst = new Map<string, number>();
+    for (const r of truth) burst.set(r.receivedDateTime, (burst.get(r.receivedDateTime) ?? 0) + 1);
+    assert.ok(Math.max(...burst.values()) >= 4000, `the data has a burst of thousands of rows in one instant (largest ${Math.max(...burst.values())})`);
+    await assertExact(h, DL, start);
+    const longest = await longestString(h.ledger.slices, 'contoso');
+    assert.ok(longest.chars <= MAX_PROPERTY_CHARS && longest.chars < TABLE_STRING_LIMIT, `largest slice property ${longest.where}: ${longest.chars} characters`);
+  });
+
+  it('a 100K-character continuation is followed without storing it in the slice row', async () => {
+    const start = T0 - 3 * HOUR;
+    const h = await harness(NORMAL, { start: new Date(start).toISOString(), sliceLength: '3h', pageSize: 500 });
+    await h.plan();
+    await h.drain();
+    await assertExact(h, NORMAL, start);
+    const pages = [...(await collectSlices(h))].reduce((n, s) => n + s.page, 0);
+    assert.ok(pages >= 5, `several pages were followed (${pages})`);
+    const longest = await longestString(h.ledger.slices, 'contoso');
+    assert.ok(longest.chars <= MAX_PROPERTY_CHARS, `largest slice property ${longest.where}: ${longest.chars} characters`);
+  });
+
+  it('90 days of 1-minute slices: the outbox stays bounded, each planner run moves the cursor, a relay plans the rest', async () => {
+    const h = await harness(QUIET, { start: '-89d', sliceLength: '1m', settle: { rereads: ['1h', '6h', '24h'] } });
+    // A planner that dies after its cursor swap leaves a full outbox: it must fit an entity.
+    const realSend = h.queue.send.bind(h.queue);
+    h.queue.send = async () => { throw new Error('killed after the cursor swap'); };
+    await assert.rejects(h.plan(), /killed after the cursor swap/, `the planner run ended without a send: ${h.log.text().slice(-2000)}`);
+    const cursor = await h.ledger.getCursor('contoso');
+    assert.ok(cursor!.pending.length > 0 && cursor!.pending.length <= MAX_OUTBOX_SLICES, `outbox of ${cursor!.pending.length}`);
+    const raw = await longestString(h.ledger.cursors, 'contoso');
+    assert.ok(raw.chars <= 10_000, `the full outbox takes ${raw.chars} characters (${raw.where})`);
+    h.queue.send = realSend;
+    // A later planner relays it, then each run plans further.
+    h.clock.advance(3 * 60_000);
+    let previous = cursor!.scheduledUntil;
+    for (let run = 0; run < 3; run++) {
+      h.clock.advance(60_000);
+      await h.plan();
+      const c = await h.ledger.getCursor('contoso');
+      assert.equal(c!.pending.length, 0);
+      assert.ok(c!.scheduledUntil > previous, `run ${run}: the cursor moved`);
+      previous = c!.scheduledUntil;
+    }
+  });
+
+  it('a budget limit of 10000 requests per window keeps the grant log inside one property', async () => {
+    const storage = storageFromEnvironment({ JobsStorage: await testStorage() });
+    const name = uniqueName('budget');
+    const table = storage.table(name);
+    await table.createTable();
+    const clock = new ManualClock(T0);
+    const budget = new TenantBudget(table, clock, { limit: 10_000 });
+    const priorities = ['live', 'backfill', 'rescan'] as const;
+    // 9000 grants (the allowed share) spread over every second of the window and every priority.
+    for (let i = 0; i < 900; i++) {
+      await budget.charge('tenant-a', priorities[i % 3]!, 10);
+      clock.advance(333);
+    }
+    const usage = await budget.usage('tenant-a');
+    assert.equal(usage.used, 9000);
+    const refused = await budget.acquire('tenant-a', 'live');
+    assert.equal(refused.granted, false);
+    assert.equal(!refused.granted && refused.reason, 'window-full');
+    const longest = await longestString(table, 'tenant-a');
+    assert.ok(longest.chars <= 16_000, `the grant log of a full 10000-request window takes ${longest.chars} characters`);
+    // The window still rolls: past it, requests are granted again.
+    clock.advance(301_000);
+    assert.deepEqual(await budget.acquire('tenant-a', 'backfill'), { granted: true });
+  });
+});
+
+async function collectSlices(h: Harness) {
+  const out = [];
+  for await (const s of h.ledger.listSlices('contoso')) out.push(s);
+  return out;
+}
