@@ -13,7 +13,8 @@ import { storageFromEnvironment, type StorageClients } from '../../shared/state/
 import { JobQueue, decodeJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
-import { processPageJob, type PageOutcome, type WorkerDeps } from '../../shared/worker/page-worker';
+import { processPageJob, type PageOutcome, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
+import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
 import { createDestination } from '../../shared/destinations';
 import { DefaultSecretSource } from '../../shared/auth/secrets';
@@ -23,6 +24,8 @@ import type { CollectorConfig } from '../../shared/config/types';
 import { testStorage, uniqueName } from './azurite';
 
 export interface Harness {
+  prefix: string;
+  queueName: string;
   clock: ManualClock;
   config: CollectorConfig;
   env: NodeJS.ProcessEnv;
@@ -40,13 +43,37 @@ export interface Harness {
   reconfigure(doc: unknown): void;
 }
 
-export async function createHarness(opts: { doc: unknown; env: NodeJS.ProcessEnv; startAt: number; extraCa?: string; budgetLimit?: number }): Promise<Harness> {
+/**
+ * Hooks around every storage and network call of one harness ("process"): the crash-at-every-step
+ * test (test/support/crash-points.ts) uses them to kill a run at any call.
+ */
+export interface HarnessInstrument {
+  storage(s: StorageClients): StorageClients;
+  destination(id: string, d: Destination): Destination;
+  clients(c: SourceClients): SourceClients;
+}
+
+export interface HarnessOptions {
+  doc: unknown;
+  env: NodeJS.ProcessEnv;
+  startAt: number;
+  extraCa?: string;
+  budgetLimit?: number;
+  instrument?: HarnessInstrument;
+  /** Attach to the state of an earlier harness (a restarted process): its table prefix and queue. */
+  attach?: { prefix: string; queueName: string };
+  /** Visibility timeout (real seconds) of received jobs; default 60. */
+  visibilitySec?: number;
+}
+
+export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   const cs = await testStorage();
   const env: NodeJS.ProcessEnv = { ...opts.env, JobsStorage: cs };
-  const storage = storageFromEnvironment(env);
-  const prefix = uniqueName('h');
+  const raw = storageFromEnvironment(env);
+  const storage = opts.instrument ? opts.instrument.storage(raw) : raw;
+  const prefix = opts.attach?.prefix ?? uniqueName('h');
   const ledger = new Ledger(storage, prefix);
-  const queueName = uniqueName('q');
+  const queueName = opts.attach?.queueName ?? uniqueName('q');
   const budgetTable = `${prefix}budget`;
   await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`, `${prefix}seen`]);
   const clock = new ManualClock(opts.startAt);
@@ -60,22 +87,26 @@ export async function createHarness(opts: { doc: unknown; env: NodeJS.ProcessEnv
   const deps: WorkerDeps & { outboxStaleMs: number } = {
     get config() { return config; },
     ledger, queue, clock, log, telemetry, budget,
-    destinations: new Map(config.destinations.map((d) => [d.id, createDestination(d, secrets)])),
+    destinations: new Map(config.destinations.map((d) => {
+      const destination = createDestination(d, secrets);
+      return [d.id, opts.instrument ? opts.instrument.destination(d.id, destination) : destination];
+    })),
     spill: storage.container(`${prefix}spill`),
     seen: storage.container(`${prefix}seen`),
     outboxStaleMs: 120_000,
     configHashOf: sourceConfigHash,
     clientsFor(source) {
-      const c = clients.get(source.id) ?? createSourceClients(source, secrets, clock);
+      const c = clients.get(source.id) ?? (opts.instrument ? opts.instrument.clients(createSourceClients(source, secrets, clock)) : createSourceClients(source, secrets, clock));
       clients.set(source.id, c);
       return c;
     },
   };
   const outcomes: Record<string, number> = {};
-  const q = storage.queue(queueName);
+  // The host's own receive and delete calls are not the collector's: they bypass the instrument.
+  const q = raw.queue(queueName);
 
   return {
-    clock, get config() { return config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
+    prefix, queueName, clock, get config() { return config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
     async plan(sourceId) {
       const source = config.sources.find((s) => !sourceId || s.id === sourceId)!;
       return (await planSource(deps, source)).outcome;
@@ -83,7 +114,7 @@ export async function createHarness(opts: { doc: unknown; env: NodeJS.ProcessEnv
     async drain(o = {}) {
       let jobs = 0;
       for (let round = 0; round < 10_000; round++) {
-        const r = await q.receiveMessages({ numberOfMessages: 16, visibilityTimeout: 60 });
+        const r = await q.receiveMessages({ numberOfMessages: 16, visibilityTimeout: opts.visibilitySec ?? 60 });
         if (!r.receivedMessageItems.length) {
           const props = await q.getProperties();
           if (!props.approximateMessagesCount) return;
