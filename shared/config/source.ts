@@ -29,6 +29,9 @@ export const SOURCE_DEFAULTS = {
   settle: { rereads: ['1h', '6h', '24h'], bucket: '1h' },
 } as const;
 
+/** Destinations one source may feed (each holds a delivery mark of ~90 characters in every slice row). */
+export const MAX_DESTINATIONS_PER_SOURCE = 32;
+
 const settleSchema = z.object(
   {
     rereads: z
@@ -181,7 +184,9 @@ function sourceSchema(keyVaultUri: string | undefined) {
         .array(z.string({ error: 'must be the id of a destination defined under "destinations"' }), {
           error: 'must be a list of destination ids, e.g. ["siem"]',
         })
-        .min(1, { error: 'must name at least one destination, e.g. ["siem"]' }),
+        .min(1, { error: 'must name at least one destination, e.g. ["siem"]' })
+        // Each destination keeps a delivery mark in every slice row (bounded: invariant 9).
+        .max(MAX_DESTINATIONS_PER_SOURCE, { error: `must name at most ${MAX_DESTINATIONS_PER_SOURCE} destinations; split the source's destinations across a second deployment or a fan-out destination (Cribl)` }),
     },
     { error: 'must be an object describing a source (id, tenantId, auth, destinations, …)' },
   );
