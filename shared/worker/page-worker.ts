@@ -386,20 +386,21 @@ class HeldClaim {
 
   /** Writes a change (and a renewed claim); throws ClaimLost when another worker took the page. */
   update(change: (s: SliceRow) => SliceRow): Promise<SliceRow> {
-    const run = async (): Promise<SliceRow> => {
-      if (this.lost) throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
-      const now = this.deps.clock.now();
-      const updated = await this.deps.ledger.swapSlice({ ...change(this.slice), claimUntil: now + CLAIM_TTL_MS, updatedAt: now });
-      if (!updated) {
-        this.lost = true;
-        throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
-      }
-      this.slice = updated;
-      return updated;
-    };
-    const p = this.chain.then(run, run);
+    const p = this.chain.then(() => this.write(change), () => this.write(change));
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  private async write(change: (s: SliceRow) => SliceRow): Promise<SliceRow> {
+    if (this.lost) throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
+    const now = this.deps.clock.now();
+    const updated = await this.deps.ledger.swapSlice({ ...change(this.slice), claimUntil: now + CLAIM_TTL_MS, updatedAt: now });
+    if (!updated) {
+      this.lost = true;
+      throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
+    }
+    this.slice = updated;
+    return updated;
   }
 
   /** A change kept in memory until the next write (a destination's final mark for this page). */

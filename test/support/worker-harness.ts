@@ -41,6 +41,11 @@ export interface Harness {
   drain(opts?: { maxJobs?: number; advancePerJobMs?: number; maxDequeue?: number }): Promise<void>;
   /** Replaces the configuration (as a redeploy with a changed config would). */
   reconfigure(doc: unknown): void;
+  /**
+   * Makes the jobs this harness received and did not finish visible again at once, as the queue
+   * does when a dead process's message lock expires (the crash tests call it after a kill).
+   */
+  releaseInFlight(): Promise<void>;
 }
 
 /**
@@ -104,6 +109,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   const outcomes: Record<string, number> = {};
   // The host's own receive and delete calls are not the collector's: they bypass the instrument.
   const q = raw.queue(queueName);
+  const inFlight = new Map<string, string>();
 
   return {
     prefix, queueName, clock, get config() { return config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
@@ -123,11 +129,13 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
         }
         let progressed = false;
         let earliest = Number.POSITIVE_INFINITY;
+        for (const m of r.receivedMessageItems) inFlight.set(m.messageId, m.popReceipt);
         for (const m of r.receivedMessageItems) {
           const text = Buffer.from(m.messageText, 'base64').toString('utf8');
           if (o.maxDequeue && m.dequeueCount > o.maxDequeue) {
             await handlePoisonMessage({ ledger, storage, clock, log, telemetry }, text, m.messageId);
             await q.deleteMessage(m.messageId, m.popReceipt);
+            inFlight.delete(m.messageId);
             progressed = true;
             continue;
           }
@@ -135,6 +143,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
           const res = await processPageJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
           outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
           await q.deleteMessage(m.messageId, m.popReceipt);
+          inFlight.delete(m.messageId);
           if (res.outcome === 'deferred' || res.outcome === 'retry-scheduled') {
             earliest = Math.min(earliest, job.notBefore ?? clock.now());
           } else {
@@ -157,6 +166,10 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
         }
       }
       throw new Error('drain did not finish');
+    },
+    async releaseInFlight() {
+      for (const [id, receipt] of inFlight) await q.updateMessage(id, receipt, undefined, 0).catch(() => undefined);
+      inFlight.clear();
     },
     reconfigure(doc) {
       config = parseConfig(doc, { env }).config;
