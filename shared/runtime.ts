@@ -46,6 +46,8 @@ export interface Runtime {
   /** Blob container of the seen-store (settle re-reads). */
   seen: ContainerClient;
   clientsFor(source: SourceConfig): SourceClients;
+  /** How long a page claim lives without renewal (MTC_CLAIM_TTL_SECONDS, default 60 s). */
+  claimTtlMs: number;
   /** Age after which a planner relays another planner's outbox (MTC_OUTBOX_STALE_SECONDS, default 120 s). */
   outboxStaleMs: number;
   /** A stable hash of a source's configuration (detects config changes). */
@@ -127,6 +129,7 @@ async function buildRuntime(): Promise<Runtime> {
   return {
     config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill, seen, budget,
     outboxStaleMs: (Number(env.MTC_OUTBOX_STALE_SECONDS) || 120) * 1000,
+    claimTtlMs: (Number(env.MTC_CLAIM_TTL_SECONDS) || 60) * 1000,
     clientsFor(source) {
       let c = clients.get(source.id);
       if (!c) {

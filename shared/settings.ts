@@ -18,6 +18,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   { name: 'MTC_BUDGET_LIMIT', requiredInAzure: false, description: 'Message trace requests allowed per tenant per window (default 100, the Graph limit).' },
   { name: 'MTC_BUDGET_WINDOW_SECONDS', requiredInAzure: false, description: 'The rolling window of that limit in seconds (default 300).' },
   { name: 'MTC_BUDGET_HEADROOM', requiredInAzure: false, description: 'Share of the limit left for admins and other tools, from 0 to below 1 (default 0.1: the collector uses at most 90 of 100).' },
+  { name: 'MTC_CLAIM_TTL_SECONDS', requiredInAzure: false, description: 'How long a page claim lives without renewal (default 60); its holder renews it every third of that while it works, and a dead holder\'s page is taken over after it.' },
   { name: 'MTC_OUTBOX_STALE_SECONDS', requiredInAzure: false, description: 'Age after which a planner relays the outbox of a planner that died mid-run (default 120).' },
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based JobsStorage__* settings instead.' },
   { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },

@@ -37,11 +37,10 @@ import { advanceSettled } from '../settle/settled';
 
 /**
  * A page claim lives this long (clock time) and is renewed while its holder works: at every
- * acknowledged batch and by a heartbeat every CLAIM_RENEW_MS. A holder that died stops renewing,
+ * acknowledged batch and by a heartbeat every third of it. A holder that died stops renewing,
  * so its page is taken over within a minute; a live claim is never taken over.
  */
 export const CLAIM_TTL_MS = 60_000;
-export const CLAIM_RENEW_MS = 20_000;
 const BOUNDARY_WINDOW_MS = 1000;
 /**
  * Largest continuation and boundary-key list kept in the slice row (ARCHITECTURE invariant 9:
@@ -82,6 +81,8 @@ export interface WorkerDeps {
   /** The seen-store for settle re-reads. */
   seen: ContainerClient;
   budget?: BudgetGate;
+  /** How long a claim lives without renewal (default CLAIM_TTL_MS); renewed every third of it. */
+  claimTtlMs?: number;
 }
 
 export interface MessageMeta {
@@ -163,7 +164,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     ...slice,
     state: 'fetching',
     claimOwner: meta.messageId,
-    claimUntil: now + CLAIM_TTL_MS,
+    claimUntil: now + (deps.claimTtlMs ?? CLAIM_TTL_MS),
     attempts: slice.attempts + 1,
     firstAttemptAt: slice.firstAttemptAt || now,
     updatedAt: now,
@@ -373,11 +374,14 @@ class HeldClaim {
   private chain: Promise<unknown> = Promise.resolve();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private lost = false;
+  private readonly ttl: number;
   constructor(private readonly deps: WorkerDeps, public slice: SliceRow) {
-    const realMs = deps.clock.toRealMs(CLAIM_RENEW_MS);
+    this.ttl = deps.claimTtlMs ?? CLAIM_TTL_MS;
+    const renewEvery = this.ttl / 3;
+    const realMs = deps.clock.toRealMs(renewEvery);
     if (realMs > 0) {
       this.heartbeat = setInterval(() => {
-        if (this.deps.clock.now() + CLAIM_TTL_MS - this.slice.claimUntil < CLAIM_RENEW_MS / 2) return;
+        if (this.deps.clock.now() + this.ttl - this.slice.claimUntil < renewEvery / 2) return;
         this.update((s) => s).catch(() => undefined);
       }, realMs);
       this.heartbeat.unref?.();
@@ -394,7 +398,7 @@ class HeldClaim {
   private async write(change: (s: SliceRow) => SliceRow): Promise<SliceRow> {
     if (this.lost) throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });
     const now = this.deps.clock.now();
-    const updated = await this.deps.ledger.swapSlice({ ...change(this.slice), claimUntil: now + CLAIM_TTL_MS, updatedAt: now });
+    const updated = await this.deps.ledger.swapSlice({ ...change(this.slice), claimUntil: now + this.ttl, updatedAt: now });
     if (!updated) {
       this.lost = true;
       throw firstPartyGeneric('lost the claim on the slice while delivering', { code: 'ClaimLost' });

@@ -120,6 +120,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     NODE_EXTRA_CA_CERTS: caPath,
     MTC_LOCAL_LOCK_SECONDS: '3',
     MTC_OUTBOX_STALE_SECONDS: '3',
+    // A killed process's page claims lapse after 6 s (the heartbeat renews them every 2 s).
+    MTC_CLAIM_TTL_SECONDS: '6',
     // The simulator's throttle is off in this run (429s are injected as faults), so the budget is as
     // good as off too: its largest allowed limit (10000) over a one-minute window. The grant log of a
     // window stays far below the 64 KiB property limit of Azure Tables (~16 bytes a grant).
