@@ -149,7 +149,7 @@ export interface SourceConfig {
 export type HeaderValue = string | { secret: SecretRef };
 
 /** Output format of a destination (shared/formats; mapping tables in docs/destinations.md). */
-export type DestinationFormat = 'raw' | 'ecs' | 'ocsf' | 'sentinel';
+export type DestinationFormat = 'raw' | 'ecs' | 'ocsf' | 'sentinel' | 'o365-messagetrace';
 
 /** Privacy rules of a destination: row fields dropped or hashed before formatting. */
 export interface DestinationPrivacyConfig {
