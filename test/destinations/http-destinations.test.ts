@@ -34,8 +34,8 @@ describe('splunk-hec', () => {
     assert.equal(lines[0]!.time, Date.parse('2026-11-18T14:37:12.123Z') / 1000);
     assert.equal(lines[0]!.host, TENANT);
     assert.equal(lines[0]!.source, 'mtc:contoso');
-    assert.equal(lines[0]!.sourcetype, 'ms:o365:messagetrace');
-    assert.equal((lines[0]!.event as { eventId: string }).eventId, sampleEvents()[0]!.eventId);
+    assert.equal(lines[0]!.sourcetype, 'ms:o365:reporting:messagetrace');
+    assert.equal((lines[0]!.event as { MessageTraceId: string }).MessageTraceId, sampleEvents()[0]!.row.id);
     assert.deepEqual(ctx.progress, [3]);
   });
 
