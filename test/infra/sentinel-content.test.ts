@@ -65,3 +65,18 @@ test('the ASIM parser reads every column of the table the azure-monitor destinat
   for (const c of SENTINEL_COLUMNS) assert.match(parser, new RegExp(`\\b${c.name}\\b`), `column ${c.name} is mapped (or explicitly projected away)`);
   assert.match(parser, /NetworkMessageId = MessageTraceId/, 'NetworkMessageId joins Defender EmailEvents');
 });
+
+test('the ASIM parser takes the schema\'s filter parameters and outputs only fields of the ASIM Email Event schema (plus the Defender join keys)', () => {
+  const asim = JSON.parse(readFileSync(join(root(), 'test', 'infra', 'testdata', 'asim-email-event-1.0.0.json'), 'utf8')) as { fields: Record<string, string>; parameters: string };
+  assert.equal(header('vimEmailEventMicrosoftMessageTrace.kql').fn!.params, asim.parameters);
+  const parser = readFileSync(join(KQL, 'vimEmailEventMicrosoftMessageTrace.kql'), 'utf8').split('\n').filter((l) => !l.startsWith('//')).join('\n');
+  // Output columns: the assignments of the extend and project-rename steps, plus TimeGenerated.
+  const outputs = new Set([...parser.matchAll(/(?:^\s+|extend\s+|project-rename\s+|,\s*)([A-Z]\w+) = /gm)].map((m) => m[1]!));
+  const extras = ['NetworkMessageId', 'InternetMessageId'];
+  for (const name of outputs) assert.ok(name in asim.fields || extras.includes(name), `${name} is a field of the ASIM Email Event schema`);
+  for (const required of ['EventCount', 'EventStartTime', 'EventEndTime', 'EventType', 'EventResult', 'EventProduct', 'EventVendor', 'EventSchema', 'EventSchemaVersion', 'Dvc', 'EmailDirection', 'EmailDeliveryLocation', 'EmailFromAddress', 'EmailToRecipients', 'EmailSubject', 'SrcIpAddr', 'DvcAction']) {
+    assert.ok(outputs.has(required), `${required} is set`);
+  }
+  assert.match(parser, /EventSchemaVersion = '1\.0\.0'/);
+  assert.match(parser, /EmailToRecipients = pack_array\(/, 'EmailToRecipients is dynamic, as the schema types it');
+});
