@@ -104,6 +104,26 @@ var workbookContent = {
       }
     }
     {
+      type: 9
+      name: 'parameters'
+      content: {
+        version: 'KqlParameterItem/1.0'
+        parameters: [
+          {
+            id: 'a3d0c2b4-5e6f-4a7b-8c9d-0e1f2a3b4c5d'
+            version: 'KqlParameterItem/1.0'
+            name: 'selectedTab'
+            type: 1
+            isHiddenWhenLocked: true
+            value: 'mailflow'
+          }
+        ]
+        style: 'pills'
+        queryType: 0
+        resourceType: 'microsoft.operationalinsights/workspaces'
+      }
+    }
+    {
       type: 11
       name: 'tabs'
       content: {
