@@ -115,7 +115,7 @@ export class GoogleSecOpsDestination implements Destination {
 
   /** GET /v2/logtypes with the token: the credential works and the endpoint answers. */
   async healthCheck(): Promise<void> {
-    const reply = await httpRequest(this.id, `${this.config.url}/v2/logtypes?customer_id=${encodeURIComponent(this.config.customerId)}`, {
+    const reply = await httpRequest(this.id, `${this.config.url}/v2/logtypes`, {
       method: 'GET', headers: { authorization: `Bearer ${await this.tokens.token()}` }, timeoutMs: this.config.timeoutMs,
     });
     if (reply.status !== 200) throw this.failure(reply);
