@@ -244,5 +244,17 @@ module logsIngestion 'modules/logs-ingestion.bicep' = if (deployLogsIngestion) {
   }
 }
 
+// ASIM Email Event parsers, hunting queries and a workbook over MessageTrace_CL (docs/siem/sentinel.md).
+module sentinelContent 'modules/sentinel-content.bicep' = if (deployLogsIngestion) {
+  name: 'sentinel-content'
+  params: {
+    location: location
+    tags: allTags
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    environmentName: environmentName
+  }
+  dependsOn: [logsIngestion]
+}
+
 output LOGS_INGESTION_ENDPOINT string = deployLogsIngestion ? logsIngestion!.outputs.ingestionEndpoint : ''
 output LOGS_INGESTION_RULE_ID string = deployLogsIngestion ? logsIngestion!.outputs.ruleId : ''

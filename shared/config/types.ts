@@ -149,7 +149,7 @@ export interface SourceConfig {
 export type HeaderValue = string | { secret: SecretRef };
 
 /** Output format of a destination (shared/formats; mapping tables in docs/destinations.md). */
-export type DestinationFormat = 'raw' | 'ecs' | 'ocsf' | 'sentinel';
+export type DestinationFormat = 'raw' | 'ecs' | 'ocsf' | 'sentinel' | 'o365-messagetrace';
 
 /** Privacy rules of a destination: row fields dropped or hashed before formatting. */
 export interface DestinationPrivacyConfig {
@@ -200,6 +200,7 @@ export type { CriblDestinationConfig } from '../destinations/cribl/config';
 export type { DatadogDestinationConfig } from '../destinations/datadog/config';
 export type { AzureMonitorDestinationConfig } from '../destinations/azure-monitor/config';
 export type { AzureBlobDestinationConfig } from '../destinations/azure-blob/config';
+export type { GoogleSecOpsDestinationConfig } from '../destinations/google-secops/config';
 import type { SplunkHecDestinationConfig } from '../destinations/splunk-hec/config';
 import type { SumoLogicDestinationConfig } from '../destinations/sumo-logic/config';
 import type { ElasticDestinationConfig } from '../destinations/elastic/config';
@@ -207,6 +208,7 @@ import type { CriblDestinationConfig } from '../destinations/cribl/config';
 import type { DatadogDestinationConfig } from '../destinations/datadog/config';
 import type { AzureMonitorDestinationConfig } from '../destinations/azure-monitor/config';
 import type { AzureBlobDestinationConfig } from '../destinations/azure-blob/config';
+import type { GoogleSecOpsDestinationConfig } from '../destinations/google-secops/config';
 
 /** Every destination type (one per folder under shared/destinations/). */
 export type DestinationConfig =
@@ -218,7 +220,8 @@ export type DestinationConfig =
   | CriblDestinationConfig
   | DatadogDestinationConfig
   | AzureMonitorDestinationConfig
-  | AzureBlobDestinationConfig;
+  | AzureBlobDestinationConfig
+  | GoogleSecOpsDestinationConfig;
 
 export interface CollectorConfig {
   sources: SourceConfig[];

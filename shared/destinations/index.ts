@@ -13,6 +13,7 @@ import { criblSpec } from './cribl/config';
 import { datadogSpec } from './datadog/config';
 import { elasticSpec } from './elastic/config';
 import { fileSpec } from './file/config';
+import { googleSecOpsSpec } from './google-secops/config';
 import { httpSpec } from './http/config';
 import { splunkHecSpec } from './splunk-hec/config';
 import { sumoLogicSpec } from './sumo-logic/config';
@@ -27,6 +28,7 @@ export const DESTINATION_SPECS: readonly DestinationSpec[] = [
   datadogSpec,
   azureMonitorSpec,
   azureBlobSpec,
+  googleSecOpsSpec,
 ] as unknown as readonly DestinationSpec[];
 
 export function destinationSpec(type: string): DestinationSpec | undefined {

@@ -1,13 +1,24 @@
 /**
- * Elastic Common Schema (ECS 8.x) mapping of a trace event. The mapping table is in
- * docs/destinations.md ("Formats"); test/destinations/testdata/expected_ecs.json is the golden file.
- * Values outside ECS (size, tenant, source id, custom fields) go under `mtc.*`.
+ * Elastic Common Schema (ECS 8.x) mapping of a trace event, in the field layout of Elastic's
+ * `microsoft_exchange_online_message_trace` integration (dataset `microsoft_exchange_online_message_trace.log`):
+ * the same ECS fields its ingest pipeline fills, and the report record under
+ * `microsoft.online_message_trace.*` as that integration keeps it. Differences: `event.outcome` is an
+ * ECS value (success, failure, unknown) where the integration copies the status text, and there is
+ * no geo/AS enrichment (the integration's pipeline adds it when documents go through it; see
+ * docs/siem/elastic.md). The mapping table is in docs/destinations.md ("Formats");
+ * test/destinations/testdata/expected_ecs.json is the golden file. Values outside ECS and the
+ * integration (tenant source id, custom fields) go under `mtc.*`.
  */
 import type { TraceEvent } from '../model/row';
 import { domainOf, mailDirection } from './direction';
 import { canonicalStatus, compact, customFieldsOf, receivedIso, text } from './fields';
+import { toMessageTrace } from './messagetrace';
 
 export const ECS_VERSION = '8.17.0';
+/** The dataset of Elastic's message trace integration, whose dashboards filter on it. */
+export const ECS_DATASET = 'microsoft_exchange_online_message_trace.log';
+
+const localPart = (address: string | undefined) => (address && address.includes('@') ? address.slice(0, address.lastIndexOf('@')) : undefined);
 
 export function ecsOutcome(status: string): 'success' | 'failure' | 'unknown' {
   if (status === 'delivered' || status === 'expanded') return 'success';
@@ -36,7 +47,7 @@ export function toEcs(event: TraceEvent, acceptedDomains: readonly string[]): Re
       outcome: ecsOutcome(status),
       id: event.eventId,
       created: event.collectedAt,
-      dataset: 'microsoft_exchange_online.message_trace',
+      dataset: ECS_DATASET,
       provider: event.api,
     },
     email: {
@@ -48,18 +59,18 @@ export function toEcs(event: TraceEvent, acceptedDomains: readonly string[]): Re
       to: { address: recipient ? [recipient] : undefined },
       direction: direction === 'unknown' ? undefined : direction,
       delivery_timestamp: received,
+      attachments: { file: { size: typeof r.size === 'number' ? r.size : undefined } },
     },
-    source: { ip: fromIp, user: { email: sender, domain: domainOf(sender) || undefined } },
-    destination: { ip: toIp, user: { email: recipient, domain: domainOf(recipient) || undefined } },
+    source: { ip: fromIp, domain: domainOf(sender) || undefined, user: { email: sender, id: sender, name: localPart(sender), domain: domainOf(sender) || undefined } },
+    destination: { ip: toIp, domain: domainOf(recipient) || undefined, user: { email: recipient, id: recipient, name: localPart(recipient), domain: domainOf(recipient) || undefined } },
     related: {
       ip: [...new Set([fromIp, toIp].filter((x): x is string => !!x))],
-      user: [...new Set([sender, recipient].filter((x): x is string => !!x))],
+      user: [...new Set([recipient, sender, localPart(recipient), localPart(sender)].filter((x): x is string => !!x))],
     },
     organization: { id: event.tenantId },
+    microsoft: { online_message_trace: toMessageTrace(event) },
     mtc: {
       source_id: event.sourceId,
-      status: text(r.status),
-      size: typeof r.size === 'number' ? r.size : undefined,
       fields: Object.keys(fields).length ? fields : undefined,
     },
   });

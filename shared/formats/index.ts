@@ -1,15 +1,17 @@
 /**
  * Output formats, chosen per destination: `raw` (the event envelope, unchanged), `ecs`, `ocsf`
- * (Email Activity 4009) and `sentinel` (flat columns). Privacy rules run first, on the row, so every
+ * (Email Activity 4009), `sentinel` (flat columns) and `o365-messagetrace` (the legacy report's
+ * record, which the SIEM vendors' own message trace parsers read). Privacy rules run first, on the row, so every
  * format sees the same dropped or hashed values. Mapping tables: docs/destinations.md.
  */
 import type { TraceEvent } from '../model/row';
 import { toEcs } from './ecs';
+import { toMessageTrace } from './messagetrace';
 import { toOcsf } from './ocsf';
 import { applyPrivacy, type PrivacyRules } from './privacy';
 import { toSentinel } from './sentinel';
 
-export const FORMAT_NAMES = ['raw', 'ecs', 'ocsf', 'sentinel'] as const;
+export const FORMAT_NAMES = ['raw', 'ecs', 'ocsf', 'sentinel', 'o365-messagetrace'] as const;
 export type FormatName = (typeof FORMAT_NAMES)[number];
 
 export interface FormatOptions {
@@ -36,6 +38,7 @@ export function createFormatter(options: FormatOptions, hashKey?: string): Forma
     options.format === 'ecs' ? (e) => toEcs(e, domainsOf(e))
     : options.format === 'ocsf' ? (e) => toOcsf(e, domainsOf(e))
     : options.format === 'sentinel' ? (e) => toSentinel(e, domainsOf(e))
+    : options.format === 'o365-messagetrace' ? (e) => toMessageTrace(e)
     : (e) => e;
   return (event) => map(applyPrivacy(event, options.privacy, hashKey));
 }
@@ -43,3 +46,4 @@ export function createFormatter(options: FormatOptions, hashKey?: string): Forma
 export { mailDirection, domainOf, type MailDirection } from './direction';
 export { applyPrivacy, PRIVACY_DROP_FIELDS, PRIVACY_HASH_FIELDS, type PrivacyRules } from './privacy';
 export { SENTINEL_COLUMNS } from './sentinel';
+export { MESSAGETRACE_FIELDS, reportStatus, toMessageTrace } from './messagetrace';

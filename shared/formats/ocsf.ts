@@ -1,13 +1,16 @@
 /**
- * OCSF Email Activity (class 4009, category 4 Network Activity), schema 1.5.0, activity 4 "Trace".
- * The mapping table is in docs/destinations.md ("Formats"); the golden file is
- * test/destinations/testdata/expected_ocsf.json. Values OCSF has no attribute for go to `unmapped`.
+ * OCSF Email Activity (class 4009, category 4 Network Activity), schema 1.8.0, activity 4 "Trace",
+ * with the security_control profile for the statuses that are a filter's decision. The mapping table
+ * is in docs/destinations.md ("Formats"); the golden file is test/destinations/testdata/expected_ocsf.json,
+ * validated against the 1.8.0 definitions in test/destinations/testdata/ocsf-1.8.0/. Values OCSF has
+ * no attribute for go to `unmapped`. Deprecated attributes (email.smtp_from, email.smtp_to) are not used.
  */
 import { receivedMs, type TraceEvent } from '../model/row';
 import { mailDirection, type MailDirection } from './direction';
 import { canonicalStatus, compact, customFieldsOf, text } from './fields';
+import { reportStatus } from './messagetrace';
 
-export const OCSF_VERSION = '1.5.0';
+export const OCSF_VERSION = '1.8.0';
 
 const DIRECTION_IDS: Record<MailDirection, [number, string]> = {
   unknown: [0, 'Unknown'],
@@ -16,10 +19,15 @@ const DIRECTION_IDS: Record<MailDirection, [number, string]> = {
   internal: [3, 'Internal'],
 };
 
-/** status_id: 1 Success, 2 Failure, 0 Unknown (still in flight or not a delivery result). */
+/**
+ * status_id from the delivery status: 1 Success (delivered, expanded), 2 Failure (failed), 99 Other
+ * with the status text for a filter's verdict (quarantined, filteredAsSpam), 0 Unknown while in
+ * flight (pending, gettingStatus) or when absent.
+ */
 function statusOf(status: string): [number, string] {
   if (status === 'delivered' || status === 'expanded') return [1, 'Success'];
   if (status === 'failed') return [2, 'Failure'];
+  if (status === 'quarantined' || status === 'filteredAsSpam') return [99, reportStatus(status)!];
   return [0, 'Unknown'];
 }
 
@@ -27,6 +35,7 @@ function statusOf(status: string): [number, string] {
 function controlOf(status: string): { action_id: number; action: string; disposition_id: number; disposition: string } | undefined {
   if (status === 'delivered') return { action_id: 1, action: 'Allowed', disposition_id: 1, disposition: 'Allowed' };
   if (status === 'quarantined') return { action_id: 2, action: 'Denied', disposition_id: 3, disposition: 'Quarantined' };
+  if (status === 'filteredAsSpam') return { action_id: 2, action: 'Denied', disposition_id: 2, disposition: 'Blocked' };
   return undefined;
 }
 
@@ -39,6 +48,7 @@ export function toOcsf(event: TraceEvent, acceptedDomains: readonly string[]): R
   const [statusId, statusName] = statusOf(status);
   const ms = receivedMs(r.receivedDateTime);
   const fields = customFieldsOf(event);
+  const control = controlOf(status);
   return compact({
     class_uid: 4009,
     class_name: 'Email Activity',
@@ -54,17 +64,18 @@ export function toOcsf(event: TraceEvent, acceptedDomains: readonly string[]): R
     status_id: statusId,
     status: statusName,
     status_code: text(r.status),
+    status_detail: reportStatus(r.status),
+    timezone_offset: 0,
     direction_id: directionId,
     direction,
     message_trace_uid: text(r.id),
-    ...controlOf(status),
+    ...control,
+    from: sender,
+    to: recipient ? [recipient] : undefined,
     email: {
-      uid: text(r.id),
       message_uid: text(r.messageId),
       from: sender,
-      smtp_from: sender,
       to: recipient ? [recipient] : undefined,
-      smtp_to: recipient ? [recipient] : undefined,
       subject: text(r.subject),
       size: typeof r.size === 'number' ? r.size : undefined,
     },
@@ -72,6 +83,7 @@ export function toOcsf(event: TraceEvent, acceptedDomains: readonly string[]): R
     dst_endpoint: { ip: text(r.toIP) },
     metadata: {
       version: OCSF_VERSION,
+      profiles: control ? ['security_control'] : undefined,
       uid: event.eventId,
       tenant_uid: event.tenantId,
       logged_time: Date.parse(event.collectedAt),

@@ -34,8 +34,8 @@ describe('splunk-hec', () => {
     assert.equal(lines[0]!.time, Date.parse('2026-11-18T14:37:12.123Z') / 1000);
     assert.equal(lines[0]!.host, TENANT);
     assert.equal(lines[0]!.source, 'mtc:contoso');
-    assert.equal(lines[0]!.sourcetype, 'ms:o365:messagetrace');
-    assert.equal((lines[0]!.event as { eventId: string }).eventId, sampleEvents()[0]!.eventId);
+    assert.equal(lines[0]!.sourcetype, 'ms:o365:reporting:messagetrace');
+    assert.equal((lines[0]!.event as { MessageTraceId: string }).MessageTraceId, sampleEvents()[0]!.row.id);
     assert.deepEqual(ctx.progress, [3]);
   });
 
@@ -88,9 +88,9 @@ describe('elastic', () => {
     return { status: 200, body: { took: 1, errors: actions.some((_, i) => statusFor(i) >= 300), items: actions.map((a, i) => ({ create: { _index: (a.create as { _index: string })._index, _id: (a.create as { _id: string })._id, status: statusFor(i), ...(statusFor(i) >= 300 && statusFor(i) !== 409 ? { error } : {}) } })) } };
   };
 
-  it('writes create actions with _id = eventId and an ApiKey header, in ECS by default', async () => {
+  it('writes create actions with _id = eventId and an ApiKey header, in ECS when asked', async () => {
     const r = await receiver((q) => bulkOk(q, () => 201));
-    const d = createDestination(configOf<ElasticDestinationConfig>({ id: 'es', type: 'elastic', url: r.url, allowInsecureLoopback: true, apiKeyRef: 'env:ES_KEY', index: 'logs-o365.messagetrace-default' }), secrets);
+    const d = createDestination(configOf<ElasticDestinationConfig>({ id: 'es', type: 'elastic', url: r.url, allowInsecureLoopback: true, apiKeyRef: 'env:ES_KEY', index: 'logs-o365.messagetrace-default', format: 'ecs' }), secrets);
     const ctx = ctxOf();
     await d.send(sampleEvents(), ctx);
     const req = r.requests[0]!;
@@ -271,7 +271,7 @@ describe('destination configuration', () => {
     assert.match(lines, /destinations\[0\]: needs "accountUrl" .* or "connectionStringRef"/);
     assert.match(lines, /destinations\[0\]\.container: must be a container name of 3-63 lowercase letters/);
     assert.match(lines, /destinations\[0\]\.site: must be your Datadog site: "datadoghq\.com"/);
-    assert.match(lines, /destinations\[0\]\.format: must be one of "raw", "ecs", "ocsf", "sentinel"/);
+    assert.match(lines, /destinations\[0\]\.format: must be one of "raw", "ecs", "ocsf", "sentinel", "o365-messagetrace"/);
     assert.match(lines, /destinations\[0\]\.privacy\.drop\[0\]: must name fields to drop: "subject"/);
     assert.match(lines, /destinations\[0\]\.acceptedDomains\[0\]: must be a list of the tenant's accepted domains/);
     assert.match(lines, /destinations\[0\]\.type: must be one of "http", "file", "splunk-hec", "sumo-logic", "elastic", "cribl", "datadog", "azure-monitor", "azure-blob"/);
@@ -279,8 +279,8 @@ describe('destination configuration', () => {
 
   it('fills the documented defaults', () => {
     const c = configOf<ElasticDestinationConfig>({ id: 'es', type: 'elastic', url: 'https://es.example.com:9200', apiKeyRef: 'kv:elastic-api-key' });
-    assert.equal(c.format, 'ecs');
-    assert.equal(c.index, 'logs-o365.messagetrace-default');
+    assert.equal(c.format, 'o365-messagetrace');
+    assert.equal(c.index, 'logs-microsoft_exchange_online_message_trace.log-default');
     assert.equal(c.gzip, true);
     assert.equal(c.maxBatchBytes, 5_000_000);
     assert.deepEqual(c.privacy, { drop: [], hash: [] });

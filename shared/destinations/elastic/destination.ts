@@ -9,15 +9,31 @@
  * - other 4xx (mapper_parsing_exception, …): permanent. Progress up to the failed item, then a
  *   permanent error that quotes the item's error type and reason.
  * A non-2xx answer to the whole request is classified like any HTTP failure.
+ *
+ * With the `o365-messagetrace` format (the default) the document is the one Elastic's message trace
+ * integration reads: `message` holds the report record as JSON (its ingest pipeline moves it to
+ * `event.original` and parses it into `microsoft.online_message_trace.*` and ECS), `_conf.local_domains`
+ * the accepted domains (its pipeline derives `email.direction` from them and then removes `_conf`),
+ * and `@timestamp` the received time (its pipeline sets the same value from `Received`).
  */
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { excerptOf, firstPartyGeneric } from '../../errors';
-import type { TraceEvent } from '../../model/row';
+import { receivedMs, type TraceEvent } from '../../model/row';
 import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest, joinUrl } from '../transport';
 import type { ElasticDestinationConfig } from './config';
+
+/** The document Elastic's message trace integration pipeline reads, around a report record. */
+export function integrationDocument(record: Record<string, unknown>, acceptedDomains: readonly string[]): Record<string, unknown> {
+  const received = typeof record.Received === 'string' ? receivedMs(record.Received) : Number.NaN;
+  return {
+    ...(Number.isNaN(received) ? {} : { '@timestamp': new Date(received).toISOString() }),
+    message: JSON.stringify(record),
+    ...(acceptedDomains.length ? { _conf: { local_domains: acceptedDomains.map((d) => d.toLowerCase()) } } : {}),
+  };
+}
 
 interface BulkItem { status?: number; error?: { type?: string; reason?: string } }
 interface BulkReply { errors?: boolean; items?: Record<string, BulkItem>[] }
@@ -47,7 +63,7 @@ export class ElasticDestination implements Destination {
     if (!events.length) return;
     const format = await this.formatter.get();
     // One "line" per event: action and document together, so batching never splits a pair.
-    const pairs = events.map((e) => `${JSON.stringify({ create: { _index: this.config.index, _id: e.eventId } })}\n${JSON.stringify(format(e))}`);
+    const pairs = events.map((e) => `${JSON.stringify({ create: { _index: this.config.index, _id: e.eventId } })}\n${JSON.stringify(this.document(e, format(e)))}`);
     const batches = batchLines(pairs, this.config.maxBatchRecords, this.config.maxBatchBytes);
     const headers = await this.headers();
     const url = this.bulkUrl();
@@ -96,6 +112,11 @@ export class ElasticDestination implements Destination {
         },
       );
     }
+  }
+
+  private document(event: TraceEvent, record: Record<string, unknown>): Record<string, unknown> {
+    if (this.config.format !== 'o365-messagetrace') return record;
+    return integrationDocument(record, this.config.acceptedDomainsBySource?.[event.sourceId] ?? this.config.acceptedDomains);
   }
 
   /** GET / (cluster info) with the API key. */

@@ -1,7 +1,11 @@
 /**
  * `splunk-hec`: Splunk HTTP Event Collector, JSON event endpoint (/services/collector/event).
- * Options: docs/destinations.md#splunk-hec.
+ * Options: docs/destinations.md#splunk-hec. By default the events are what the Splunk Add-on for
+ * Microsoft Office 365's message trace input indexes (sourcetype `ms:o365:reporting:messagetrace`,
+ * the legacy report record), so its content and siem/splunk/TA-message-trace-collector (CIM Email) apply.
  */
+/** The sourcetype of the Splunk Add-on for Microsoft Office 365 message trace input. */
+export const SPLUNK_MESSAGETRACE_SOURCETYPE = 'ms:o365:reporting:messagetrace';
 import { z } from 'zod';
 import type { SecretRef } from '../../config/types';
 import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
@@ -33,13 +37,13 @@ export const splunkHecSpec: DestinationSpec<SplunkHecDestinationConfig> = {
   parse(raw, path, keyVaultUri, out) {
     const before = out.issues.length;
     const entry = parseEntry(raw, path, out, {
-      type: 'splunk-hec', keyVaultUri, defaultFormat: 'raw', secretRefField: 'tokenRef',
+      type: 'splunk-hec', keyVaultUri, defaultFormat: 'o365-messagetrace', secretRefField: 'tokenRef',
       aliases: { hecToken: 'tokenRef', sourceType: 'sourcetype', source_type: 'sourcetype' },
       shape: {
         url: z.string({ error: 'must be the HEC URL, e.g. "https://splunk.example.com:8088" (the collector adds /services/collector/event)' }),
         tokenRef: secretRef(keyVaultUri, 'kv:splunk-hec-token'),
         index: z.string({ error: 'must be the Splunk index name, e.g. "o365"' }).regex(/^[a-z0-9_][a-z0-9_-]{0,79}$/, { error: 'must be a Splunk index name: lowercase letters, digits, "_" and "-", e.g. "o365"' }).optional(),
-        sourcetype: z.string({ error: 'must be a sourcetype, e.g. "ms:o365:messagetrace"' }).regex(NAME, { error: 'must be a sourcetype of 1-256 characters without line breaks' }).default('ms:o365:messagetrace'),
+        sourcetype: z.string({ error: `must be a sourcetype, e.g. "${SPLUNK_MESSAGETRACE_SOURCETYPE}"` }).regex(NAME, { error: 'must be a sourcetype of 1-256 characters without line breaks' }).default(SPLUNK_MESSAGETRACE_SOURCETYPE),
         source: z.string({ error: 'must be a source name, e.g. "mtc:contoso"' }).regex(NAME, { error: 'must be a source of 1-256 characters without line breaks' }).optional(),
         host: z.string({ error: 'must be a host name' }).regex(NAME, { error: 'must be a host of 1-256 characters without line breaks' }).optional(),
         channel: z.string({ error: 'must be a channel GUID like "5f4c3b2a-1d0e-4f9a-8b7c-6d5e4f3a2b1c"' }).regex(GUID, { error: 'must be a channel GUID like "5f4c3b2a-1d0e-4f9a-8b7c-6d5e4f3a2b1c"' }).optional(),

@@ -1,0 +1,77 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { SplunkHecDestinationConfig } from '../../shared/config/types';
+import { createDestination } from '../../shared/destinations';
+import { makeEvent } from '../../shared/model/row';
+import { configOf, ctxOf } from '../destinations/helpers';
+import { sampleEvents, TENANT } from '../destinations/fixtures';
+import { secretsOf, startVendorReceiver, type VendorReceiver } from '../destinations/vendor-receiver';
+import { parseConf, searchTime, type SplunkApp } from './splunk-conf';
+
+function repoPath(...parts: string[]): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'siem', 'splunk'))) return join(dir, ...parts);
+    if (dirname(dir) === dir) throw new Error('repository root not found');
+  }
+}
+const APP = repoPath('siem', 'splunk', 'TA-message-trace-collector', 'default');
+const app: SplunkApp = {
+  props: parseConf(readFileSync(join(APP, 'props.conf'), 'utf8')),
+  eventtypes: parseConf(readFileSync(join(APP, 'eventtypes.conf'), 'utf8')),
+  tags: parseConf(readFileSync(join(APP, 'tags.conf'), 'utf8')),
+};
+const cim = JSON.parse(readFileSync(repoPath('test', 'siem', 'testdata', 'cim-email-fields.json'), 'utf8')) as { tags: Record<string, string>; fields: string[]; prescribed: Record<string, string[]> };
+const GOLDEN = repoPath('test', 'siem', 'testdata', 'expected_splunk_cim.json');
+
+const receivers: VendorReceiver[] = [];
+after(async () => { for (const r of receivers) await r.close(); });
+
+/** What our splunk-hec destination sends with its defaults, as HEC envelopes. */
+async function sentByDefault(): Promise<{ sourcetype: string; event: Record<string, unknown> }[]> {
+  const r = await startVendorReceiver(() => ({ status: 200, body: { text: 'Success', code: 0 } }));
+  receivers.push(r);
+  const d = createDestination(configOf<SplunkHecDestinationConfig>({ id: 'splunk', type: 'splunk-hec', url: r.url, allowInsecureLoopback: true, tokenRef: 'env:HEC' }), secretsOf({ HEC: 't' }));
+  const spam = makeEvent({ tenantId: TENANT, sourceId: 'contoso', api: 'graph/v1.0', collectedAt: '2026-11-18T14:40:00.000Z', fields: {}, row: { id: '4f1e2d3c-0000-4000-8000-000000000004', senderAddress: 'promo@spam.example', recipientAddress: 'Linus@contoso.com', messageId: '<d4@spam.example>', receivedDateTime: '2026-11-18T14:39:50Z', subject: 'You won', size: 4000, fromIP: '192.0.2.9', toIP: '', status: 'filteredAsSpam' } });
+  await d.send([...sampleEvents(), spam], ctxOf());
+  return r.requests[0]!.body.split('\n').map((l) => JSON.parse(l) as { sourcetype: string; event: Record<string, unknown> });
+}
+
+describe('siem/splunk/TA-message-trace-collector maps our default HEC events to the CIM Email data model', () => {
+  it('sends the sourcetype and record of the Splunk Add-on for Microsoft Office 365 message trace input by default', async () => {
+    const sent = await sentByDefault();
+    assert.ok(sent.every((s) => s.sourcetype === 'ms:o365:reporting:messagetrace'));
+    assert.deepEqual(Object.keys(sent[0]!.event).sort(), ['FromIP', 'MessageId', 'MessageTraceId', 'Received', 'RecipientAddress', 'SenderAddress', 'Size', 'Status', 'Subject', 'ToIP']);
+  });
+
+  it('gives each event the CIM fields, values and tags of the golden file', async () => {
+    const out = (await sentByDefault()).map((s) => {
+      const e = searchTime(app, s.sourcetype, s.event);
+      const mapped: Record<string, unknown> = {};
+      for (const k of Object.keys(e).sort()) if (cim.fields.includes(k) || k === 'eventtype') mapped[k] = e[k];
+      return mapped;
+    });
+    if (process.env.MTC_UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, JSON.stringify(out, null, 2) + '\n');
+    assert.deepEqual(out, JSON.parse(readFileSync(GOLDEN, 'utf8')));
+  });
+
+  it('sets only fields of the data model, prescribed action values, and the dataset tags', async () => {
+    for (const s of await sentByDefault()) {
+      const e = searchTime(app, s.sourcetype, s.event);
+      const added = Object.keys(e).filter((k) => !(k in s.event) && !['sourcetype', 'eventtype', 'tag'].includes(k));
+      for (const k of added) assert.ok(cim.fields.includes(k), `${k} is a field of the CIM Email data model`);
+      for (const [f, values] of Object.entries(cim.prescribed)) if (e[f] !== undefined) assert.ok(values.includes(String(e[f])), `${f}="${String(e[f])}" is a prescribed value`);
+      assert.ok(e.tag.includes(cim.tags.All_Email!) && e.tag.includes(cim.tags.Delivery!), 'All_Email and Delivery');
+      const filtered = ['Quarantined', 'FilteredAsSpam'].includes(String(s.event.Status));
+      assert.equal(e.tag.includes(cim.tags.Filtering!), filtered, `Filtering only for ${String(s.event.Status)}`);
+      assert.equal(e.filter_action !== undefined, filtered);
+      for (const f of ['src_user', 'recipient', 'message_id', 'internal_message_id', 'subject', 'action', 'src', 'vendor_product']) assert.ok(e[f] !== undefined || (f === 'action' && s.event.Status === 'Pending'), `${f} is set`);
+    }
+  });
+
+  it('refuses an eval this test cannot interpret, so the mapping cannot silently go untested', () => {
+    const props = parseConf('[x]\nKV_MODE = json\nEVAL-a = replace(b, "c", "d")\n');
+    assert.throws(() => searchTime({ props, eventtypes: new Map(), tags: new Map() }, 'x', { b: 'c' }), /replace\(\) is not supported/);
+  });
+});
