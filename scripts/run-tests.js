@@ -12,7 +12,7 @@ async function main() {
   const { startAzurite } = require(path.join(root, 'dist/test/support/azurite.js'));
   const azurite = await startAzurite();
   const files = process.argv.slice(2);
-  const args = ['--test', '--test-reporter=spec', '--test-timeout=300000',
+  const args = ['--test', '--test-reporter=spec', '--test-timeout=900000',
     ...(files.length ? files : ['dist/test/**/*.test.js'])];
   const child = spawn(process.execPath, args, {
     cwd: root,
