@@ -123,7 +123,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     return { outcome: 'deferred' };
   }
 
-  let slice = await ledger.getSlice(job.sourceId, job.sliceId);
+  const slice = await ledger.getSlice(job.sourceId, job.sliceId);
   if (!slice) {
     log.log('error', 'page job for a slice the ledger does not know; dropped', fields);
     return { outcome: 'unknown-slice' };

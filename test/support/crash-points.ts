@@ -79,6 +79,7 @@ export class CrashSwitch {
   }
 
   instrument(tenantId: string): HarnessInstrument {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the proxies below call back into this switch
     const sw = this;
     const wrap = <T extends object>(target: T, ops: Set<string>, kind: string, extra?: (prop: string, value: unknown) => unknown): T =>
       new Proxy(target, {
