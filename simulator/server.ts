@@ -16,13 +16,13 @@ import type { Clock } from '../shared/time/clock';
 import { EntraSimulator, type EntraApp } from './entra';
 import { FaultEngine, type FaultApi, type FaultKind, type FaultRule } from './faults';
 import { getDetailsByRecipient, listMessageTraces, poisonNextLink, type GraphRequest } from './graph';
-import { parseSimulatorOptions, type ResolvedTenant, type SimulatorOptions, type SimulatorTenantOptions } from './options';
+import { parseSimulatorOptions, SimulatorOptionsError, type ResolvedTenant, type SimulatorOptions, type SimulatorTenantOptions } from './options';
 import { hash32, Prng } from './prng';
 import { graphError, jsonResponse, MESSAGES, newRequestIds, rwsError, type RequestIds, type SimResponse } from './response';
 import { messageTraceReport, RWS_PATH, serviceDocument } from './rws';
 import { RollingThrottle } from './throttle';
 import { createSelfSignedCertificate } from './tls';
-import { TenantTraffic, toGraphRow, type GraphMessageTraceRow } from './traffic';
+import { TenantTraffic, toGraphRow, type GraphMessageTraceRow, type InjectedRow } from './traffic';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const EXCHANGE_RESOURCE = 'https://outlook.office365.com';
@@ -64,6 +64,11 @@ export interface Simulator {
   countGroundTruth(tenantId: string, startMs: number, endMs: number, opts?: { asOf?: number; onlyVisible?: boolean }): number;
   stats(tenantId: string): SimulatorTenantStats;
   addFault(rule: FaultRule): void;
+  /**
+   * Places rows exactly as given (tests: a row stamped on a slice boundary). They are served like
+   * any other row and are part of groundTruth. Invalid rows throw SimulatorOptionsError.
+   */
+  injectRows(tenantId: string, rows: InjectedRow[]): void;
   clearFaults(): void;
   setTenant(tenantId: string, patch: Partial<Pick<SimulatorTenantOptions, 'servicePrincipalProvisioned' | 'graphPermissionGranted' | 'rwsRoleAssigned'>>): void;
   stop(): Promise<void>;
@@ -146,7 +151,14 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
   for (const t of o.tenants) {
     // The bucket caches share one budget of about 600k rows (~150 MB) across tenants.
     const cacheRowBudget = Math.max(50_000, Math.floor(600_000 / o.tenants.length));
-    tenants.set(t.tenantId, { config: t, traffic: new TenantTraffic(o.seed, t.index, t.traffic, o.graph.receivedPrecision, cacheRowBudget), stats: emptyStats() });
+    let traffic: TenantTraffic;
+    try {
+      traffic = new TenantTraffic(o.seed, t.index, t.traffic, o.graph.receivedPrecision, cacheRowBudget);
+    } catch (err) {
+      if (err instanceof RangeError) throw new SimulatorOptionsError(`tenants[${t.index}].traffic.injectedRows`, `Invalid simulator option tenants[${t.index}].traffic.${err.message}`);
+      throw err;
+    }
+    tenants.set(t.tenantId, { config: t, traffic, stats: emptyStats() });
   }
   const entra = new EntraSimulator({
     clock,
@@ -373,7 +385,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
       const onlyVisible = opts?.onlyVisible ?? true;
       const out: GraphMessageTraceRow[] = [];
       for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) {
-        if (!onlyVisible || row.visibleAtMs <= asOf) out.push(toGraphRow(row, asOf, o.graph.receivedPrecision));
+        if (!onlyVisible || t.traffic.isVisible(row, asOf)) out.push(toGraphRow(row, asOf, o.graph.receivedPrecision, t.traffic.statusOf(row, asOf)));
       }
       return out;
     },
@@ -383,7 +395,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
       const asOf = opts?.asOf ?? clock.now();
       const onlyVisible = opts?.onlyVisible ?? true;
       let n = 0;
-      for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) if (!onlyVisible || row.visibleAtMs <= asOf) n++;
+      for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) if (!onlyVisible || t.traffic.isVisible(row, asOf)) n++;
       return n;
     },
     stats(tenantId) {
@@ -392,6 +404,16 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
     addFault(rule) {
       const checked = parseSimulatorOptions({ tenants: 1, faults: [rule] }).faults[0]!;
       faults.add(checked);
+    },
+    injectRows(tenantId, rows) {
+      const t = tenantOrThrow(tenantId, 'injectRows');
+      const checked = parseSimulatorOptions({ tenants: [{ traffic: { injectedRows: rows } }] }).tenants[0]!.traffic.injectedRows;
+      try {
+        t.traffic.inject(checked);
+      } catch (err) {
+        if (err instanceof RangeError) throw new SimulatorOptionsError('injectedRows', `Simulator.injectRows: ${err.message}`);
+        throw err;
+      }
     },
     clearFaults() {
       faults.clear();
