@@ -14,7 +14,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../shared/time/clock';
 import { EntraSimulator, type EntraApp } from './entra';
-import { FaultEngine, type FaultApi, type FaultKind, type FaultRule } from './faults';
+import { ECHO_FAULTS, FaultEngine, type FaultApi, type FaultKind, type FaultRule } from './faults';
 import { getDetailsByRecipient, listMessageTraces, poisonNextLink, type GraphRequest } from './graph';
 import { parseSimulatorOptions, SimulatorOptionsError, type ResolvedTenant, type SimulatorOptions, type SimulatorTenantOptions } from './options';
 import { hash32, Prng } from './prng';
@@ -244,7 +244,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
         else stats.listRequests++;
       }
       const faultReq = { api, tenantId, path: url.pathname + url.search };
-      const pre = faults.pick(faultReq, (k) => k !== 'truncated' && k !== 'corruptNextLink');
+      const pre = faults.pick(faultReq, (k) => k !== 'truncated' && k !== 'corruptNextLink' && !ECHO_FAULTS.includes(k));
       if (pre) {
         countFault(tenantId, pre.kind);
         const fr = faultResponse(pre, api, ids);
@@ -314,7 +314,20 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
   const handleToken = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, tenantSegment: string) => {
     const ids = newRequestIds(undefined, clock.now());
     const tenantId = tenants.has(tenantSegment) ? tenantSegment : [...tenants.values()].find((t) => t.config.traffic.acceptedDomains.includes(tenantSegment))?.config.tenantId;
-    const fault = faults.pick({ api: 'token', tenantId, path: url.pathname + url.search }, (k) => k !== 'truncated' && k !== 'corruptNextLink');
+    // Echo faults answer only the token POST itself (discovery and metadata GETs pass).
+    const isTokenPost = req.method === 'POST' && /\/oauth2\/(v2\.0\/)?token\/?$/i.test(url.pathname);
+    const fault = faults.pick({ api: 'token', tenantId, path: url.pathname + url.search }, (k) => k !== 'truncated' && k !== 'corruptNextLink' && (isTokenPost || !ECHO_FAULTS.includes(k)));
+    if (fault && ECHO_FAULTS.includes(fault.kind)) {
+      countFault(tenantId, fault.kind);
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      // Credential fields first, so they land inside any excerpt a client keeps of the body.
+      const fields = Buffer.concat(chunks).toString('utf8').split('&');
+      const secretFirst = /^(client_secret|client_assertion|refresh_token|code)=/;
+      const form = [...fields.filter((f) => secretFirst.test(f)), ...fields.filter((f) => !secretFirst.test(f))].join('&');
+      if (fault.kind === 'echoFormText') return send(res, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: form });
+      return send(res, jsonResponse(400, { error: 'invalid_request', error_description: form }));
+    }
     if (fault) {
       countFault(tenantId, fault.kind);
       const fr = faultResponse(fault, 'token', ids);
