@@ -32,9 +32,10 @@ async function main(): Promise<void> {
     });
     console.log(r.table);
     console.log(`secret leaks: ${r.secretLeaks.length ? r.secretLeaks.join(', ') : 'none'}; ${Math.round((Date.now() - started) / 1000)} s`);
+    console.log(`kill-window audit: ${r.killWindowViolations.length ? r.killWindowViolations.join('; ') : 'sound'}`);
     const lost = r.destinations.reduce((a, d) => a + d.lost, 0);
     const dup = r.destinations.reduce((a, d) => a + d.unexplainedDuplicates, 0);
-    process.exitCode = lost || dup || r.secretLeaks.length ? 1 : 0;
+    process.exitCode = lost || dup || r.secretLeaks.length || r.killWindowViolations.length ? 1 : 0;
   } finally {
     await azurite.stop();
   }
