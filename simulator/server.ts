@@ -22,7 +22,7 @@ import { graphError, jsonResponse, MESSAGES, newRequestIds, rwsError, type Reque
 import { messageTraceReport, RWS_PATH, serviceDocument } from './rws';
 import { RollingThrottle } from './throttle';
 import { createSelfSignedCertificate } from './tls';
-import { TenantTraffic, toGraphRow, type GraphMessageTraceRow, type InjectedRow } from './traffic';
+import { TenantTraffic, toGraphRow, type FinalStatus, type GraphMessageTraceRow, type InjectedRow } from './traffic';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const EXCHANGE_RESOURCE = 'https://outlook.office365.com';
@@ -69,6 +69,8 @@ export interface Simulator {
    * any other row and are part of groundTruth. Invalid rows throw SimulatorOptionsError.
    */
   injectRows(tenantId: string, rows: InjectedRow[]): void;
+  /** Changes the status, subject or size of injected rows of that recipient (tests of re-reads); returns how many changed. */
+  amendInjectedRows(tenantId: string, recipientAddress: string, patch: { status?: FinalStatus; subject?: string; size?: number }): number;
   clearFaults(): void;
   setTenant(tenantId: string, patch: Partial<Pick<SimulatorTenantOptions, 'servicePrincipalProvisioned' | 'graphPermissionGranted' | 'rwsRoleAssigned'>>): void;
   stop(): Promise<void>;
@@ -427,6 +429,9 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
         if (err instanceof RangeError) throw new SimulatorOptionsError('injectedRows', `Simulator.injectRows: ${err.message}`);
         throw err;
       }
+    },
+    amendInjectedRows(tenantId, recipientAddress, patch) {
+      return tenantOrThrow(tenantId, 'amendInjectedRows').traffic.amendInjected(recipientAddress, patch);
     },
     clearFaults() {
       faults.clear();

@@ -313,6 +313,25 @@ export class TenantTraffic {
     });
   }
 
+  /**
+   * Changes injected rows with this recipient address (tests: a status, size or subject that
+   * differs on a later read). Returns how many rows changed.
+   */
+  amendInjected(recipientAddress: string, patch: { status?: FinalStatus; subject?: string; size?: number }): number {
+    let n = 0;
+    for (const [b, rows] of this.injected) {
+      for (const row of rows) {
+        if (row.recipientAddress !== recipientAddress.toLowerCase()) continue;
+        if (patch.status !== undefined) row.finalStatus = patch.status;
+        if (patch.subject !== undefined) row.subject = patch.subject;
+        if (patch.size !== undefined) row.size = patch.size;
+        n++;
+        this.dropCached(b);
+      }
+    }
+    return n;
+  }
+
   private dropCached(b: number): void {
     const hit = this.cache.get(b);
     if (!hit) return;
