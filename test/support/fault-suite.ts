@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startSimulator, type FaultKind, type FaultRule, type Simulator } from '../../simulator';
+import { startSimulator, type FaultKind, type FaultRule, type Simulator, type TrafficPatch } from '../../simulator';
 import { rowKey } from '../../shared/model/row';
 import { Ledger } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
@@ -37,6 +37,11 @@ export interface FaultSuiteOptions {
   kills: number;
   /** Longest time a killed run lives (ms); each kill happens at a random point up to this. */
   maxRunBeforeKillMs: number;
+  /**
+   * Real-data shapes for the simulated tenant (simulator/README.md "Real-data shapes"), e.g.
+   * { distributionLists: { perDay: 4 }, rereadChanges: { lateRowFraction: 0.001 } }. Default: none.
+   */
+  traffic?: TrafficPatch;
   /** Secrets the logs, status and state are scanned for. */
   log?: (line: string) => void;
   timeoutMs?: number;
@@ -100,7 +105,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     seed: o.seed,
     https: true,
     throttle: { limit: 100_000, windowMs: 300_000 },
-    tenants: [{ rowsPerDay: o.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 } } }],
+    tenants: [{ rowsPerDay: o.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 }, ...o.traffic } }],
     faults,
   });
   const flaky = await startReceiver();
