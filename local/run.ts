@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { createLocalHost, type LocalHost } from './host';
 import { startAzurite, type RunningAzurite } from './azurite';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../simulator';
+import { distributionListFromEnv, startSimulator, type Simulator, type SimulatorOptions } from '../simulator';
 import { parseConfig } from '../shared/config/load';
 import type { CollectorConfig } from '../shared/config/types';
 import { setRuntimeOverrides } from '../shared/runtime-overrides';
@@ -91,7 +91,8 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
       if (!options.clock && options.speed && options.speed !== 1) clock = new AcceleratedClock(Date.now(), options.speed);
       simulator = await startSimulator({
         https: true,
-        tenants: [{ rowsPerDay: options.rowsPerDay ?? 50_000 }],
+        // MTC_SIM_DISTRIBUTION_LIST=3000 adds one 3000-recipient mail (simulator/README.md).
+        tenants: [{ rowsPerDay: options.rowsPerDay ?? 50_000, traffic: distributionListFromEnv(process.env, clock.now()) ?? {} }],
         ...options.simulatorOptions,
         clock,
       });

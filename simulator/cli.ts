@@ -5,7 +5,9 @@
  */
 import { AcceleratedClock, SystemClock, type Clock } from '../shared/time/clock';
 import { FAULT_KINDS, type FaultKind, type FaultRule } from './faults';
-import { parseSimulatorOptions, SimulatorOptionsError, type SimulatorOptions } from './options';
+import { parseInstant } from './instant';
+import { DISTRIBUTION_LIST_LEAD_MS, parseSimulatorOptions, SimulatorOptionsError, type SimulatorOptions, type SimulatorTenantOptions } from './options';
+import { defaultTrafficOptions, type DistributionListOptions } from './traffic';
 import { startSimulator, type Simulator } from './server';
 
 export const USAGE = `Usage: npm run simulator -- [options]
@@ -18,6 +20,13 @@ export const USAGE = `Usage: npm run simulator -- [options]
   --latency-ms <n>        added latency per request, in clock time (default 0)
   --speed <factor>        run the clock <factor> times faster than real time (default 1)
   --fault <kind:probability>  inject a fault, repeatable; kinds: ${FAULT_KINDS.join(', ')}
+  --distribution-lists-per-day <n>   average mails per day to a large distribution list, every
+                          recipient row stamped with the same instant (default 0)
+  --distribution-list-recipients <min>-<max>  recipients of those mails (default 1000-5000)
+  --distribution-list <recipients>[@<instant>]  one such mail at an ISO instant (default: 45 minutes
+                          before start), repeatable
+  --late-row-fraction <f> share of rows hidden until a page covering them was served (0..1, default 0)
+  --status-change-fraction <f>  share of rows whose status changes once a page served them (0..1, default 0)
   --help                  show this help`;
 
 export class CliUsageError extends Error {}
@@ -30,6 +39,9 @@ export function parseCliArgs(argv: readonly string[], now: () => number = Date.n
   let tenants: number | undefined;
   let speed: number | undefined;
   let help = false;
+  const traffic: NonNullable<SimulatorTenantOptions['traffic']> = {};
+  const lists = (): DistributionListOptions => (traffic.distributionLists ??= { ...defaultTrafficOptions(0).distributionLists, at: [] }) as DistributionListOptions;
+  const rereads = () => (traffic.rereadChanges ??= { ...defaultTrafficOptions(0).rereadChanges });
   const numberOf = (name: string, raw: string | undefined, check: (n: number) => boolean, what: string): number => {
     if (raw === undefined || raw.startsWith('--')) throw new CliUsageError(`Option ${name} needs a value: ${what}`);
     const n = Number(raw);
@@ -83,12 +95,42 @@ export function parseCliArgs(argv: readonly string[], now: () => number = Date.n
         faults.push({ kind: kind as FaultKind, probability: p });
         break;
       }
+      case '--distribution-lists-per-day':
+        lists().perDay = numberOf(flag, value(), (n) => n >= 0 && n <= 100_000, 'a number of mails per day from 0 to 100000');
+        break;
+      case '--distribution-list-recipients': {
+        const v = value();
+        const m = v ? /^(\d+)-(\d+)$/.exec(v) : null;
+        const [min, max] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+        if (!m || !(min >= 1 && max <= 100_000 && min <= max)) throw new CliUsageError(`Option --distribution-list-recipients must be <min>-<max> with 1 <= min <= max <= 100000, e.g. 1000-5000, got '${v ?? ''}'`);
+        Object.assign(lists(), { recipientsMin: min, recipientsMax: max });
+        break;
+      }
+      case '--distribution-list': {
+        const v = value();
+        const m = v ? /^(\d+)(?:@(.+))?$/.exec(v) : null;
+        const recipients = m ? Number(m[1]) : NaN;
+        if (!m || !(recipients >= 1 && recipients <= 100_000)) throw new CliUsageError(`Option --distribution-list must be <recipients>[@<ISO instant>] with 1 to 100000 recipients, e.g. 3000 or 3000@2026-03-01T10:00:00.0000000Z, got '${v ?? ''}'`);
+        if (m[2] !== undefined && !parseInstant(m[2])) throw new CliUsageError(`Option --distribution-list has an instant that is not ISO 8601: '${m[2]}'; use e.g. 2026-03-01T10:00:00.0000000Z`);
+        lists().at.push({ at: m[2] ?? new Date(now() - DISTRIBUTION_LIST_LEAD_MS).toISOString(), recipients });
+        break;
+      }
+      case '--late-row-fraction':
+        rereads().lateRowFraction = numberOf(flag, value(), (n) => n >= 0 && n <= 1, 'a fraction from 0 to 1');
+        break;
+      case '--status-change-fraction':
+        rereads().statusChangeFraction = numberOf(flag, value(), (n) => n >= 0 && n <= 1, 'a fraction from 0 to 1');
+        break;
       default:
         throw new CliUsageError(`Unknown option ${arg}. Run with --help for the list of options.`);
     }
   }
-  if (tenants !== undefined || rowsPerDay !== undefined) {
-    options.tenants = Array.from({ length: tenants ?? 1 }, () => (rowsPerDay === undefined ? {} : { rowsPerDay }));
+  const hasTraffic = Object.keys(traffic).length > 0;
+  if (tenants !== undefined || rowsPerDay !== undefined || hasTraffic) {
+    options.tenants = Array.from({ length: tenants ?? 1 }, () => ({
+      ...(rowsPerDay === undefined ? {} : { rowsPerDay }),
+      ...(hasTraffic ? { traffic: structuredClone(traffic) } : {}),
+    }));
   }
   if (faults.length) options.faults = faults;
   let clock: Clock = new SystemClock();

@@ -7,8 +7,16 @@ import { Prng } from './prng';
 
 export const FAULT_KINDS = [
   '429', '500', '503', '504', 'reset', 'hang', 'html', 'truncated', 'corruptNextLink',
-  'missingServicePrincipal', 'forbidden', 'expiredToken',
+  'missingServicePrincipal', 'forbidden', 'expiredToken', 'echoForm', 'echoFormText',
 ] as const;
+
+/**
+ * Not Microsoft behaviour: a misconfigured proxy or authority in front of Entra that answers a
+ * token request with 400 and the request's own form fields (credential fields first) as its body:
+ * JSON `error_description` (echoForm) or text/plain (echoFormText). Token POSTs only;
+ * it tests that collectors never repeat a token error body unredacted.
+ */
+export const ECHO_FAULTS: readonly FaultKind[] = ['echoForm', 'echoFormText'];
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type FaultApi = 'graph' | 'rws' | 'detail' | 'token';
 

@@ -7,7 +7,7 @@ import { compareInstant, formatInstant, parseInstant, type Instant } from './ins
 import { addressMatches, FilterError, parseGraphFilter, subjectMatches, type GraphFilter } from './graph-filter';
 import type { ResolvedSimulatorOptions } from './options';
 import { graphError, jsonResponse, MESSAGES, type RequestIds, type SimResponse } from './response';
-import { formatReceived, isVisible, statusAt, type TenantTraffic, type TraceRow, type TraceStatus } from './traffic';
+import { formatReceived, type TenantTraffic, type TraceRow, type TraceStatus } from './traffic';
 import { hash32 } from './prng';
 
 const DAY_MS = 86_400_000;
@@ -95,13 +95,13 @@ export function presentStatus(status: TraceStatus, version: 'v1.0' | 'beta', sta
   return pascal ? (PASCAL[s] ?? s.charAt(0).toUpperCase() + s.slice(1)) : s;
 }
 
-function rowMatches(row: TraceRow, f: GraphFilter, now: number): boolean {
+function rowMatches(row: TraceRow, f: GraphFilter, now: number, traffic: TenantTraffic): boolean {
   const eq = f.eq;
   if (eq.id !== undefined && eq.id.toLowerCase() !== row.id) return false;
   if (eq.recipientAddress !== undefined && !addressMatches(eq.recipientAddress, row.recipientAddress)) return false;
   if (eq.senderAddress !== undefined && !addressMatches(eq.senderAddress, row.senderAddress)) return false;
   if (eq.messageId !== undefined && eq.messageId.toLowerCase() !== row.messageId.toLowerCase()) return false;
-  if (eq.status !== undefined && eq.status.toLowerCase() !== statusAt(row, now).toLowerCase()) return false;
+  if (eq.status !== undefined && eq.status.toLowerCase() !== traffic.statusOf(row, now).toLowerCase()) return false;
   if (eq.fromIP !== undefined && eq.fromIP.toLowerCase() !== row.fromIP.toLowerCase()) return false;
   if (eq.toIP !== undefined && eq.toIP.toLowerCase() !== row.toIP.toLowerCase()) return false;
   if (f.subject && !subjectMatches(f.subject, row.subject)) return false;
@@ -121,7 +121,7 @@ function presentRow(row: TraceRow, req: GraphRequest): Record<string, unknown> {
     size: row.size,
     fromIP: row.fromIP,
     toIP: row.toIP,
-    status: presentStatus(statusAt(row, req.now), req.version, req.options.statusCase, req.prefer),
+    status: presentStatus(req.traffic.statusOf(row, req.now), req.version, req.options.statusCase, req.prefer),
   });
   return out;
 }
@@ -186,6 +186,7 @@ export function listMessageTraces(req: GraphRequest): SimResponse {
   const body: Record<string, unknown> = {};
   if (req.version === 'v1.0') body['@odata.context'] = `${req.baseUrl}/v1.0/$metadata#admin/exchange/tracing/messageTraces`;
   body.value = page.rows.map((r) => presentRow(r, req));
+  req.traffic.noteServed(page.rows, page.hiddenCovered);
   if (page.more) {
     const last = page.rows[page.rows.length - 1]!;
     const token = encodeSkipToken({
@@ -221,14 +222,19 @@ function collectPage(
   end: Instant,
   top: number,
   continuation: { recipient: string; id: string | undefined } | undefined,
-): { rows: TraceRow[]; more: boolean } {
+): { rows: TraceRow[]; more: boolean; hiddenCovered: TraceRow[] } {
   const mode = req.options.boundaryRepeats;
   const repeats: TraceRow[] = [];
   const rows: TraceRow[] = [];
+  const hidden: TraceRow[] = [];
   let inBoundary = continuation !== undefined;
   let more = false;
   for (const row of req.traffic.rowsBetween(start, end)) {
-    if (!isVisible(row, req.now) || !rowMatches(row, filter, req.now)) continue;
+    if (!req.traffic.isVisible(row, req.now)) {
+      if (row.afterRead === 'late') hidden.push(row);
+      continue;
+    }
+    if (!rowMatches(row, filter, req.now, req.traffic)) continue;
     if (inBoundary && continuation) {
       const atBoundary = compareInstant(row.received, end) === 0;
       const atOrBefore = atBoundary && (row.recipientAddress < continuation.recipient
@@ -248,17 +254,20 @@ function collectPage(
     rows.push(row);
   }
   if (inBoundary && repeats.length < top) rows.push(...repeats); // nothing after the boundary
-  return { rows, more };
+  // Hidden rows inside the range this page covered (rereadChanges): down to its last row's instant.
+  const last = rows[rows.length - 1];
+  const hiddenCovered = more && last ? hidden.filter((r) => compareInstant(r.received, last.received) >= 0) : hidden;
+  return { rows, more, hiddenCovered };
 }
 
 /** GET …/messageTraces/{id}/getDetailsByRecipient(recipientAddress='x') (B.6). */
 export function getDetailsByRecipient(req: GraphRequest, id: string, recipientAddress: string): SimResponse {
   const row = req.traffic.rowsOfMessage(id.toLowerCase())
-    .find((r) => r.recipientAddress === recipientAddress.toLowerCase() && isVisible(r, req.now));
+    .find((r) => r.recipientAddress === recipientAddress.toLowerCase() && req.traffic.isVisible(r, req.now));
   const headers = { 'request-id': req.ids.requestId, 'client-request-id': req.ids.clientRequestId };
   if (!row) return jsonResponse(200, { value: [] }, headers);
   const precision = req.options.receivedPrecision;
-  const status = statusAt(row, req.now);
+  const status = req.traffic.statusOf(row, req.now);
   const server = `${row.id.slice(0, 2).toUpperCase()}2PR00MB${(hash32(row.received.ms) % 9000) + 1000}.namprd00.prod.outlook.com`;
   const base = { id: row.id, messageId: row.messageId, action: '' };
   const events: Record<string, unknown>[] = [{

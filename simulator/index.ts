@@ -6,11 +6,11 @@
  */
 export { startSimulator, GRAPH_RESOURCE, EXCHANGE_RESOURCE, GRAPH_PERMISSION, RWS_PERMISSION } from './server';
 export type { Simulator, SimulatorTenantStats } from './server';
-export { parseSimulatorOptions, SimulatorOptionsError } from './options';
-export type { SimulatorOptions, SimulatorTenantOptions, ResolvedSimulatorOptions, GraphBehaviourOptions, RwsBehaviourOptions } from './options';
+export { parseSimulatorOptions, SimulatorOptionsError, distributionListFromEnv, DISTRIBUTION_LIST_ENV } from './options';
+export type { SimulatorOptions, SimulatorTenantOptions, TrafficPatch, ResolvedSimulatorOptions, GraphBehaviourOptions, RwsBehaviourOptions } from './options';
 export { FAULT_KINDS } from './faults';
 export type { FaultRule, FaultKind, FaultApi } from './faults';
 export { BUCKET_MS, defaultTrafficOptions } from './traffic';
-export type { TrafficOptions, GraphMessageTraceRow, FinalStatus, TraceStatus, ReceivedPrecision } from './traffic';
+export type { TrafficOptions, GraphMessageTraceRow, FinalStatus, TraceStatus, ReceivedPrecision, InjectedRow, DistributionListOptions } from './traffic';
 export { encodeSkipToken, decodeSkipToken, type GraphSkipToken } from './graph';
 export { EntraSimulator } from './entra';

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { SystemClock, type Clock } from '../shared/time/clock';
 import { FAULT_KINDS, type FaultRule } from './faults';
 import { hash32, Prng } from './prng';
+import { parseInstant } from './instant';
 import { defaultTrafficOptions, type ReceivedPrecision, type TrafficOptions } from './traffic';
 
 export interface SimulatorTenantOptions {
@@ -19,8 +20,14 @@ export interface SimulatorTenantOptions {
   graphPermissionGranted?: boolean;
   /** Default true; false => RWS 403 "No permission to access the report for the organization ." (A.8). */
   rwsRoleAssigned?: boolean;
-  traffic?: Partial<TrafficOptions>;
+  traffic?: TrafficPatch;
 }
+
+/** TrafficOptions fields to change; object fields merge one level deep with the defaults, arrays replace them. */
+export type TrafficPatch = {
+  [K in keyof TrafficOptions]?: TrafficOptions[K] extends readonly unknown[] ? TrafficOptions[K]
+    : TrafficOptions[K] extends object ? Partial<TrafficOptions[K]> : TrafficOptions[K];
+};
 
 export interface GraphBehaviourOptions {
   maxTop?: number;
@@ -86,6 +93,29 @@ export interface ResolvedSimulatorOptions {
   faults: FaultRule[];
 }
 
+/** A distribution-list mail placed without an instant lands this long before the start (visible by then with the default visibility delay of at most 30 minutes). */
+export const DISTRIBUTION_LIST_LEAD_MS = 45 * 60_000;
+
+/** The environment variable `npm start` reads to place one distribution-list mail (recipients). */
+export const DISTRIBUTION_LIST_ENV = 'MTC_SIM_DISTRIBUTION_LIST';
+
+/**
+ * The traffic patch for `MTC_SIM_DISTRIBUTION_LIST=<recipients>[@<ISO instant>]` (local runs): one
+ * mail to that many recipients, all rows stamped with one instant (default 45 minutes before `now`).
+ * Undefined when the variable is unset or empty. A bad value throws SimulatorOptionsError naming it.
+ */
+export function distributionListFromEnv(env: NodeJS.ProcessEnv, now: number): Pick<TrafficOptions, 'distributionLists'> | undefined {
+  const raw = env[DISTRIBUTION_LIST_ENV]?.trim();
+  if (!raw) return undefined;
+  const m = /^(\d+)(?:@(.+))?$/.exec(raw);
+  const recipients = m ? Number(m[1]) : NaN;
+  if (!m || !(recipients >= 1 && recipients <= 100_000) || (m[2] !== undefined && !parseInstant(m[2]))) {
+    throw new SimulatorOptionsError(DISTRIBUTION_LIST_ENV, `${DISTRIBUTION_LIST_ENV} must be <recipients>[@<ISO instant>] with 1 to 100000 recipients, e.g. 3000 or 3000@2026-03-01T10:00:00.0000000Z; got '${raw}'`);
+  }
+  const defaults = defaultTrafficOptions(0).distributionLists;
+  return { distributionLists: { ...defaults, at: [{ at: m[2] ?? new Date(now - DISTRIBUTION_LIST_LEAD_MS).toISOString(), recipients }] } };
+}
+
 /** A simulator option is missing, has the wrong type or is out of range. The message names it. */
 export class SimulatorOptionsError extends Error {
   override readonly name = 'SimulatorOptionsError';
@@ -98,6 +128,8 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const nonNeg = z.number().finite().min(0);
 const weight = nonNeg;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ADDRESS = /^[^@\s]+@[^@\s]+$/;
+const instantText = z.string().refine((t) => parseInstant(t) !== undefined, 'must be an ISO 8601 date-time such as 2026-03-01T10:00:00.0000000Z');
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 
 const trafficSchema = z.strictObject({
@@ -117,6 +149,26 @@ const trafficSchema = z.strictObject({
     meanMs: z.number().finite().positive().optional(),
   }),
   dailyCurve: z.union([z.boolean(), z.array(nonNeg).length(24)]),
+  distributionLists: z.strictObject({
+    perDay: z.number().finite().min(0).max(100_000),
+    recipientsMin: int(1, 100_000),
+    recipientsMax: int(1, 100_000),
+    at: z.array(z.strictObject({ at: instantText, recipients: int(1, 100_000) })),
+  }),
+  rereadChanges: z.strictObject({
+    lateRowFraction: z.number().min(0).max(1),
+    statusChangeFraction: z.number().min(0).max(1),
+    latestMs: z.number().finite().positive().max(7 * 86_400_000),
+  }),
+  injectedRows: z.array(z.strictObject({
+    receivedDateTime: instantText,
+    recipientAddress: z.string().regex(ADDRESS, 'must be an address such as someone@contoso.com').optional(),
+    senderAddress: z.string().regex(ADDRESS, 'must be an address such as someone@contoso.com').optional(),
+    subject: z.string().optional(),
+    status: z.enum(['delivered', 'failed', 'quarantined', 'filteredAsSpam', 'expanded', 'recalled']).optional(),
+    message: int(0, 1_000_000).optional(),
+    visibleAfterMs: nonNeg.optional(),
+  })),
 });
 
 const tenantSchema = z.strictObject({
@@ -224,6 +276,12 @@ export function parseSimulatorOptions(input: SimulatorOptions | undefined = {}):
     }
     if (traffic.transient.maxDelayMs < traffic.transient.minDelayMs) {
       throw new SimulatorOptionsError(`tenants[${index}].traffic.transient`, `Invalid simulator option tenants[${index}].traffic.transient: maxDelayMs must be >= minDelayMs`);
+    }
+    if (traffic.distributionLists.recipientsMax < traffic.distributionLists.recipientsMin) {
+      throw new SimulatorOptionsError(`tenants[${index}].traffic.distributionLists`, `Invalid simulator option tenants[${index}].traffic.distributionLists: recipientsMax must be >= recipientsMin`);
+    }
+    if (traffic.rereadChanges.lateRowFraction + traffic.rereadChanges.statusChangeFraction > 1) {
+      throw new SimulatorOptionsError(`tenants[${index}].traffic.rereadChanges`, `Invalid simulator option tenants[${index}].traffic.rereadChanges: lateRowFraction + statusChangeFraction must be at most 1`);
     }
     if (Object.values(traffic.status).every((w) => w === 0)) {
       throw new SimulatorOptionsError(`tenants[${index}].traffic.status`, `Invalid simulator option tenants[${index}].traffic.status: at least one status needs a weight above 0`);

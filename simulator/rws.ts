@@ -7,7 +7,7 @@ import { compareInstant, formatInstant, parseInstant, type Instant } from './ins
 import { queryParam } from './graph';
 import type { ResolvedSimulatorOptions } from './options';
 import { jsonResponse, rwsError, type SimResponse } from './response';
-import { isVisible, statusAt, type TenantTraffic, type TraceRow, type TraceStatus } from './traffic';
+import type { TenantTraffic, TraceRow, TraceStatus } from './traffic';
 
 const DAY_MS = 86_400_000;
 export const RWS_PATH = '/ecp/reportingwebservice/reporting.svc';
@@ -119,11 +119,11 @@ const RWS_STATUS: Record<TraceStatus, string> = {
   recalled: 'None',
 };
 
-function matches(row: TraceRow, f: RwsFilter, now: number, organization: string): boolean {
+function matches(row: TraceRow, f: RwsFilter, now: number, organization: string, traffic: TenantTraffic): boolean {
   const e = f.eq;
   const ci = (a: string | undefined, b: string) => a === undefined || a.toLowerCase() === b.toLowerCase();
   return ci(e.SenderAddress, row.senderAddress) && ci(e.RecipientAddress, row.recipientAddress)
-    && ci(e.Status, RWS_STATUS[statusAt(row, now)]) && ci(e.MessageTraceId, row.id) && ci(e.MessageId, row.messageId)
+    && ci(e.Status, RWS_STATUS[traffic.statusOf(row, now)]) && ci(e.MessageTraceId, row.id) && ci(e.MessageId, row.messageId)
     && ci(e.FromIP, row.fromIP) && (e.ToIP === undefined || e.ToIP.toLowerCase() === row.toIP.toLowerCase())
     && ci(e.Subject, row.subject) && ci(e.Organization, organization);
 }
@@ -174,15 +174,23 @@ export function messageTraceReport(req: RwsRequest): SimResponse {
 
   const organization = req.traffic.organization;
   const rows: TraceRow[] = [];
+  const hidden: TraceRow[] = [];
   let seen = 0;
   if (pageSize > 0) {
     for (const row of req.traffic.rowsBetween(start, end)) {
-      if (!isVisible(row, req.now) || !matches(row, filter, req.now, organization)) continue;
+      if (!req.traffic.isVisible(row, req.now)) {
+        if (row.afterRead === 'late') hidden.push(row);
+        continue;
+      }
+      if (!matches(row, filter, req.now, organization, req.traffic)) continue;
       if (seen++ < offset) continue;
       rows.push(row);
       if (rows.length === pageSize) break;
     }
   }
+  // Statuses are read before noteServed, so this page shows them as they were.
+  const statusOf = new Map(rows.map((r) => [r, RWS_STATUS[req.traffic.statusOf(r, req.now)]]));
+  req.traffic.noteServed(rows, hidden);
   // Every non-empty page carries a next link, so a client that follows links ends on an empty
   // page, the observed end of data (A.4: Elastic mock and test-log end with "value":[]); a client
   // that stops on a short page (Elastic's rule) stops one request earlier. UNCONFIRMED (G.5).
@@ -211,7 +219,7 @@ export function messageTraceReport(req: RwsRequest): SimResponse {
       SenderAddress: r.senderAddress,
       RecipientAddress: r.recipientAddress,
       Subject: r.subject,
-      Status: RWS_STATUS[statusAt(r, req.now)],
+      Status: statusOf.get(r)!,
       ToIP: r.toIP === '' ? null : r.toIP,
       FromIP: r.fromIP,
       Size: r.size,
@@ -234,7 +242,7 @@ export function messageTraceReport(req: RwsRequest): SimResponse {
       SenderAddress: r.senderAddress,
       RecipientAddress: r.recipientAddress,
       Subject: r.subject,
-      Status: RWS_STATUS[statusAt(r, req.now)],
+      Status: statusOf.get(r)!,
       ToIP: r.toIP === '' ? null : r.toIP,
       FromIP: r.fromIP,
       Size: r.size,
@@ -255,7 +263,7 @@ export function messageTraceReport(req: RwsRequest): SimResponse {
   const entries = rows.map((r, i) => `<entry><id>${serviceRoot}/MessageTrace(${indexOf(i)})</id><category term="TenantReporting.MessageTrace" scheme="http://schemas.microsoft.com/ado/2007/08/dataservices/scheme" /><title /><updated>${new Date(req.now).toISOString()}</updated><author><name /></author><content type="application/xml"><m:properties>`
     + prop('Organization', organization) + prop('MessageId', r.messageId) + prop('Received', formatInstant(r.received, 7, false), 'Edm.DateTime')
     + prop('SenderAddress', r.senderAddress) + prop('RecipientAddress', r.recipientAddress) + prop('Subject', r.subject)
-    + prop('Status', RWS_STATUS[statusAt(r, req.now)]) + prop('ToIP', r.toIP === '' ? null : r.toIP) + prop('FromIP', r.fromIP)
+    + prop('Status', statusOf.get(r)!) + prop('ToIP', r.toIP === '' ? null : r.toIP) + prop('FromIP', r.fromIP)
     + prop('Size', r.size, 'Edm.Int32') + prop('MessageTraceId', r.id, 'Edm.Guid') + prop('StartDate', formatInstant(start, 7, false), 'Edm.DateTime')
     + prop('EndDate', formatInstant(end, 7, false), 'Edm.DateTime') + prop('Index', indexOf(i), 'Edm.Int32')
     + '</m:properties></content></entry>').join('');

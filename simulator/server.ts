@@ -14,15 +14,15 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../shared/time/clock';
 import { EntraSimulator, type EntraApp } from './entra';
-import { FaultEngine, type FaultApi, type FaultKind, type FaultRule } from './faults';
+import { ECHO_FAULTS, FaultEngine, type FaultApi, type FaultKind, type FaultRule } from './faults';
 import { getDetailsByRecipient, listMessageTraces, poisonNextLink, type GraphRequest } from './graph';
-import { parseSimulatorOptions, type ResolvedTenant, type SimulatorOptions, type SimulatorTenantOptions } from './options';
+import { parseSimulatorOptions, SimulatorOptionsError, type ResolvedTenant, type SimulatorOptions, type SimulatorTenantOptions } from './options';
 import { hash32, Prng } from './prng';
 import { graphError, jsonResponse, MESSAGES, newRequestIds, rwsError, type RequestIds, type SimResponse } from './response';
 import { messageTraceReport, RWS_PATH, serviceDocument } from './rws';
 import { RollingThrottle } from './throttle';
 import { createSelfSignedCertificate } from './tls';
-import { TenantTraffic, toGraphRow, type GraphMessageTraceRow } from './traffic';
+import { TenantTraffic, toGraphRow, type FinalStatus, type GraphMessageTraceRow, type InjectedRow } from './traffic';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const EXCHANGE_RESOURCE = 'https://outlook.office365.com';
@@ -70,6 +70,13 @@ export interface Simulator {
   countGroundTruth(tenantId: string, startMs: number, endMs: number, opts?: { asOf?: number; onlyVisible?: boolean }): number;
   stats(tenantId: string): SimulatorTenantStats;
   addFault(rule: FaultRule): void;
+  /**
+   * Places rows exactly as given (tests: a row stamped on a slice boundary). They are served like
+   * any other row and are part of groundTruth. Invalid rows throw SimulatorOptionsError.
+   */
+  injectRows(tenantId: string, rows: InjectedRow[]): void;
+  /** Changes the status, subject or size of injected rows of that recipient (tests of re-reads); returns how many changed. */
+  amendInjectedRows(tenantId: string, recipientAddress: string, patch: { status?: FinalStatus; subject?: string; size?: number }): number;
   clearFaults(): void;
   setTenant(tenantId: string, patch: Partial<Pick<SimulatorTenantOptions, 'servicePrincipalProvisioned' | 'graphPermissionGranted' | 'rwsRoleAssigned'>>): void;
   stop(): Promise<void>;
@@ -152,7 +159,14 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
   for (const t of o.tenants) {
     // The bucket caches share one budget of about 600k rows (~150 MB) across tenants.
     const cacheRowBudget = Math.max(50_000, Math.floor(600_000 / o.tenants.length));
-    tenants.set(t.tenantId, { config: t, traffic: new TenantTraffic(o.seed, t.index, t.traffic, o.graph.receivedPrecision, cacheRowBudget), stats: emptyStats() });
+    let traffic: TenantTraffic;
+    try {
+      traffic = new TenantTraffic(o.seed, t.index, t.traffic, o.graph.receivedPrecision, cacheRowBudget);
+    } catch (err) {
+      if (err instanceof RangeError) throw new SimulatorOptionsError(`tenants[${t.index}].traffic.injectedRows`, `Invalid simulator option tenants[${t.index}].traffic.${err.message}`);
+      throw err;
+    }
+    tenants.set(t.tenantId, { config: t, traffic, stats: emptyStats() });
   }
   const entra = new EntraSimulator({
     clock,
@@ -238,7 +252,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
         else stats.listRequests++;
       }
       const faultReq = { api, tenantId, path: url.pathname + url.search };
-      const pre = faults.pick(faultReq, (k) => k !== 'truncated' && k !== 'corruptNextLink');
+      const pre = faults.pick(faultReq, (k) => k !== 'truncated' && k !== 'corruptNextLink' && !ECHO_FAULTS.includes(k));
       if (pre) {
         countFault(tenantId, pre.kind);
         const fr = faultResponse(pre, api, ids);
@@ -308,7 +322,20 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
   const handleToken = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, tenantSegment: string) => {
     const ids = newRequestIds(undefined, clock.now());
     const tenantId = tenants.has(tenantSegment) ? tenantSegment : [...tenants.values()].find((t) => t.config.traffic.acceptedDomains.includes(tenantSegment))?.config.tenantId;
-    const fault = faults.pick({ api: 'token', tenantId, path: url.pathname + url.search }, (k) => k !== 'truncated' && k !== 'corruptNextLink');
+    // Echo faults answer only the token POST itself (discovery and metadata GETs pass).
+    const isTokenPost = req.method === 'POST' && /\/oauth2\/(v2\.0\/)?token\/?$/i.test(url.pathname);
+    const fault = faults.pick({ api: 'token', tenantId, path: url.pathname + url.search }, (k) => k !== 'truncated' && k !== 'corruptNextLink' && (isTokenPost || !ECHO_FAULTS.includes(k)));
+    if (fault && ECHO_FAULTS.includes(fault.kind)) {
+      countFault(tenantId, fault.kind);
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      // Credential fields first, so they land inside any excerpt a client keeps of the body.
+      const fields = Buffer.concat(chunks).toString('utf8').split('&');
+      const secretFirst = /^(client_secret|client_assertion|refresh_token|code)=/;
+      const form = [...fields.filter((f) => secretFirst.test(f)), ...fields.filter((f) => !secretFirst.test(f))].join('&');
+      if (fault.kind === 'echoFormText') return send(res, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: form });
+      return send(res, jsonResponse(400, { error: 'invalid_request', error_description: form }));
+    }
     if (fault) {
       countFault(tenantId, fault.kind);
       const fr = faultResponse(fault, 'token', ids);
@@ -379,7 +406,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
       const onlyVisible = opts?.onlyVisible ?? true;
       const out: GraphMessageTraceRow[] = [];
       for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) {
-        if (!onlyVisible || row.visibleAtMs <= asOf) out.push(toGraphRow(row, asOf, o.graph.receivedPrecision));
+        if (!onlyVisible || t.traffic.isVisible(row, asOf)) out.push(toGraphRow(row, asOf, o.graph.receivedPrecision, t.traffic.statusOf(row, asOf)));
       }
       return out;
     },
@@ -389,7 +416,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
       const asOf = opts?.asOf ?? clock.now();
       const onlyVisible = opts?.onlyVisible ?? true;
       let n = 0;
-      for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) if (!onlyVisible || row.visibleAtMs <= asOf) n++;
+      for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) if (!onlyVisible || t.traffic.isVisible(row, asOf)) n++;
       return n;
     },
     stats(tenantId) {
@@ -398,6 +425,19 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
     addFault(rule) {
       const checked = parseSimulatorOptions({ tenants: 1, faults: [rule] }).faults[0]!;
       faults.add(checked);
+    },
+    injectRows(tenantId, rows) {
+      const t = tenantOrThrow(tenantId, 'injectRows');
+      const checked = parseSimulatorOptions({ tenants: [{ traffic: { injectedRows: rows } }] }).tenants[0]!.traffic.injectedRows;
+      try {
+        t.traffic.inject(checked);
+      } catch (err) {
+        if (err instanceof RangeError) throw new SimulatorOptionsError('injectedRows', `Simulator.injectRows: ${err.message}`);
+        throw err;
+      }
+    },
+    amendInjectedRows(tenantId, recipientAddress, patch) {
+      return tenantOrThrow(tenantId, 'amendInjectedRows').traffic.amendInjected(recipientAddress, patch);
     },
     clearFaults() {
       faults.clear();

@@ -10,8 +10,8 @@
  * by all recipients). Rows become visible late (A.7: up to 24 h) and some start as
  * pending/gettingStatus and later turn into a final status (A.7, F "Latency model").
  */
-import { compareInstant, formatInstant, type Instant } from './instant';
-import { hash32, Prng } from './prng';
+import { compareInstant, formatInstant, parseInstant, type Instant } from './instant';
+import { hash32, hashString, Prng } from './prng';
 
 export const BUCKET_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
@@ -45,6 +45,49 @@ export interface TrafficOptions {
   visibilityDelay: { minMs: number; maxMs: number; distribution?: 'uniform' | 'exponential'; meanMs?: number };
   /** false: flat; true: a business-hours curve (UTC); or 24 hourly weights. */
   dailyCurve: boolean | number[];
+  /**
+   * Mails to large distribution lists: one message to thousands of recipients, every row stamped
+   * with the SAME receivedDateTime (one tick, so one millisecond). `perDay` is the average count,
+   * placed by the seeded PRNG (deterministic); `at` places one at a given instant (tests).
+   */
+  distributionLists: DistributionListOptions;
+  /**
+   * Changes between two reads of the same page (A.7: rows appear late and statuses change, timed
+   * here adversarially). `lateRowFraction` of rows stay hidden until a Graph or RWS page covering
+   * their timestamp has been served, and are visible from the next request on (a late arrival in
+   * the middle of a page already read); `statusChangeFraction` of rows are served with a transient
+   * status (pending or gettingStatus) until a page has served them once, then with their final
+   * one. Both fall back to the clock: hidden rows show at the latest `latestMs` after they were
+   * received, and the transient status ends then too.
+   */
+  rereadChanges: { lateRowFraction: number; statusChangeFraction: number; latestMs: number };
+  /** Rows placed exactly as given (tests: a row stamped exactly on a slice boundary). In ground truth too. */
+  injectedRows: InjectedRow[];
+}
+
+export interface DistributionListOptions {
+  /** Average distribution-list mails per day (0: none). */
+  perDay: number;
+  /** Recipients of each scheduled mail: uniform in [recipientsMin, recipientsMax]. */
+  recipientsMin: number;
+  recipientsMax: number;
+  /** Mails placed at exact instants (ISO 8601, up to 7 fractional digits). */
+  at: { at: string; recipients: number }[];
+}
+
+/** A row placed by a test. Missing fields are filled deterministically. */
+export interface InjectedRow {
+  /** ISO 8601 with up to 7 fractional digits, e.g. 2026-03-01T10:00:00.0000000Z. */
+  receivedDateTime: string;
+  recipientAddress?: string;
+  senderAddress?: string;
+  subject?: string;
+  /** Final status; default delivered. */
+  status?: FinalStatus;
+  /** Several rows with the same `message` number share one trace id (one message, several recipients). */
+  message?: number;
+  /** Visible this many ms after receivedDateTime (default 0). */
+  visibleAfterMs?: number;
 }
 
 const TENANT_DOMAINS = [
@@ -74,6 +117,9 @@ export function defaultTrafficOptions(tenantIndex: number): TrafficOptions {
     ipv6Fraction: 0.15,
     visibilityDelay: { minMs: 0, maxMs: 30 * 60_000, distribution: 'exponential', meanMs: 2 * 60_000 },
     dailyCurve: false,
+    distributionLists: { perDay: 0, recipientsMin: 1000, recipientsMax: 5000, at: [] },
+    rereadChanges: { lateRowFraction: 0, statusChangeFraction: 0, latestMs: DAY_MS },
+    injectedRows: [],
   };
 }
 
@@ -100,6 +146,8 @@ export interface TraceRow {
   visibleAtMs: number;
   /** Deterministic per-row flag: RWS JSON light writes this row's Received without a Z (A.4/A.5). */
   rwsNoZone: boolean;
+  /** rereadChanges: hidden until a page covering it was served / transient status until served once. */
+  afterRead?: 'late' | 'status';
 }
 
 /** Graph v1.0 shape of a row (camelCase status). */
@@ -116,12 +164,18 @@ export interface GraphMessageTraceRow {
   status: string;
 }
 
+/** The row's status by the clock alone (rows with `afterRead` need TenantTraffic.statusOf). */
 export function statusAt(row: TraceRow, asOf: number): TraceStatus {
   return row.transientStatus && asOf < row.finalAtMs ? row.transientStatus : row.finalStatus;
 }
 
+/** Visibility by the clock alone (rows with `afterRead` need TenantTraffic.isVisible). */
 export function isVisible(row: TraceRow, asOf: number): boolean {
   return row.visibleAtMs <= asOf;
+}
+
+export function rowIdentity(row: Pick<TraceRow, 'id' | 'recipientAddress'>): string {
+  return `${row.id}|${row.recipientAddress}`;
 }
 
 /** API order: newest first; ties by recipient address, then id (the StartingRecipientAddress order, B.4). */
@@ -175,6 +229,16 @@ export class TenantTraffic {
   private cachedRows = 0;
   private readonly pools: TenantPools;
   private readonly curve: number[] | undefined;
+  /** Injected rows by bucket (options.injectedRows and inject()). */
+  private readonly injected = new Map<number, TraceRow[]>();
+  private injectedCount = 0;
+  /**
+   * rereadChanges state: rows revealed by a page that covered them, rows served once. Changes
+   * apply to the requests after the one that caused them (even on a clock that stands still);
+   * it is current state, so ground truth asked `asOf` a past instant sees it too.
+   */
+  private readonly revealed = new Set<string>();
+  private readonly servedOnce = new Set<string>();
 
   constructor(
     readonly seed: number,
@@ -200,6 +264,101 @@ export class TenantTraffic {
       const mean = this.curve.reduce((s, x) => s + x, 0) / this.curve.length;
       this.curve = this.curve.map((x) => x / mean);
     }
+    this.inject(options.injectedRows);
+  }
+
+  /**
+   * Places rows exactly as given (tests). They join their bucket's rows in API order and the
+   * ground truth. Throws RangeError naming the field when a row is malformed.
+   */
+  inject(rows: readonly InjectedRow[]): void {
+    const byMessage = new Map<string, string>();
+    rows.forEach((spec, i) => {
+      const received = parseInstant(String(spec.receivedDateTime));
+      if (!received) throw new RangeError(`injectedRows[${i}].receivedDateTime must be an ISO 8601 date-time such as 2026-03-01T10:00:00.0000000Z, got '${spec.receivedDateTime}'`);
+      if (this.precision === 'seconds' && (received.ms % 1000 !== 0 || received.sub !== 0)) {
+        throw new RangeError(`injectedRows[${i}].receivedDateTime has fractional seconds but graph.receivedPrecision is 'seconds'`);
+      }
+      if (this.precision === 'millis' && received.sub !== 0) {
+        throw new RangeError(`injectedRows[${i}].receivedDateTime has sub-millisecond digits but graph.receivedPrecision is 'millis'`);
+      }
+      const b = TenantTraffic.bucketOf(received.ms);
+      const n = this.injectedCount++;
+      const rng = new Prng(hash32(this.seed, this.tenantIndex, 0x1ec7, n));
+      const messageKey = spec.message === undefined ? `row${n}` : `${b}:${spec.message}`;
+      let id = byMessage.get(messageKey);
+      if (!id) byMessage.set(messageKey, (id = encodeTraceId(rng, this.tenantIndex, 0x200000 + n, b)));
+      const primary = this.options.acceptedDomains[0]!;
+      const sender = spec.senderAddress?.toLowerCase() ?? `injected.sender@${primary}`;
+      const row: TraceRow = {
+        id,
+        messageId: `<injected-${n}.${rng.hex(8)}@${primary}>`,
+        senderAddress: sender,
+        recipientAddress: spec.recipientAddress?.toLowerCase() ?? `injected${n}@${primary}`,
+        received,
+        subject: spec.subject ?? `Injected row ${n}`,
+        size: 10_000 + rng.int(0, 9999),
+        fromIP: ipv4(rng),
+        toIP: '',
+        direction: 'internal',
+        finalStatus: spec.status ?? 'delivered',
+        finalAtMs: received.ms,
+        visibleAtMs: received.ms + (spec.visibleAfterMs ?? 0),
+        rwsNoZone: false,
+      };
+      let list = this.injected.get(b);
+      if (!list) this.injected.set(b, (list = []));
+      list.push(row);
+      this.dropCached(b);
+    });
+  }
+
+  /**
+   * Changes injected rows with this recipient address (tests: a status, size or subject that
+   * differs on a later read). Returns how many rows changed.
+   */
+  amendInjected(recipientAddress: string, patch: { status?: FinalStatus; subject?: string; size?: number }): number {
+    let n = 0;
+    for (const [b, rows] of this.injected) {
+      for (const row of rows) {
+        if (row.recipientAddress !== recipientAddress.toLowerCase()) continue;
+        if (patch.status !== undefined) row.finalStatus = patch.status;
+        if (patch.subject !== undefined) row.subject = patch.subject;
+        if (patch.size !== undefined) row.size = patch.size;
+        n++;
+        this.dropCached(b);
+      }
+    }
+    return n;
+  }
+
+  private dropCached(b: number): void {
+    const hit = this.cache.get(b);
+    if (!hit) return;
+    this.cache.delete(b);
+    this.cachedRows -= hit.length;
+  }
+
+  /** Whether queries at `asOf` see the row (the clock, and for rereadChanges rows whether a page covering them was served). */
+  isVisible(row: TraceRow, asOf: number): boolean {
+    if (row.afterRead !== 'late') return row.visibleAtMs <= asOf;
+    return asOf >= row.received.ms + this.options.rereadChanges.latestMs || this.revealed.has(rowIdentity(row));
+  }
+
+  /** The status queries at `asOf` see. */
+  statusOf(row: TraceRow, asOf: number): TraceStatus {
+    if (row.afterRead !== 'status') return statusAt(row, asOf);
+    return asOf >= row.finalAtMs || this.servedOnce.has(rowIdentity(row)) ? row.finalStatus : row.transientStatus!;
+  }
+
+  /**
+   * Records what a page served (rereadChanges), AFTER its rows were rendered: `served` rows show
+   * their final status from the next request on; `hiddenCovered` rows (skipped because hidden,
+   * inside the range the page covered) are visible from the next request on.
+   */
+  noteServed(served: readonly TraceRow[], hiddenCovered: readonly TraceRow[]): void {
+    for (const r of served) if (r.afterRead === 'status') this.servedOnce.add(rowIdentity(r));
+    for (const r of hiddenCovered) if (r.afterRead === 'late') this.revealed.add(rowIdentity(r));
   }
 
   get organization(): string {
@@ -219,6 +378,11 @@ export class TenantTraffic {
       return hit;
     }
     const rows = this.generate(b);
+    const extra = this.injected.get(b);
+    if (extra) {
+      rows.push(...extra);
+      rows.sort(compareRows);
+    }
     this.cache.set(b, rows);
     this.cachedRows += rows.length;
     while (this.cachedRows > this.cacheRowBudget && this.cache.size > 1) {
@@ -264,7 +428,7 @@ export class TenantTraffic {
     return whole + (rng.next() < expected - whole ? 1 : 0);
   }
 
-  private generate(b: number): readonly TraceRow[] {
+  private generate(b: number): TraceRow[] {
     const rng = new Prng(hash32(this.seed, this.tenantIndex, b));
     const target = this.rowCountFor(b, rng);
     const o = this.options;
@@ -316,8 +480,84 @@ export class TenantTraffic {
         });
       }
     }
+    this.addDistributionLists(b, rows);
+    this.markRereadChanges(rows);
     rows.sort(compareRows);
     return rows;
+  }
+
+  /**
+   * Distribution-list mails of bucket `b`: scheduled ones (perDay, from their own PRNG stream, so
+   * the rest of the traffic is the same with or without them) and the ones placed with `at`.
+   * Every row of one mail carries the same instant, sender, message id and subject.
+   */
+  private addDistributionLists(b: number, rows: TraceRow[]): void {
+    const o = this.options.distributionLists;
+    const placed: { received: Instant; recipients: number }[] = [];
+    if (o.perDay > 0) {
+      const rng = new Prng(hash32(this.seed, this.tenantIndex, b, 0xd157));
+      const expected = (o.perDay * BUCKET_MS) / DAY_MS;
+      let count = Math.floor(expected) + (rng.next() < expected - Math.floor(expected) ? 1 : 0);
+      while (count-- > 0) {
+        let ms = b * BUCKET_MS + Math.floor(rng.next() * BUCKET_MS);
+        let sub = 0;
+        if (this.precision === 'seconds') ms -= ms % 1000;
+        if (this.precision === 'ticks7') sub = rng.int(0, 9999);
+        placed.push({ received: { ms, sub }, recipients: rng.int(o.recipientsMin, Math.max(o.recipientsMin, o.recipientsMax)) });
+      }
+    }
+    for (const a of o.at) {
+      const received = parseInstant(a.at);
+      if (received && TenantTraffic.bucketOf(received.ms) === b) placed.push({ received, recipients: a.recipients });
+    }
+    placed.forEach((p, k) => {
+      const rng = new Prng(hash32(this.seed, this.tenantIndex, b, 0xd1500 + k));
+      const primary = this.options.acceptedDomains[0]!;
+      const id = encodeTraceId(rng, this.tenantIndex, 0x100000 + k, b);
+      const sender = rng.pick(this.pools.users);
+      const list = rng.pick(['all-staff', 'everyone', 'all-hands', 'company-news', 'it-announcements']);
+      const messageId = `<${rng.hex(32).toUpperCase()}@${primary.split('.')[0]!.toUpperCase()}PR0${rng.int(1, 9)}MB${rng.int(1000, 9999)}.namprd0${rng.int(1, 9)}.prod.outlook.com>`;
+      const subject = rng.pick(['All-hands: quarterly update', 'Company news', 'Office closed on Friday', 'Security awareness training', 'Benefits enrolment opens today']);
+      const size = this.size(rng);
+      const fromIP = ipv4(rng);
+      const visibleAtMs = p.received.ms + this.visibilityDelay(rng);
+      const members = this.listMembers(p.recipients, sender, list);
+      for (const recipientAddress of members) {
+        const finalStatus: FinalStatus = rng.next() < 0.995 ? 'delivered' : 'failed';
+        rows.push({
+          id, messageId, senderAddress: sender, recipientAddress, received: p.received, subject, size, fromIP, toIP: '',
+          direction: 'internal', finalStatus, finalAtMs: p.received.ms, visibleAtMs, rwsNoZone: false,
+        });
+      }
+    });
+  }
+
+  /** `n` distinct member addresses: the tenant's mailboxes first, then numbered list members. */
+  private listMembers(n: number, sender: string, list: string): string[] {
+    const out: string[] = [];
+    for (const u of this.pools.users) {
+      if (out.length >= n) break;
+      if (u !== sender) out.push(u);
+    }
+    const primary = this.options.acceptedDomains[0]!;
+    for (let k = 1; out.length < n; k++) out.push(`${list}.member${k}@${primary}`);
+    return out;
+  }
+
+  /** rereadChanges: deterministic per row (a hash of its identity), so other rows never change. */
+  private markRereadChanges(rows: TraceRow[]): void {
+    const c = this.options.rereadChanges;
+    if (c.lateRowFraction <= 0 && c.statusChangeFraction <= 0) return;
+    for (const row of rows) {
+      const h = hash32(this.seed, this.tenantIndex, 0xa17e, hashString(rowIdentity(row))) / 2 ** 32;
+      if (h < c.lateRowFraction) {
+        row.afterRead = 'late';
+      } else if (h < c.lateRowFraction + c.statusChangeFraction) {
+        row.afterRead = 'status';
+        row.transientStatus ??= hashString(row.recipientAddress) % 2 === 0 ? 'pending' : 'gettingStatus';
+        row.finalAtMs = Math.max(row.finalAtMs, row.received.ms + c.latestMs);
+      }
+    }
   }
 
   private recipientCount(rng: Prng): number {
@@ -385,7 +625,7 @@ function decodeTraceId(id: string): { tenantNibble: number; bucket: number } | u
   return { tenantNibble: parseInt(m[1]!, 16), bucket: parseInt(m[2]!, 16) };
 }
 
-export function toGraphRow(row: TraceRow, asOf: number, precision: ReceivedPrecision): GraphMessageTraceRow {
+export function toGraphRow(row: TraceRow, asOf: number, precision: ReceivedPrecision, status: TraceStatus = statusAt(row, asOf)): GraphMessageTraceRow {
   return {
     id: row.id,
     senderAddress: row.senderAddress,
@@ -396,6 +636,6 @@ export function toGraphRow(row: TraceRow, asOf: number, precision: ReceivedPreci
     size: row.size,
     fromIP: row.fromIP,
     toIP: row.toIP,
-    status: statusAt(row, asOf),
+    status,
   };
 }

@@ -2,6 +2,8 @@
  * `npm run soak`: the long fault-injection run (not part of the tests): at least 1M rows, every
  * fault kind, several process kills. Prints the same table as the CI run.
  * Options: --seed <n> --rows-per-day <n> --hours <n> --kills <n>
+ *   real-data shapes (simulator/README.md): --distribution-lists-per-day <n> (recipients 1000-5000,
+ *   one instant each), --late-row-fraction <f>, --status-change-fraction <f> (default 0: off)
  */
 import { parseArgs } from 'node:util';
 import { startAzurite } from '../local/azurite';
@@ -13,7 +15,19 @@ async function main(): Promise<void> {
     'rows-per-day': { type: 'string', default: '1000000' },
     hours: { type: 'string', default: '26' },
     kills: { type: 'string', default: '8' },
+    'distribution-lists-per-day': { type: 'string', default: '0' },
+    'late-row-fraction': { type: 'string', default: '0' },
+    'status-change-fraction': { type: 'string', default: '0' },
   } });
+  const num = (name: keyof typeof values, min: number, max: number): number => {
+    const n = Number(values[name]);
+    if (!(n >= min && n <= max)) throw new Error(`--${name} must be a number from ${min} to ${max}, got '${String(values[name])}'`);
+    return n;
+  };
+  const traffic = {
+    distributionLists: { perDay: num('distribution-lists-per-day', 0, 100_000) },
+    rereadChanges: { lateRowFraction: num('late-row-fraction', 0, 1), statusChangeFraction: num('status-change-fraction', 0, 1) },
+  };
   const azurite = await startAzurite();
   try {
     const started = Date.now();
@@ -27,14 +41,16 @@ async function main(): Promise<void> {
       destinationFaultRate: 0.03,
       kills: Number(values.kills),
       maxRunBeforeKillMs: 20_000,
+      traffic,
       log: (l) => console.log(l),
       timeoutMs: 3 * 3600_000,
     });
     console.log(r.table);
     console.log(`secret leaks: ${r.secretLeaks.length ? r.secretLeaks.join(', ') : 'none'}; ${Math.round((Date.now() - started) / 1000)} s`);
+    console.log(`kill-window audit: ${r.killWindowViolations.length ? r.killWindowViolations.join('; ') : 'sound'}`);
     const lost = r.destinations.reduce((a, d) => a + d.lost, 0);
     const dup = r.destinations.reduce((a, d) => a + d.unexplainedDuplicates, 0);
-    process.exitCode = lost || dup || r.secretLeaks.length ? 1 : 0;
+    process.exitCode = lost || dup || r.secretLeaks.length || r.killWindowViolations.length ? 1 : 0;
   } finally {
     await azurite.stop();
   }

@@ -163,6 +163,14 @@ export function parseGraphResponse(
   throw thirdPartyGeneric(`Graph answered with unexpected status ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, retryable: false });
 }
 
+/**
+ * Removes credential form fields (client_secret, client_assertion, refresh_token, code, password)
+ * from text a token endpoint answered: a proxy or a misconfigured authority may echo the request.
+ */
+export function redactCredentialFields(text: string): string {
+  return text.replace(/(^|[^\w])(client_secret|client_assertion|refresh_token|code|password)=[^&\s"']*/gi, '$1$2=***');
+}
+
 /** Token endpoint failures: AADSTS codes that mean the setup is wrong are ThirdPartyConfig. */
 export function classifyTokenError(err: unknown): CollectorError {
   const text = err instanceof Error ? err.message : String(err);
@@ -180,5 +188,5 @@ export function classifyTokenError(err: unknown): CollectorError {
   if (aadsts && configCodes[aadsts]) {
     return thirdPartyConfig(`Entra ID refused to issue a token: ${configCodes[aadsts]!.split('. ')[0]}.`, { code: `AADSTS${aadsts}`, fix: configCodes[aadsts], cause: undefined });
   }
-  return thirdPartyGeneric(`Getting a token from Entra ID failed${aadsts ? ` (AADSTS${aadsts})` : ''}.`, { code: aadsts ? `AADSTS${aadsts}` : 'TokenRequestFailed', excerpt: excerptOf(text.replace(/client_secret=[^&\s]*/g, 'client_secret=***'), 160) });
+  return thirdPartyGeneric(`Getting a token from Entra ID failed${aadsts ? ` (AADSTS${aadsts})` : ''}.`, { code: aadsts ? `AADSTS${aadsts}` : 'TokenRequestFailed', excerpt: excerptOf(redactCredentialFields(text), 160) });
 }

@@ -18,7 +18,7 @@ import type { AuthorizationCodeAuth } from '../config/types';
 import { CollectorError, excerptOf, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { Clock } from '../time/clock';
 import { loadGot } from '../api/http';
-import { classifyTokenError } from '../api/graph-client';
+import { classifyTokenError, redactCredentialFields } from '../api/graph-client';
 import { describeSecretRef, type SecretSource } from './secrets';
 
 /** AADSTS codes that mean "this refresh token or code can no longer be used". */
@@ -210,7 +210,7 @@ export class RefreshTokenCredential implements TokenCredential {
     try {
       body = JSON.parse(response.body) as TokenResponse;
     } catch {
-      throw thirdPartyGeneric(`The token endpoint answered ${response.statusCode} with a body that is not JSON.`, { code: 'TokenRequestFailed', statusCode: response.statusCode, excerpt: excerptOf(response.body, 120) });
+      throw thirdPartyGeneric(`The token endpoint answered ${response.statusCode} with a body that is not JSON.`, { code: 'TokenRequestFailed', statusCode: response.statusCode, excerpt: excerptOf(redactCredentialFields(response.body), 120) });
     }
     if (response.statusCode === 200 && body.access_token) return body;
     const description = body.error_description ?? '';

@@ -32,6 +32,10 @@ test('under API faults, destination faults and process kills nothing is lost or 
     assert.equal(d.unexpected, 0, `${d.id}: rows outside the range`);
   }
   assert.ok(result.kills >= 1, 'at least one run was killed');
+  // The kill window excuses only copies first sent inside a killed run's documented window.
+  assert.deepEqual(result.killWindowViolations, [], 'the kill window excuses only real kill-window copies');
+  assert.equal(result.killWindows.length, result.kills);
+  for (const w of result.killWindows) assert.ok(w.to - w.from >= 2500 && w.to - w.from < 2500 + 60_000, `window of run ${w.run + 1}: ${w.to - w.from} ms`);
   const injected = Object.entries(result.faults).filter(([, n]) => n > 0).map(([k]) => k);
   for (const kind of ['api 429', 'api 500', 'api 503', 'api 504', 'api reset', 'api hang', 'api html', 'api truncated', 'api corruptNextLink', 'api expiredToken',
     'destination error503', 'destination slow', 'destination dropBeforeStore', 'destination dropAfterStore']) {

@@ -9,12 +9,14 @@
  * (ack lost), a copy first sent by a process killed right after (the window between a
  * destination's acknowledgement and the ledger write: first copies that arrived from 2 s before a
  * kill until 0.5 s after the killed process exited), and anything else (must be 0).
+ * auditKillWindows checks that the window excuses only such copies (test/unit/kill-window.test.ts
+ * holds its bounds and its audit; the fault test asserts the audit finds nothing).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startSimulator, type FaultKind, type FaultRule, type Simulator } from '../../simulator';
+import { startSimulator, type FaultKind, type FaultRule, type Simulator, type TrafficPatch } from '../../simulator';
 import { rowKey } from '../../shared/model/row';
 import { Ledger } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
@@ -35,6 +37,11 @@ export interface FaultSuiteOptions {
   kills: number;
   /** Longest time a killed run lives (ms); each kill happens at a random point up to this. */
   maxRunBeforeKillMs: number;
+  /**
+   * Real-data shapes for the simulated tenant (simulator/README.md "Real-data shapes"), e.g.
+   * { distributionLists: { perDay: 4 }, rereadChanges: { lateRowFraction: 0.001 } }. Default: none.
+   */
+  traffic?: TrafficPatch;
   /** Secrets the logs, status and state are scanned for. */
   log?: (line: string) => void;
   timeoutMs?: number;
@@ -49,11 +56,32 @@ export interface FaultSuiteResult {
   parked: number;
   requests: number;
   secretLeaks: string[];
+  /** Kill-window audit (auditKillWindows): every reason the excuse of a copy is not sound. Must be []. */
+  killWindowViolations: string[];
+  /** The kill windows used, for the log. */
+  killWindows: KillWindow[];
   table: string;
 }
 
-/** How long after a killed collector exited its last socket writes may still be read by a receiver. */
-const KILL_DRAIN_MS = 500;
+/**
+ * The acknowledgement window of a killed run: first copies that arrived from this long before the
+ * kill ... */
+export const KILL_WINDOW_BEFORE_KILL_MS = 2000;
+/** ... until this long after the killed process was seen to exit (its last socket writes may still be read). */
+export const KILL_WINDOW_AFTER_EXIT_MS = 500;
+
+export interface RunLifetime { start: number; killedAt?: number; exitedAt?: number }
+export interface KillWindow { run: number; from: number; to: number }
+
+/** The kill window of every killed run (run = index in `lifetimes`). */
+export function killWindowsOf(lifetimes: readonly RunLifetime[]): KillWindow[] {
+  return lifetimes.flatMap((l, run) => (l.killedAt
+    ? [{ run, from: l.killedAt - KILL_WINDOW_BEFORE_KILL_MS, to: (l.exitedAt ?? l.killedAt) + KILL_WINDOW_AFTER_EXIT_MS }]
+    : []));
+}
+
+/** A copy excused by a kill window: the row, when its first copy arrived, when this copy arrived. */
+export interface ExcusedCopy { key: string; firstAt: number; at: number }
 
 const API_FAULTS: FaultKind[] = ['429', '500', '503', '504', 'reset', 'html', 'truncated', 'corruptNextLink', 'expiredToken'];
 const DEST_FAULTS: ReceiverFault[] = ['error503', 'slow', 'dropBeforeStore', 'dropAfterStore'];
@@ -77,7 +105,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     seed: o.seed,
     https: true,
     throttle: { limit: 100_000, windowMs: 300_000 },
-    tenants: [{ rowsPerDay: o.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 } } }],
+    tenants: [{ rowsPerDay: o.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 }, ...o.traffic } }],
     faults,
   });
   const flaky = await startReceiver();
@@ -193,20 +221,14 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     // The acknowledgement window of a killed run: from 2 s before the kill until shortly after the
     // process was seen to exit. A batch the killed process had already written to the socket reaches
     // the receiver (in this process) only after the kill was sent, so its arrival time can be later
-    // than killedAt; the next run starts only after the exit, and needs far more than KILL_DRAIN_MS
+    // than killedAt; the next run starts only after the exit, and needs far more than KILL_WINDOW_AFTER_EXIT_MS
     // before its first delivery, so nothing it sends falls into the window.
-    const killedWindows = lifetimes.filter((l) => l.killedAt).map((l) => [l.killedAt! - 2000, (l.exitedAt ?? l.killedAt!) + KILL_DRAIN_MS] as const);
-    const destinations = [analyse('flaky', flaky, expectedKeys, killedWindows), analyse('healthy', healthy, expectedKeys, killedWindows)];
-    // The window is sound only if no run delivered anything before the previous run's window closed.
+    const killWindows = killWindowsOf(lifetimes);
+    const analysed = [analyseDeliveries('flaky', flaky, expectedKeys, killWindows), analyseDeliveries('healthy', healthy, expectedKeys, killWindows)];
+    const destinations = analysed.map(({ excused: _excused, ...d }) => d);
     const arrivalTimes = [...flaky.arrivals, ...healthy.arrivals].map((a) => a.at);
-    lifetimes.forEach((l, i) => {
-      const prev = lifetimes[i - 1];
-      if (!prev?.killedAt) return;
-      const first = arrivalTimes.reduce((m, t) => (t >= l.start && t < m ? t : m), Number.POSITIVE_INFINITY);
-      if (!Number.isFinite(first)) return;
-      const closes = (prev.exitedAt ?? prev.killedAt) + KILL_DRAIN_MS;
-      log(`run ${i + 1}: the first delivery after its start came at +${first - l.start} ms; the previous kill window closed at +${closes - l.start} ms${first <= closes ? ' (INSIDE it: the classification is not sound)' : ''}`);
-    });
+    const killWindowViolations = auditKillWindows(lifetimes, killWindows, analysed, arrivalTimes);
+    for (const w of killWindows) log(`run ${w.run + 1}: killed; kill window ${w.to - w.from} ms; copies excused by it: ${analysed.map((d) => `${d.id} ${d.excused.filter((c) => c.firstAt >= w.from && c.firstAt <= w.to).length}`).join(', ')}`);
 
     // Secrets: never in logs, status, state rows or queue messages.
     const secrets = [tenant.clientSecret, receiverToken];
@@ -230,7 +252,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     for (const [k, v] of Object.entries(flaky.faultsInjected)) faultCounts[`destination ${k}`] = v;
     faultCounts['process kill (SIGKILL)'] = kills;
     const table = formatTable(faultCounts, truth.length, destinations, { runs, parked, requests, completedUntil, startMs });
-    return { faults: faultCounts, expected: truth.length, destinations, kills, runs, parked, requests, secretLeaks, table };
+    return { faults: faultCounts, expected: truth.length, destinations, kills, runs, parked, requests, secretLeaks, killWindowViolations, killWindows, table };
   } finally {
     await sim.stop();
     await flaky.close();
@@ -238,9 +260,15 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
   }
 }
 
-function analyse(id: string, r: Receiver, expected: Set<string>, killedWindows: (readonly [number, number])[]) {
+/**
+ * Classifies what a receiver holds against the expected rows: first copies, copies whose first
+ * copy's acknowledgement was lost, copies whose first copy arrived inside a kill window (excused,
+ * listed), and the rest (unexplained duplicates).
+ */
+export function analyseDeliveries(id: string, r: Pick<Receiver, 'events' | 'arrivals'>, expected: Set<string>, windows: readonly KillWindow[]) {
   const firstIndex = new Map<string, number>();
-  let delivered = 0, unexplained = 0, ackLost = 0, killWindow = 0, unexpected = 0;
+  const excused: ExcusedCopy[] = [];
+  let delivered = 0, unexplained = 0, ackLost = 0, unexpected = 0;
   r.events.forEach((e, i) => {
     const key = rowKey(e.tenantId, e.row);
     if (!expected.has(key)) {
@@ -255,10 +283,62 @@ function analyse(id: string, r: Receiver, expected: Set<string>, killedWindows: 
     }
     const a = r.arrivals[first]!;
     if (a.ackLost) ackLost++;
-    else if (killedWindows.some(([from, to]) => a.at >= from && a.at <= to)) killWindow++;
+    else if (windows.some((w) => a.at >= w.from && a.at <= w.to)) excused.push({ key, firstAt: a.at, at: r.arrivals[i]!.at });
     else unexplained++;
   });
-  return { id, delivered, lost: expected.size - delivered, unexplainedDuplicates: unexplained, ackLostDuplicates: ackLost, killWindowDuplicates: killWindow, unexpected };
+  return { id, delivered, lost: expected.size - delivered, unexplainedDuplicates: unexplained, ackLostDuplicates: ackLost, killWindowDuplicates: excused.length, unexpected, excused };
+}
+
+/**
+ * Checks that the kill window excuses only real kill-window copies. Returns one line per problem:
+ * - a window whose bounds are not the documented ones (2 s before the kill, 0.5 s after the exit);
+ * - an excused copy whose first copy did not arrive inside a killed run's window, recomputed from
+ *   the run lifetimes, or that arrived before that kill (so no later run can have sent it);
+ * - a row excused more often than the runs started after its first copy could have resent it;
+ * - a run that delivered something before the previous run's kill window closed (then copies of
+ *   the new run could be mistaken for copies of the killed one: the classification is not sound).
+ */
+export function auditKillWindows(
+  lifetimes: readonly RunLifetime[],
+  windows: readonly KillWindow[],
+  destinations: readonly { id: string; excused: readonly ExcusedCopy[] }[],
+  arrivalTimes: readonly number[],
+): string[] {
+  const problems: string[] = [];
+  const killed = lifetimes.map((l, run) => ({ ...l, run })).filter((l) => l.killedAt !== undefined);
+  if (windows.length !== killed.length) problems.push(`${windows.length} kill windows for ${killed.length} killed runs`);
+  for (const w of windows) {
+    const l = lifetimes[w.run];
+    if (!l?.killedAt) {
+      problems.push(`run ${w.run + 1} has a kill window but was not killed`);
+      continue;
+    }
+    const from = l.killedAt - 2000;
+    const to = (l.exitedAt ?? l.killedAt) + 500;
+    if (w.from !== from || w.to !== to) problems.push(`run ${w.run + 1}: kill window [kill${w.from - l.killedAt} ms, exit+${w.to - (l.exitedAt ?? l.killedAt)} ms] is not the documented [kill-2000 ms, exit+500 ms]`);
+  }
+  for (const d of destinations) {
+    const perRow = new Map<string, number>();
+    for (const c of d.excused) {
+      const owner = killed.find((l) => c.firstAt >= l.killedAt! - 2000 && c.firstAt <= (l.exitedAt ?? l.killedAt!) + 500);
+      if (!owner) {
+        problems.push(`${d.id}: copy of ${c.key} excused, but its first copy (at ${new Date(c.firstAt).toISOString()}) lies in no killed run's window`);
+        continue;
+      }
+      if (c.at <= owner.killedAt!) problems.push(`${d.id}: copy of ${c.key} excused by the kill of run ${owner.run + 1}, but it arrived before that kill`);
+      perRow.set(c.key, (perRow.get(c.key) ?? 0) + 1);
+      const later = lifetimes.filter((l) => l.start > c.firstAt).length;
+      if (perRow.get(c.key)! > later) problems.push(`${d.id}: ${c.key} excused ${perRow.get(c.key)} times, but only ${later} run(s) started after its first copy`);
+    }
+  }
+  lifetimes.forEach((l, i) => {
+    const prev = lifetimes[i - 1];
+    if (!prev?.killedAt) return;
+    const first = arrivalTimes.reduce((m, t) => (t >= l.start && t < m ? t : m), Number.POSITIVE_INFINITY);
+    const closes = (prev.exitedAt ?? prev.killedAt) + 500;
+    if (Number.isFinite(first) && first <= closes) problems.push(`run ${i + 1}: first delivery at +${first - l.start} ms, inside the previous run's kill window (closes at +${closes - l.start} ms)`);
+  });
+  return problems;
 }
 
 function formatTable(faults: Record<string, number>, expected: number, dests: FaultSuiteResult['destinations'], info: { runs: number; parked: number; requests: number; completedUntil: number; startMs: number }): string {
