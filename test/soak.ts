@@ -4,6 +4,8 @@
  * Options: --seed <n> --rows-per-day <n> --hours <n> --kills <n>
  *   real-data shapes (simulator/README.md): --distribution-lists-per-day <n> (recipients 1000-5000,
  *   one instant each), --late-row-fraction <f>, --status-change-fraction <f> (default 0: off)
+ *   control planes and outages: --concurrent-final-runs <n> (collectors racing in the final phase,
+ *   default 2), --destination-outage-seconds <n> (the flaky destination down from the start, default 60)
  */
 import { parseArgs } from 'node:util';
 import { startAzurite } from '../local/azurite';
@@ -18,6 +20,8 @@ async function main(): Promise<void> {
     'distribution-lists-per-day': { type: 'string', default: '0' },
     'late-row-fraction': { type: 'string', default: '0' },
     'status-change-fraction': { type: 'string', default: '0' },
+    'concurrent-final-runs': { type: 'string', default: '2' },
+    'destination-outage-seconds': { type: 'string', default: '60' },
   } });
   const num = (name: keyof typeof values, min: number, max: number): number => {
     const n = Number(values[name]);
@@ -42,6 +46,8 @@ async function main(): Promise<void> {
       kills: Number(values.kills),
       maxRunBeforeKillMs: 20_000,
       traffic,
+      concurrentFinalRuns: num('concurrent-final-runs', 1, 8),
+      destinationOutageMs: num('destination-outage-seconds', 0, 3600) * 1000,
       log: (l) => console.log(l),
       timeoutMs: 3 * 3600_000,
     });

@@ -20,6 +20,12 @@ test('under API faults, destination faults and process kills nothing is lost or 
     destinationFaultRate: 0.04,
     kills: 4,
     maxRunBeforeKillMs: 4000,
+    // Real-data shapes and racing control planes, short: distribution-list mails, rows and
+    // statuses that change between two reads of a page, two collectors at once at the end, and the
+    // flaky destination down for the first 5 s.
+    traffic: { distributionLists: { perDay: 24 }, rereadChanges: { lateRowFraction: 0.01, statusChangeFraction: 0.02 } },
+    concurrentFinalRuns: 2,
+    destinationOutageMs: 5000,
     log: (line) => console.log(`faults: ${line}`),
     timeoutMs: 240_000,
   });

@@ -42,6 +42,10 @@ export interface FaultSuiteOptions {
    * { distributionLists: { perDay: 4 }, rereadChanges: { lateRowFraction: 0.001 } }. Default: none.
    */
   traffic?: TrafficPatch;
+  /** Collectors run at once in the final phase (two planners racing). Default 1. */
+  concurrentFinalRuns?: number;
+  /** The flaky destination answers 503 to everything for this long from the first run's start. */
+  destinationOutageMs?: number;
   /** Secrets the logs, status and state are scanned for. */
   log?: (line: string) => void;
   timeoutMs?: number;
@@ -190,6 +194,13 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
 
   let kills = 0;
   let runs = 0;
+  let outage: NodeJS.Timeout | undefined;
+  if (o.destinationOutageMs) {
+    const normal = { seed: o.seed, probabilities: Object.fromEntries(DEST_FAULTS.map((f) => [f, o.destinationFaultRate])), slowMs: 200 };
+    flaky.setFaults({ ...normal, probabilities: { ...normal.probabilities, error503: 1 } });
+    outage = setTimeout(() => flaky.setFaults(normal), o.destinationOutageMs);
+    log(`destination flaky is down (503 to everything) for the first ${Math.round(o.destinationOutageMs / 1000)} s`);
+  }
   try {
     for (let k = 0; k < o.kills; k++) {
       const delay = Math.floor(500 + seedRng() * (o.maxRunBeforeKillMs - 500));
@@ -202,9 +213,12 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
         log(`run ${runs}: finished (exit ${r}) before the kill at ${delay} ms`);
       }
     }
-    runs++;
-    const exit = await runOnce();
-    log(`final run ${runs}: exit ${exit}`);
+    // The final phase: with concurrentFinalRuns > 1, several collectors (two planners, two sets of
+    // workers, as a second app or a local run next to Azure) race over the same state.
+    const finalRuns = Math.max(1, o.concurrentFinalRuns ?? 1);
+    runs += finalRuns;
+    const exits = await Promise.all(Array.from({ length: finalRuns }, () => runOnce()));
+    log(`final run${finalRuns > 1 ? `s (${finalRuns} at once)` : ''}: exit ${exits.join(', ')}`);
 
     // Compare with the ground truth.
     const storage = storageFromEnvironment({ JobsStorage: o.storageConnectionString });
@@ -254,6 +268,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     const table = formatTable(faultCounts, truth.length, destinations, { runs, parked, requests, completedUntil, startMs });
     return { faults: faultCounts, expected: truth.length, destinations, kills, runs, parked, requests, secretLeaks, killWindowViolations, killWindows, table };
   } finally {
+    if (outage) clearTimeout(outage);
     await sim.stop();
     await flaky.close();
     await healthy.close();
@@ -266,27 +281,30 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
  * listed), and the rest (unexplained duplicates).
  */
 export function analyseDeliveries(id: string, r: Pick<Receiver, 'events' | 'arrivals'>, expected: Set<string>, windows: readonly KillWindow[]) {
+  // A copy is a second event with the same eventId. An update event (a status that changed, a
+  // late row found by a settle re-read) has its own eventId: it is a new event, not a copy.
   const firstIndex = new Map<string, number>();
+  const rows = new Set<string>();
   const excused: ExcusedCopy[] = [];
-  let delivered = 0, unexplained = 0, ackLost = 0, unexpected = 0;
+  let unexplained = 0, ackLost = 0, unexpected = 0;
   r.events.forEach((e, i) => {
     const key = rowKey(e.tenantId, e.row);
     if (!expected.has(key)) {
       unexpected++;
       return;
     }
-    const first = firstIndex.get(key);
+    rows.add(key);
+    const first = firstIndex.get(e.eventId);
     if (first === undefined) {
-      firstIndex.set(key, i);
-      delivered++;
+      firstIndex.set(e.eventId, i);
       return;
     }
     const a = r.arrivals[first]!;
     if (a.ackLost) ackLost++;
-    else if (windows.some((w) => a.at >= w.from && a.at <= w.to)) excused.push({ key, firstAt: a.at, at: r.arrivals[i]!.at });
+    else if (windows.some((w) => a.at >= w.from && a.at <= w.to)) excused.push({ key: e.eventId, firstAt: a.at, at: r.arrivals[i]!.at });
     else unexplained++;
   });
-  return { id, delivered, lost: expected.size - delivered, unexplainedDuplicates: unexplained, ackLostDuplicates: ackLost, killWindowDuplicates: excused.length, unexpected, excused };
+  return { id, delivered: rows.size, lost: expected.size - rows.size, unexplainedDuplicates: unexplained, ackLostDuplicates: ackLost, killWindowDuplicates: excused.length, unexpected, excused };
 }
 
 /**
