@@ -56,12 +56,12 @@ export async function startBackfill(rt: BackfillDeps, sourceId: string, body: un
   let startMs: number;
   let endMs: number;
   try {
-    startMs = resolveTimeSpec(parseTimeSpec(parsed.data.start, 'start'), now);
+    startMs = resolveTimeSpec(parseTimeSpec(parsed.data.start, 'start'), now, 'start');
   } catch (err) {
     return badRequest('start', (err as Error).message);
   }
   try {
-    endMs = parsed.data.end === undefined ? now - source.collectionDelayMs : resolveTimeSpec(parseTimeSpec(parsed.data.end, 'end'), now);
+    endMs = parsed.data.end === undefined ? now - source.collectionDelayMs : resolveTimeSpec(parseTimeSpec(parsed.data.end, 'end'), now, 'end');
   } catch (err) {
     return badRequest('end', (err as Error).message);
   }
