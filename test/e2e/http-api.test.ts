@@ -147,6 +147,28 @@ test('absurd times get a 400 naming the field, never a 500', async () => {
   }
 });
 
+test('a queue message that is not base64 is seen: in <queue>-poison-poison the sweep records it, status shows a sanitised excerpt and the queue depths', async () => {
+  const rt = await getRuntime();
+  const secret = 'Xy8Q~abcDEFghiJKLmnoPQRstuVWXyz0123456789';
+  const poisonPoison = `${rt.queueName}-poison-poison`;
+  // Where the host leaves it after failing to bind it five times on the page queue and five times on
+  // the poison queue (that path: test/local/host-queue.test.ts, "not valid base64 ... goes to poison").
+  await rt.storage.queue(poisonPoison).sendMessage(`not base64! <&> client_secret=${secret} ${secret}`);
+  let status = await call('GET', '/status');
+  assert.equal((status.body.queues as Record<string, number>)[poisonPoison], 1, 'status shows the message waiting');
+
+  await run.host.runTimer('poisonSweep');
+  status = await call('GET', '/status');
+  assert.deepEqual(status.body.queues, { [rt.queueName]: 0, [`${rt.queueName}-poison`]: 0, [poisonPoison]: 0 });
+  const poison = status.body.unattributedPoison as { reason: string; excerpt: string; queue: string }[];
+  const entry = poison.find((p) => p.queue === poisonPoison);
+  assert.ok(entry, JSON.stringify(poison));
+  assert.match(entry.reason, /not base64/);
+  const text = JSON.stringify(status.body);
+  assert.ok(!text.includes(secret), entry.excerpt);
+  assert.match(entry.excerpt, /not base64! <&> client_secret=\[redacted\] \[redacted 41 chars\]/);
+});
+
 test('bad backfill requests get a 400 that names the field, oversize bodies 413, unknown sources 404', async () => {
   let r = await call('POST', '/sources/fabrikam/backfill', undefined, { raw: '{"start": ' });
   assert.equal(r.status, 400);
