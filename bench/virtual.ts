@@ -32,7 +32,9 @@ import { DefaultSecretSource } from '../shared/auth/secrets';
 import { TenantBudget, deriveConcurrency } from '../shared/budget';
 import { parseConfig } from '../shared/config/load';
 import type { CollectorConfig } from '../shared/config/types';
-import { startBackfill, runProgress } from '../shared/backfill';
+import { startBackfill } from '../shared/backfill';
+import { runProgress } from '../shared/backfill-runs';
+import { runStore } from '../shared/state/runs';
 import type { Runtime } from '../shared/runtime';
 import { BaselineCollector } from './baseline';
 import { Recorder, type Sample } from './recorder';
@@ -282,7 +284,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     }
     const duringBackfill = !!backfill && backfill.doneAt === undefined;
     if (backfill && backfill.doneAt === undefined && backfillRunId) {
-      const run = await ledger.getRun('t0', backfillRunId);
+      const run = await runStore(ledger).getRun('t0', backfillRunId);
       const p = await runProgress(rt, run!);
       backfill.rows = p.rows;
       backfill.requests = p.requests;

@@ -8,6 +8,7 @@ import './page-worker';
 import './backfill';
 import './status';
 import './poison';
+import './poison-sweep';
 import './replay';
 import './diagnose';
 import { app } from '@azure/functions';

@@ -2,7 +2,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { getRuntime } from '../shared/runtime';
 import { sourceStatus } from '../shared/status';
-import { listUnattributedPoison } from '../shared/worker/poison';
+import { listUnattributedPoison, queueDepths } from '../shared/worker/poison';
 
 export async function status(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const rt = await getRuntime();
@@ -13,8 +13,8 @@ export async function status(request: HttpRequest, _context: InvocationContext):
     return { status: 200, jsonBody: await sourceStatus(rt, source) };
   }
   const sources = await Promise.all(rt.config.sources.map((s) => sourceStatus(rt, s)));
-  const poison = await listUnattributedPoison(rt);
-  return { status: 200, jsonBody: { now: new Date(rt.clock.now()).toISOString(), sources, unattributedPoison: poison } };
+  const [poison, queues] = await Promise.all([listUnattributedPoison(rt), queueDepths(rt.storage, rt.queueName)]);
+  return { status: 200, jsonBody: { now: new Date(rt.clock.now()).toISOString(), sources, unattributedPoison: poison, queues } };
 }
 
 app.http('status', { methods: ['GET'], authLevel: 'function', route: 'status/{source?}', handler: status });

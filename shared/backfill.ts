@@ -6,9 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { SourceConfig } from './config/types';
 import type { Runtime } from './runtime';
-import { backfillSliceId, newSlice, type RunRow } from './state/ledger';
+import { runStore } from './state/runs';
 import { floorTo, SECOND } from './planning/windows';
-import { cutRange, recentDensity } from './planning/density';
+import { recentDensity } from './planning/density';
+import { admitRun, materialiseRun, runProgress, runSlices } from './backfill-runs';
 import { clampToHistory, parseTimeSpec, resolveTimeSpec } from './time/expressions';
 
 export interface ApiResponse {
@@ -31,7 +32,10 @@ export function newRunId(now: number): string {
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function startBackfill(rt: Runtime, sourceId: string, body: unknown, statusUrl: (runId: string) => string): Promise<ApiResponse> {
+/** What starting a backfill needs of the runtime. */
+export type BackfillDeps = Pick<Runtime, 'config' | 'clock' | 'ledger' | 'queue' | 'log'>;
+
+export async function startBackfill(rt: BackfillDeps, sourceId: string, body: unknown, statusUrl: (runId: string) => string): Promise<ApiResponse> {
   const source = rt.config.sources.find((s) => s.id === sourceId);
   if (!source) {
     return { status: 404, body: { error: 'NotFound', field: 'source', message: `no source "${sourceId}" is configured; configured sources: ${rt.config.sources.map((s) => s.id).join(', ') || '(none)'}` } };
@@ -52,12 +56,12 @@ export async function startBackfill(rt: Runtime, sourceId: string, body: unknown
   let startMs: number;
   let endMs: number;
   try {
-    startMs = resolveTimeSpec(parseTimeSpec(parsed.data.start, 'start'), now);
+    startMs = resolveTimeSpec(parseTimeSpec(parsed.data.start, 'start'), now, 'start');
   } catch (err) {
     return badRequest('start', (err as Error).message);
   }
   try {
-    endMs = parsed.data.end === undefined ? now - source.collectionDelayMs : resolveTimeSpec(parseTimeSpec(parsed.data.end, 'end'), now);
+    endMs = parsed.data.end === undefined ? now - source.collectionDelayMs : resolveTimeSpec(parseTimeSpec(parsed.data.end, 'end'), now, 'end');
   } catch (err) {
     return badRequest('end', (err as Error).message);
   }
@@ -69,72 +73,45 @@ export async function startBackfill(rt: Runtime, sourceId: string, body: unknown
   endMs = floorTo(endMs, SECOND);
   if (endMs <= startMs) return badRequest('end', `end ${new Date(endMs).toISOString()} must be after start ${new Date(startMs).toISOString()}`);
 
-  const runs = await rt.ledger.listRuns(sourceId);
-  for (const r of runs) {
-    if (r.state !== 'running') continue;
-    const progress = await runProgress(rt, r);
-    if (progress.done + progress.parked >= progress.slicesTotal) {
-      await rt.ledger.setRunState(r, 'done');
-      continue;
-    }
-    if (r.startMs < endMs && startMs < r.endMs) {
+  // One compare-and-swap decides: the overlap check and the admission are the same write.
+  const runId = newRunId(now);
+  const density = await recentDensity(rt.ledger, sourceId, now);
+  const plan = { runId, startMs, endMs, createdAt: now, density: density ?? 0, sliceMs: source.sliceMs, pageSize: source.pageSize, slicesTotal: 0 };
+  plan.slicesTotal = runSlices(plan).length;
+  const admission = await admitRun(rt, sourceId, plan);
+  if (!admission.admitted) {
+    if (admission.reason === 'overlap') {
+      const r = admission.run;
       return {
         status: 409,
         body: { error: 'Conflict', field: 'start', message: `the range overlaps backfill ${r.runId} (${new Date(r.startMs).toISOString()} to ${new Date(r.endMs).toISOString()}), which is still running; wait for it or choose a range that does not overlap`, runId: r.runId },
       };
     }
+    if (admission.reason === 'full') {
+      return {
+        status: 429,
+        body: { error: 'TooManyRequests', field: 'source', message: `source "${sourceId}" already has ${admission.active.length} backfills running, the most allowed at once (${admission.active.map((r) => r.runId).join(', ')}); wait for one to finish (GET its statusUrl) and try again`, runIds: admission.active.map((r) => r.runId) },
+      };
+    }
+    return { status: 503, body: { error: 'Busy', field: 'source', message: `other backfill requests for source "${sourceId}" kept changing its run index; try again in a few seconds` } };
   }
-
-  const runId = newRunId(now);
-  const slices = cutRange({ startMs, endMs }, { density: await recentDensity(rt.ledger, sourceId, now), sliceMs: source.sliceMs, pageSize: source.pageSize });
-  for (const s of slices) {
-    await rt.ledger.createSlice(newSlice({ sourceId, id: backfillSliceId(runId, s.startMs, s.endMs), kind: 'backfill', runId, startMs: s.startMs, endMs: s.endMs }, now));
-  }
-  await rt.ledger.createRun({ sourceId, runId, startMs, endMs, state: 'running', slicesTotal: slices.length, createdAt: now });
-  for (const s of slices) {
-    await rt.queue.send({ v: 1, sourceId, sliceId: backfillSliceId(runId, s.startMs, s.endMs), page: 0, attempt: 0 });
-  }
-  rt.log.log('info', `source ${sourceId}: backfill ${runId} started with ${slices.length} slice(s)`, { source: sourceId, runId });
+  const slicesTotal = plan.slicesTotal;
+  // Run row first, then slices, then jobs. If this request dies on the way, the planner's recovery
+  // pass (resumeRuns) completes the run from what its index entry stores.
+  await materialiseRun(rt, sourceId, plan);
+  rt.log.log('info', `source ${sourceId}: backfill ${runId} started with ${slicesTotal} slice(s)`, { source: sourceId, runId });
   return {
     status: 202,
     body: {
       runId, source: sourceId, start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString(),
-      slicesTotal: slices.length, statusUrl: statusUrl(runId), ...(warnings.length ? { warnings } : {}),
+      slicesTotal, statusUrl: statusUrl(runId), ...(warnings.length ? { warnings } : {}),
     },
   };
 }
 
-export interface RunProgress {
-  runId: string;
-  state: 'running' | 'done';
-  start: string;
-  end: string;
-  slicesTotal: number;
-  done: number;
-  parked: number;
-  rows: number;
-  requests: number;
-  createdAt: string;
-}
-
-export async function runProgress(rt: Runtime, run: RunRow): Promise<RunProgress> {
-  let done = 0, parked = 0, rows = 0, requests = 0;
-  for await (const s of rt.ledger.listSlices(run.sourceId, { fromRowKey: `B-${run.runId}-`, toRowKey: `B-${run.runId}.` })) {
-    if (s.state === 'done') done++;
-    if (s.state === 'parked') parked++;
-    rows += s.rows;
-    requests += s.requests;
-  }
-  const finished = done + parked >= run.slicesTotal;
-  return {
-    runId: run.runId, state: finished ? 'done' : 'running', start: new Date(run.startMs).toISOString(), end: new Date(run.endMs).toISOString(),
-    slicesTotal: run.slicesTotal, done, parked, rows, requests, createdAt: new Date(run.createdAt).toISOString(),
-  };
-}
-
-export async function getBackfill(rt: Runtime, source: SourceConfig | undefined, sourceId: string, runId: string): Promise<ApiResponse> {
+export async function getBackfill(rt: Pick<Runtime, 'ledger'>, source: SourceConfig | undefined, sourceId: string, runId: string): Promise<ApiResponse> {
   if (!source) return { status: 404, body: { error: 'NotFound', field: 'source', message: `no source "${sourceId}" is configured` } };
-  const run = await rt.ledger.getRun(sourceId, runId);
+  const run = await runStore(rt.ledger).getRun(sourceId, runId);
   if (!run) return { status: 404, body: { error: 'NotFound', field: 'runId', message: `source "${sourceId}" has no backfill run "${runId}"` } };
   return { status: 200, body: { source: sourceId, ...(await runProgress(rt, run)) } };
 }

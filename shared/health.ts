@@ -18,19 +18,26 @@ export interface HealthDeps {
   telemetry: Telemetry;
 }
 
-/** Moves a source to `state` (recording the error, if any); emits a health event when the state changes. */
+/**
+ * Moves a source to `state` (recording the error, if any); emits a health event when the state
+ * changes. With `onlyFrom`, the move happens only if the source is in one of those states when the
+ * write lands: the check is inside the compare-and-swap, so a decision such as "resume the source
+ * if it is stopped" cannot undo a change another instance made in between. Returns whether the
+ * row was written.
+ */
 export async function setSourceState(
   deps: HealthDeps,
   sourceId: string,
   state: SourceState,
-  opts: { error?: CollectorError; configHash?: string; reason?: string } = {},
-): Promise<void> {
+  opts: { error?: CollectorError; configHash?: string; reason?: string; onlyFrom?: readonly SourceState[] } = {},
+): Promise<boolean> {
   const now = deps.clock.now();
   // Compare-and-swap, so that of several workers making the same change only one reports it.
   let previous: string;
   for (let attempt = 0; ; attempt++) {
     const current = await deps.ledger.getHealth(sourceId);
     previous = current?.state ?? 'Pending';
+    if (opts.onlyFrom && !opts.onlyFrom.includes(previous as SourceState)) return false;
     const patch: Record<string, unknown> = { state };
     if (opts.error) {
       patch.lastError = JSON.stringify(opts.error.toHealth());
@@ -59,4 +66,5 @@ export async function setSourceState(
       source: sourceId, state, previousState: previous, ...(e ? { errorType: e.type, code: e.code } : {}),
     });
   }
+  return true;
 }

@@ -20,6 +20,7 @@ import type { Clock } from './time/clock';
 import type { Logger } from './log';
 import type { Telemetry } from './telemetry';
 import { setSourceState } from './health';
+import { resumeRuns } from './backfill-runs';
 
 export const MAX_AUTO_REPLAYS = 3;
 export const STALE_SLICE_MS = 30 * 60_000;
@@ -99,6 +100,7 @@ export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): P
     }
   }
   deps.telemetry.gauge('slicesParked', parked, { source: source.id });
+  await resumeRuns(deps, source);
   const holes = await fillHoles(deps, source, health?.completedUntil ?? 0);
   await pruneLedger(deps, source, health);
   return { stopped: false, replayed, requeued: requeued + holes };

@@ -112,7 +112,7 @@ async function buildRuntime(): Promise<Runtime> {
   const spillName = `${ledger.prefix}spill`;
   const budgetTable = budgetTableName(env);
   const seenName = `${ledger.prefix}seen`;
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`], [spillName, seenName]);
+  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`, `${queueName}-poison-poison`], [spillName, seenName]);
   const seen = storage.container(seenName);
   const budget = new TenantBudget(storage.table(budgetTable), clock, {
     ...(env.MTC_BUDGET_LIMIT ? { limit: Number(env.MTC_BUDGET_LIMIT) } : {}),

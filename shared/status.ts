@@ -3,7 +3,8 @@
  */
 import type { SourceConfig } from './config/types';
 import type { Runtime } from './runtime';
-import { runProgress, type RunProgress } from './backfill';
+import { runProgress, type RunProgress } from './backfill-runs';
+import { runStore } from './state/runs';
 
 export interface SourceStatus {
   id: string;
@@ -48,7 +49,7 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
   const [health, cursor, runs] = await Promise.all([
     rt.ledger.getHealth(source.id),
     rt.ledger.getCursor(source.id),
-    rt.ledger.listRuns(source.id),
+    runStore(rt.ledger).listRuns(source.id),
   ]);
   const counts = { pending: 0, fetching: 0, parked: 0, done: 0, rows: 0, requests: 0 };
   const parked: SourceStatus['parked'] = [];

@@ -73,6 +73,10 @@ export const METRICS = {
     name: 'mtc.slices.parked', kind: 'gauge', unit: '{slice}', tags: ['source'],
     description: 'Slices of the source that are parked (retry horizon passed, permanent error, or poison). They hold the completed watermark back.',
   },
+  poisonQueueMessages: {
+    name: 'mtc.queue.poison_messages', kind: 'gauge', unit: '{message}', tags: ['queue'],
+    description: 'Messages waiting in `page-jobs-poison` and `page-jobs-poison-poison` (`queue`), measured by the `poisonSweep` timer every 5 minutes. Both are normally 0: the `poison` function empties the first, the sweep the second. Alert on any value above 0 that lasts.',
+  },
   budgetUse: {
     name: 'mtc.budget.utilisation', kind: 'gauge', unit: '1', tags: ['source'],
     description: 'Requests of the tenant budget used in the current rolling window over the requests the collector may use (0..1; above 1 only after charged retries).',

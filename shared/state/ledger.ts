@@ -137,16 +137,7 @@ export function newSlice(fields: Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'ru
   };
 }
 
-export interface RunRow {
-  sourceId: string;
-  runId: string;
-  startMs: number;
-  endMs: number;
-  state: 'running' | 'done';
-  slicesTotal: number;
-  createdAt: number;
-  etag: string;
-}
+/** Backfill run rows and the index of active runs: shared/state/runs.ts (table <prefix>runs). */
 
 export interface HealthRow {
   sourceId: string;
@@ -378,31 +369,6 @@ export class Ledger {
     for await (const e of this.slices.listEntities<Entity>({ queryOptions: { filter: parts.join(' and ') } })) {
       yield toSlice(e);
     }
-  }
-
-  // ---- runs ---------------------------------------------------------------------------------
-
-  async createRun(r: Omit<RunRow, 'etag'>): Promise<void> {
-    await this.runs.createEntity({ partitionKey: r.sourceId, rowKey: r.runId, startMs: r.startMs, endMs: r.endMs, state: r.state, slicesTotal: r.slicesTotal, createdAt: r.createdAt });
-  }
-
-  async listRuns(sourceId: string): Promise<RunRow[]> {
-    const out: RunRow[] = [];
-    for await (const e of this.runs.listEntities<Entity>({ queryOptions: { filter: `PartitionKey eq '${esc(sourceId)}'` } })) {
-      out.push({
-        sourceId, runId: String(e.rowKey), startMs: Number(e.startMs), endMs: Number(e.endMs),
-        state: e.state as RunRow['state'], slicesTotal: Number(e.slicesTotal), createdAt: Number(e.createdAt), etag: String(e.etag),
-      });
-    }
-    return out;
-  }
-
-  async getRun(sourceId: string, runId: string): Promise<RunRow | undefined> {
-    return (await this.listRuns(sourceId)).find((r) => r.runId === runId);
-  }
-
-  async setRunState(r: RunRow, state: RunRow['state']): Promise<void> {
-    await this.runs.updateEntity({ partitionKey: r.sourceId, rowKey: r.runId, state }, 'Merge');
   }
 
   // ---- health -------------------------------------------------------------------------------

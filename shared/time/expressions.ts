@@ -134,6 +134,12 @@ function parseIsoDuration(text: string, input: string, field: string): number {
   );
 }
 
+/** The longest single step of a relative time ("-36500d"): a longer one is a typo, not a time. */
+export const MAX_RELATIVE_STEP_MS = 36_500 * DAY_MS;
+/** Resolved times must lie in the years ISO-8601 writes with four digits, 0000 to 9999. */
+export const MIN_TIME_MS = utc(0, 0, 1, 0, 0, 0);
+export const MAX_TIME_MS = utc(9999, 11, 31, 23, 59, 59) + 999;
+
 /** Epoch seconds beyond this (year 5138) are almost certainly milliseconds. */
 const MAX_EPOCH_SECONDS = 1e11;
 
@@ -186,7 +192,7 @@ function parseIsoTimestamp(text: string, input: string, field: string): number {
     throw new TimeExpressionError(field, `${shown(input)} needs a time of day; write it like "${y}-${mo}-${d}T00:00:00Z"`);
   }
   const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s ?? '0'].map(Number);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const daysInMonth = new Date(utc(year, month, 0, 0, 0, 0)).getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
     throw new TimeExpressionError(field, `${shown(input)} is not a real date and time; check the month, day, hour, minute and second`);
   }
@@ -199,7 +205,15 @@ function parseIsoTimestamp(text: string, input: string, field: string): number {
     offsetMin = (zm[1] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   const fracMs = frac ? Math.floor(Number(frac) * 1000) : 0;
-  return Date.UTC(year, month - 1, day, hour, minute, second) + fracMs - offsetMin * MINUTE_MS;
+  return utc(year, month - 1, day, hour, minute, second) + fracMs - offsetMin * MINUTE_MS;
+}
+
+/** Date.UTC without its mapping of years 0–99 to 1900–1999. */
+function utc(year: number, monthIndex: number, day: number, hour: number, minute: number, second: number): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, monthIndex, day);
+  d.setUTCHours(hour, minute, second, 0);
+  return d.getTime();
 }
 
 interface RelativeStep {
@@ -223,6 +237,7 @@ function parseRelative(text: string): RelativeStep[] | string {
       const unit = unitOf(off[3]);
       if (unit === undefined) return `"${off[3]}" is not a unit; use s, m, h, d or w`;
       const n = off[2] === '' ? 1 : Number(off[2]);
+      if (!(n * UNIT_MS[unit] <= MAX_RELATIVE_STEP_MS)) return `${off[0]} is further than 100 years (36500d); write a time within the API's history, such as -90d`;
       steps.push({ kind: 'offset', ms: (off[1] === '-' ? -1 : 1) * n * UNIT_MS[unit] });
       rest = rest.slice(off[0].length);
       continue;
@@ -257,14 +272,24 @@ function snapDown(ms: number, unit: Unit, weekday: number): number {
   return dayStart - ((dow - weekday + 7) % 7) * DAY_MS;
 }
 
-/** The epoch milliseconds a TimeSpec stands for when "now" is `nowMs`. */
-export function resolveTimeSpec(spec: TimeSpec, nowMs: number): number {
-  if (spec.kind === 'absolute') return spec.ms;
-  const steps = parseRelative(spec.text.trim());
-  if (typeof steps === 'string') throw new TimeExpressionError('time', `"${spec.text}" is not a valid relative time (${steps})`);
-  let t = nowMs;
-  for (const step of steps) {
-    t = step.kind === 'offset' ? t + step.ms! : snapDown(t, step.unit!, step.weekday ?? 0);
+/**
+ * The epoch milliseconds a TimeSpec stands for when "now" is `nowMs`. Throws TimeExpressionError
+ * naming `field` when the time falls outside the years 0000 to 9999.
+ */
+export function resolveTimeSpec(spec: TimeSpec, nowMs: number, field = 'time'): number {
+  let t: number;
+  if (spec.kind === 'absolute') {
+    t = spec.ms;
+  } else {
+    const steps = parseRelative(spec.text.trim());
+    if (typeof steps === 'string') throw new TimeExpressionError(field, `"${spec.text}" is not a valid relative time (${steps})`);
+    t = nowMs;
+    for (const step of steps) {
+      t = step.kind === 'offset' ? t + step.ms! : snapDown(t, step.unit!, step.weekday ?? 0);
+    }
+  }
+  if (!(t >= MIN_TIME_MS && t <= MAX_TIME_MS)) {
+    throw new TimeExpressionError(field, `${shown(spec.text)} is outside the years 0000 to 9999; write ${TIME_EXAMPLES}`);
   }
   return t;
 }

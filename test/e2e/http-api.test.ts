@@ -38,8 +38,9 @@ after(async () => {
   await receiver?.close();
 });
 
-async function call(method: string, path: string, body?: unknown, opts: { key?: string | null; raw?: string } = {}) {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+async function call(method: string, path: string, body?: unknown, opts: { key?: string | null; raw?: string; contentType?: string | null } = {}) {
+  const headers: Record<string, string> = {};
+  if (opts.contentType !== null) headers['content-type'] = opts.contentType ?? 'application/json';
   if (opts.key !== null) headers['x-functions-key'] = opts.key ?? run.host.functionKey;
   const res = await fetch(`${run.host.httpBaseUrl}${path}`, {
     method,
@@ -93,6 +94,79 @@ test('a backfill starts with 202, runs to completion, and never moves the live c
   assert.ok(Array.isArray(status.body.runs) && (status.body.runs as unknown[]).length === 1);
   const all = await call('GET', '/status');
   assert.equal((all.body.sources as unknown[]).length, 1);
+});
+
+test('20 concurrent identical backfill POSTs through the host: one 202, nineteen 409 naming that run, every row delivered once', async () => {
+  const range = { start: new Date(T0 - 3 * DAY).toISOString(), end: new Date(T0 - 2.5 * DAY).toISOString() };
+  const answers = await Promise.all(Array.from({ length: 20 }, () => call('POST', '/sources/fabrikam/backfill', range)));
+  const started = answers.filter((a) => a.status === 202);
+  assert.equal(started.length, 1, JSON.stringify(answers.map((a) => a.status)));
+  assert.equal(answers.filter((a) => a.status === 409 && a.body.runId === started[0]!.body.runId).length, 19);
+
+  await run.host.drainUntilIdle({ timeoutMs: 120_000 });
+  const progress = await call('GET', `/sources/fabrikam/backfill/${String(started[0]!.body.runId)}`);
+  assert.equal(progress.body.state, 'done');
+  const [from, to] = [T0 - 3 * DAY, T0 - 2.5 * DAY];
+  const inRange = receiver.events.filter((e) => {
+    const at = Date.parse(String((e.row as { receivedDateTime?: string }).receivedDateTime));
+    return !e.update && at >= from && at < to;
+  });
+  const ids = inRange.map((e) => e.eventId);
+  const expected = run.simulator!.countGroundTruth(run.simulator!.tenants[0]!.tenantId, from, to, { asOf: clock.now() });
+  assert.ok(expected > 1000);
+  assert.equal(new Set(ids).size, expected, 'every row of the range delivered');
+  assert.equal(ids.length, expected, 'and none twice');
+});
+
+test('a backfill body that is not sent as JSON gets 415 naming application/json, whatever the body holds', async () => {
+  const valid = JSON.stringify({ start: '-2d', end: '-1d' });
+  for (const contentType of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', null]) {
+    const r = await call('POST', '/sources/fabrikam/backfill', undefined, { raw: valid, contentType });
+    assert.equal(r.status, 415, `${String(contentType)}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.field, 'content-type');
+    assert.match(String(r.body.message), /application\/json/);
+  }
+  const ok = await call('POST', '/sources/fabrikam/replay', undefined, { raw: '{}', contentType: 'Application/JSON; charset=utf-8' });
+  assert.equal(ok.status, 200, 'a JSON type with parameters, in any case, is JSON');
+  const replay = await call('POST', '/sources/fabrikam/replay', undefined, { raw: '{}', contentType: 'text/plain' });
+  assert.equal(replay.status, 415, 'the replay route checks it too');
+});
+
+test('absurd times get a 400 naming the field, never a 500', async () => {
+  for (const [body, field] of [
+    [{ start: '-99999999999d' }, 'start'],
+    [{ start: '-2d', end: '-99999999999d' }, 'end'],
+    [{ start: '-36500d'.repeat(30) }, 'start'],
+    [{ start: '-2d', end: '+99999999999w' }, 'end'],
+    [{ start: 1e300 }, 'start'],
+    [{ start: -1 }, 'start'],
+  ] as const) {
+    const r = await call('POST', '/sources/fabrikam/backfill', body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.status} ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.field, field, JSON.stringify(body));
+  }
+});
+
+test('a queue message that is not base64 is seen: in <queue>-poison-poison the sweep records it, status shows a sanitised excerpt and the queue depths', async () => {
+  const rt = await getRuntime();
+  const secret = 'Xy8Q~abcDEFghiJKLmnoPQRstuVWXyz0123456789';
+  const poisonPoison = `${rt.queueName}-poison-poison`;
+  // Where the host leaves it after failing to bind it five times on the page queue and five times on
+  // the poison queue (that path: test/local/host-queue.test.ts, "not valid base64 ... goes to poison").
+  await rt.storage.queue(poisonPoison).sendMessage(`not base64! <&> client_secret=${secret} ${secret}`);
+  let status = await call('GET', '/status');
+  assert.equal((status.body.queues as Record<string, number>)[poisonPoison], 1, 'status shows the message waiting');
+
+  await run.host.runTimer('poisonSweep');
+  status = await call('GET', '/status');
+  assert.deepEqual(status.body.queues, { [rt.queueName]: 0, [`${rt.queueName}-poison`]: 0, [poisonPoison]: 0 });
+  const poison = status.body.unattributedPoison as { reason: string; excerpt: string; queue: string }[];
+  const entry = poison.find((p) => p.queue === poisonPoison);
+  assert.ok(entry, JSON.stringify(poison));
+  assert.match(entry.reason, /not base64/);
+  const text = JSON.stringify(status.body);
+  assert.ok(!text.includes(secret), entry.excerpt);
+  assert.match(entry.excerpt, /not base64! <&> client_secret=\[redacted\] \[redacted 41 chars\]/);
 });
 
 test('bad backfill requests get a 400 that names the field, oversize bodies 413, unknown sources 404', async () => {

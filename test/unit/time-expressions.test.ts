@@ -161,6 +161,20 @@ describe('parseTimeSpec', () => {
     throwsWith(() => parseTimeSpec('yesterday', 'f'), '"yesterday" is not a time', '"-3h@h"');
     throwsWith(() => parseTimeSpec('', 'f'), 'is empty');
   });
+
+  it('rejects a relative step longer than 100 years, naming the field (no 500 from an absurd offset)', () => {
+    throwsWith(() => parseTimeSpec('-99999999999d', 'start'), 'start: ', '-99999999999d is further than 100 years', '-90d');
+    throwsWith(() => parseTimeSpec('-9'.padEnd(400, '9') + 'w', 'start'), 'start: ', 'further than 100 years');
+    throwsWith(() => parseTimeSpec('+36501d', 'end'), 'end: ', 'further than 100 years');
+    assert.deepEqual(parseTimeSpec('-36500d', 'f'), { kind: 'relative', text: '-36500d' });
+  });
+
+  it('reads years 0000 to 0099 as written, not as 1900 to 1999', () => {
+    assert.equal((parseTimeSpec('0050-03-01T00:00:00Z', 'f') as { ms: number }).ms, Date.parse('0050-03-01T00:00:00Z'));
+    assert.equal((parseTimeSpec('0004-02-29T00:00:00Z', 'f') as { ms: number }).ms, Date.parse('0004-02-29T00:00:00Z'));
+    throwsWith(() => parseTimeSpec('0001-02-29T00:00:00Z', 'f'), 'not a real date');
+    assert.equal((parseTimeSpec('2024-02-29T00:00:00Z', 'f') as { ms: number }).ms, Date.parse('2024-02-29T00:00:00Z'));
+  });
 });
 
 describe('resolveTimeSpec', () => {
@@ -192,6 +206,13 @@ describe('resolveTimeSpec', () => {
 
   it('applies offsets written after the snap', () => {
     assert.equal(resolve('-1d@d+6h'), '2026-11-17T06:00:00.000Z');
+  });
+
+  it('rejects a time that lands outside the years 0000 to 9999, naming the field', () => {
+    const far = parseTimeSpec('-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d-36500d', 'start');
+    throwsWith(() => resolveTimeSpec(far, NOW, 'start'), 'start: ', 'outside the years 0000 to 9999');
+    throwsWith(() => resolveTimeSpec(parseTimeSpec('+36500d'.repeat(80), 'end'), NOW, 'end'), 'end: ', 'outside the years');
+    assert.equal(resolveTimeSpec(parseTimeSpec('-36500d', 'f'), NOW), NOW - 36_500 * DAY_MS);
   });
 
   it('returns an absolute time unchanged whatever now is', () => {
