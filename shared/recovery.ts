@@ -55,8 +55,8 @@ export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sli
   let resumed = false;
   if (health?.state === 'Error') {
     deps.clientsFor?.(source).credential.renew();
-    await setSourceState(deps, source.id, 'Started', { reason: 'resumed by a replay request' });
-    resumed = true;
+    // Only from Error, decided inside the compare-and-swap: a newer state written meanwhile stays.
+    resumed = await setSourceState(deps, source.id, 'Started', { reason: 'resumed by a replay request', onlyFrom: ['Error'] });
   }
   const replayed: string[] = [];
   const wanted = sliceIds ? new Set(sliceIds) : undefined;
@@ -79,7 +79,7 @@ export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): P
   let health = await deps.ledger.getHealth(source.id);
   if (health?.state === 'Error') {
     if (health.configHash === hash) return { stopped: true, replayed: 0, requeued: 0 };
-    await setSourceState(deps, source.id, 'Started', { configHash: hash, reason: 'the configuration changed; collection resumes' });
+    await setSourceState(deps, source.id, 'Started', { configHash: hash, reason: 'the configuration changed; collection resumes', onlyFrom: ['Error'] });
     health = await deps.ledger.getHealth(source.id);
   }
   let replayed = 0, requeued = 0, parked = 0;

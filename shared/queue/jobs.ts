@@ -7,10 +7,14 @@ import type { QueueClient } from '@azure/storage-queue';
 import type { Clock } from '../time/clock';
 import { currentTraceparent } from '../telemetry';
 
+/** Azure Table PartitionKey/RowKey characters: no / \ # ? and no control characters. */
+// eslint-disable-next-line no-control-regex -- the control characters are what the pattern excludes
+const TABLE_KEY = /^[^/\\#?\u0000-\u001f\u007f-\u009f]+$/;
+
 export const PageJobSchema = z.object({
   v: z.literal(1),
-  sourceId: z.string().min(1).max(64),
-  sliceId: z.string().min(1).max(200),
+  sourceId: z.string().min(1).max(64).regex(TABLE_KEY, 'must be usable as a Table key (no / \\ # ? or control characters)'),
+  sliceId: z.string().min(1).max(200).regex(TABLE_KEY, 'must be usable as a Table key (no / \\ # ? or control characters)'),
   page: z.number().int().min(0).max(1_000_000),
   /** Retry attempt of this page (0 on first try). */
   attempt: z.number().int().min(0).max(10_000).default(0),

@@ -266,7 +266,9 @@ async function workOnClaimedPage(
   }
   if (persisted && (inline || done)) await deletePage(deps.spill, source.id, committed.id, job.page).catch(() => undefined);
   if (previousCarry >= 0) await deletePage(deps.spill, source.id, committed.id, previousCarry).catch(() => undefined);
-  if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source) });
+  // Never over an Error another instance wrote since this job read the health row (that would
+  // silently resume a stopped source): the condition is checked inside the compare-and-swap.
+  if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source), onlyFrom: ['Pending', 'Started', 'Initialized', 'Authenticated'] });
   else if (clock.now() - (health.lastSuccessAt || 0) >= 60_000) await deps.ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
   if (!done) {
     await deps.queue.send({ v: 1, sourceId: source.id, sliceId: committed.id, page: job.page + 1, attempt: 0 });

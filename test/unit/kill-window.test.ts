@@ -18,7 +18,7 @@ const EXIT = KILL + 40;
 const LIFETIMES: RunLifetime[] = [{ start: KILL - 10_000, killedAt: KILL, exitedAt: EXIT }, { start: EXIT + 1000, exitedAt: EXIT + 20_000 }];
 
 function event(n: number): TraceEvent {
-  return { tenantId: TENANT, row: { id: `00000000-0000-0000-0000-${String(n).padStart(12, '0')}`, recipientAddress: `r${n}@contoso.com`, receivedDateTime: '2026-03-01T00:00:00Z' } } as unknown as TraceEvent;
+  return { tenantId: TENANT, eventId: `e${n}`, row: { id: `00000000-0000-0000-0000-${String(n).padStart(12, '0')}`, recipientAddress: `r${n}@contoso.com`, receivedDateTime: '2026-03-01T00:00:00Z' } } as unknown as TraceEvent;
 }
 
 /** A receiver that got row n first at `firstAt`, and again at `againAt`. */
