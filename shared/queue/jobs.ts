@@ -13,8 +13,8 @@ const TABLE_KEY = /^[^/\\#?\u0000-\u001f\u007f-\u009f]+$/;
 
 export const PageJobSchema = z.object({
   v: z.literal(1),
-  sourceId: z.string().min(1).max(64).regex(TABLE_KEY, 'must be usable as a Table key (no / \\ # ? or control characters)'),
-  sliceId: z.string().min(1).max(200).regex(TABLE_KEY, 'must be usable as a Table key (no / \\ # ? or control characters)'),
+  sourceId: z.string().min(1).max(64).regex(TABLE_KEY, 'must be a valid Table row id: no / \\ # ? or control characters'),
+  sliceId: z.string().min(1).max(200).regex(TABLE_KEY, 'must be a valid Table row id: no / \\ # ? or control characters'),
   page: z.number().int().min(0).max(1_000_000),
   /** Retry attempt of this page (0 on first try). */
   attempt: z.number().int().min(0).max(10_000).default(0),

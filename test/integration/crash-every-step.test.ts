@@ -15,6 +15,15 @@ import { rowKey } from '../../shared/model/row';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { CrashError, CrashSwitch, type CrashMode } from '../support/crash-points';
+import { startBackfill } from '../../shared/backfill';
+import { runProgress } from '../../shared/backfill-runs';
+import { runStore } from '../../shared/state/runs';
+
+/** Every backfill run of the source with its progress (state 'done' once all its slices are). */
+async function listRuns(h: Harness) {
+  const runs = await runStore(h.ledger).listRuns('contoso');
+  return Promise.all(runs.map((r) => runProgress(h.deps, r)));
+}
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -88,9 +97,24 @@ async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, start
   return h;
 }
 
-/** The work of one process: two planner ticks (the second after a live interval) and their jobs. */
+/** The backfill every run asks for: the hour before live collection starts. */
+const BACKFILL = { start: new Date(START - HOUR).toISOString(), end: new Date(START).toISOString() };
+
+/** Processes whose backfill request got its answer (the client retries only an unanswered one). */
+const answered = new WeakSet<Harness>();
+
+async function askBackfill(h: Harness): Promise<number> {
+  const status = (await startBackfill(h.deps, 'contoso', BACKFILL, (id) => `/runs/${id}`)).status;
+  answered.add(h);
+  return status;
+}
+
+/** The work of one process: a planner tick, a backfill request, a second tick after a live interval, and their jobs. */
 async function work(h: Harness): Promise<void> {
   await h.plan();
+  await h.drain();
+  const status = await askBackfill(h);
+  if (status !== 202) throw new Error(`the backfill request answered ${status}`);
   await h.drain();
   h.clock.advance(2 * MINUTE);
   await h.plan();
@@ -101,6 +125,12 @@ async function work(h: Harness): Promise<void> {
 async function recover(dead: Harness): Promise<Harness> {
   await dead.releaseInFlight(); // the dead process's message locks expire
   const h = await startProcess(undefined, dead, dead.clock.now() + 3 * MINUTE);
+  // A client whose backfill request died with the process (no answer) asks again: admitted now
+  // (202) or already admitted before the kill (409: recovery finishes that run).
+  if (!answered.has(dead)) {
+    const again = await askBackfill(h);
+    if (again !== 202 && again !== 409) throw new Error(`the repeated backfill request answered ${again}`);
+  }
   await h.plan();
   await h.drain();
   if (!(await finished(h))) {
@@ -116,6 +146,7 @@ async function finished(h: Harness): Promise<boolean> {
   const cursor = await h.ledger.getCursor('contoso');
   const health = await h.ledger.getHealth('contoso');
   if (!cursor || cursor.pending.length || health?.completedUntil !== cursor.scheduledUntil) return false;
+  if (!(await listRuns(h)).every((r) => r.state === 'done')) return false;
   for await (const s of h.ledger.listSlices('contoso')) if (s.state !== 'done') return false;
   return true;
 }
@@ -127,7 +158,10 @@ async function verdict(h: Harness, excused: Set<string>): Promise<Verdict> {
   const health = await h.ledger.getHealth('contoso');
   const until = health?.completedUntil ?? 0;
   const cursor = await h.ledger.getCursor('contoso');
-  const expected = new Set(sim.groundTruth(t, START, until, { asOf: h.clock.now() }).map((r) => rowKey(t, r)));
+  const expected = new Set([
+    ...sim.groundTruth(t, START - HOUR, START, { asOf: h.clock.now() }),
+    ...sim.groundTruth(t, START, until, { asOf: h.clock.now() }),
+  ].map((r) => rowKey(t, r)));
   let lost = 0, duplicated = 0, excusedCopies = 0;
   for (const r of [siem, archive]) {
     const count = new Map<string, number>();
@@ -143,7 +177,9 @@ async function verdict(h: Harness, excused: Set<string>): Promise<Verdict> {
   }
   let parked = 0;
   for await (const _ of h.ledger.listSlices('contoso', { state: 'parked' })) parked++;
-  return { lost, duplicated, excused: excusedCopies, watermarkOk: until > 0 && until === cursor?.scheduledUntil, parked };
+  const runs = await listRuns(h);
+  const backfillDone = runs.length === 1 && runs[0]!.state === 'done' && runs[0]!.parked === 0;
+  return { lost, duplicated, excused: excusedCopies, watermarkOk: until > 0 && until === cursor?.scheduledUntil && backfillDone, parked };
 }
 
 describe('crash at every step', () => {

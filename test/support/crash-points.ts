@@ -66,7 +66,14 @@ export class CrashSwitch {
     this.sites.set(site, (this.sites.get(site) ?? 0) + 1);
     const hit = this.armed && this.armed.site === site && this.sites.get(site) === 1;
     if (hit && this.armed!.mode === 'before') this.kill(site);
-    const result = await run();
+    let result: T;
+    try {
+      result = await run();
+    } catch (err) {
+      // A call that failed (a 404, a lost race) still took place: 'after' dies right after it.
+      if (hit && this.armed!.mode === 'after') this.kill(site);
+      throw err;
+    }
     if (this.dead) throw new CrashError(this.killedAt!);
     if (hit && this.armed!.mode === 'after') this.kill(site);
     return result;

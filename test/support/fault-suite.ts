@@ -239,6 +239,13 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     // before its first delivery, so nothing it sends falls into the window.
     const killWindows = killWindowsOf(lifetimes);
     const analysed = [analyseDeliveries('flaky', flaky, expectedKeys, killWindows), analyseDeliveries('healthy', healthy, expectedKeys, killWindows)];
+    if (process.env.MTC_FAULT_DUMP) {
+      // Debugging aid: every event of the healthy receiver whose eventId came more than once.
+      const seen = new Map<string, number[]>();
+      healthy.events.forEach((e, i) => seen.set(e.eventId, [...(seen.get(e.eventId) ?? []), i]));
+      const dups = [...seen.values()].filter((ix) => ix.length > 1).map((ix) => ix.map((i) => ({ i, at: healthy.arrivals[i]!.at, ev: healthy.events[i] })));
+      writeFileSync(process.env.MTC_FAULT_DUMP, JSON.stringify({ lifetimes, dups: dups.slice(0, 200) }, null, 1));
+    }
     const destinations = analysed.map(({ excused: _excused, ...d }) => d);
     const arrivalTimes = [...flaky.arrivals, ...healthy.arrivals].map((a) => a.at);
     const killWindowViolations = auditKillWindows(lifetimes, killWindows, analysed, arrivalTimes);
