@@ -39,6 +39,11 @@ export const HOST_ASSUMPTIONS = {
   keyVaultReadsPerSourcePerDay: 24,
   /** Storage diagnostic log record size (StorageWrite/StorageDelete), bytes. */
   storageLogRecordBytes: 1500,
+  /**
+   * Execution time each storage request adds (in-region round trip). The virtual clock counts only
+   * the simulated Graph latency, so the model adds this for every counted storage request.
+   */
+  storageLatencyMs: 10,
 };
 
 const DAYS_PER_MONTH = 30;
@@ -75,8 +80,8 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   const plannerExecutions = perDay(usage.plannerExecutions);
   const executions = executionsSources + plannerExecutions;
   const gb = instanceMemoryMB / 1024;
-  const gbSeconds = gb * (perTenantDay(usage.pageJobInstanceMs) + perTenantDay(usage.plannerActiveMs)) / 1000;
   const storageOps = perTenantDay(sum(/./));
+  const gbSeconds = gb * (perTenantDay(usage.pageJobInstanceMs) + perTenantDay(usage.plannerActiveMs) + storageOps * HOST_ASSUMPTIONS.storageLatencyMs) / 1000;
   const graph = perTenantDay(usage.graphRequests);
   const dest = perTenantDay(usage.destinationRequests);
   const host = hostEnvelopeBytes();
@@ -122,4 +127,40 @@ export function monthlyCost(d: DailyUsage): MonthlyCost {
   const keyVault = m(d.keyVaultOps) / 1e4 * p.keyVaultPer10k;
   const egress = Math.max(0, m(d.egressBytes) / 1e9 - p.egressFreeGbPerMonth) * p.egressPerGb;
   return { functions, storage, telemetry, diagnostics, keyVault, egress, total: functions + storage + telemetry + diagnostics + keyVault + egress };
+}
+
+/** `node dist/bench/cost.js <result.json> [tenants ...]`: the cost table of a `npm run bench -- --usage` result file. */
+export function costTable(result: { title: string; scenarioConfig: { tenants: number; rowsPerDay: number; durationMs: number }; usage: RunUsage; ours: { bytesDelivered: number } }, tenantCounts: number[]): string {
+  const sc = result.scenarioConfig;
+  const run = { tenants: sc.tenants, durationMs: sc.durationMs, bytesDelivered: result.ours.bytesDelivered };
+  const rows = tenantCounts.map((tenants) => {
+    const d = dailyUsage(result.usage, run, tenants);
+    const m = monthlyCost(d);
+    const f = (x: number) => `$${x.toFixed(2)}`;
+    const per30 = (x: number, unit: number, digits = 2) => (x * DAYS_PER_MONTH / unit).toFixed(digits);
+    return `| ${tenants} x ${sc.rowsPerDay.toLocaleString('en-US')} | ${f(m.functions)} (${per30(d.executions, 1e6)}M exec, ${per30(d.gbSeconds, 1e3, 0)}k GB-s) | ${f(m.storage)} (table ${per30(d.table, 1e6)}M, queue ${per30(d.queueClass1 + d.queueClass2, 1e6)}M, blob ${per30(d.blobWrites + d.blobReads, 1e6)}M) | ${f(m.telemetry)} (${per30(d.telemetryBytes, 1e9)} GB) | ${f(m.diagnostics)} (${per30(d.storageLogBytes, 1e9)} GB) | ${f(m.keyVault)} | ${f(m.egress)} (${per30(d.egressBytes, 1e9, 0)} GB) | **${f(m.total)}** |`;
+  });
+  return [
+    `Measured: ${result.title}`,
+    '',
+    '| tenants x rows/day | Flex Consumption | storage transactions | App Insights ingestion | storage diagnostics | Key Vault | egress | total / month |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
+if (require.main === module) {
+  const [file, ...counts] = process.argv.slice(2);
+  if (!file) {
+    console.error('usage: node dist/bench/cost.js <bench result .json with usage> [tenant counts, default 1 20 200]');
+    process.exit(1);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as typeof import('node:fs');
+  const result = JSON.parse(fs.readFileSync(file, 'utf8'));
+  if (!result.usage?.storage) {
+    console.error(`${file} has no storage counts: run the bench with --usage`);
+    process.exit(1);
+  }
+  console.log(costTable(result, counts.length ? counts.map(Number) : [1, 20, 200]));
 }
