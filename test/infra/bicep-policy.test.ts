@@ -387,6 +387,8 @@ test('azure.yaml deploys the collector service as a TypeScript function app from
   // azd requires remoteBuild to agree with .funcignore: a remote build when node_modules is excluded.
   assert.equal(remoteBuild === 'true', funcignore.includes('node_modules') || funcignore.includes('node_modules/'), 'azure.yaml remoteBuild and .funcignore disagree about node_modules');
   for (const kept of ['dist', 'host.json', 'package.json']) assert.ok(!funcignore.includes(kept), `.funcignore excludes ${kept}, which the app needs`);
+  // The Bicep CLI restored under tools/ (about 120 MB) must not travel in the deployment package.
+  assert.ok(funcignore.includes('/tools/'), '.funcignore must exclude /tools/');
 });
 
 test('infra/ holds main.bicep, its modules and the az CLI parameters file', () => {
