@@ -370,7 +370,9 @@ test('the alert rules and the workbook query exactly the telemetry names documen
   }
   assert.match(alerts, /customDimensions\.errorType\) == "ThirdPartyConfig"/);
   assert.match(alerts, /customDimensions\.status\) == "429"/);
-  const workbook = String(at(single(snap, 'Microsoft.Insights/workbooks'), 'properties.serializedData'));
+  const collectorWorkbooks = ofType(snap, 'Microsoft.Insights/workbooks').filter((w) => at(w, 'properties.sourceId') === ai.id);
+  assert.equal(collectorWorkbooks.length, 1, 'one workbook over the Application Insights component');
+  const workbook = String(at(collectorWorkbooks[0]!, 'properties.serializedData'));
   const used = new Set([...`${alerts}\n${workbook}`.matchAll(/name == \\?"(mtc\.[\w.]+)\\?"/g)].map((m) => m[1]!));
   assert.ok(used.size >= 6, `found only ${[...used].join(', ')}`);
   for (const name of used) assert.ok(ops.includes(`\`${name}\``), `${name} is queried by infra/ but not documented in docs/operations.md`);

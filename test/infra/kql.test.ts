@@ -1,15 +1,16 @@
 // Every KQL query the project ships parses and binds against the tables and columns it queries
 // (test/infra/kql.ts): the alert rules and workbook tiles as compiled, the DCR transform, every
 // infra/**/*.kql file (function files registered as workspace functions) and the kusto blocks of docs/.
-// Table schemas: Application Insights' classic tables (declared in kql.ts) and the custom table the
-// logs-ingestion module creates, read from the compiled template, not a second copy.
+// Table schemas: Application Insights' classic tables and Defender's EmailEvents (declared in
+// kql.ts) and the custom table the logs-ingestion module creates, read from the compiled template,
+// not a second copy. Each alert rule and workbook is checked against the resource it is scoped to.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, at, bicepFor, infraFiles, ofType, single, snapshot, type Snapshot } from './arm';
 import {
-  APP_INSIGHTS_TABLES, KqlChecker, formatProblems, kqlBlocks, logAnalyticsTable, parseKqlFile, type Columns, type KqlFile, type KqlFunction,
+  APP_INSIGHTS_TABLES, DEFENDER_TABLES, KqlChecker, formatProblems, kqlBlocks, logAnalyticsTable, parseKqlFile, type Columns, type KqlFile, type KqlFunction,
 } from './kql';
 import { LOCKED_DOWN } from './settings';
 
@@ -33,18 +34,39 @@ function infraKqlFiles(): KqlFile[] {
 
 const functionsOf = (files: KqlFile[]): KqlFunction[] => files.flatMap((f) => (f.kind === 'function' ? [f.fn] : []));
 
-test('the alert rule queries and the workbook tiles, as compiled, parse against the Application Insights tables', (t) => {
+/** Every `query` string inside a workbook's items, tabs and groups included. */
+function workbookQueries(value: unknown, path: string[] = []): { where: string; text: string }[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => workbookQueries(v, [...path, String((v as { name?: string })?.name ?? i)]));
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => (k === 'query' && typeof v === 'string' ? [{ where: path.join('/'), text: v }] : workbookQueries(v, path)));
+}
+
+test('the alert rule queries and every workbook tile, as compiled, parse against the tables of the resource they query', (t) => {
   const snap = compiled(t);
   if (!snap) return;
-  const checker = new KqlChecker({ tables: APP_INSIGHTS_TABLES });
-  const queries: { where: string; text: string }[] = [];
+  const appInsights = single(snap, 'Microsoft.Insights/components');
+  const workspace = single(snap, 'Microsoft.OperationalInsights/workspaces');
+  const onAppInsights = new KqlChecker({ tables: APP_INSIGHTS_TABLES });
+  const onWorkspace = new KqlChecker({ tables: { ...workspaceTables(snap), ...DEFENDER_TABLES }, functions: functionsOf(infraKqlFiles()) });
+  const checkerFor = (scope: unknown): KqlChecker => {
+    if (scope === appInsights.id) return onAppInsights;
+    if (scope === workspace.id) return onWorkspace;
+    throw new Error(`a query runs on ${String(scope)}, neither the Application Insights component nor the workspace`);
+  };
+  const queries: { where: string; text: string; checker: KqlChecker }[] = [];
   for (const rule of ofType(snap, 'Microsoft.Insights/scheduledQueryRules')) {
-    for (const [i, c] of (at(rule, 'properties.criteria.allOf') as { query: string }[]).entries()) queries.push({ where: `alert ${rule.name} criterion ${i}`, text: c.query });
+    const scopes = at(rule, 'properties.scopes') as string[];
+    for (const [i, c] of (at(rule, 'properties.criteria.allOf') as { query: string }[]).entries()) {
+      queries.push({ where: `alert ${rule.name} criterion ${i}`, text: c.query, checker: checkerFor(scopes[0]) });
+    }
   }
-  const workbook = JSON.parse(String(at(single(snap, 'Microsoft.Insights/workbooks'), 'properties.serializedData'))) as { items: { name: string; content: { query?: string } }[] };
-  for (const item of workbook.items) if (item.content.query) queries.push({ where: `workbook tile ${item.name}`, text: item.content.query });
+  for (const workbook of ofType(snap, 'Microsoft.Insights/workbooks')) {
+    const checker = checkerFor(at(workbook, 'properties.sourceId'));
+    const content = JSON.parse(String(at(workbook, 'properties.serializedData'))) as { items: unknown[] };
+    for (const q of workbookQueries(content.items)) queries.push({ where: `workbook ${String(at(workbook, 'properties.displayName'))} tile ${q.where}`, text: q.text, checker });
+  }
   assert.ok(queries.length >= 12, `expected the 5 alert rules and 7 workbook queries, found ${queries.length}`);
-  const failures = queries.map((q) => formatProblems(q.where, 1, checker.check(q.text))).filter(Boolean);
+  const failures = queries.map((q) => formatProblems(q.where, 1, q.checker.check(q.text))).filter(Boolean);
   t.diagnostic(`kql: ${queries.length} alert and workbook queries checked, ${failures.length} with errors`);
   assert.deepEqual(failures, []);
 });
@@ -65,7 +87,7 @@ test('every infra/**/*.kql file parses: function files register as workspace fun
   if (!snap) return;
   const files = infraKqlFiles();
   const functions = functionsOf(files);
-  const checker = new KqlChecker({ tables: workspaceTables(snap), functions });
+  const checker = new KqlChecker({ tables: { ...workspaceTables(snap), ...DEFENDER_TABLES }, functions });
   const failures: string[] = [];
   for (const f of files) {
     const problems = f.kind === 'function' ? checker.checkFunction(f.fn) : checker.check(f.text);
@@ -79,7 +101,7 @@ test('every infra/**/*.kql file parses: function files register as workspace fun
 test('every kusto block in docs/ parses against the Application Insights tables, the workspace tables and functions', (t) => {
   const snap = compiled(t);
   if (!snap) return;
-  const checker = new KqlChecker({ tables: { ...APP_INSIGHTS_TABLES, ...workspaceTables(snap) }, functions: functionsOf(infraKqlFiles()) });
+  const checker = new KqlChecker({ tables: { ...APP_INSIGHTS_TABLES, ...workspaceTables(snap), ...DEFENDER_TABLES }, functions: functionsOf(infraKqlFiles()) });
   const docs: string[] = [];
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true })) {

@@ -77,6 +77,26 @@ export const APP_INSIGHTS_TABLES: Record<string, Columns> = {
   dependencies: cols(['id', 'string'], ['target', 'string'], ['type', 'string'], ['name', 'string'], ['data', 'string'], ['success', 'bool'], ['resultCode', 'string'], ['duration', 'real'], ['performanceBucket', 'string'], ['customMeasurements', 'dynamic']),
 };
 
+/**
+ * Microsoft Defender XDR tables that Microsoft Sentinel workspaces receive and the docs join with
+ * (learn.microsoft.com/defender-xdr/advanced-hunting-emailevents-table; Timestamp and TimeGenerated
+ * both exist in the Sentinel copy).
+ */
+export const DEFENDER_TABLES: Record<string, Columns> = {
+  EmailEvents: [
+    ['Timestamp', 'datetime'], ['TimeGenerated', 'datetime'], ['NetworkMessageId', 'string'], ['InternetMessageId', 'string'],
+    ['SenderMailFromAddress', 'string'], ['SenderFromAddress', 'string'], ['SenderDisplayName', 'string'], ['SenderObjectId', 'string'],
+    ['SenderMailFromDomain', 'string'], ['SenderFromDomain', 'string'], ['SenderIPv4', 'string'], ['SenderIPv6', 'string'],
+    ['RecipientEmailAddress', 'string'], ['RecipientObjectId', 'string'], ['Subject', 'string'], ['EmailClusterId', 'long'],
+    ['EmailDirection', 'string'], ['DeliveryAction', 'string'], ['DeliveryLocation', 'string'], ['LatestDeliveryAction', 'string'],
+    ['LatestDeliveryLocation', 'string'], ['ThreatTypes', 'string'], ['ThreatNames', 'string'], ['DetectionMethods', 'string'],
+    ['ConfidenceLevel', 'string'], ['BulkComplaintLevel', 'int'], ['EmailAction', 'string'], ['EmailActionPolicy', 'string'],
+    ['EmailActionPolicyGuid', 'string'], ['AuthenticationDetails', 'string'], ['AttachmentCount', 'int'], ['UrlCount', 'int'],
+    ['EmailLanguage', 'string'], ['Connectors', 'string'], ['OrgLevelAction', 'string'], ['OrgLevelPolicy', 'string'],
+    ['UserLevelAction', 'string'], ['UserLevelPolicy', 'string'], ['ReportId', 'string'], ['AdditionalFields', 'dynamic'],
+  ].map(([name, type]) => ({ name: name!, type: type! })),
+};
+
 /** A Log Analytics table's columns: the declared ones plus the standard columns every table has. */
 export function logAnalyticsTable(columns: Columns): Columns {
   const standard: Columns = [{ name: 'TenantId', type: 'string' }, { name: 'Type', type: 'string' }, { name: '_ResourceId', type: 'string' }];
