@@ -1,6 +1,11 @@
 /**
  * `npm run bench [-- --scenario a|b|c[,..]] [--quick] [--latency-ms n] [--backfill-days n]
- *  [--hours n] [--no-baseline] [--no-page-cost] [--out dir]`
+ *  [--hours n] [--tenants n] [--rows-per-day n] [--usage] [--no-baseline] [--no-page-cost] [--out dir]`
+ *
+ * --usage counts the operations Azure bills (storage transactions through a counting proxy in
+ * front of Azurite, function executions and instance time, telemetry records and bytes) and prints
+ * the monthly cost for 1, 20 and 200 tenants of the scenario's rows/day (bench/cost.ts, docs/cost.md).
+ * --tenants and --rows-per-day override scenario a's or c's tenant count and volume.
  *
  * Runs the REAL planner and page worker (TenantBudget, ledger and queue on Azurite) against the
  * in-process simulator in virtual time (bench/virtual.ts), and the peer-like baseline on the same
@@ -16,14 +21,16 @@ import { startAzurite } from '../local/azurite';
 import { runPageCost, type PageCostResult } from './page-cost';
 import { percentile } from './recorder';
 import { chartSvg } from './svg';
+import { dailyUsage, monthlyCost, PRICES } from './cost';
+import { startStorageMeter, type StorageMeter } from './meter';
 import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type BaselineRun, type VirtualRun, type VirtualScenario } from './virtual';
 
 const ALLOWED = 90;
 
-interface Args { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; baseline: boolean; pageCost: boolean; out: string }
+interface Args { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { scenarios: ['a', 'b', 'c'], quick: false, latencyMs: 3000, baseline: true, pageCost: true, out: path.resolve(__dirname, '..', '..', 'bench', 'results') };
+  const a: Args = { scenarios: ['a', 'b', 'c'], quick: false, usage: false, latencyMs: 3000, baseline: true, pageCost: true, out: path.resolve(__dirname, '..', '..', 'bench', 'results') };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${flag} needs a positive number, got ${String(v)}`);
@@ -40,11 +47,14 @@ function parseArgs(argv: string[]): Args {
     else if (f === '--latency-ms') a.latencyMs = num(f, argv[++i]);
     else if (f === '--backfill-days') a.backfillDays = num(f, argv[++i]);
     else if (f === '--hours') a.hours = num(f, argv[++i]);
+    else if (f === '--tenants') a.tenants = Math.round(num(f, argv[++i]));
+    else if (f === '--rows-per-day') a.rowsPerDay = Math.round(num(f, argv[++i]));
+    else if (f === '--usage') a.usage = true;
     else if (f === '--no-baseline') a.baseline = false;
     else if (f === '--no-page-cost') a.pageCost = false;
     else if (f === '--out') a.out = path.resolve(argv[++i] ?? '');
     else if (f === '--help' || f === '-h') {
-      console.log('npm run bench -- [--scenario a|b|c[,...]] [--quick] [--latency-ms n] [--backfill-days n] [--hours n (a, c)] [--no-baseline] [--no-page-cost] [--out dir]');
+      console.log('npm run bench -- [--scenario a|b|c[,...]] [--quick] [--latency-ms n] [--backfill-days n] [--hours n (a, c)] [--tenants n (a, c)] [--rows-per-day n (a, c)] [--usage] [--no-baseline] [--no-page-cost] [--out dir]');
       process.exit(0);
     } else throw new Error(`Unknown option ${f}; run with --help`);
   }
@@ -55,14 +65,18 @@ function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
   const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0 };
   if (id === 'a') {
     const hours = a.hours ?? (a.quick ? 8 : 26);
-    return { title: `a: live steady state, 1 tenant of 1M rows/day, ${hours} simulated hours, settle re-reads +1h/+6h/+24h`, sc: { ...common, tenants: 1, rowsPerDay: 1_000_000, durationMs: hours * HOUR, settle: true } };
+    const tenants = a.tenants ?? 1;
+    const rows = a.rowsPerDay ?? 1_000_000;
+    return { title: `a: live steady state, ${tenants} tenant(s) of ${rows} rows/day, ${hours} simulated hours, settle re-reads +1h/+6h/+24h`, sc: { ...common, tenants, rowsPerDay: rows, durationMs: hours * HOUR, settle: true } };
   }
   if (id === 'b') {
     const days = a.backfillDays ?? (a.quick ? 1 : 10);
     return { title: `b: ${days}-day backfill (startBackfill) of a 1M rows/day tenant while live continues`, sc: { ...common, tenants: 1, rowsPerDay: 1_000_000, durationMs: 0, backfillMs: days * DAY, settle: false } };
   }
   const hours = a.hours ?? (a.quick ? 1 : 3);
-  return { title: `c: 20 tenants of 100k rows/day in one deployment, ${hours} simulated hours live`, sc: { ...common, tenants: 20, rowsPerDay: 100_000, durationMs: hours * HOUR, settle: false } };
+  const tenants = a.tenants ?? 20;
+  const rows = a.rowsPerDay ?? 100_000;
+  return { title: `c: ${tenants} tenants of ${rows} rows/day in one deployment, ${hours} simulated hours live`, sc: { ...common, tenants, rowsPerDay: rows, durationMs: hours * HOUR, settle: false } };
 }
 
 const r1 = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
@@ -162,12 +176,32 @@ async function main(): Promise<void> {
       const { title, sc } = scenario(id, args);
       console.log(`\nscenario ${title}${args.quick ? ' (quick)' : ''}`);
       const log = (m: string) => console.log(`    ${m}`);
-      const ours = await runOurs(sc, azurite.connectionString, log);
+      let meter: StorageMeter | undefined;
+      if (args.usage) meter = await startStorageMeter(azurite.connectionString);
+      const ours = await runOurs(sc, meter?.connectionString ?? azurite.connectionString, log, meter);
+      await meter?.close();
       const o = oursFigures(ours, sc);
       console.log(`  ours     rows ${o.rows}  requests ${o.requests}  rows/request ${r1(o.rowsPerRequest, 0)} (live ${r1(o.liveRowsPerRequest, 0)}, backfill = full windows ${r1(o.backfillRowsPerRequest, 0)})  slots ${o.slots}`);
       console.log(`           budget utilisation ${r1(o.budgetUtilisation * 100)}%  429s ${o.throttled429}  errors ${o.errors}  outcomes ${JSON.stringify(o.outcomes)}`);
       console.log(`           wall ${r1(o.wallMin)} sim-min vs theoretical ${r1(o.theoreticalMin)} (x${r1(o.wallOverTheoretical, 2)})  lag p50 ${r1(o.lagP50Min)} / p95 ${r1(o.lagP95Min)} / max ${r1(o.lagMaxMin)} min ${o.lagScope} (target ${o.lagTargetMin})`);
       console.log(`           CPU ${r1(o.cpuMsPer1000Rows, 2)} ms per 1000 rows (whole process: collector, in-process simulator, receiver)  peak RSS ${r1(o.peakRssMB, 0)} MB  real ${r1(o.realSeconds)} s  longest planner tick ${r1(o.longestPlannerTickMin, 2)} sim-min`);
+      const u = ours.usage;
+      console.log(`  usage    executions: ${u.plannerExecutions} planner + ${u.pageJobExecutions} page jobs  active: planner ${r1(u.plannerActiveMs / 1000, 0)} s, page-job instances ${r1(u.pageJobInstanceMs / 1000, 0)} s (sum of executions ${r1(u.pageJobExecutionMs / 1000, 0)} s, ${u.perInstanceConcurrency} per instance)`);
+      console.log(`           telemetry: ${u.telemetry.metricRecords} metric records ${r1(u.telemetry.metricBytes / 1e6, 2)} MB, ${u.telemetry.eventRecords} events ${r1(u.telemetry.eventBytes / 1e6, 2)} MB  Graph requests ${u.graphRequests}  destination requests ${u.destinationRequests}  bytes delivered ${r1(ours.bytesDelivered / 1e6, 1)} MB`);
+      if (u.storage) console.log(`           storage: ${Object.entries(u.storage).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      let costs: { tenants: number; daily: ReturnType<typeof dailyUsage>; monthly: ReturnType<typeof monthlyCost> }[] | undefined;
+      if (u.storage) {
+        const run = { tenants: sc.tenants, durationMs: ours.endedAt - ours.startedAt, bytesDelivered: ours.bytesDelivered };
+        costs = [1, 20, 200].map((tenants) => {
+          const daily = dailyUsage(u, run, tenants);
+          return { tenants, daily, monthly: monthlyCost(daily) };
+        });
+        for (const c of costs) {
+          const d = c.daily;
+          const m = c.monthly;
+          console.log(`  cost     ${c.tenants} x ${sc.rowsPerDay} rows/day: $${m.total.toFixed(2)}/month = functions $${m.functions.toFixed(2)} (${r1(d.executions * 30 / 1e6, 2)}M executions, ${r1(d.gbSeconds * 30 / 1e3, 0)}k GB-s) + storage $${m.storage.toFixed(2)} (table ${r1(d.table * 30 / 1e6, 2)}M, queue ${r1((d.queueClass1 + d.queueClass2) * 30 / 1e6, 2)}M, blob ${r1((d.blobWrites + d.blobReads) * 30 / 1e6, 2)}M) + telemetry $${m.telemetry.toFixed(2)} (${r1(d.telemetryBytes * 30 / 1e9, 2)} GB) + storage diagnostics $${m.diagnostics.toFixed(2)} (${r1(d.storageLogBytes * 30 / 1e9, 2)} GB) + Key Vault $${m.keyVault.toFixed(2)} + egress $${m.egress.toFixed(2)} (${r1(d.egressBytes * 30 / 1e9, 1)} GB)`);
+        }
+      }
       let reread: ReturnType<typeof rereadCost> | undefined;
       if (sc.settle) {
         reread = rereadCost(ours, sc);
@@ -201,7 +235,7 @@ async function main(): Promise<void> {
         scenario: id, title, quick: args.quick, scenarioConfig: sc,
         method: 'virtual time: real planSource + processPageJob + TenantBudget + ledger + queue on Azurite, in-process simulator on a ManualClock; the clock jumps only when every actor waits on a clock sleep',
         theoreticalMinFormula: 'ceil(backfill rows / 5000) requests at 90 per 5 minutes: minutes = ceil(rows / 5000) x 5 / 90',
-        ours: o, reconciliation: reread, baseline: b, ratios, pageCost,
+        ours: o, usage: ours.usage, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
         samples: { ours: ours.samples, baseline: baseRun?.samples },
       };
       fs.writeFileSync(path.join(args.out, `${id}.json`), JSON.stringify(result, null, 2));

@@ -20,7 +20,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startSimulator, type Simulator } from '../simulator';
 import { MemoryLogger } from '../shared/log';
-import { MemoryTelemetry } from '../shared/telemetry';
+import { MeteredTelemetry, type StorageCounts, type StorageMeter, type TelemetryCounts } from './meter';
 import { Ledger } from '../shared/state/ledger';
 import { storageFromEnvironment } from '../shared/state/storage';
 import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
@@ -153,6 +153,28 @@ export interface VirtualRun {
   allowedPerWindow: number;
   /** The longest planner tick in clock time (sources are planned one after the other; preflight calls the API). */
   longestPlannerTickMs: number;
+  /** Operation counts for the cost model (bench/cost.ts), over the whole run. */
+  usage: RunUsage;
+}
+
+export interface RunUsage {
+  /** Function executions: planner timer runs and page-job (queue trigger) runs. */
+  plannerExecutions: number;
+  pageJobExecutions: number;
+  /** Clock time some planner run was executing (the timer has its own Flex scale group). */
+  plannerActiveMs: number;
+  /** Instance-time of the queue trigger's scale group: at each moment ceil(busy slots / perInstanceConcurrency) instances execute. */
+  pageJobInstanceMs: number;
+  /** Sum of page-job execution times (an upper bound: every execution on its own instance). */
+  pageJobExecutionMs: number;
+  perInstanceConcurrency: number;
+  /** Storage requests of the collector and of the queue trigger's message deletes, by service and operation; set-up and the bench scheduler's receives and peeks excluded. */
+  storage?: StorageCounts;
+  /** What the collector's Application Insights exporter would send. */
+  telemetry: TelemetryCounts;
+  /** Requests to Microsoft Graph (token requests excluded) and to the destination. */
+  graphRequests: number;
+  destinationRequests: number;
 }
 
 /**
@@ -182,7 +204,7 @@ const T0 = Date.UTC(2026, 2, 20, 12, 0, 0);
 const BASE_CAS = tls.getCACertificates('default');
 
 /** Runs "ours": the real planner and page worker, in virtual time. */
-export async function runOurs(sc: VirtualScenario, connectionString: string, progress?: (msg: string) => void): Promise<VirtualRun> {
+export async function runOurs(sc: VirtualScenario, connectionString: string, progress?: (msg: string) => void, meter?: StorageMeter): Promise<VirtualRun> {
   const clock = new ManualClock(T0);
   const sim = await simulatorFor(sc, clock, true);
   const receiver = await startCountingReceiver();
@@ -194,6 +216,8 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const queueName = `${prefix}-jobs`;
   const budgetTable = `${prefix}budget`;
   await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`, `${prefix}seen`]);
+  meter?.reset();
+  const telemetry = new MeteredTelemetry(clock);
   const q = storage.queue(queueName);
   const queue = new VirtualDelayQueue(q, clock);
   const budget = new TenantBudget(storage.table(budgetTable), clock, { limit: LIMIT, windowMs: WINDOW_MS });
@@ -217,7 +241,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const clients = new Map<string, ReturnType<WorkerDeps['clientsFor']>>();
   const log = new MemoryLogger();
   const deps: WorkerDeps & { outboxStaleMs: number } = {
-    config, ledger, queue, clock, log, telemetry: new MemoryTelemetry(), budget,
+    config, ledger, queue, clock, log, telemetry, budget,
     destinations: new Map(config.destinations.map((d) => [d.id, createDestination(d, secrets)])),
     spill: storage.container(`${prefix}spill`),
     seen: storage.container(`${prefix}seen`),
@@ -316,6 +340,16 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   };
 
   const quiescent = () => clock.pendingSleeps() >= actors;
+  // Flex bills an instance while it executes at least one function: host.json's batchSize 4 +
+  // newBatchThreshold 2 = 6 page jobs per instance of the queue trigger's scale group.
+  const perInstanceConcurrency = 6;
+  let plannerExecutions = 0;
+  let pageJobExecutions = 0;
+  let plannerActiveMs = 0;
+  let pageJobInstanceMs = 0;
+  let pageJobExecutionMs = 0;
+  let peeks = 0;
+  let receives = 0;
   const cpu0 = process.cpuUsage();
   const real0 = performance.now();
   let stopping = false;
@@ -326,16 +360,19 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     if (!stopping) await queue.releaseDue();
     if (!stopping && !plannerBusy && clock.now() >= nextTick) {
       plannerBusy = true;
+      plannerExecutions++;
       nextTick += sc.pollIntervalMs;
       startActor(tick, () => { plannerBusy = false; });
     }
     let got = 0;
     const idle = slots - busySlots;
     if (!stopping && idle > 0) {
+      receives++;
       const r = await q.receiveMessages({ numberOfMessages: Math.min(32, idle), visibilityTimeout: 3600 });
       for (const m of r.receivedMessageItems) {
         got++;
         busySlots++;
+        pageJobExecutions++;
         startActor(async () => {
           const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
           const res = await processPageJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
@@ -353,13 +390,21 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     }
     stuck = 0;
     // Everything waits on the clock (or nothing runs): confirm nothing became visible, then jump.
+    peeks++;
     if (!stopping && idle > 0 && (await q.peekMessages({ numberOfMessages: 1 })).peekedMessageItems.length) continue;
     if (actors > 0 && !quiescent()) continue;
     // A tick that is due while the previous one still runs starts when it ends (functions/plan.ts plans
     // the sources one after the other; with preflight at 3 s a request a tick can outlast a minute).
     const candidates = [clock.nextWakeUp(), stopping ? undefined : queue.nextDue(), stopping || plannerBusy ? undefined : nextTick].filter((x): x is number => x !== undefined);
     const next = Math.min(...candidates);
-    if (next > clock.now()) clock.set(Math.ceil(next));
+    if (next > clock.now()) {
+      // Nothing changes state while the clock jumps: integrate the active time over the jump.
+      const dt = Math.ceil(next) - clock.now();
+      if (plannerBusy) plannerActiveMs += dt;
+      pageJobInstanceMs += dt * Math.ceil(busySlots / perInstanceConcurrency);
+      pageJobExecutionMs += dt * busySlots;
+      clock.set(Math.ceil(next));
+    }
     else {
       if (++stuck % 5000 === 0) progress?.(`nothing to jump to: ${actors} actor(s), ${clock.pendingSleeps()} sleep(s), next ${next - clock.now()} ms`);
       await realWait(1);
@@ -367,6 +412,14 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   }
   const cpu = process.cpuUsage(cpu0);
   const realSeconds = (performance.now() - real0) / 1000;
+  const storageCounts = meter?.counts();
+  // The scheduler's own peeks and receive polls are not the collector's: the Functions host receives
+  // and polls on its own schedule, which bench/cost.ts models (one receive per job plus idle polling).
+  for (const [op, n] of [['queue peek', peeks], ['queue get-messages', receives]] as const) {
+    if (!storageCounts) break;
+    storageCounts[op] = Math.max(0, (storageCounts[op] ?? 0) - n);
+    if (!storageCounts[op]) delete storageCounts[op];
+  }
   if (receiver.rows === 0) {
     // Figures of a run that collected nothing would be meaningless: say why instead.
     const why = await Promise.all(config.sources.slice(0, 3).map(async (s) => {
@@ -403,6 +456,13 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds,
     allowedPerWindow: budget.options.allowed,
     longestPlannerTickMs: longestTickMs,
+    usage: {
+      plannerExecutions, pageJobExecutions, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
+      ...(storageCounts ? { storage: storageCounts } : {}),
+      telemetry: telemetry.flush(),
+      graphRequests: totalRequests(),
+      destinationRequests: receiver.requests,
+    },
   };
   await receiver.close();
   await sim.stop();

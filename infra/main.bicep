@@ -1,8 +1,9 @@
 // message-trace-collector: everything one deployment of the collector needs, in one resource group.
-// Deploy with `azd up` (parameters from main.parameters.json) or
-// `az deployment group create -g <rg> -f infra/main.bicep -p environmentName=<name> mtcConfigBase64=$(base64 -w0 config.json)`.
-// Resource names, app setting names, custom metric names and role ids are checked offline by
-// test/infra/*.test.ts; the app settings the code reads are declared in shared/settings.ts.
+// Deploy with `azd up` (parameters from main.parameters.json, azd placeholders) or
+// `az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam` (docs/onboarding.md).
+// CI compiles it with the Bicep CLI (bicep build + lint, 0 warnings) and checks the security
+// properties on the ARM JSON the compiler emits, in the default and the locked-down settings
+// (test/infra/*.test.ts); the app settings the code reads are declared in shared/settings.ts.
 targetScope = 'resourceGroup'
 
 @minLength(1)
@@ -61,20 +62,45 @@ param planSchedule string = '0 */1 * * * *'
 param keyVaultReferenceSettings object = {}
 
 // ---- Key Vault --------------------------------------------------------------------------------------
-@description('Key Vault purge protection. Irreversible once on; set false only for throw-away environments.')
-param keyVaultPurgeProtection bool = true
-
+// Purge protection is always on (modules/keyvault.bicep): it cannot be turned off, here or later.
 @minValue(7)
 @maxValue(90)
 @description('Key Vault soft-delete retention in days.')
 param keyVaultSoftDeleteRetentionDays int = 90
 
 @description('Object id of the person or pipeline that writes the client secrets into Key Vault (gets Key Vault Secrets Officer on the vault). azd fills it with the signed-in principal. Empty: no assignment.')
+#disable-next-line secure-secrets-in-params // an Entra object id, not a secret ("secrets" names the role)
 param secretsOfficerPrincipalId string = ''
 
 @allowed(['User', 'Group', 'ServicePrincipal'])
 @description('Principal type of secretsOfficerPrincipalId.')
+#disable-next-line secure-secrets-in-params // a principal type, not a secret
 param secretsOfficerPrincipalType string = 'User'
+
+// ---- Locked-down options (docs/onboarding.md, "Locked-down deployment") --------------------------------
+@description('Network isolation: VNet integration for the function app, private endpoints (with private DNS zones) for storage blob/queue/table and Key Vault, and public network access off on both. Needs a region with Flex Consumption VNet integration; secrets are then written from inside the network.')
+param networkIsolation bool = false
+
+@description('Address space of the virtual network (networkIsolation).')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('Subnet of the Flex Consumption VNet integration, inside vnetAddressPrefix (networkIsolation).')
+param appSubnetPrefix string = '10.40.0.0/24'
+
+@description('Subnet of the private endpoints, inside vnetAddressPrefix (networkIsolation).')
+param privateEndpointSubnetPrefix string = '10.40.1.0/24'
+
+@description('Diagnostic settings to the Log Analytics workspace: Key Vault audit events, storage blob/queue/table writes and deletes, FunctionAppLogs.')
+param diagnosticSettings bool = true
+
+@description('With diagnosticSettings: also log storage reads (StorageRead). The queue trigger polls, so this is most of the volume.')
+param diagnosticStorageReads bool = false
+
+@description('Client id of an Entra app registration: App Service authentication then requires an Entra token for it on every HTTP route, in addition to the function key. Empty: function keys only.')
+param entraAuthClientId string = ''
+
+@description('With entraAuthClientId: the application (client) ids allowed to call the HTTP routes. Empty: any caller holding a token for the app.')
+param entraAuthAllowedClientIds array = []
 
 // ---- Alerts -----------------------------------------------------------------------------------------
 @description('E-mail address that receives alerts. Empty: the alert rules are created without an action group.')
@@ -109,12 +135,19 @@ var names = {
   plan: 'plan-mtc-${resourceToken}'
   functionApp: 'func-mtc-${resourceToken}'
   actionGroup: 'ag-mtc-${resourceToken}'
+  vnet: 'vnet-mtc-${resourceToken}'
 }
 // Names the code uses (shared/settings.ts defaults: queue page-jobs, table prefix mtc).
 var pageQueueName = 'page-jobs'
 var tablePrefix = 'mtc'
 var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget']
 var deploymentContainerName = 'app-package-${take(resourceToken, 8)}'
+// Blob containers: the Functions host's own (timer locks and schedule status, host keys) and the
+// collector's (shared/runtime.ts: <prefix>spill, <prefix>seen). Created here so each gets its own
+// narrow role assignment (modules/rbac.bicep).
+var hostContainerNames = ['azure-webjobs-hosts', 'azure-webjobs-secrets']
+var appContainerNames = ['${tablePrefix}spill', '${tablePrefix}seen']
+var workspaceForDiagnostics = diagnosticSettings ? monitoring.outputs.logAnalyticsId : ''
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -142,8 +175,12 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     deploymentContainerName: deploymentContainerName
+    containerNames: concat(hostContainerNames, appContainerNames)
     queueNames: [pageQueueName, '${pageQueueName}-poison']
     tableNames: tableNames
+    networkIsolation: networkIsolation
+    workspaceId: workspaceForDiagnostics
+    logReads: diagnosticStorageReads
   }
 }
 
@@ -153,8 +190,23 @@ module keyVault 'modules/keyvault.bicep' = {
     name: names.keyVault
     location: location
     tags: allTags
-    enablePurgeProtection: keyVaultPurgeProtection
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionDays
+    networkIsolation: networkIsolation
+    workspaceId: workspaceForDiagnostics
+  }
+}
+
+module network 'modules/network.bicep' = if (networkIsolation) {
+  name: 'network'
+  params: {
+    name: names.vnet
+    location: location
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    storageAccountId: storage.outputs.id
+    keyVaultId: keyVault.outputs.id
   }
 }
 
@@ -163,6 +215,9 @@ module rbac 'modules/rbac.bicep' = {
   params: {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    hostContainerNames: hostContainerNames
+    appContainerNames: appContainerNames
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     secretsOfficerPrincipalId: secretsOfficerPrincipalId
@@ -189,8 +244,13 @@ module functionApp 'modules/functionapp.bicep' = {
     pageQueueName: pageQueueName
     tablePrefix: tablePrefix
     keyVaultReferenceSettings: keyVaultReferenceSettings
+    appSubnetId: networkIsolation ? network!.outputs.appSubnetId : ''
+    workspaceId: workspaceForDiagnostics
+    entraAuthClientId: entraAuthClientId
+    entraAuthAllowedClientIds: entraAuthAllowedClientIds
   }
-  // The app must not start before its identity can read storage, Key Vault and publish telemetry.
+  // The app must not start before its identity can read storage, Key Vault and publish telemetry
+  // (and, isolated, before the private endpoints exist).
   dependsOn: [
     rbac
   ]

@@ -110,7 +110,7 @@ var rules = [
   }
 ]
 
-resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in rules: {
+resource alertRules 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = [for rule in rules: {
   name: rule.name
   location: location
   tags: tags

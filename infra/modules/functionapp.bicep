@@ -32,11 +32,23 @@ param tablePrefix string
 @description('{ "<APP_SETTING_NAME>": "<secret name>" }: app settings resolved from Key Vault with the user-assigned identity.')
 param keyVaultReferenceSettings object = {}
 
-resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+@description('Subnet (delegated to Microsoft.App/environments) for VNet integration. Empty: none.')
+param appSubnetId string = ''
+
+@description('Log Analytics workspace resource id for the FunctionAppLogs diagnostic setting. Empty: none.')
+param workspaceId string = ''
+
+@description('Client id of the Entra app registration that protects the HTTP routes (App Service authentication). Empty: function keys only.')
+param entraAuthClientId string = ''
+
+@description('Application (client) ids allowed to call the HTTP routes when Entra authentication is on. Empty: any caller with a token for the app\'s audience.')
+param entraAuthAllowedClientIds array = []
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
   name: identityName
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
 
@@ -44,11 +56,11 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
   name: keyVaultName
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
   tags: tags
@@ -101,7 +113,7 @@ var keyVaultReferences = toObject(
   entry => '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${entry.value})'
 )
 
-resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
   name: appName
   location: location
   tags: tags
@@ -116,6 +128,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identity.id
+    virtualNetworkSubnetId: empty(appSubnetId) ? null : appSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -161,6 +174,63 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     properties: {
       allow: false
     }
+  }
+
+  // App Service authentication in front of the HTTP routes: a request needs an Entra token for
+  // the app registration (401 otherwise) AND the function key the routes already require
+  // (authLevel 'function'). Timer and queue functions are not HTTP and are unaffected.
+  resource authSettings 'config' = if (!empty(entraAuthClientId)) {
+    name: 'authsettingsV2'
+    properties: {
+      platform: {
+        enabled: true
+      }
+      globalValidation: {
+        requireAuthentication: true
+        unauthenticatedClientAction: 'Return401'
+      }
+      httpSettings: {
+        requireHttps: true
+      }
+      identityProviders: {
+        azureActiveDirectory: {
+          enabled: true
+          registration: {
+            clientId: entraAuthClientId
+            openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+          }
+          validation: {
+            allowedAudiences: [
+              'api://${entraAuthClientId}'
+              entraAuthClientId
+            ]
+            defaultAuthorizationPolicy: empty(entraAuthAllowedClientIds) ? null : {
+              allowedApplications: entraAuthAllowedClientIds
+            }
+          }
+        }
+      }
+      login: {
+        tokenStore: {
+          enabled: false
+        }
+      }
+    }
+  }
+}
+
+// Function execution logs (FunctionAppLogs) in the workspace, beside the Application Insights data.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(workspaceId)) {
+  scope: functionApp
+  name: 'logs-to-workspace'
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'FunctionAppLogs'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -37,11 +37,11 @@ var columns = [
 var streamName = 'Custom-${tableName}'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' existing = {
   name: logAnalyticsName
 }
 
-resource table 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
+resource table 'Microsoft.OperationalInsights/workspaces/tables@2025-07-01' = {
   parent: workspace
   name: tableName
   properties: {
@@ -53,7 +53,7 @@ resource table 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = {
   }
 }
 
-resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
+resource dcr 'Microsoft.Insights/dataCollectionRules@2024-03-11' = {
   name: dcrName
   location: location
   tags: tags

@@ -1,5 +1,7 @@
-// Log Analytics workspace and a workspace-based Application Insights component that accepts
-// Entra ID (AAD) authenticated telemetry only (disableLocalAuth). The identity needs
+// Log Analytics workspace and a workspace-based Application Insights component, both accepting
+// Entra ID (AAD) authenticated ingestion only: the workspace has local (shared-key) auth off, so
+// the legacy HTTP Data Collector API and agents with workspace keys are refused, and the
+// component has DisableLocalAuth (no instrumentation-key-only telemetry). The identity needs
 // Monitoring Metrics Publisher on the component (modules/rbac.bicep) and the host needs
 // APPLICATIONINSIGHTS_AUTHENTICATION_STRING (modules/functionapp.bicep).
 param logAnalyticsName string
@@ -11,7 +13,7 @@ param tags object = {}
 @maxValue(730)
 param retentionInDays int = 30
 
-resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: logAnalyticsName
   location: location
   tags: tags
@@ -22,6 +24,7 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     retentionInDays: retentionInDays
     features: {
       enableLogAccessUsingOnlyResourcePermissions: true
+      disableLocalAuth: true
     }
   }
 }
@@ -42,5 +45,6 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output logAnalyticsName string = logAnalytics.name
+output logAnalyticsId string = logAnalytics.id
 output appInsightsName string = appInsights.name
 output appInsightsId string = appInsights.id

@@ -4,15 +4,27 @@
 @description('Principal (object) id of the user-assigned managed identity.')
 param principalId string
 param storageAccountName string
+
+@description('The Flex Consumption deployment package container.')
+param deploymentContainerName string
+
+@description('Blob containers the Functions host uses on AzureWebJobsStorage (timer locks and schedule status, host keys).')
+param hostContainerNames array
+
+@description('Blob containers the collector\'s own code uses (spilled pages, the settle seen-store).')
+param appContainerNames array
 param keyVaultName string
 param appInsightsName string
 
 @description('Optional: object id of the person or pipeline that writes secrets into the vault (Key Vault Secrets Officer). Empty: none.')
+#disable-next-line secure-secrets-in-params // an Entra object id, not a secret ("secrets" names the role)
 param secretsOfficerPrincipalId string = ''
+#disable-next-line secure-secrets-in-params // a principal type (User, Group, ServicePrincipal), not a secret
 param secretsOfficerPrincipalType string = 'User'
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -20,11 +32,11 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
   name: keyVaultName
 }
 
@@ -32,16 +44,40 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-// Host storage (timer locks, host keys), the Flex deployment package container.
-resource storageBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageBlobDataOwner)
-  scope: storage
+// Blob data roles are scoped to single containers, never the account:
+//   deployment package container  Storage Blob Data Contributor (Flex reads the package; azd's
+//                                 deployment writes it through the platform)
+//   host containers               Storage Blob Data Owner, the role the Functions host documents
+//                                 for AzureWebJobsStorage (blob leases for the timer singleton,
+//                                 schedule status, host keys), limited to its own containers
+//   the collector's containers    Storage Blob Data Contributor (spill, seen-store)
+// Every container exists before the app starts (modules/storage.bicep), so nobody needs the
+// account-wide right to create one.
+var blobGrants = concat(
+  [{ container: deploymentContainerName, role: roles.storageBlobDataContributor }],
+  map(hostContainerNames, c => { container: c, role: roles.storageBlobDataOwner }),
+  map(appContainerNames, c => { container: c, role: roles.storageBlobDataContributor })
+)
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' existing = [for grant in blobGrants: {
+  parent: blobService
+  name: grant.container
+}]
+
+resource blobRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (grant, i) in blobGrants: {
+  name: guid(containers[i].id, principalId, grant.role)
+  scope: containers[i]
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.role)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 // Queue trigger on page-jobs, SDK enqueue of page jobs, the poison consumer.
 resource storageQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

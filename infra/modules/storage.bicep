@@ -1,6 +1,8 @@
 // The storage account for the Functions host (AzureWebJobsStorage), the Flex deployment package,
-// the page-job queues and the state tables. Entra ID only: shared keys are disabled, so every
-// client (host, deployment, SDK code, Storage Explorer) authenticates with an identity.
+// the page-job queues, the state tables and the app's blob containers. Entra ID only: shared keys
+// are disabled, so every client (host, deployment, SDK code, Storage Explorer) authenticates with
+// an identity. With networkIsolation the account takes no public traffic: the app reaches it
+// through private endpoints (modules/network.bicep).
 param name string
 param location string
 param tags object = {}
@@ -8,13 +10,25 @@ param tags object = {}
 @description('Blob container that holds the Flex Consumption deployment package.')
 param deploymentContainerName string
 
+@description('Blob containers created up front besides the deployment container (host and app containers), so data roles can be scoped to each one (modules/rbac.bicep).')
+param containerNames array
+
 @description('Queues created up front (the page queue and its poison queue, so alerts and the poison consumer find them).')
 param queueNames array
 
 @description('State tables created up front.')
 param tableNames array
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+@description('No public network access: only private endpoints reach the account.')
+param networkIsolation bool = false
+
+@description('Log Analytics workspace resource id for the blob, queue and table diagnostic settings. Empty: none.')
+param workspaceId string = ''
+
+@description('Also log reads (StorageRead). Off by default: the queue trigger polls, so reads dominate the volume; writes and deletes are always logged.')
+param logReads bool = false
+
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
   location: location
   tags: tags
@@ -30,20 +44,20 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: networkIsolation ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: networkIsolation ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
   parent: blobService
   name: deploymentContainerName
   properties: {
@@ -51,25 +65,67 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = [for containerName in containerNames: {
+  parent: blobService
+  name: containerName
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2025-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in queueNames: {
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-06-01' = [for queueName in queueNames: {
   parent: queueService
   name: queueName
 }]
 
-resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for tableName in tableNames: {
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-06-01' = [for tableName in tableNames: {
   parent: tableService
   name: tableName
 }]
+
+// Data-plane audit: who wrote or deleted what, with which identity (StorageBlobLogs,
+// StorageQueueLogs, StorageTableLogs in the workspace).
+var storageLogs = concat(logReads ? [{ category: 'StorageRead', enabled: true }] : [], [
+  { category: 'StorageWrite', enabled: true }
+  { category: 'StorageDelete', enabled: true }
+])
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(workspaceId)) {
+  scope: blobService
+  name: 'audit-to-workspace'
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(workspaceId)) {
+  scope: queueService
+  name: 'audit-to-workspace'
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(workspaceId)) {
+  scope: tableService
+  name: 'audit-to-workspace'
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+  }
+}
 
 output name string = storage.name
 output id string = storage.id

@@ -1,0 +1,166 @@
+/**
+ * Monthly Azure cost of a deployment, from the operation counts the benchmark measures
+ * (bench/virtual.ts RunUsage, bench/meter.ts) and the list prices below. docs/cost.md shows the
+ * figures `npm run bench -- --usage ...` prints with this model; change PRICES and rerun to reprice.
+ */
+import type { RunUsage } from './virtual';
+import { hostEnvelopeBytes } from './meter';
+
+/** Pay-as-you-go list prices in USD (East US, LRS, Hot), as recorded in docs/cost.md. */
+export const PRICES = {
+  flexGbSecond: 0.000026,
+  flexFreeGbSecondsPerMonth: 100_000,
+  flexPerMillionExecutions: 0.40,
+  flexFreeExecutionsPerMonth: 250_000,
+  tablePer10k: 0.00036,
+  queueClass1Per10k: 0.05,
+  queueClass2Per10k: 0.004,
+  blobWritePer10k: 0.05,
+  blobReadPer10k: 0.004,
+  logAnalyticsPerGb: 2.30,
+  keyVaultPer10k: 0.03,
+  egressPerGb: 0.087,
+  egressFreeGbPerMonth: 100,
+} as const;
+
+/** Host activity the benchmark does not run (no Functions host in it), per deployment and day. */
+export const HOST_ASSUMPTIONS = {
+  /** The queue trigger receives each message (one get-messages per job, an upper bound: it takes batches of up to 4). */
+  receivesPerJob: 1,
+  /** An instance of the page-worker scale group polls page-jobs at least every maxPollingInterval (host.json: 5 s) while it lives. */
+  idlePollsPerInstanceDay: 86_400 / 5,
+  /** Host lock and timer singleton lock lease renewals (about every 7.5 s each) and the timer's schedule status blob. */
+  hostBlobWritesPerDay: 2 * 11_520 + 1440,
+  hostBlobReadsPerDay: 1440,
+  /** "Executing"/"Executed" trace records per function execution, about 450 bytes each. */
+  tracesPerExecution: 2,
+  traceBytes: 450,
+  /** Key Vault reads: each source's client secret about once an hour (cached in between). */
+  keyVaultReadsPerSourcePerDay: 24,
+  /** Storage diagnostic log record size (StorageWrite/StorageDelete), bytes. */
+  storageLogRecordBytes: 1500,
+  /**
+   * Execution time each storage request adds (in-region round trip). The virtual clock counts only
+   * the simulated Graph latency, so the model adds this for every counted storage request.
+   */
+  storageLatencyMs: 10,
+};
+
+const DAYS_PER_MONTH = 30;
+
+export interface DailyUsage {
+  executions: number;
+  gbSeconds: number;
+  table: number;
+  queueClass1: number;
+  queueClass2: number;
+  blobWrites: number;
+  blobReads: number;
+  /** Application Insights ingestion (custom metrics and events, requests, dependencies, traces). */
+  telemetryBytes: number;
+  /** Storage diagnostic settings (writes and deletes logged). */
+  storageLogBytes: number;
+  keyVaultOps: number;
+  egressBytes: number;
+}
+
+/**
+ * Per-day usage of `tenants` sources, scaled from a measured run of `run.tenants` sources lasting
+ * `run.durationMs`: everything the sources cause scales with their number; the planner timer runs
+ * once a minute whatever their number, and the host's own activity is per deployment.
+ */
+export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, tenants: number, instanceMemoryMB = 2048): DailyUsage {
+  const perDay = (x: number) => (x * 86_400_000) / run.durationMs;
+  const perTenantDay = (x: number) => perDay(x) / run.tenants * tenants;
+  const s = usage.storage ?? {};
+  const sum = (re: RegExp) => Object.entries(s).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
+  const executionsSources = perTenantDay(usage.pageJobExecutions);
+  // Instances of the page-worker group that stay up (and poll): at least one, else the mean number active.
+  const pollingInstances = Math.max(1, Math.ceil(perTenantDay(usage.pageJobInstanceMs) / 86_400_000));
+  const plannerExecutions = perDay(usage.plannerExecutions);
+  const executions = executionsSources + plannerExecutions;
+  const gb = instanceMemoryMB / 1024;
+  const storageOps = perTenantDay(sum(/./));
+  const gbSeconds = gb * (perTenantDay(usage.pageJobInstanceMs) + perTenantDay(usage.plannerActiveMs) + storageOps * HOST_ASSUMPTIONS.storageLatencyMs) / 1000;
+  const graph = perTenantDay(usage.graphRequests);
+  const dest = perTenantDay(usage.destinationRequests);
+  const host = hostEnvelopeBytes();
+  const telemetryBytes = perTenantDay(usage.telemetry.metricBytes + usage.telemetry.eventBytes)
+    + executions * (host.request + HOST_ASSUMPTIONS.tracesPerExecution * HOST_ASSUMPTIONS.traceBytes)
+    + (graph + dest + storageOps) * host.dependency;
+  const writesAndDeletes = perTenantDay(sum(/^table (write|batch)|^queue (put|delete|update)|^blob (write|delete|lease)/));
+  return {
+    executions,
+    gbSeconds,
+    table: perTenantDay(sum(/^table /)),
+    queueClass1: perTenantDay(sum(/^queue (put-message|update-message|get-messages|clear|put-|post-)/))
+      + executionsSources * HOST_ASSUMPTIONS.receivesPerJob + pollingInstances * HOST_ASSUMPTIONS.idlePollsPerInstanceDay,
+    queueClass2: perTenantDay(sum(/^queue (peek|delete-message|get-)/)),
+    blobWrites: perTenantDay(sum(/^blob (write|lease|list|put-container)/)) + HOST_ASSUMPTIONS.hostBlobWritesPerDay,
+    blobReads: perTenantDay(sum(/^blob (read|get-container)/)) + HOST_ASSUMPTIONS.hostBlobReadsPerDay,
+    telemetryBytes,
+    storageLogBytes: writesAndDeletes * HOST_ASSUMPTIONS.storageLogRecordBytes,
+    keyVaultOps: HOST_ASSUMPTIONS.keyVaultReadsPerSourcePerDay * tenants,
+    egressBytes: perTenantDay(run.bytesDelivered),
+  };
+}
+
+export interface MonthlyCost {
+  functions: number;
+  storage: number;
+  telemetry: number;
+  diagnostics: number;
+  keyVault: number;
+  egress: number;
+  total: number;
+}
+
+export function monthlyCost(d: DailyUsage): MonthlyCost {
+  const m = (x: number) => x * DAYS_PER_MONTH;
+  const p = PRICES;
+  const functions = Math.max(0, m(d.gbSeconds) - p.flexFreeGbSecondsPerMonth) * p.flexGbSecond
+    + Math.max(0, m(d.executions) - p.flexFreeExecutionsPerMonth) / 1e6 * p.flexPerMillionExecutions;
+  const storage = m(d.table) / 1e4 * p.tablePer10k + m(d.queueClass1) / 1e4 * p.queueClass1Per10k + m(d.queueClass2) / 1e4 * p.queueClass2Per10k
+    + m(d.blobWrites) / 1e4 * p.blobWritePer10k + m(d.blobReads) / 1e4 * p.blobReadPer10k;
+  const telemetry = m(d.telemetryBytes) / 1e9 * p.logAnalyticsPerGb;
+  const diagnostics = m(d.storageLogBytes) / 1e9 * p.logAnalyticsPerGb;
+  const keyVault = m(d.keyVaultOps) / 1e4 * p.keyVaultPer10k;
+  const egress = Math.max(0, m(d.egressBytes) / 1e9 - p.egressFreeGbPerMonth) * p.egressPerGb;
+  return { functions, storage, telemetry, diagnostics, keyVault, egress, total: functions + storage + telemetry + diagnostics + keyVault + egress };
+}
+
+/** `node dist/bench/cost.js <result.json> [tenants ...]`: the cost table of a `npm run bench -- --usage` result file. */
+export function costTable(result: { title: string; scenarioConfig: { tenants: number; rowsPerDay: number; durationMs: number }; usage: RunUsage; ours: { bytesDelivered: number } }, tenantCounts: number[]): string {
+  const sc = result.scenarioConfig;
+  const run = { tenants: sc.tenants, durationMs: sc.durationMs, bytesDelivered: result.ours.bytesDelivered };
+  const rows = tenantCounts.map((tenants) => {
+    const d = dailyUsage(result.usage, run, tenants);
+    const m = monthlyCost(d);
+    const f = (x: number) => `$${x.toFixed(2)}`;
+    const per30 = (x: number, unit: number, digits = 2) => (x * DAYS_PER_MONTH / unit).toFixed(digits);
+    return `| ${tenants} x ${sc.rowsPerDay.toLocaleString('en-US')} | ${f(m.functions)} (${per30(d.executions, 1e6)}M exec, ${per30(d.gbSeconds, 1e3, 0)}k GB-s) | ${f(m.storage)} (table ${per30(d.table, 1e6)}M, queue ${per30(d.queueClass1 + d.queueClass2, 1e6)}M, blob ${per30(d.blobWrites + d.blobReads, 1e6)}M) | ${f(m.telemetry)} (${per30(d.telemetryBytes, 1e9)} GB) | ${f(m.diagnostics)} (${per30(d.storageLogBytes, 1e9)} GB) | ${f(m.keyVault)} | ${f(m.egress)} (${per30(d.egressBytes, 1e9, 0)} GB) | **${f(m.total)}** |`;
+  });
+  return [
+    `Measured: ${result.title}`,
+    '',
+    '| tenants x rows/day | Flex Consumption | storage transactions | App Insights ingestion | storage diagnostics | Key Vault | egress | total / month |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
+if (require.main === module) {
+  const [file, ...counts] = process.argv.slice(2);
+  if (!file) {
+    console.error('usage: node dist/bench/cost.js <bench result .json with usage> [tenant counts, default 1 20 200]');
+    process.exit(1);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as typeof import('node:fs');
+  const result = JSON.parse(fs.readFileSync(file, 'utf8'));
+  if (!result.usage?.storage) {
+    console.error(`${file} has no storage counts: run the bench with --usage`);
+    process.exit(1);
+  }
+  console.log(costTable(result, counts.length ? counts.map(Number) : [1, 20, 200]));
+}

@@ -1,0 +1,194 @@
+/**
+ * Operation counts for the cost model (docs/cost.md), measured while the benchmark runs the real
+ * collector:
+ *   - storage transactions: a loopback proxy in front of Azurite's blob, queue and table ports
+ *     counts every request the storage SDKs send, by service and operation (a table $batch counts
+ *     each operation in it); only the connection string changes, the collector's wiring does not;
+ *   - telemetry: MeteredTelemetry keeps what MemoryTelemetry keeps and serializes what the
+ *     Application Insights exporter would send (one metric envelope per series per export
+ *     interval, one envelope per custom event), to count records and bytes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MemoryTelemetry, METRICS, type Attributes, type MetricKey } from '../shared/telemetry';
+import type { Clock } from '../shared/time/clock';
+
+export type StorageService = 'blob' | 'queue' | 'table';
+
+/** Counts by `service operation`, e.g. `queue put`, `table batch-op`, `blob read`. */
+export type StorageCounts = Record<string, number>;
+
+/** The operation a storage request is, from its method and URL (enough to price it). */
+export function classify(service: StorageService, method: string, url: string): string {
+  const u = new URL(url, 'http://x');
+  const comp = u.searchParams.get('comp');
+  if (service === 'queue') {
+    if (/\/messages\/[^/]+$/.test(u.pathname)) return method === 'DELETE' ? 'delete-message' : 'update-message';
+    if (u.pathname.endsWith('/messages')) {
+      if (method === 'POST') return 'put-message';
+      if (method === 'GET') return u.searchParams.get('peekonly') === 'true' ? 'peek' : 'get-messages';
+      if (method === 'DELETE') return 'clear';
+    }
+    return comp ? `${method.toLowerCase()}-${comp}` : `${method.toLowerCase()}-queue`;
+  }
+  if (service === 'table') {
+    if (u.pathname.endsWith('$batch')) return 'batch';
+    if (/\/Tables(\(|$)/.test(u.pathname)) return `${method.toLowerCase()}-table`;
+    return method === 'GET' ? 'read-entity' : 'write-entity';
+  }
+  if (comp === 'list' || method === 'GET' && u.searchParams.get('restype') === 'container') return 'list';
+  if (u.searchParams.get('restype') === 'container') return `${method.toLowerCase()}-container`;
+  if (comp === 'lease') return 'lease';
+  return method === 'GET' || method === 'HEAD' ? 'read' : method === 'DELETE' ? 'delete' : 'write';
+}
+
+export interface StorageMeter {
+  /** The connection string to give the collector (same account, through the counting proxies). */
+  connectionString: string;
+  counts(): StorageCounts;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Starts one counting proxy per service in front of the Azurite behind `connectionString`. */
+export async function startStorageMeter(connectionString: string): Promise<StorageMeter> {
+  let counts: StorageCounts = {};
+  const servers: http.Server[] = [];
+  let cs = connectionString;
+  for (const [service, key] of [['blob', 'BlobEndpoint'], ['queue', 'QueueEndpoint'], ['table', 'TableEndpoint']] as const) {
+    const match = new RegExp(`${key}=(http://[^;]+)`).exec(connectionString);
+    if (!match) throw new Error(`the storage meter needs ${key}=http://... in the connection string`);
+    const target = new URL(match[1]!);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const op = classify(service, req.method ?? 'GET', req.url ?? '/');
+        const n = op === 'batch' ? Math.max(1, (body.toString('latin1').match(/^Content-Type: application\/http/gim) ?? []).length) : 1;
+        const name = `${service} ${op === 'batch' ? 'batch-op' : op}`;
+        counts[name] = (counts[name] ?? 0) + n;
+        const upstream = http.request({
+          host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host }, agent,
+        }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        upstream.on('error', (err) => { res.writeHead(502).end(String(err)); });
+        upstream.end(body);
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    servers.push(server);
+    const port = (server.address() as AddressInfo).port;
+    cs = cs.replace(match[1]!, `http://127.0.0.1:${port}${target.pathname}`);
+  }
+  return {
+    connectionString: cs,
+    counts: () => ({ ...counts }),
+    reset: () => { counts = {}; },
+    close: async () => {
+      await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+    },
+  };
+}
+
+/** Telemetry record counts and serialized bytes, by kind. */
+export interface TelemetryCounts {
+  metricRecords: number;
+  metricBytes: number;
+  eventRecords: number;
+  eventBytes: number;
+}
+
+/** The Application Insights envelope (Breeze v2 JSON) of one metric series point or one event. */
+function envelope(kind: 'Metric' | 'Event', time: number, data: Record<string, unknown>): string {
+  return JSON.stringify({
+    name: kind === 'Metric' ? 'Microsoft.ApplicationInsights.Metric' : 'Microsoft.ApplicationInsights.Event',
+    time: new Date(time).toISOString(),
+    iKey: '00000000-0000-0000-0000-000000000000',
+    sampleRate: 100,
+    tags: {
+      'ai.cloud.role': 'func-mtc-xxxxxxxxxxxxx', 'ai.cloud.roleInstance': '0123456789abcdef0123456789abcdef',
+      'ai.internal.sdkVersion': 'node22.12.0:otel1.30.0:dst3.16.0', 'ai.operation.id': '0123456789abcdef0123456789abcdef',
+    },
+    data: { baseType: kind === 'Metric' ? 'MetricData' : 'EventData', baseData: { ver: 2, ...data } },
+  });
+}
+
+/**
+ * MemoryTelemetry that also counts what would be exported: each metric series (name + attributes)
+ * touched within an export interval is one metric record at the end of that interval (gauges are
+ * reported at every interval while they hold a value), each event one record.
+ */
+export class MeteredTelemetry extends MemoryTelemetry {
+  private readonly touched = new Map<string, { name: string; attributes: Attributes }>();
+  private readonly held = new Map<string, { name: string; attributes: Attributes }>();
+  private intervalStart: number;
+  readonly exported: TelemetryCounts = { metricRecords: 0, metricBytes: 0, eventRecords: 0, eventBytes: 0 };
+
+  constructor(private readonly clock: Clock, private readonly exportIntervalMs = 60_000) {
+    super();
+    this.intervalStart = clock.now();
+  }
+
+  private roll(): void {
+    while (this.clock.now() >= this.intervalStart + this.exportIntervalMs) {
+      const at = this.intervalStart + this.exportIntervalMs;
+      const series = new Map([...this.held, ...this.touched]);
+      for (const s of series.values()) {
+        const text = envelope('Metric', at, { metrics: [{ name: s.name, value: 1, count: 1, min: 1, max: 1 }], properties: s.attributes });
+        this.exported.metricRecords++;
+        this.exported.metricBytes += Buffer.byteLength(text);
+      }
+      this.touched.clear();
+      this.intervalStart = at;
+    }
+  }
+
+  private touch(metric: MetricKey, attributes: Attributes, held = false): void {
+    this.roll();
+    const name = METRICS[metric].name;
+    const key = `${name} ${JSON.stringify(attributes)}`;
+    (held ? this.held : this.touched).set(key, { name, attributes });
+  }
+
+  override count(metric: MetricKey, value: number, attributes: Attributes): void {
+    super.count(metric, value, attributes);
+    this.touch(metric, attributes);
+  }
+
+  override gauge(metric: MetricKey, value: number, attributes: Attributes): void {
+    super.gauge(metric, value, attributes);
+    this.touch(metric, attributes, true);
+  }
+
+  override record(metric: MetricKey, value: number, attributes: Attributes): void {
+    super.record(metric, value, attributes);
+    this.touch(metric, attributes);
+  }
+
+  override event(name: string, properties: Record<string, string | number | boolean | undefined>): void {
+    super.event(name, properties);
+    this.roll();
+    const text = envelope('Event', this.clock.now(), { name, properties });
+    this.exported.eventRecords++;
+    this.exported.eventBytes += Buffer.byteLength(text);
+  }
+
+  /** Closes the current interval (call at the end of a run). */
+  flush(): TelemetryCounts {
+    this.roll();
+    return { ...this.exported };
+  }
+}
+
+/** The serialized size of one request (function execution) and one dependency envelope, for the host's own telemetry. */
+export function hostEnvelopeBytes(): { request: number; dependency: number } {
+  const tags = { 'ai.cloud.role': 'func-mtc-xxxxxxxxxxxxx', 'ai.cloud.roleInstance': '0123456789abcdef0123456789abcdef', 'ai.operation.id': '0123456789abcdef0123456789abcdef', 'ai.operation.parentId': '0123456789abcdef', 'ai.operation.name': 'page-worker' };
+  const request = JSON.stringify({ name: 'Microsoft.ApplicationInsights.Request', time: new Date(0).toISOString(), iKey: '00000000-0000-0000-0000-000000000000', tags, data: { baseType: 'RequestData', baseData: { ver: 2, id: '0123456789abcdef', name: 'page-worker', duration: '00:00:03.123', success: true, responseCode: '0', properties: { InvocationId: '01234567-89ab-cdef-0123-456789abcdef', TriggerReason: 'New queue message detected on page-jobs.', 'mtc.source': 'contoso', 'mtc.slice': '2026-03-20T12:00:00.000Z', 'mtc.page': '3' } } } });
+  const dependency = JSON.stringify({ name: 'Microsoft.ApplicationInsights.RemoteDependency', time: new Date(0).toISOString(), iKey: '00000000-0000-0000-0000-000000000000', tags, data: { baseType: 'RemoteDependencyData', baseData: { ver: 2, id: '0123456789abcdef', name: 'GET /beta/admin/exchange/tracing/messageTraces', data: 'https://graph.microsoft.com/beta/admin/exchange/tracing/messageTraces?$top=5000&$filter=...', target: 'graph.microsoft.com', type: 'HTTP', duration: '00:00:02.950', resultCode: '200', success: true } } });
+  return { request: Buffer.byteLength(request), dependency: Buffer.byteLength(dependency) };
+}
