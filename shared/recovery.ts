@@ -24,7 +24,9 @@ import { resumeRuns } from './backfill-runs';
 
 export const MAX_AUTO_REPLAYS = 3;
 export const STALE_SLICE_MS = 30 * 60_000;
-const AUTO_REPLAY_REASONS = new Set(['horizon', 'config']);
+// 'poison': a job the host gave up on (a crash loop, a storage outage longer than five tries) is
+// replayed after recovery too, at most MAX_AUTO_REPLAYS times, so an outage needs no operator.
+const AUTO_REPLAY_REASONS = new Set(['horizon', 'config', 'poison']);
 
 export interface RecoveryDeps {
   ledger: Ledger;

@@ -71,11 +71,12 @@ export async function readPage(container: ContainerClient, sourceId: string, sli
     if (statusOf(err) === 404) return undefined;
     throw err;
   }
-  const data = JSON.parse(gunzipSync(buf).toString('utf8')) as StoredPage;
-  if (data.v !== 2 || data.page !== page || !Array.isArray(data.events)) {
+  const data = JSON.parse(gunzipSync(buf).toString('utf8')) as Omit<StoredPage, 'v'> & { v: number };
+  // v1: the page spill of earlier versions (same fields), written for a destination retry.
+  if ((data.v !== 2 && data.v !== 1) || data.page !== page || !Array.isArray(data.events)) {
     throw new Error(`the stored copy of page ${page} of slice ${sliceId} is not a page copy this version can read`);
   }
-  return data;
+  return { ...data, v: 2, boundaryKeys: data.boundaryKeys ?? [] };
 }
 
 export async function deletePage(container: ContainerClient, sourceId: string, sliceId: string, page: number): Promise<void> {

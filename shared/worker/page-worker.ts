@@ -173,6 +173,17 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   const claim = new HeldClaim(deps, claimed);
   try {
     return await workOnClaimedPage(deps, source, claim, job, earlierAttempts, health);
+  } catch (err) {
+    // Anything thrown while holding the claim (storage, an unreadable page copy, a guard) is
+    // retried with backoff and parked past the horizon, or parked at once when it cannot pass:
+    // thrown back to the host, its redelivery would meet this job's own live claim, be deferred
+    // as a new message and never count towards the poison queue (a slice stuck out of sight).
+    const error = asCollectorError(err);
+    if (error.code === 'ClaimLost') return { outcome: 'claimed-elsewhere', error };
+    const held = await claim.finish();
+    if (!held) return { outcome: 'claimed-elsewhere', error };
+    deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'processing', code: error.code });
+    return scheduleRetryOrPark(deps, source, held, job, error, source.retry, 0, 'processing');
   } finally {
     claim.stop();
   }
@@ -411,7 +422,11 @@ class HeldClaim {
 
   /** A change kept in memory until the next write (a destination's final mark for this page). */
   patchLocal(change: (s: SliceRow) => SliceRow): void {
-    this.slice = change(this.slice);
+    // After the writes in flight (a heartbeat that finishes later must not erase it).
+    const apply = () => {
+      this.slice = change(this.slice);
+    };
+    this.chain = this.chain.then(apply, apply);
   }
 
   /** The last write of the claim: the given change with the claim released. Undefined when lost. */
@@ -486,7 +501,9 @@ async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, r
  * rows whose status, size or toIP changed (update events carrying the previous values); unchanged
  * rows are not sent again. Live pages and re-reads record what they kept in the seen-store.
  */
-async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string, previousBoundary: string[]): Promise<PageContent> {
+async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, result: PageResult, api: string, previousBoundaryKeys: string[]): Promise<PageContent> {
+  // Rows written by an earlier version hold the row keys themselves (22 characters): hash them.
+  const previousBoundary = previousBoundaryKeys.map((k) => (k.length === 16 ? k : boundaryHash(k)));
   const seen = new Set(previousBoundary);
   const kept: { row: MessageTraceRow; raw?: unknown; key: string }[] = [];
   let oldest = Number.POSITIVE_INFINITY;
@@ -515,6 +532,13 @@ async function buildContent(deps: WorkerDeps, source: SourceConfig, slice: Slice
     const t = receivedMs(result.rows[i]!.receivedDateTime);
     if (!(t <= oldest + BOUNDARY_WINDOW_MS)) break;
     boundaryKeys.push(boundaryHash(rowKey(source.tenantId, result.rows[i]!)));
+  }
+  // A burst longer than a page (a mail to thousands of recipients at one instant, $top smaller)
+  // spans several pages, and the next page may repeat every row of the instant served so far,
+  // not only the last page's: while the oldest instant stays within the window, keep the keys.
+  if (slice.page > 0 && slice.oldestMs && Number.isFinite(oldest) && slice.oldestMs <= oldest + BOUNDARY_WINDOW_MS) {
+    const mine = new Set(boundaryKeys);
+    for (const k of previousBoundary) if (!mine.has(k)) boundaryKeys.push(k);
   }
   const collectedAt = new Date(deps.clock.now()).toISOString();
   const settling = source.settleRereadsMs.length > 0 && (slice.kind === 'live' || slice.kind === 'rescan');
@@ -651,7 +675,7 @@ function retryPolicyOf(deps: WorkerDeps, destinationId: string, source: SourceCo
 
 async function scheduleRetryOrPark(
   deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError,
-  policy: RetryPolicyConfig, requests: number, stage: 'receiving' | 'sending', parkReasonOverride?: string,
+  policy: RetryPolicyConfig, requests: number, stage: 'receiving' | 'sending' | 'processing', parkReasonOverride?: string,
 ): Promise<PageResultSummary> {
   const now = deps.clock.now();
   const delay = retryDelayMs(policy, job.attempt, error.retryAfterSec);

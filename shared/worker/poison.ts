@@ -138,7 +138,9 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     await recordUnattributedPoison(deps, messageId, `page job for unknown slice ${job.sourceId}/${job.sliceId}`, JSON.stringify(job), opts);
     return 'recorded as unattributed poison (unknown slice)';
   }
-  if (slice.state === 'done' || slice.state === 'parked' || job.page < slice.page) return 'stale (the slice moved on)';
+  if (slice.state === 'done' || slice.state === 'parked' || job.page !== slice.page) return 'stale (the slice moved on)';
+  // A copy of a job whose page another worker holds right now: the holder decides, not the copy.
+  if (slice.claimOwner && slice.claimUntil > deps.clock.now()) return 'stale (the page is claimed by a live worker)';
   const error = new CollectorError('FirstPartyGeneric', `the page job failed on every attempt the host allows (poison queue); the last error is in the logs`, {
     code: 'PoisonMessage', retryable: false,
     fix: 'Look up the slice in the logs, fix the cause, then POST /api/sources/<source>/replay.',
