@@ -146,6 +146,8 @@ describe('nothing unbounded in a Table entity', () => {
     assert.ok(longest.chars <= MAX_PROPERTY_CHARS && longest.chars < TABLE_STRING_LIMIT, `largest slice property ${longest.where}: ${longest.chars} characters`);
   });
 
+  // (The guard for boundary keys kept across the pages of a burst is the CI fault run: bursts of
+  // 1000-5000 rows at $top 400 with corrupt nextLinks re-queried; without it, rows came twice.)
   it('a burst longer than a page (1500 rows at one instant, $top 400) is delivered once, though each page repeats every burst row served before', async () => {
     const start = T0 - 40 * 60_000;
     const h = await harness(BURST, { start: new Date(start).toISOString(), sliceLength: '1h', pageSize: 400 });
