@@ -40,12 +40,16 @@ const settleSchema = z.object(
   { error: 'must be an object such as {"rereads": ["1h", "6h", "24h"], "bucket": "1h"}' },
 );
 
-const endpointUrl = (example: string, requireDefaultScope = false) => {
+const endpointUrl = (example: string, requireDefaultScope = false, httpsOnly = false) => {
   const msg = `must be an https URL such as "${example}"`;
   return z.string({ error: msg }).transform((raw, ctx): string => {
     const r = normaliseEndpointUrl(raw);
     if ('problem' in r) {
       ctx.issues.push({ code: 'custom', input: raw, message: `${r.problem}` });
+      return z.NEVER;
+    }
+    if (httpsOnly && r.url.startsWith('http:')) {
+      ctx.issues.push({ code: 'custom', input: raw, message: `must use https, even on loopback: the identity library only talks to an https authority, so "${r.url}" could never issue a token; use "https://…" (the bundled simulator serves https with --https)` });
       return z.NEVER;
     }
     if (requireDefaultScope && !r.url.endsWith('/.default')) {
@@ -58,7 +62,7 @@ const endpointUrl = (example: string, requireDefaultScope = false) => {
 
 const endpointsSchema = z.object(
   {
-    authorityHost: endpointUrl('https://login.microsoftonline.com').optional(),
+    authorityHost: endpointUrl('https://login.microsoftonline.com', false, true).optional(),
     graphBaseUrl: endpointUrl('https://graph.microsoft.com').optional(),
     graphScope: endpointUrl('https://graph.microsoft.com/.default', true).optional(),
   },

@@ -282,12 +282,17 @@ describe('parseConfig: clouds and endpoints', () => {
     expectIssue(issuesOf(doc([source({ cloud: 'usgov' })])), 'sources[0].cloud', '"global"', '"gcchigh"', '"china"');
   });
 
-  it('normalises endpoint overrides and allows plain http only on loopback', () => {
+  it('normalises endpoint overrides and allows plain http only on loopback, for the API', () => {
     const s = parseConfig(
-      doc([source({ endpoints: { authorityHost: 'http://127.0.0.1:7443/', graphBaseUrl: 'http://LOCALHOST:7444//', graphScope: 'https://graph.microsoft.com/.default' } })]),
+      doc([source({ endpoints: { authorityHost: 'https://127.0.0.1:7443/', graphBaseUrl: 'http://LOCALHOST:7444//', graphScope: 'https://graph.microsoft.com/.default' } })]),
       { env: ENV },
     ).config.sources[0];
-    assert.deepEqual(s.endpoints, { authorityHost: 'http://127.0.0.1:7443', graphBaseUrl: 'http://localhost:7444', graphScope: 'https://graph.microsoft.com/.default' });
+    assert.deepEqual(s.endpoints, { authorityHost: 'https://127.0.0.1:7443', graphBaseUrl: 'http://localhost:7444', graphScope: 'https://graph.microsoft.com/.default' });
+  });
+
+  it('rejects a plain-http authorityHost even on loopback, saying the identity library needs https', () => {
+    const issues = issuesOf(doc([source({ endpoints: { authorityHost: 'http://127.0.0.1:7443', graphBaseUrl: 'http://127.0.0.1:7444', graphScope: 'https://graph.microsoft.com/.default' } })]));
+    expectIssue(issues, 'sources[0].endpoints.authorityHost', 'must use https, even on loopback', 'identity library', '--https');
   });
 
   it('rejects endpoint overrides that are not https, not URLs, or a scope without /.default', () => {
