@@ -14,12 +14,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../shared/config/load';
+import { ConfigError } from '../shared/config/issues';
 import { processIo, UsageError, type Io } from './io';
-import { startCommand } from './start';
-import { diagnoseCommand } from './diagnose';
-import { replayCommand } from './replay';
-import { backfillCommand, statusCommand } from './host-api';
+// The commands load their modules when they run, so `--help` and usage errors answer at once.
+import type { BackfillArgs, StatusArgs } from './host-api';
 
 const MIN_NODE_MAJOR = 22;
 
@@ -113,7 +111,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
       'Environment: JobsStorage (state in that storage account instead of the embedded one), MTC_PLAN_SCHEDULE.',
     ]))
     .action((opts: Record<string, string | boolean | undefined>) => {
-      setCode(startCommand({
+      setCode(import('./start.js').then(({ startCommand }) => startCommand({
         once: !!opts.once, fresh: !!opts.fresh, verbose: !!opts.verbose,
         ...(opts.config ? { config: String(opts.config) } : {}),
         ...(opts.stateDir ?? opts.storageDir ? { stateDir: String(opts.stateDir ?? opts.storageDir) } : {}),
@@ -122,7 +120,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
         ...(opts.start ? { start: String(opts.start) } : {}),
         ...(opts.rowsPerDay ? { rowsPerDay: String(opts.rowsPerDay) } : {}),
         ...(opts.speed ? { speed: String(opts.speed) } : {}),
-      }, io, env));
+      }, io, env)));
     });
 
   program.command('diagnose')
@@ -140,11 +138,11 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
       'Exit codes: 0 the source is ready (Collecting), 1 it is not (the fix is printed), 2 usage or configuration.',
     ]))
     .action((source: string, opts: Record<string, string | boolean | undefined>) => {
-      setCode(diagnoseCommand({
+      setCode(import('./diagnose.js').then(({ diagnoseCommand }) => diagnoseCommand({
         source, json: !!opts.json, authUrl: !!opts.authUrl, verbose: !!opts.verbose,
         ...(opts.config ? { config: String(opts.config) } : {}),
         ...(typeof opts.authCode === 'string' ? { authCode: opts.authCode } : {}),
-      }, io, env));
+      }, io, env)));
     });
 
   program.command('backfill')
@@ -162,7 +160,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
       'mtc backfill contoso --run <runId> --url https://<app>.azurewebsites.net/api --key <key>',
     ]))
     .action((source: string, opts: Record<string, string | boolean | undefined>) => {
-      setCode(backfillCommand({ source, ...opts } as Parameters<typeof backfillCommand>[0], io));
+      setCode(import('./host-api.js').then(({ backfillCommand }) => backfillCommand({ source, ...opts } as BackfillArgs, io)));
     });
 
   program.command('status')
@@ -177,7 +175,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
       'Exit codes: 0 every source Collecting without parked slices, 1 otherwise, 2 usage.',
     ]))
     .action((source: string | undefined, opts: Record<string, string | boolean | undefined>) => {
-      setCode(statusCommand({ ...(source ? { source } : {}), ...opts } as Parameters<typeof statusCommand>[0], io));
+      setCode(import('./host-api.js').then(({ statusCommand }) => statusCommand({ ...(source ? { source } : {}), ...opts } as StatusArgs, io)));
     });
 
   program.command('replay')
@@ -191,7 +189,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
       'mtc replay --config my.json --from archive --to siem --source contoso',
     ]))
     .action((opts: Record<string, string | undefined>) => {
-      setCode(replayCommand({ from: opts.from!, to: opts.to!, ...(opts.source ? { source: opts.source } : {}), ...(opts.config ? { config: opts.config } : {}) }, io, env));
+      setCode(import('./replay.js').then(({ replayCommand }) => replayCommand({ from: opts.from!, to: opts.to!, ...(opts.source ? { source: opts.source } : {}), ...(opts.config ? { config: opts.config } : {}) }, io, env)));
     });
 
   const simulator = program.command('simulator')

@@ -75,6 +75,8 @@ export function defaultSimulatorConfig(sim: Simulator, opts: { outDir: string; s
 
 export async function startLocalRun(options: LocalRunOptions = {}): Promise<LocalRun> {
   const log = options.log ?? (() => {});
+  // A configuration file is checked before anything starts, so its errors come first and alone.
+  const fromFile = options.configPath ? loadConfigFile(path.resolve(options.configPath), process.env, { label: '--config' }) : undefined;
   let azurite: RunningAzurite | undefined;
   let simulator: Simulator | undefined;
   let connectionString = options.storageConnectionString ?? process.env.JobsStorage;
@@ -104,7 +106,7 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
       overrides.extraCaCertificates = simulator.caCertificatePem ? [simulator.caCertificatePem] : [];
     } else {
       const file = path.resolve(options.configPath);
-      const loaded = loadConfigFile(file, process.env, { label: '--config' });
+      const loaded = fromFile!;
       for (const w of loaded.warnings) log('warn', `configuration: ${w}`);
       config = loaded.config;
       overrides.config = config;
