@@ -417,6 +417,12 @@ describe('parseConfig: HTTP destinations', () => {
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem' }])), 'destinations[0].type', 'is required');
   });
 
+  it('suggests the destination type a user probably meant', () => {
+    expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'splunk' }])), 'destinations[0].type', 'did you mean "splunk-hec"?', '"sumo-logic"');
+    expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'sentinel' }])), 'destinations[0].type', 'did you mean "azure-monitor"?');
+    expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'datadg' }])), 'destinations[0].type', 'did you mean "datadog"?');
+  });
+
   it('requires a directory for a file destination', () => {
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'file' }])), 'destinations[0].directory', 'is required', './out');
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'file', directory: ' ' }])), 'destinations[0].directory', 'folder');
