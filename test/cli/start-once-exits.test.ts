@@ -21,7 +21,7 @@ let caFile: string;
 let storage: string;
 
 before(async () => {
-  sim = await startSimulator({ https: true, seed: 15, tenants: [{ rowsPerDay: 2_000 }] });
+  sim = await startSimulator({ https: true, seed: 15, tenants: [{ rowsPerDay: 2_000 }, { rowsPerDay: 1_000 }] });
   dir = await mkdtemp(path.join(tmpdir(), 'mtc-exits-'));
   caFile = path.join(dir, 'simulator-ca.pem');
   await writeFile(caFile, sim.caCertificatePem ?? '');
@@ -117,6 +117,31 @@ describe('mtc start --once exits non-zero when a source cannot collect', () => {
     assert.match(r.stdout + r.stderr, new RegExp(`127\\.0\\.0\\.1:${closed}`), explain(r));
     assert.match(r.stdout, /last error \[Network\.refused\]: .*refused the connection \(ECONNREFUSED\)/, explain(r));
     assert.match(r.stdout, /FAILED: nothing moved for 20 seconds/, explain(r));
+  });
+});
+
+describe('two tenants, one healthy and one broken', () => {
+  it('collects the healthy one, stops the broken one in Error, and exits 1 naming it', async () => {
+    const [a, b] = sim.tenants;
+    const file = path.join(dir, 'two-tenants.json');
+    const outDir = path.join(dir, 'two-tenants-out');
+    const source = (id: string, t: typeof a, secretEnv: string) => ({
+      id, tenantId: t!.tenantId, endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+      auth: { method: 'clientSecret', clientId: t!.clientId, clientSecretRef: `env:${secretEnv}` },
+      start: '-2h@h', collectionDelay: '5m', sliceLength: '1h', destinations: ['local'],
+    });
+    await writeFile(file, JSON.stringify({
+      sources: [source('contoso', a, 'CONTOSO_SECRET'), source('fabrikam', b, 'FABRIKAM_SECRET')],
+      destinations: [{ id: 'local', type: 'file', directory: outDir }],
+    }));
+    const r = await startOnce(file, childEnv({ CONTOSO_SECRET: a!.clientSecret, FABRIKAM_SECRET: 'a-wrong-secret' }));
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.stdout, /^ {2}source contoso: state Collecting, rows fetched [1-9]\d*/m, explain(r));
+    assert.match(r.stdout, /^ {2}source fabrikam: state Error, rows fetched 0/m, explain(r));
+    assert.match(r.stdout, /FAILED: source fabrikam ended in Error$/m, explain(r));
+    assert.doesNotMatch(r.stdout, /FAILED: .*contoso/, explain(r));
+    const healthy = /source contoso: .*\n {4}destination local: rows forwarded (\d+)/.exec(r.stdout);
+    assert.ok(healthy && Number(healthy[1]) > 0, `the healthy tenant's rows were forwarded\n${explain(r)}`);
   });
 });
 
