@@ -10,7 +10,7 @@ import { loadConfigFromEnvironment } from './config/load';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
 import { createDestination } from './destinations';
 import type { Destination } from './destinations/destination';
-import { consoleLogger, type Logger } from './log';
+import { consoleLogger, levelFiltered, type Logger, type LogLevel } from './log';
 import { Ledger } from './state/ledger';
 import { storageFromEnvironment, type StorageClients } from './state/storage';
 import { JobQueue } from './queue/jobs';
@@ -87,7 +87,9 @@ async function buildRuntime(): Promise<Runtime> {
   const overrides = getRuntimeOverrides();
   const env = overrides.env ?? process.env;
   const clock = overrides.clock ?? systemClock;
-  const log = overrides.log ?? consoleLogger;
+  // Per-source log levels (a source's `logLevel`), known once the configuration is read.
+  const sourceLevels = new Map<string, LogLevel>();
+  const log = levelFiltered(overrides.log ?? consoleLogger, (id) => sourceLevels.get(id), overrides.log ? 'debug' : 'info');
   const telemetry = overrides.telemetry ?? new OtelTelemetry((name, props) => emitCustomEvent(name, props, log));
   if (overrides.extraCaCertificates?.length) trustExtraCertificates(overrides.extraCaCertificates);
 
@@ -102,6 +104,7 @@ async function buildRuntime(): Promise<Runtime> {
     configWarnings = loaded.warnings;
     configOrigin = loaded.origin;
   }
+  for (const s of config.sources) sourceLevels.set(s.id, s.logLevel);
   for (const w of configWarnings) log.log('warn', `configuration: ${w}`);
 
   const storage = storageFromEnvironment(env);

@@ -180,6 +180,7 @@ function sourceSchema(keyVaultUri: string | undefined) {
       retry: retrySchema.prefault({}),
       requestTimeout: durationField(5 * 1000, 40 * MINUTE_MS, '300s').prefault(SOURCE_DEFAULTS.requestTimeout),
       nextLinkFailureLimit: intField(1, 20, 3).default(SOURCE_DEFAULTS.nextLinkFailureLimit),
+      logLevel: z.enum(['debug', 'info', 'warn', 'error'], { error: 'must be "debug", "info" (the default), "warn" or "error"' }).default('info'),
       settle: settleSchema.prefault({}),
       destinations: z
         .array(z.string({ error: 'must be the id of a destination defined under "destinations"' }), {
@@ -311,6 +312,7 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     auth: toSourceAuth(p.auth, p.cloud as SourceConfig['cloud']),
     start: p.start,
     collectionDelayMs: p.collectionDelay,
+    logLevel: p.logLevel,
     sliceMs: p.sliceLength,
     pageSize: p.pageSize,
     pollIntervalMs: p.pollInterval,

@@ -70,6 +70,7 @@ describe('parseConfig: a valid document', () => {
       fields: {},
       retry: DEFAULT_RETRY_POLICY,
       requestTimeoutMs: 300 * SECOND_MS,
+      logLevel: 'info',
       nextLinkFailureLimit: 3,
       settleRereadsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS],
       settleBucketMs: HOUR_MS,
