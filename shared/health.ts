@@ -20,7 +20,7 @@ export const SOURCE_STATES = [
   { state: 'Collecting', meaning: 'pages are being collected and forwarded', movedBy: 'the first page recorded after any other state' },
   { state: 'Error', meaning: 'the source is stopped by a `ThirdPartyConfig` error', movedBy: 'the preflight found a setup error, or a page got a `ThirdPartyConfig` error. No API request is spent and no slice is planned while it lasts; `lastError.fix` says what to change.' },
   { state: 'Started', meaning: 'the source was resumed, or its preflight could not finish', movedBy: 'from `Error`: `POST /api/sources/<source>/replay`, or a configuration change when no preflight ran; also the furthest state a preflight reached when it failed for a passing reason (throttling, an outage, a network or TLS failure; it runs again at the next planning, and `lastError` names the cause)' },
-  { state: 'Stopping', meaning: 'the source is disabled', movedBy: '`"enabled": false` in the configuration (shown by status): no new slices are planned, and no recovery runs for it' },
+  { state: 'Stopping', meaning: 'the source is disabled', movedBy: '`"enabled": false` in the configuration: the next planning records the transition (a health event) and plans no new slice; no recovery runs for it' },
 ] as const;
 
 export type SourceState = (typeof SOURCE_STATES)[number]['state'];
