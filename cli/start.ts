@@ -67,6 +67,7 @@ export function formatSummary(run: RunSummary, total: RunSummary, opts: { verbos
     if (e && (s.state !== 'Collecting' || t.slices.parked > 0 || t.slices.pending + t.slices.fetching > 0 || opts.verbose)) {
       lines.push(`    last error${e.code ? ` [${e.code}]` : ''}: ${e.message ?? '(no message)'}`);
       if (e.fix) lines.push(`    fix: ${e.fix}`);
+      if (opts.verbose && e.excerpt) lines.push(`    detail: ${e.excerpt}`);
     }
   }
   return lines;

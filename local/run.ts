@@ -159,7 +159,7 @@ export interface SourceSummary {
   /** The source's health state at the end (Pending, Started, …, Collecting, Error, Stopping). */
   state: string;
   /** The last error recorded for the source, if any (never a secret). */
-  lastError?: { type?: string; code?: string; message?: string; fix?: string };
+  lastError?: { type?: string; code?: string; message?: string; fix?: string; excerpt?: string };
   slices: { done: number; parked: number; pending: number; fetching: number };
   rowsFetched: number;
   requests: number;

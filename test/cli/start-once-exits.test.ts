@@ -111,9 +111,10 @@ describe('mtc start --once exits non-zero when a source cannot collect', () => {
     const authority = `https://127.0.0.1:${closed}`;
     const file = await configFile('unreachable', { authorityHost: authority });
     const startedAt = Date.now();
-    const r = await startOnce(file, childEnv(), ['--give-up-after', '20s']);
+    const r = await startOnce(file, childEnv(), ['--give-up-after', '20s', '--verbose']);
     assert.equal(r.code, 1, explain(r));
     assert.ok(Date.now() - startedAt < 120_000, 'gave up in bounded time');
+    assert.match(r.stdout, new RegExp(`^ {4}detail: https://127\\.0\\.0\\.1:${closed} ECONNREFUSED$`, 'm'), `--verbose shows the underlying cause\n${explain(r)}`);
     assert.match(r.stdout + r.stderr, new RegExp(`127\\.0\\.0\\.1:${closed}`), explain(r));
     assert.match(r.stdout, /last error \[Network\.refused\]: .*refused the connection \(ECONNREFUSED\)/, explain(r));
     assert.match(r.stdout, /FAILED: nothing moved for 20 seconds/, explain(r));
