@@ -54,7 +54,9 @@ export interface Runtime {
 
 /** A stable hash of a source's configuration: a change in it resumes a stopped source and re-runs the preflight. */
 export function sourceConfigHash(source: SourceConfig): string {
-  return createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16);
+  // The log level says nothing about the setup: changing it neither resumes a stopped source nor re-runs the preflight.
+  const { logLevel: _logLevel, ...setup } = source;
+  return createHash('sha256').update(JSON.stringify(setup)).digest('hex').slice(0, 16);
 }
 
 let cached: Promise<Runtime> | undefined;

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../shared/config/load';
 import { levelFiltered, MemoryLogger } from '../../shared/log';
+import { sourceConfigHash } from '../../shared/runtime';
 
 const source = (id: string, extra: Record<string, unknown> = {}) => ({
   id, tenantId: 'contoso.onmicrosoft.com', auth: { method: 'managedIdentity' }, destinations: ['out'], ...extra,
@@ -33,5 +34,12 @@ describe('a source\'s logLevel', () => {
       'plain info', 'plain warn', 'plain error',
       'host info',
     ]);
+  });
+
+  it('is not part of the configuration hash: changing it neither re-runs the preflight nor resumes a stopped source', () => {
+    const { config } = parseConfig(doc, { env: {} });
+    const quiet = config.sources[0]!;
+    assert.equal(sourceConfigHash({ ...quiet, logLevel: 'debug' }), sourceConfigHash(quiet));
+    assert.notEqual(sourceConfigHash({ ...quiet, pageSize: 10 }), sourceConfigHash(quiet));
   });
 });
