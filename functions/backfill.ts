@@ -1,5 +1,6 @@
 /** HTTP: POST starts a backfill of a source (in a span, so its page jobs start one trace); GET on a run returns its progress. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { httpTrigger } from '../shared/http-api';
 import { getRuntime } from '../shared/runtime';
 import { getBackfill, startBackfill } from '../shared/backfill';
 import { readJsonBody } from '../shared/http-body';
@@ -26,4 +27,4 @@ export async function backfill(request: HttpRequest, context: InvocationContext)
   return { status: r.status, jsonBody: r.body, ...(r.status === 202 ? { headers: { location: String(r.body.statusUrl) } } : {}) };
 }
 
-app.http('backfill', { methods: ['POST', 'GET'], authLevel: 'function', route: 'sources/{source}/backfill/{runId?}', handler: backfill });
+app.http('backfill', { ...httpTrigger('backfill'), handler: backfill });

@@ -1,5 +1,6 @@
 /** HTTP: GET /api/sources/{source}/diagnose, the preflight diagnosis of one source (shared/diagnostics). */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { httpTrigger } from '../shared/http-api';
 import { isTokenCredential } from '@azure/core-auth';
 import { getRuntime } from '../shared/runtime';
 import { diagnoseSource } from '../shared/diagnostics/diagnose';
@@ -17,4 +18,4 @@ export async function diagnose(request: HttpRequest, _context: InvocationContext
   return { status: 200, jsonBody: await diagnoseSource(source, { credential, api: clients.api, clock: rt.clock }) };
 }
 
-app.http('diagnose', { methods: ['GET'], authLevel: 'function', route: 'sources/{source}/diagnose', handler: diagnose });
+app.http('diagnose', { ...httpTrigger('diagnose'), handler: diagnose });

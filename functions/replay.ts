@@ -1,5 +1,6 @@
 /** HTTP: replay parked slices of a source (all, or {"sliceIds": [...]}) and resume a stopped source. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { httpTrigger } from '../shared/http-api';
 import { z } from 'zod';
 import { getRuntime } from '../shared/runtime';
 import { replayParked } from '../shared/recovery';
@@ -26,4 +27,4 @@ export async function replay(request: HttpRequest, _context: InvocationContext):
   return { status: 200, jsonBody: { source: sourceId, ...result } };
 }
 
-app.http('replay', { methods: ['POST'], authLevel: 'function', route: 'sources/{source}/replay', handler: replay });
+app.http('replay', { ...httpTrigger('replay'), handler: replay });

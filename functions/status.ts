@@ -1,5 +1,6 @@
 /** HTTP: status of every source, or of one. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { httpTrigger } from '../shared/http-api';
 import { getRuntime } from '../shared/runtime';
 import { sourceStatus } from '../shared/status';
 import { listUnattributedPoison, queueDepths } from '../shared/worker/poison';
@@ -17,4 +18,4 @@ export async function status(request: HttpRequest, _context: InvocationContext):
   return { status: 200, jsonBody: { now: new Date(rt.clock.now()).toISOString(), sources, unattributedPoison: poison, queues } };
 }
 
-app.http('status', { methods: ['GET'], authLevel: 'function', route: 'status/{source?}', handler: status });
+app.http('status', { ...httpTrigger('status'), handler: status });

@@ -134,6 +134,13 @@ function triggerKind(type: string): Trigger {
   }
 }
 
+/** Milliseconds as a .NET TimeSpan ("00:10:00"), as host.json writes functionTimeout. */
+function formatTimeSpan(ms: number): string {
+  const total = Math.round(ms / 1000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${pad(Math.floor(total / 3600))}:${pad(Math.floor(total / 60) % 60)}:${pad(total % 60)}`;
+}
+
 function durationMs(d: RpcDuration | null | undefined): number {
   if (!d) return 0;
   return Number(d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6);
@@ -307,14 +314,27 @@ export async function createLocalHost(options: LocalHostOptions): Promise<LocalH
     /** Runs one invocation with stats, logs and output bindings; rejects with the function's error. */
     const invoke = (e: FunctionEntry, request: RpcInvocationRequest): Promise<RpcInvocationResponse> => {
       const started = Date.now();
-      const warnAfter = config.functionTimeoutMs;
-      const slowTimer = warnAfter
-        ? setTimeout(() => log('warn', `Function ${e.name} has run longer than functionTimeout (${warnAfter} ms); Azure would time it out`, { function: e.name }), warnAfter)
+      // host.json functionTimeout, enforced as in Azure: past it the invocation fails (a queue
+      // message is retried after its visibility timeout). Node cannot cancel the handler, so it
+      // runs on in the background and stop() still waits for it.
+      const limit = config.functionTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = limit
+        ? new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`Timeout value of ${formatTimeSpan(limit)} exceeded by function '${e.name}' (host.json functionTimeout)`)), limit);
+          timer.unref();
+        })
         : undefined;
-      slowTimer?.unref();
+      const slowTimer = timer;
       const p = (async () => {
         try {
-          const response = await invoker.invoke(e.fn, request);
+          const running = invoker.invoke(e.fn, request);
+          if (timedOut) {
+            const background = running.catch(() => undefined);
+            inFlight.add(background);
+            void background.finally(() => inFlight.delete(background));
+          }
+          const response = timedOut ? await Promise.race([running, timedOut]) : await running;
           await writeOutputs(e, response);
           statsByFunction[e.name]!.succeeded += 1;
           log('debug', `Executed '${e.name}' (Succeeded, ${Date.now() - started} ms)`, { function: e.name });

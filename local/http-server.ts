@@ -200,7 +200,7 @@ export class LocalHttpServer {
 
     if (fn.authLevel !== 'anonymous') {
       const given = (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? undefined;
-      if (!keyMatches(given, this.o.functionKey)) return void res.writeHead(401).end();
+      if (!keyMatches(given, this.o.functionKey)) return void unauthorized(res, given, fn.authLevel);
     }
 
     const body = await readBody(req);
@@ -256,7 +256,7 @@ export class LocalHttpServer {
     const m = /^\/admin\/functions\/([^/]+)\/?$/i.exec(url.pathname);
     if (!m || method !== 'POST') return void res.writeHead(404).end();
     const given = (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? undefined;
-    if (!keyMatches(given, this.o.functionKey)) return void res.writeHead(401).end();
+    if (!keyMatches(given, this.o.functionKey)) return void unauthorized(res, given, 'admin');
     if (!this.o.isReady()) return json(503, { error: 'The local Functions host is not started yet' });
     const body = await readBody(req);
     if (body === 'too-large') return void res.writeHead(413).end();
@@ -276,4 +276,16 @@ export class LocalHttpServer {
     if (outcome === 'not-found') return void res.writeHead(404).end();
     res.writeHead(202).end();
   }
+}
+
+/**
+ * A 401 that says which key is missing (Azure's host answers with an empty body; the local host
+ * tells the user what to send). Never echoes the key that was given.
+ */
+function unauthorized(res: http.ServerResponse, given: string | undefined, level: string): void {
+  const message = given === undefined
+    ? `this route needs the ${level === 'admin' ? 'master (admin)' : 'function'} key: send it in the x-functions-key header (or ?code=); mtc start prints it`
+    : `the ${level === 'admin' ? 'master (admin)' : 'function'} key given in x-functions-key (or ?code=) is not this host's key; mtc start prints the right one`;
+  res.writeHead(401, { 'content-type': 'application/json; charset=utf-8' })
+    .end(JSON.stringify({ error: 'Unauthorized', missing: 'x-functions-key', authLevel: level, message }));
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createLocalHost, type LocalHost } from './host';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { distributionListFromEnv, startSimulator, type Simulator, type SimulatorOptions } from '../simulator';
-import { parseConfig } from '../shared/config/load';
+import { loadConfigFile, parseConfig } from '../shared/config/load';
 import type { CollectorConfig } from '../shared/config/types';
 import { setRuntimeOverrides } from '../shared/runtime-overrides';
 import { getRuntime, resetRuntime } from '../shared/runtime';
@@ -75,6 +75,8 @@ export function defaultSimulatorConfig(sim: Simulator, opts: { outDir: string; s
 
 export async function startLocalRun(options: LocalRunOptions = {}): Promise<LocalRun> {
   const log = options.log ?? (() => {});
+  // A configuration file is checked before anything starts, so its errors come first and alone.
+  const fromFile = options.configPath ? loadConfigFile(path.resolve(options.configPath), process.env, { label: '--config' }) : undefined;
   let azurite: RunningAzurite | undefined;
   let simulator: Simulator | undefined;
   let connectionString = options.storageConnectionString ?? process.env.JobsStorage;
@@ -104,7 +106,12 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
       overrides.config = config;
       overrides.extraCaCertificates = simulator.caCertificatePem ? [simulator.caCertificatePem] : [];
     } else {
-      process.env.MTC_CONFIG_PATH = path.resolve(options.configPath);
+      const file = path.resolve(options.configPath);
+      const loaded = fromFile!;
+      for (const w of loaded.warnings) log('warn', `configuration: ${w}`);
+      config = loaded.config;
+      overrides.config = config;
+      process.env.MTC_CONFIG_PATH = file;
       delete process.env.MTC_CONFIG;
     }
     overrides.clock = clock;
@@ -147,19 +154,36 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
   }
 }
 
+export interface SourceSummary {
+  id: string;
+  enabled: boolean;
+  /** The source's health state at the end (Pending, Started, …, Collecting, Error, Stopping). */
+  state: string;
+  /** The last error recorded for the source, if any (never a secret). */
+  lastError?: { type?: string; code?: string; message?: string; fix?: string; excerpt?: string };
+  slices: { done: number; parked: number; pending: number; fetching: number };
+  rowsFetched: number;
+  requests: number;
+  completedUntil?: string;
+  destinations: { id: string; rowsForwarded: number }[];
+}
+
 export interface RunSummary {
-  sources: {
-    id: string;
-    slices: { done: number; parked: number; pending: number; fetching: number };
-    rowsFetched: number;
-    requests: number;
-    completedUntil?: string;
-    destinations: { id: string; rowsForwarded: number }[];
-  }[];
+  sources: SourceSummary[];
   parked: number;
 }
 
-/** Rows fetched and forwarded and requests used, per source and destination, from the ledger. */
+function parseLastError(text: string | undefined): SourceSummary['lastError'] | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as SourceSummary['lastError'];
+    return v && typeof v === 'object' ? v : { message: String(v) };
+  } catch {
+    return { message: text };
+  }
+}
+
+/** Rows fetched and forwarded, requests used, state and last error, per source and destination, from the ledger. */
 export async function summarise(): Promise<RunSummary> {
   const rt = await getRuntime();
   const out: RunSummary = { sources: [], parked: 0 };
@@ -174,9 +198,13 @@ export async function summarise(): Promise<RunSummary> {
       for (const [d, m] of Object.entries(s.marks)) forwarded.set(d, (forwarded.get(d) ?? 0) + m.rows);
     }
     const health = await rt.ledger.getHealth(source.id);
+    const lastError = parseLastError(health?.lastError);
     out.parked += slices.parked;
     out.sources.push({
-      id: source.id, slices, rowsFetched, requests,
+      id: source.id, enabled: source.enabled,
+      state: !source.enabled ? 'Stopping' : health?.state ?? 'Pending',
+      ...(lastError ? { lastError } : {}),
+      slices, rowsFetched, requests,
       ...(health?.completedUntil ? { completedUntil: new Date(health.completedUntil).toISOString() } : {}),
       destinations: [...forwarded].map(([id, rowsForwarded]) => ({ id, rowsForwarded })),
     });
@@ -184,18 +212,90 @@ export async function summarise(): Promise<RunSummary> {
   return out;
 }
 
+/** What one run added: `after` minus `before` for the counters (slices, rows, requests, forwarded). */
+export function summaryDelta(before: RunSummary, after: RunSummary): RunSummary {
+  const prev = new Map(before.sources.map((s) => [s.id, s]));
+  return {
+    parked: after.parked,
+    sources: after.sources.map((s) => {
+      const b = prev.get(s.id);
+      if (!b) return s;
+      const fwd = new Map(b.destinations.map((d) => [d.id, d.rowsForwarded]));
+      return {
+        ...s,
+        rowsFetched: s.rowsFetched - b.rowsFetched,
+        requests: s.requests - b.requests,
+        destinations: s.destinations.map((d) => ({ id: d.id, rowsForwarded: d.rowsForwarded - (fwd.get(d.id) ?? 0) })),
+      };
+    }),
+  };
+}
+
+/**
+ * Why a `--once` run failed, one line per problem (empty: it succeeded). A run fails when an
+ * enabled source ends in Error or Stopping, when a slice is parked, or when an enabled source that
+ * had work planned completed none of it. `run` holds this run's counters, `total` the ledger's.
+ */
+export function onceFailures(run: RunSummary, total: RunSummary, opts: { gaveUp?: boolean } = {}): string[] {
+  const problems: string[] = [];
+  const totals = new Map(total.sources.map((s) => [s.id, s]));
+  for (const s of run.sources) {
+    if (!s.enabled) continue;
+    const t = totals.get(s.id) ?? s;
+    if (s.state === 'Error' || s.state === 'Stopping') problems.push(`source ${s.id} ended in ${s.state}`);
+    if (t.slices.parked > 0) problems.push(`source ${s.id} has ${t.slices.parked} parked slice(s)`);
+    const planned = t.slices.done + t.slices.parked + t.slices.pending + t.slices.fetching;
+    if (planned > 0 && t.slices.done === 0) problems.push(`source ${s.id} collected nothing of what was planned`);
+    else if (opts.gaveUp && t.slices.pending + t.slices.fetching > 0) problems.push(`source ${s.id} has ${t.slices.pending + t.slices.fetching} slice(s) still pending when the run gave up`);
+  }
+  return problems;
+}
+
+/** A number that grows whenever any source completes work (slices done or parked, rows fetched). */
+async function progressMark(): Promise<number> {
+  const s = await summarise();
+  return s.sources.reduce((a, x) => a + x.slices.done + x.slices.parked + x.rowsFetched, 0);
+}
+
 /**
  * Plans and drains until no source's cursor moves any more (a catch-up longer than one 10-day
- * window takes several planning rounds).
+ * window takes several planning rounds). With `giveUpAfterMs`, stops waiting once no source has
+ * made progress (a slice done or parked, rows fetched) for that long in real time, and resolves
+ * `{ gaveUp: true }`: an endpoint that stays unreachable ends the run in bounded time, while a
+ * long catch-up that keeps moving runs to its end. Retries still queued are left to the next run.
  */
-export async function runOnce(run: LocalRun, opts: { timeoutMs?: number } = {}): Promise<void> {
+export async function runOnce(run: LocalRun, opts: { timeoutMs?: number; giveUpAfterMs?: number } = {}): Promise<{ gaveUp: boolean }> {
   const rt = await getRuntime();
+  const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
   for (let round = 0; round < 100; round++) {
     const before = await Promise.all(rt.config.sources.map((s) => rt.ledger.getCursor(s.id)));
     await run.host.runTimer('plan');
-    await run.host.drainUntilIdle({ timeoutMs: opts.timeoutMs ?? 30 * 60_000 });
+    if (opts.giveUpAfterMs === undefined) {
+      await run.host.drainUntilIdle({ timeoutMs: Math.max(1, deadline - Date.now()) });
+    } else {
+      let mark = await progressMark();
+      let progressAt = Date.now();
+      for (;;) {
+        try {
+          await run.host.drainUntilIdle({ timeoutMs: 2_000 });
+          break;
+        } catch (err) {
+          if (!/not idle/.test((err as Error).message)) throw err;
+        }
+        const now = Date.now();
+        const m = await progressMark();
+        if (m !== mark) {
+          mark = m;
+          progressAt = now;
+        } else if (now - progressAt >= opts.giveUpAfterMs) {
+          return { gaveUp: true };
+        }
+        if (now >= deadline) throw new Error(`the run did not become idle within ${Math.round((opts.timeoutMs ?? 30 * 60_000) / 1000)} s`);
+      }
+    }
     const after = await Promise.all(rt.config.sources.map((s) => rt.ledger.getCursor(s.id)));
     const moved = after.some((c, i) => (c?.scheduledUntil ?? 0) !== (before[i]?.scheduledUntil ?? 0));
-    if (!moved) return;
+    if (!moved) return { gaveUp: false };
   }
+  return { gaveUp: false };
 }

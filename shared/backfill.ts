@@ -17,10 +17,12 @@ export interface ApiResponse {
   body: Record<string, unknown>;
 }
 
+// Issue 15: a wrong type names the expected one (not zod's bare "Invalid input").
+const TIME_EXPECTED = 'must be a time: an ISO-8601 string ("2026-11-01T00:00:00Z"), epoch seconds (a number), or a relative expression ("-7d", "-3h@h")';
 const BackfillBody = z.object({
-  source: z.string().optional(),
-  start: z.union([z.string(), z.number()]),
-  end: z.union([z.string(), z.number()]).optional(),
+  source: z.string({ error: 'must be the source id (a string), the same as in the URL' }).optional(),
+  start: z.union([z.string(), z.number()], { error: TIME_EXPECTED }),
+  end: z.union([z.string(), z.number()], { error: TIME_EXPECTED }).optional(),
 }).strict();
 
 function badRequest(field: string, message: string): ApiResponse {
@@ -67,6 +69,9 @@ export async function startBackfill(rt: BackfillDeps, sourceId: string, body: un
   }
   const warnings: string[] = [];
   if (endMs > now) return badRequest('end', `end ${new Date(endMs).toISOString()} is in the future; the API only answers up to now`);
+  // Issue 15: a range wholly outside the API's history is refused as such, not reported with a clamped start.
+  const earliest = clampToHistory(0, now).ms;
+  if (endMs <= earliest) return badRequest('end', `the range ${new Date(startMs).toISOString()} to ${new Date(endMs).toISOString()} is wholly older than the 90 days of history the message trace API keeps (nothing before ${new Date(earliest).toISOString()} can be collected); choose an end after that`);
   const clamped = clampToHistory(startMs, now);
   if (clamped.warning) warnings.push(clamped.warning);
   startMs = floorTo(clamped.ms + SECOND - 1, SECOND);

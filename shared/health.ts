@@ -9,7 +9,21 @@ import type { Clock } from './time/clock';
 import type { Logger } from './log';
 import { EVENTS, type Telemetry } from './telemetry';
 
-export type SourceState = 'Pending' | 'Started' | 'Initialized' | 'Authenticated' | 'Collecting' | 'Error' | 'Stopping';
+/**
+ * The health states, declared once: the type, docs/operations.md's "Health states" table and the
+ * `state` row of docs/api.md are generated from this list (shared/reference-docs.ts).
+ */
+export const SOURCE_STATES = [
+  { state: 'Pending', meaning: 'nothing has happened yet', movedBy: 'the source is configured, but the planner has not run for it' },
+  { state: 'Initialized', meaning: 'the collection start is fixed', movedBy: 'the first planner run created the source\'s cursor (`message`: "collection starts at …")' },
+  { state: 'Authenticated', meaning: 'the setup works: a token was issued, the permission is there and a one-row probe was answered', movedBy: 'the preflight diagnosis passed. The planner runs it (`shared/diagnostics/preflight.ts`, the same checks as `mtc diagnose`) when a source is new and after each change of its configuration, and again every 30 minutes while the last preflight ended in `Error`. It costs one token and at most one API request.' },
+  { state: 'Collecting', meaning: 'pages are being collected and forwarded', movedBy: 'the first page recorded after any other state' },
+  { state: 'Error', meaning: 'the source is stopped by a `ThirdPartyConfig` error', movedBy: 'the preflight found a setup error, or a page got a `ThirdPartyConfig` error. No API request is spent and no slice is planned while it lasts; `lastError.fix` says what to change.' },
+  { state: 'Started', meaning: 'the source was resumed, or its preflight could not finish', movedBy: 'from `Error`: `POST /api/sources/<source>/replay`, or a configuration change when no preflight ran; also the furthest state a preflight reached when it failed for a passing reason (throttling, an outage, a network or TLS failure; it runs again at the next planning, and `lastError` names the cause)' },
+  { state: 'Stopping', meaning: 'the source is disabled', movedBy: '`"enabled": false` in the configuration: the next planning records the transition (a health event) and plans no new slice; no recovery runs for it' },
+] as const;
+
+export type SourceState = (typeof SOURCE_STATES)[number]['state'];
 
 export interface HealthDeps {
   ledger: Ledger;

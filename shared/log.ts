@@ -12,8 +12,26 @@ export const consoleLogger: Logger = {
     if (level === 'error') console.error(line);
     else if (level === 'warn') console.warn(line);
     else if (level === 'info') console.log(line);
+    else console.debug(line);
   },
 };
+
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/**
+ * Keeps the lines at or above a level: a line that carries a `source` field uses that source's
+ * `logLevel` (so one source can be debugged, or quietened, on its own); every other line uses
+ * `defaultLevel` (info).
+ */
+export function levelFiltered(inner: Logger, levelOfSource: (sourceId: string) => LogLevel | undefined, defaultLevel: LogLevel = 'info'): Logger {
+  return {
+    log(level, message, fields) {
+      const source = typeof fields?.source === 'string' ? fields.source : undefined;
+      const min = (source !== undefined ? levelOfSource(source) : undefined) ?? defaultLevel;
+      if (RANK[level] >= RANK[min]) inner.log(level, message, fields);
+    },
+  };
+}
 
 export const silentLogger: Logger = { log() {} };
 

@@ -10,7 +10,7 @@ import { loadConfigFromEnvironment } from './config/load';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
 import { createDestination } from './destinations';
 import type { Destination } from './destinations/destination';
-import { consoleLogger, type Logger } from './log';
+import { consoleLogger, levelFiltered, type Logger, type LogLevel } from './log';
 import { Ledger } from './state/ledger';
 import { storageFromEnvironment, type StorageClients } from './state/storage';
 import { JobQueue } from './queue/jobs';
@@ -56,7 +56,9 @@ export interface Runtime {
 
 /** A stable hash of a source's configuration: a change in it resumes a stopped source and re-runs the preflight. */
 export function sourceConfigHash(source: SourceConfig): string {
-  return createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 16);
+  // The log level says nothing about the setup: changing it neither resumes a stopped source nor re-runs the preflight.
+  const { logLevel: _logLevel, ...setup } = source;
+  return createHash('sha256').update(JSON.stringify(setup)).digest('hex').slice(0, 16);
 }
 
 let cached: Promise<Runtime> | undefined;
@@ -89,7 +91,9 @@ async function buildRuntime(): Promise<Runtime> {
   const overrides = getRuntimeOverrides();
   const env = overrides.env ?? process.env;
   const clock = overrides.clock ?? systemClock;
-  const log = overrides.log ?? consoleLogger;
+  // Per-source log levels (a source's `logLevel`), known once the configuration is read.
+  const sourceLevels = new Map<string, LogLevel>();
+  const log = levelFiltered(overrides.log ?? consoleLogger, (id) => sourceLevels.get(id), overrides.log ? 'debug' : 'info');
   const telemetry = overrides.telemetry ?? new OtelTelemetry((name, props) => emitCustomEvent(name, props, log));
   if (overrides.extraCaCertificates?.length) trustExtraCertificates(overrides.extraCaCertificates);
 
@@ -104,6 +108,7 @@ async function buildRuntime(): Promise<Runtime> {
     configWarnings = loaded.warnings;
     configOrigin = loaded.origin;
   }
+  for (const s of config.sources) sourceLevels.set(s.id, s.logLevel);
   for (const w of configWarnings) log.log('warn', `configuration: ${w}`);
 
   const storage = storageFromEnvironment(env);

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Got } from 'got' with { 'resolution-mode': 'import' };
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyGeneric } from '../errors';
+import { errorCodeOf, networkCauseOf, networkFailure } from './network';
 
 let gotPromise: Promise<Got> | undefined;
 
@@ -77,8 +78,17 @@ export async function apiGet(url: string, o: ApiGetOptions): Promise<ApiResponse
     return { statusCode: response.statusCode, headers: response.headers as Record<string, string | string[] | undefined>, body: response.body };
   } catch (err) {
     o.onRequest?.({ statusCode: undefined, durationMs: performance.now() - started });
-    const code = (err as { code?: string }).code ?? 'NetworkError';
-    throw thirdPartyGeneric(`${o.apiName} request failed before a response arrived (${code}).`, { code, cause: err });
+    const code = errorCodeOf(err) ?? 'NetworkError';
+    if (networkCauseOf(code)) throw networkFailure(o.apiName, url, code, err);
+    throw thirdPartyGeneric(`${o.apiName} request to ${safeOrigin(url)} failed before a response arrived (${code}).`, { code, cause: err });
+  }
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return 'the endpoint';
   }
 }
 

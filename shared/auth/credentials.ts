@@ -18,7 +18,8 @@ import { readFile } from 'node:fs/promises';
 import { ClientAssertionCredential, ClientSecretCredential, ManagedIdentityCredential } from '@azure/identity';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { SourceConfig } from '../config/types';
-import { thirdPartyConfig } from '../errors';
+import { CollectorError, thirdPartyConfig } from '../errors';
+import { explainAuthorityFailure, looksLikeHiddenNetworkFailure } from '../api/network';
 import { systemClock, type Clock } from '../time/clock';
 import { loadPemCertificate, signClientAssertion, type LoadedCertificate } from './certificate';
 import { RefreshTokenCredential } from './refresh-token';
@@ -70,7 +71,17 @@ export class SourceCredential implements TokenCredential {
       this.inner = undefined;
       throw err;
     });
-    return credential.getToken(scopes, options);
+    try {
+      return await credential.getToken(scopes, options);
+    } catch (err) {
+      // The identity library hides network and TLS causes (and calls them all an endpoints
+      // resolution error); ask the authority ourselves so the error names what really happened.
+      if (!(err instanceof CollectorError) && this.source.auth.method !== 'managedIdentity' && looksLikeHiddenNetworkFailure(err)) {
+        const explained = await explainAuthorityFailure(this.source.endpoints.authorityHost, this.source.tenantId).catch(() => undefined);
+        if (explained) throw explained;
+      }
+      throw err;
+    }
   }
 
   /** Forget the credential and its secrets: the next token comes from a fresh credential. */

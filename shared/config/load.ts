@@ -148,6 +148,23 @@ export interface LoadedConfig extends ParsedConfig {
 export function loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string } = {}): LoadedConfig {
   const inline = env.MTC_CONFIG?.trim() ? env.MTC_CONFIG : undefined;
   const file = env.MTC_CONFIG_PATH?.trim() ? env.MTC_CONFIG_PATH.trim() : undefined;
+  return loadConfigDocument({ inline, file, fileLabel: 'MTC_CONFIG_PATH' }, env, opts);
+}
+
+/**
+ * Reads the configuration file a command line names with `--config <file>`: its errors are
+ * labelled with the option and the file, not with MTC_CONFIG_PATH.
+ */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string; label?: string } = {}): LoadedConfig {
+  return loadConfigDocument({ file, fileLabel: opts.label ?? '--config' }, env, opts);
+}
+
+function loadConfigDocument(
+  where: { inline?: string; file?: string; fileLabel: string },
+  env: NodeJS.ProcessEnv,
+  opts: { readFile?: (p: string) => string },
+): LoadedConfig {
+  const { inline, file, fileLabel } = where;
   if (inline !== undefined && file !== undefined) {
     throw new ConfigError([{ path: 'MTC_CONFIG', message: 'both MTC_CONFIG and MTC_CONFIG_PATH are set; set only one: MTC_CONFIG to the configuration JSON, or MTC_CONFIG_PATH to a file holding it' }]);
   }
@@ -158,14 +175,14 @@ export function loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts: { readFi
   let setting: string;
   let origin: string;
   if (file !== undefined) {
-    setting = 'MTC_CONFIG_PATH';
-    origin = `MTC_CONFIG_PATH (${file})`;
+    setting = fileLabel;
+    origin = `${fileLabel} (${file})`;
     try {
       text = (opts.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException)?.code;
       const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder, not a file' : `the read failed${code ? ` (${code})` : ''}`;
-      throw new ConfigError([{ path: 'MTC_CONFIG_PATH', message: `cannot read the configuration file "${file}": ${why}; point MTC_CONFIG_PATH at a readable JSON file` }]);
+      throw new ConfigError([{ path: fileLabel, message: `cannot read the configuration file "${file}": ${why}; point ${fileLabel} at a readable JSON file` }]);
     }
   } else {
     setting = 'MTC_CONFIG';
@@ -181,5 +198,12 @@ export function loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts: { readFi
     const where = problem ? `line ${problem.line}, column ${problem.column}: ${problem.reason}` : 'it could not be parsed';
     throw new ConfigError([{ path: setting, message: `${file !== undefined ? `the file "${file}" ` : ''}is not valid JSON (${where})` }]);
   }
-  return { ...parseConfig(doc, { env }), origin };
+  if (fileLabel === 'MTC_CONFIG_PATH' || file === undefined) return { ...parseConfig(doc, { env }), origin };
+  try {
+    const parsed = parseConfig(doc, { env });
+    return { ...parsed, warnings: parsed.warnings.map((w) => `${file}: ${w}`), origin };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.issues.map((i) => ({ ...i, path: `${file}: ${i.path}` })));
+    throw err;
+  }
 }

@@ -43,12 +43,16 @@ const settleSchema = z.object(
   { error: 'must be an object such as {"rereads": ["1h", "6h", "24h"], "bucket": "1h"}' },
 );
 
-const endpointUrl = (example: string, requireDefaultScope = false) => {
+const endpointUrl = (example: string, requireDefaultScope = false, httpsOnly = false) => {
   const msg = `must be an https URL such as "${example}"`;
   return z.string({ error: msg }).transform((raw, ctx): string => {
     const r = normaliseEndpointUrl(raw);
     if ('problem' in r) {
       ctx.issues.push({ code: 'custom', input: raw, message: `${r.problem}` });
+      return z.NEVER;
+    }
+    if (httpsOnly && r.url.startsWith('http:')) {
+      ctx.issues.push({ code: 'custom', input: raw, message: `must use https, even on loopback: the identity library only talks to an https authority, so "${r.url}" could never issue a token; use "https://…" (the bundled simulator serves https with --https)` });
       return z.NEVER;
     }
     if (requireDefaultScope && !r.url.endsWith('/.default')) {
@@ -61,7 +65,7 @@ const endpointUrl = (example: string, requireDefaultScope = false) => {
 
 const endpointsSchema = z.object(
   {
-    authorityHost: endpointUrl('https://login.microsoftonline.com').optional(),
+    authorityHost: endpointUrl('https://login.microsoftonline.com', false, true).optional(),
     graphBaseUrl: endpointUrl('https://graph.microsoft.com').optional(),
     graphScope: endpointUrl('https://graph.microsoft.com/.default', true).optional(),
   },
@@ -179,6 +183,7 @@ function sourceSchema(keyVaultUri: string | undefined) {
       retry: retrySchema.prefault({}),
       requestTimeout: durationField(5 * 1000, 40 * MINUTE_MS, '300s').prefault(SOURCE_DEFAULTS.requestTimeout),
       nextLinkFailureLimit: intField(1, 20, 3).default(SOURCE_DEFAULTS.nextLinkFailureLimit),
+      logLevel: z.enum(['debug', 'info', 'warn', 'error'], { error: 'must be "debug", "info" (the default), "warn" or "error"' }).default('info'),
       settle: settleSchema.prefault({}),
       destinations: z
         .array(z.string({ error: 'must be the id of a destination defined under "destinations"' }), {
@@ -312,6 +317,7 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     auth: toSourceAuth(p.auth, p.cloud as SourceConfig['cloud']),
     start: p.start,
     collectionDelayMs: p.collectionDelay,
+    logLevel: p.logLevel,
     sliceMs: p.sliceLength,
     pageSize: p.pageSize,
     pollIntervalMs: p.pollInterval,

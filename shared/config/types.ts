@@ -119,6 +119,8 @@ export interface SourceConfig {
   start: TimeSpec;
   /** Collection Time Offset: live collection stays this far behind now (ms). */
   collectionDelayMs: number;
+  /** The least severe log line written for this source (lines that carry its id). Default info. */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Length of one slice (ms); a window is cut into slices of at most this length. */
   sliceMs: number;
   /** `$top` for each request, 1..5000. */

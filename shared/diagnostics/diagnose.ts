@@ -32,6 +32,7 @@ export type DiagnosisCode =
   | 'MissingServicePrincipal'
   | 'MissingDirectoryRole'
   | 'ProbeFailed'
+  | 'NetworkFailure'
   | 'Ok';
 
 export interface TokenInfo {
@@ -66,6 +67,8 @@ export interface Diagnosis {
   /** Rows the probe query returned (0 or 1). */
   probeRows?: number;
   steps: DiagnosisStep[];
+  /** The underlying error of a failure (shown with --verbose; never a secret). */
+  cause?: string;
 }
 
 export interface DiagnoseDeps {
@@ -110,8 +113,13 @@ function secretRefText(source: SourceConfig): string {
 function tokenFailure(source: SourceConfig, e: CollectorError): { code: DiagnosisCode; message: string; fix: string } {
   const text = `${e.code} ${e.message} ${e.excerpt ?? ''}`;
   const where = source.auth.method === 'certificate' ? 'the certificate' : 'the secret';
-  // MSAL reports an unknown tenant as endpoints_resolution_error: the tenant's OpenID metadata does not exist.
-  if (/AADSTS(90002|900023|90072)\b|endpoints_resolution_error/.test(text)) {
+  // A network or TLS failure at the authority (shared/api/network.ts): transient, and never the tenant's fault.
+  if (e.code.startsWith('Network.')) {
+    return { code: 'NetworkFailure', message: e.message, fix: e.fix ?? 'Check the network path to the authority.' };
+  }
+  // Only Entra ID's own answer says the tenant is unknown (MSAL's endpoints_resolution_error is
+  // explained by SourceCredential, which asks the authority what went wrong).
+  if (/AADSTS(90002|900023|90072)\b/.test(text)) {
     return { code: 'WrongTenant', message: `Entra ID does not know the tenant "${source.tenantId}" at ${source.endpoints.authorityHost} (${source.cloud} cloud).`, fix: `Check the source's tenantId (the Directory (tenant) ID on the tenant's Entra overview page) and its cloud.` };
   }
   if (/AADSTS7000222\b/.test(text)) {
@@ -133,6 +141,18 @@ function tokenFailure(source: SourceConfig, e: CollectorError): { code: Diagnosi
     return { code: 'CredentialUnavailable', message: 'No managed identity is available here.', fix: 'Turn on the function app\'s managed identity (or set auth.managedIdentityClientId to the user-assigned identity attached to it); managed identity works only in Azure.' };
   }
   return { code: 'TokenFailed', message: e.message, fix: e.fix ?? 'Check the auth block of the source against docs/auth.md.' };
+}
+
+/** The underlying cause of an error, one line per level (for --verbose; secrets are never in these texts). */
+function causeText(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    parts.push(`${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}${typeof code === 'string' ? ` (${code})` : ''}`.replace(/client_secret=[^&\s]*/g, 'client_secret=***'));
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(' <- ');
 }
 
 /** Runs the preflight checks for one source. Never throws: every failure is a Diagnosis in the Error state. */
@@ -162,7 +182,7 @@ export async function diagnoseSource(source: SourceConfig, deps: DiagnoseDeps): 
     const e = err instanceof CollectorError ? err : classifyTokenError(err);
     const t = tokenFailure(source, e);
     steps.push({ step: 'token', ok: false, detail: e.message });
-    return fail(t.code, t.message, t.fix);
+    return fail(t.code, t.message, t.fix, { cause: causeText(err) });
   }
   steps.push({ step: 'token', ok: true, detail: `tenant ${info.tenantId ?? '?'}, app ${info.appId ?? '?'}, roles [${info.roles.join(', ')}], scopes [${info.scopes.join(', ')}]` });
   if (GUID.test(source.tenantId) && info.tenantId && info.tenantId.toLowerCase() !== source.tenantId.toLowerCase()) {
@@ -193,6 +213,7 @@ export async function diagnoseSource(source: SourceConfig, deps: DiagnoseDeps): 
   } catch (err) {
     const e = asCollectorError(err);
     steps.push({ step: 'probe', ok: false, detail: e.message });
+    if (e.code.startsWith('Network.')) return fail('NetworkFailure', e.message, e.fix ?? 'Check the network path to the API.', { token: info, cause: causeText(err) });
     if (e.code === 'MissingServicePrincipal') {
       return fail('MissingServicePrincipal', `The tenant has no service principal for Microsoft's message trace app ${MESSAGE_TRACE_APP_ID}; this is not a permission problem.`,
         `As an administrator of the tenant run \`az ad sp create --id ${MESSAGE_TRACE_APP_ID}\` (or \`New-MgServicePrincipal -AppId ${MESSAGE_TRACE_APP_ID}\`). Provisioning takes several hours; run the diagnosis again afterwards.`, { token: info });

@@ -72,7 +72,7 @@ export interface PreflightRecord {
 }
 
 /** Diagnoses that say nothing about the setup (try again later), rather than a setup error. */
-const TRANSIENT: ReadonlySet<DiagnosisCode> = new Set(['ProbeFailed', 'TokenFailed']);
+const TRANSIENT: ReadonlySet<DiagnosisCode> = new Set(['ProbeFailed', 'TokenFailed', 'NetworkFailure']);
 
 /** True when `deps` carries what a preflight needs (the planner gets the whole runtime in Azure and locally). */
 export function canPreflight(deps: object): deps is PreflightRuntime {
@@ -133,7 +133,7 @@ export async function preflightIfChanged(rt: PreflightRuntime, source: SourceCon
 }
 
 async function record(rt: PreflightRuntime, source: SourceConfig, hash: string, d: Diagnosis): Promise<void> {
-  const transient = d.state === 'Error' && TRANSIENT.has(d.code) && !isSetupError(d);
+  const transient = d.state === 'Error' && TRANSIENT.has(d.code) && (d.code === 'NetworkFailure' || !isSetupError(d));
   const at = rt.clock.now();
   if (d.state === 'Pending') {
     await setSourceState(rt, source.id, 'Pending', { reason: d.message });
@@ -141,7 +141,12 @@ async function record(rt: PreflightRuntime, source: SourceConfig, hash: string, 
     await setSourceState(rt, source.id, 'Error', { error: errorOf(d), configHash: hash });
   } else if (d.state === 'Error') {
     const reached: SourceState = d.reached === 'Error' || d.reached === 'Collecting' ? 'Started' : d.reached;
-    await setSourceState(rt, source.id, reached, { reason: `preflight did not finish (${d.message}); it runs again at the next planning` });
+    // The transient cause is recorded as the last error (not as a state change), so status and the
+    // --once summary say what is in the way.
+    await setSourceState(rt, source.id, reached, {
+      reason: `preflight did not finish (${d.message}); it runs again at the next planning`,
+      error: new CollectorError('ThirdPartyGeneric', d.message, { code: d.code, retryable: true, ...(d.fix ? { fix: d.fix } : {}) }),
+    });
   } else {
     await setSourceState(rt, source.id, 'Authenticated', { configHash: hash, reason: d.message });
   }

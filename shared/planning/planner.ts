@@ -53,7 +53,13 @@ export type PlanOutcome =
 
 export async function planSource(deps: PlannerDeps, source: SourceConfig): Promise<PlanOutcome> {
   const { ledger, clock, log } = deps;
-  if (!source.enabled) return { outcome: 'disabled', relayed: 0 };
+  if (!source.enabled) {
+    // Issue 15: disabling a source is a real transition (a health event and row), not only a status view.
+    if ((await ledger.getHealth(source.id))?.state !== 'Stopping') {
+      await setSourceState(deps, source.id, 'Stopping', { reason: 'disabled in the configuration ("enabled": false): no new slices are planned' });
+    }
+    return { outcome: 'disabled', relayed: 0 };
+  }
   const now = clock.now();
 
   let cursor = await ledger.getCursor(source.id);

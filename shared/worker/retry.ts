@@ -16,14 +16,20 @@ export function retryDelayMs(policy: RetryPolicyConfig, attempt: number, retryAf
 }
 
 /**
- * Whether the policy retries this error. Errors that are never retryable (ThirdPartyConfig, a 400 on
- * a window query) stay so; an HTTP status is retried only when the policy lists it; connection
- * resets, timeouts and bad bodies (no status, or 200) are always retried; `none` retries nothing.
+ * Whether the policy retries this error. `none` retries nothing. An HTTP status the policy lists is
+ * retried even when it is not retryable by default (so `statusCodes` can add codes such as 404 or
+ * 409, not only narrow them), except for a ThirdPartyConfig error (a setup problem, which no retry
+ * fixes). Otherwise errors that are not retryable (a 400 on a window query) stay so; a retryable
+ * HTTP status is retried only when the policy lists it; connection resets, timeouts and bad bodies
+ * (no status, or 200) are always retried.
  */
 export function policyRetries(policy: RetryPolicyConfig, error: CollectorError): boolean {
-  if (policy.mode === 'none' || !error.retryable) return false;
+  if (policy.mode === 'none') return false;
   const status = error.statusCode;
+  const listed = status !== undefined && policy.statusCodes.includes(status);
+  if (listed && error.type !== 'ThirdPartyConfig') return true;
+  if (!error.retryable) return false;
   if (status === undefined || status < 400) return true;
   if (error.code === 'CorruptNextLink' || status === 401) return true;
-  return policy.statusCodes.includes(status);
+  return listed;
 }

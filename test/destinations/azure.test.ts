@@ -76,12 +76,42 @@ describe('azure-monitor (real @azure/monitor-ingestion SDK against a local Logs 
     assert.equal(b.retryable, false);
     assert.match(b.fix ?? '', /Monitoring Metrics Publisher/);
   });
+
+  it('gives up on an upload after the destination\'s timeout, as a retryable Timeout', async () => {
+    receiver.handler = () => ({ status: 204, delayMs: 20_000 });
+    const d = new AzureMonitorDestination(configOf<AzureMonitorDestinationConfig>({ id: 'sentinel', type: 'azure-monitor', endpoint: receiver.url, ruleId: 'dcr-0123456789abcdef0123456789abcdef', timeout: '1s' }), secretsOf({}), { credential: fakeCredential });
+    const started = Date.now();
+    const e = await rejection(d.send(sampleEvents(), ctxOf()));
+    assert.ok(Date.now() - started < 10_000, `gave up after ${Date.now() - started} ms`);
+    assert.equal(e.code, 'Timeout');
+    assert.equal(e.retryable, true);
+    assert.match(e.message, /did not answer within its timeout of 1 s/);
+  });
 });
 
 describe('azure-blob archive (Azurite) and replay', () => {
   let connectionString: string;
   before(async () => { connectionString = await testStorage(); });
   const archiveConfig = (container: string, extra: Record<string, unknown> = {}) => configOf<AzureBlobDestinationConfig>({ id: 'archive', type: 'azure-blob', connectionStringRef: 'env:ARCHIVE_CS', container, prefix: 'mtc/', ...extra });
+
+  it('uses its timeout: a blob endpoint that does not answer fails the upload after it', async () => {
+    assert.equal(archiveConfig('slow').timeoutMs, 30_000, 'the default is 30 s');
+    const slow = await startVendorReceiver(() => ({ status: 201, delayMs: 20_000 }));
+    try {
+      const cs = connectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${slow.url}/devstoreaccount1`);
+      const config = archiveConfig('slow', { timeout: '1s' });
+      assert.equal(config.timeoutMs, 1_000);
+      const d = createDestination(config, secretsOf({ ARCHIVE_CS: cs }));
+      const started = Date.now();
+      const e = await rejection(d.send(sampleEvents(), ctxOf()));
+      assert.ok(Date.now() - started < 10_000, `gave up after ${Date.now() - started} ms`);
+      assert.equal(e.code, 'Timeout');
+      assert.equal(e.retryable, true);
+      assert.ok(slow.requests.length >= 1, 'the upload reached the endpoint');
+    } finally {
+      await slow.close();
+    }
+  });
 
   it('writes one NDJSON.gz blob per slice page under a deterministic name, and a repeat overwrites it', async () => {
     const container = uniqueName('arch');

@@ -17,7 +17,7 @@ export interface Recorded {
   gzipped: boolean;
 }
 
-export interface Reply { status: number; body?: unknown; headers?: Record<string, string> }
+export interface Reply { status: number; body?: unknown; headers?: Record<string, string>; /** Answer this much later (a slow endpoint). */ delayMs?: number }
 
 export interface VendorReceiver {
   url: string;
@@ -41,7 +41,9 @@ export async function startVendorReceiver(handler: (req: Recorded, index: number
       requests.push(rec);
       const reply = receiver.handler(rec, requests.length - 1);
       const text = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
-      res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) }).end(text);
+      const answer = () => { if (!res.destroyed) res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) }).end(text); };
+      if (reply.delayMs) setTimeout(answer, reply.delayMs).unref();
+      else answer();
     });
   };
   const server = tls ? https.createServer({ key: tls.keyPem, cert: tls.certPem }, onRequest) : http.createServer(onRequest);

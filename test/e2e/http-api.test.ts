@@ -51,9 +51,22 @@ async function call(method: string, path: string, body?: unknown, opts: { key?: 
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} };
 }
 
-test('the API needs the function key', async () => {
+test('the API needs the function key, and the 401 says which key is missing', async () => {
   const r = await call('GET', '/status', undefined, { key: null });
   assert.equal(r.status, 401);
+  assert.equal(r.body.missing, 'x-functions-key');
+});
+
+test('a backfill body of the wrong type names the expected type; a range wholly older than 90 days is refused as such', async () => {
+  let r = await call('POST', '/sources/fabrikam/backfill', { start: true });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.field, 'start');
+  assert.match(String(r.body.message), /must be a time: an ISO-8601 string .*epoch seconds \(a number\).*relative expression/);
+  r = await call('POST', '/sources/fabrikam/backfill', { start: '-200d', end: '-120d' });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.field, 'end');
+  assert.match(String(r.body.message), /is wholly older than the 90 days of history/);
+  assert.doesNotMatch(String(r.body.message), /using .* instead/);
 });
 
 test('a backfill starts with 202, runs to completion, and never moves the live cursor', async () => {

@@ -68,11 +68,18 @@ test('an optional route parameter may be left out, and the key may come in the c
   assert.equal(body.body, null);
 });
 
-test('authLevel function answers 401 without the key or with a wrong key', async () => {
+test('authLevel function answers 401 without the key or with a wrong key, with a JSON body naming the key', async () => {
   const none = await fetch(`${host.httpBaseUrl}/sources/a/backfill`, { method: 'POST' });
   assert.equal(none.status, 401);
+  const noneBody = (await none.json()) as { error: string; missing: string; message: string };
+  assert.equal(noneBody.error, 'Unauthorized');
+  assert.equal(noneBody.missing, 'x-functions-key');
+  assert.match(noneBody.message, /needs the function key: send it in the x-functions-key header/);
   const wrong = await fetch(`${host.httpBaseUrl}/sources/a/backfill`, { method: 'POST', headers: { 'x-functions-key': 'nope-nope-nope' } });
   assert.equal(wrong.status, 401);
+  const wrongText = await wrong.text();
+  assert.match(wrongText, /is not this host's key/);
+  assert.ok(!wrongText.includes('nope-nope-nope'), 'the key given is not echoed');
 });
 
 test('a method the function does not accept, an unknown route and a path outside the route prefix answer 404', async () => {

@@ -21,6 +21,7 @@ export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConf
     retry: DEFAULT_RETRY_POLICY,
     requestTimeoutMs: 300_000,
     nextLinkFailureLimit: 3,
+    logLevel: 'info',
     settleRereadsMs: [],
     settleBucketMs: 3600_000,
     destinations: ['out'],

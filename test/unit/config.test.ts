@@ -70,6 +70,7 @@ describe('parseConfig: a valid document', () => {
       fields: {},
       retry: DEFAULT_RETRY_POLICY,
       requestTimeoutMs: 300 * SECOND_MS,
+      logLevel: 'info',
       nextLinkFailureLimit: 3,
       settleRereadsMs: [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS],
       settleBucketMs: HOUR_MS,
@@ -282,12 +283,17 @@ describe('parseConfig: clouds and endpoints', () => {
     expectIssue(issuesOf(doc([source({ cloud: 'usgov' })])), 'sources[0].cloud', '"global"', '"gcchigh"', '"china"');
   });
 
-  it('normalises endpoint overrides and allows plain http only on loopback', () => {
+  it('normalises endpoint overrides and allows plain http only on loopback, for the API', () => {
     const s = parseConfig(
-      doc([source({ endpoints: { authorityHost: 'http://127.0.0.1:7443/', graphBaseUrl: 'http://LOCALHOST:7444//', graphScope: 'https://graph.microsoft.com/.default' } })]),
+      doc([source({ endpoints: { authorityHost: 'https://127.0.0.1:7443/', graphBaseUrl: 'http://LOCALHOST:7444//', graphScope: 'https://graph.microsoft.com/.default' } })]),
       { env: ENV },
     ).config.sources[0];
-    assert.deepEqual(s.endpoints, { authorityHost: 'http://127.0.0.1:7443', graphBaseUrl: 'http://localhost:7444', graphScope: 'https://graph.microsoft.com/.default' });
+    assert.deepEqual(s.endpoints, { authorityHost: 'https://127.0.0.1:7443', graphBaseUrl: 'http://localhost:7444', graphScope: 'https://graph.microsoft.com/.default' });
+  });
+
+  it('rejects a plain-http authorityHost even on loopback, saying the identity library needs https', () => {
+    const issues = issuesOf(doc([source({ endpoints: { authorityHost: 'http://127.0.0.1:7443', graphBaseUrl: 'http://127.0.0.1:7444', graphScope: 'https://graph.microsoft.com/.default' } })]));
+    expectIssue(issues, 'sources[0].endpoints.authorityHost', 'must use https, even on loopback', 'identity library', '--https');
   });
 
   it('rejects endpoint overrides that are not https, not URLs, or a scope without /.default', () => {
@@ -410,6 +416,12 @@ describe('parseConfig: HTTP destinations', () => {
   it('rejects an unknown destination type', () => {
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'kafka' }])), 'destinations[0].type', '"http"', '"file"');
     expectIssue(issuesOf(doc(undefined, [{ id: 'siem' }])), 'destinations[0].type', 'is required');
+  });
+
+  it('suggests the destination type a user probably meant', () => {
+    expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'splunk' }])), 'destinations[0].type', 'did you mean "splunk-hec"?', '"sumo-logic"');
+    expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'sentinel' }])), 'destinations[0].type', 'did you mean "azure-monitor"?');
+    expectIssue(issuesOf(doc(undefined, [{ id: 'siem', type: 'datadg' }])), 'destinations[0].type', 'did you mean "datadog"?');
   });
 
   it('requires a directory for a file destination', () => {

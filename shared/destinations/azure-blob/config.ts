@@ -1,6 +1,7 @@
 /** `azure-blob`: an NDJSON.gz archive in Azure Blob Storage, replayable with `npm run replay`. Options: docs/destinations.md#azure-blob. */
 import { z } from 'zod';
-import { booleanField, guidField } from '../../config/fields';
+import { booleanField, durationField, guidField } from '../../config/fields';
+import { MINUTE_MS, SECOND_MS } from '../../time/expressions';
 import type { DestinationCommonConfig, SecretRef } from '../../config/types';
 import { checkHttpUrl, parseEntry, secretRef, type DestinationSpec } from '../config-common';
 import { AzureBlobDestination } from './destination';
@@ -38,7 +39,7 @@ export const azureBlobSpec: DestinationSpec<AzureBlobDestinationConfig> = {
         container: z.string({ error: 'must be a container name, e.g. "message-trace"' }).regex(CONTAINER, { error: 'must be a container name of 3-63 lowercase letters, digits and single dashes, e.g. "message-trace"' }).default('message-trace'),
         prefix: z.string({ error: 'must be a blob name prefix such as "mtc/"' }).regex(/^([A-Za-z0-9._=-]+\/)*$/, { error: 'must be "" or folder names ending with "/", e.g. "mtc/" (letters, digits, ".", "_", "=", "-")' }).default(''),
         archiveRawPages: booleanField().default(false),
-        timeout: z.unknown().optional(),
+        timeout: durationField(SECOND_MS, 10 * MINUTE_MS, '30s').prefault('30s'),
         allowInsecureLoopback: booleanField().default(false),
       },
     });
@@ -52,7 +53,7 @@ export const azureBlobSpec: DestinationSpec<AzureBlobDestinationConfig> = {
     if (!entry || out.issues.length > before) return undefined;
     const d = entry.data;
     return {
-      ...entry.common, type: 'azure-blob', container: d.container, prefix: d.prefix, archiveRawPages: d.archiveRawPages, timeoutMs: 60_000,
+      ...entry.common, type: 'azure-blob', container: d.container, prefix: d.prefix, archiveRawPages: d.archiveRawPages, timeoutMs: d.timeout,
       ...(accountUrl ? { accountUrl: accountUrl.replace(/\/+$/, '') } : {}),
       ...(d.connectionStringRef ? { connectionString: d.connectionStringRef } : {}),
       ...(d.managedIdentityClientId ? { managedIdentityClientId: d.managedIdentityClientId } : {}),

@@ -57,23 +57,38 @@ export class AzureBlobDestination implements Destination {
     const plain = Buffer.from(events.map((e) => JSON.stringify(format(e))).join('\n') + '\n', 'utf8');
     const body = gzipSync(plain);
     const metadata = { mtcformat: this.config.format, mtcprivacy: this.config.privacy.drop.length + this.config.privacy.hash.length > 0 ? 'yes' : 'no', mtcevents: String(events.length) };
+    // The destination's `timeout` bounds each call (the SDK's per-try timeout alone does not end a
+    // request whose server accepted the connection and never answers).
+    const call = () => {
+      const timeout = AbortSignal.timeout(this.config.timeoutMs);
+      return { abortSignal: ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout, timeout };
+    };
+    let current: ReturnType<typeof call> | undefined;
     try {
       const container = await this.containerClient();
       if (!this.created) {
-        await container.createIfNotExists();
+        current = call();
+        await container.createIfNotExists({ abortSignal: current.abortSignal });
         this.created = true;
       }
       if (this.config.archiveRawPages) {
         const rows = events.map((e) => (e.raw !== undefined ? e.raw : e.row));
         const page = gzipSync(Buffer.from(JSON.stringify({ value: rows }), 'utf8'));
+        current = call();
         await container.getBlockBlobClient(`${base}${PAGE_SUFFIX}`).upload(page, page.length, {
-          blobHTTPHeaders: { blobContentType: 'application/json', blobContentEncoding: 'gzip' }, metadata, ...(ctx.signal ? { abortSignal: ctx.signal } : {}),
+          blobHTTPHeaders: { blobContentType: 'application/json', blobContentEncoding: 'gzip' }, metadata, abortSignal: current.abortSignal,
         });
       }
+      current = call();
       await container.getBlockBlobClient(`${base}${EVENTS_SUFFIX}`).upload(body, body.length, {
-        blobHTTPHeaders: { blobContentType: 'application/x-ndjson', blobContentEncoding: 'gzip' }, metadata, ...(ctx.signal ? { abortSignal: ctx.signal } : {}),
+        blobHTTPHeaders: { blobContentType: 'application/x-ndjson', blobContentEncoding: 'gzip' }, metadata, abortSignal: current.abortSignal,
       });
     } catch (err) {
+      if (current?.timeout.aborted && !ctx.signal?.aborted) {
+        throw firstPartyGeneric(`Destination ${this.id} (Azure Blob archive) did not answer within its timeout of ${Math.round(this.config.timeoutMs / 1000)} s.`, {
+          code: 'Timeout', retryable: true, cause: err, fix: 'Usually passes; if it persists, check the network path to the storage account, or raise the destination\'s "timeout".',
+        });
+      }
       throw this.failure(err);
     }
     await ctx.onProgress?.(events.length, plain.length);

@@ -49,12 +49,19 @@ export class AzureMonitorDestination implements Destination {
     const batches = batchLines(records, this.config.maxBatchRecords, this.config.maxBatchBytes - 2);
     const client = this.clientOf();
     await deliverInOrder(batches, (b) => b.length, ctx, async (batch) => {
+      // The destination's `timeout` bounds each upload call (with the caller's abort signal, if any).
+      const timeout = AbortSignal.timeout(this.config.timeoutMs);
       try {
         await client.upload(this.config.ruleId, this.config.streamName, batch.map((s) => JSON.parse(s) as Record<string, unknown>), {
           maxConcurrency: 1,
-          ...(ctx.signal ? { abortSignal: ctx.signal } : {}),
+          abortSignal: ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout,
         });
       } catch (err) {
+        if (timeout.aborted && !ctx.signal?.aborted) {
+          throw firstPartyGeneric(`Destination ${this.id} (Azure Monitor Logs Ingestion) did not answer within its timeout of ${Math.round(this.config.timeoutMs / 1000)} s.`, {
+            code: 'Timeout', retryable: true, cause: err, fix: 'Usually passes; if it persists, check the network path to the data collection endpoint, or raise the destination\'s "timeout".',
+          });
+        }
         throw this.failure(err);
       }
     });

@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+/**
+ * `mtc`: the one command line of message-trace-collector (package.json `bin`; `./mtc` at the repo
+ * root brings Node 22 and the dependencies first; the `npm run` scripts are aliases of it).
+ *
+ *   mtc start | diagnose | backfill | status | replay | simulator | bench | soak
+ *
+ * One argument library: commander. It gives every subcommand its own `--help` (with the examples
+ * added below), rejects unknown options and commands with a "did you mean", reads an option from
+ * an environment variable (`--config` from MTC_CONFIG_PATH) and parses subcommands the same way
+ * everywhere, which node's util.parseArgs leaves to hand-written code.
+ * Exit codes: 0 done, 1 the work failed (see the message), 2 a usage or configuration error.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../shared/config/issues';
+import { processIo, UsageError, type Io } from './io';
+// The commands load their modules when they run, so `--help` and usage errors answer at once.
+import type { BackfillArgs, StatusArgs } from './host-api';
+
+const MIN_NODE_MAJOR = 22;
+
+/** A clear message when the Node in use is too old (the first symptom is otherwise an obscure TypeError). */
+export function nodeTooOld(version = process.versions.node): string | undefined {
+  const major = Number(version.split('.')[0]);
+  if (major >= MIN_NODE_MAJOR) return undefined;
+  return `mtc needs Node ${MIN_NODE_MAJOR} or newer; this is Node ${version} (${process.execPath}). Run ./mtc from the repository root (it brings Node ${MIN_NODE_MAJOR} from the npm registry), or install Node ${MIN_NODE_MAJOR}.`;
+}
+
+const configOption = () => new Option('--config <file>', 'the configuration file (JSON, see docs/configuration.md)').env('MTC_CONFIG_PATH');
+const hostUrlOption = () => new Option('--url <url>', 'base URL of the running host\'s HTTP API').env('MTC_HOST_URL').default('http://127.0.0.1:7071/api');
+const hostKeyOption = () => new Option('--key <key>', 'the function key (x-functions-key) of the host').env('MTC_FUNCTION_KEY');
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** Runs a compiled script of this package as a child with the same terminal; resolves its exit code. */
+function runScript(relative: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', relative), ...args], { stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+/** Options given on the command line (only those), back as arguments for a script with its own checks. */
+function argsOf(cmd: Command): string[] {
+  const out: string[] = [];
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    if (cmd.getOptionValueSource(key) !== 'cli') continue;
+    const v = cmd.getOptionValue(key) as unknown;
+    if (o.negate) { if (v === false) out.push(o.long!); continue; }
+    if (v === true) out.push(o.long!);
+    else if (Array.isArray(v)) for (const x of v) out.push(o.long!, String(x));
+    else if (v !== undefined && v !== false) out.push(o.long!, String(v));
+  }
+  return out;
+}
+
+export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: number | Promise<number>) => void): Command {
+  const program = new Command('mtc')
+    .description('message-trace-collector: collect Exchange Online message trace rows and forward them to SIEM destinations')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(add --help for usage and examples)')
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
+    .exitOverride()
+    .addHelpText('after', examples([
+      './mtc start                                 the collector on its defaults (bundled simulator, files in ./out)',
+      './mtc start --config my.json --once         collect once with a real configuration, then exit',
+      './mtc diagnose contoso --config my.json     check one source: token, permission, a probe query',
+      './mtc test                                  the test suite (the ./mtc launcher only)',
+    ]));
+  program.enablePositionalOptions();
+
+  program.command('start')
+    .description('run the collector locally (embedded storage, the real functions); with --once, collect once and exit')
+    .addOption(configOption())
+    .option('--once', 'plan once, drain until idle, print a summary and exit (non-zero if a source failed)')
+    .option('--fresh', 'delete the state of this configuration first (re-collect from "start")')
+    .option('--state-dir <dir>', 'where state is kept between runs (default with --config: .mtc-state/<config name>/ next to the file)')
+    .addOption(new Option('--storage-dir <dir>', 'old name of --state-dir').hideHelp())
+    .option('--give-up-after <duration>', 'with --once: stop when nothing has moved for this long (an endpoint that stays unreachable)', '3m')
+    .option('--out <dir>', 'output folder of the default file destination (bundled simulator run)', 'out')
+    .option('--port <n>', 'HTTP port of the local Functions host (0 = any free port)', '7071')
+    .option('--start <time>', 'bundled simulator: where collection starts (default -2h@h)')
+    .option('--rows-per-day <n>', 'bundled simulator: traffic volume (default 50000)')
+    .option('--speed <factor>', 'bundled simulator: clock speed (1 = real time)')
+    .option('--progress-every <duration>', 'continuous run: progress line interval when not on a terminal', '30s')
+    .option('--verbose', 'log every invocation and the underlying cause of errors')
+    .addHelpText('after', examples([
+      'mtc start                                      bundled simulator, NDJSON in ./out, until Ctrl-C',
+      'mtc start --once                               collect the last two hours from the simulator and exit',
+      'mtc start --config my.json --once              a real tenant; state in .mtc-state/my/ next to my.json',
+      'mtc start --config my.json --once --fresh      start over from the configured "start"',
+      'MTC_CONFIG_PATH=my.json mtc start              the same file through the environment',
+      '',
+      'Exit codes (--once): 0 every source collected; 1 a source ended in Error or Stopping, a slice is',
+      'parked, a source collected nothing of what was planned, or nothing moved for --give-up-after; 2 usage.',
+      'Environment: JobsStorage (state in that storage account instead of the embedded one), MTC_PLAN_SCHEDULE.',
+    ]))
+    .action((opts: Record<string, string | boolean | undefined>) => {
+      setCode(import('./start.js').then(({ startCommand }) => startCommand({
+        once: !!opts.once, fresh: !!opts.fresh, verbose: !!opts.verbose,
+        ...(opts.config ? { config: String(opts.config) } : {}),
+        ...(opts.stateDir ?? opts.storageDir ? { stateDir: String(opts.stateDir ?? opts.storageDir) } : {}),
+        giveUpAfter: String(opts.giveUpAfter), out: String(opts.out), port: String(opts.port),
+        progressEvery: String(opts.progressEvery),
+        ...(opts.start ? { start: String(opts.start) } : {}),
+        ...(opts.rowsPerDay ? { rowsPerDay: String(opts.rowsPerDay) } : {}),
+        ...(opts.speed ? { speed: String(opts.speed) } : {}),
+      }, io, env)));
+    });
+
+  program.command('diagnose')
+    .description('check one source: get a token, check the permission, run a one-row probe, name the fix')
+    .argument('<source>', 'the source id in the configuration')
+    .addOption(configOption())
+    .option('--json', 'print the diagnosis as JSON')
+    .option('--auth-url', 'authorizationCode method: print the sign-in URL')
+    .option('--auth-code <code>', 'authorizationCode method: redeem this one-time code and store the refresh token')
+    .option('--verbose', 'show the underlying cause of a failure')
+    .addHelpText('after', examples([
+      'mtc diagnose contoso --config my.json',
+      'mtc diagnose contoso --config my.json --json',
+      'mtc diagnose contoso --config my.json --auth-url       (then --auth-code <code>)',
+      'Exit codes: 0 the source is ready (Collecting), 1 it is not (the fix is printed), 2 usage or configuration.',
+    ]))
+    .action((source: string, opts: Record<string, string | boolean | undefined>) => {
+      setCode(import('./diagnose.js').then(({ diagnoseCommand }) => diagnoseCommand({
+        source, json: !!opts.json, authUrl: !!opts.authUrl, verbose: !!opts.verbose,
+        ...(opts.config ? { config: String(opts.config) } : {}),
+        ...(typeof opts.authCode === 'string' ? { authCode: opts.authCode } : {}),
+      }, io, env)));
+    });
+
+  program.command('backfill')
+    .description('start a backfill on a running host (local or Azure) over its HTTP API, or show a run\'s progress')
+    .argument('<source>', 'the source id')
+    .option('--start <time>', 'where the backfill starts (ISO time or an expression such as -7d@d)')
+    .option('--end <time>', 'where it ends (default: where live collection started)')
+    .option('--run <runId>', 'show the progress of this run instead of starting one')
+    .option('--wait', 'poll until the run is done')
+    .addOption(hostUrlOption())
+    .addOption(hostKeyOption())
+    .addHelpText('after', examples([
+      'mtc backfill contoso --start -7d@d --key <function key>',
+      'mtc backfill contoso --start 2026-11-01T00:00:00Z --end 2026-11-08T00:00:00Z --wait',
+      'mtc backfill contoso --run <runId> --url https://<app>.azurewebsites.net/api --key <key>',
+    ]))
+    .action((source: string, opts: Record<string, string | boolean | undefined>) => {
+      setCode(import('./host-api.js').then(({ backfillCommand }) => backfillCommand({ source, ...opts } as BackfillArgs, io)));
+    });
+
+  program.command('status')
+    .description('show the status of every source (or one) of a running host (local or Azure) over its HTTP API')
+    .argument('[source]', 'one source id (default: all)')
+    .option('--json', 'print the status document as JSON')
+    .addOption(hostUrlOption())
+    .addOption(hostKeyOption())
+    .addHelpText('after', examples([
+      'mtc status --key <function key>                       the local host on port 7071',
+      'mtc status contoso --url https://<app>.azurewebsites.net/api --key <key> --json',
+      'Exit codes: 0 every source Collecting without parked slices, 1 otherwise, 2 usage.',
+    ]))
+    .action((source: string | undefined, opts: Record<string, string | boolean | undefined>) => {
+      setCode(import('./host-api.js').then(({ statusCommand }) => statusCommand({ ...(source ? { source } : {}), ...opts } as StatusArgs, io)));
+    });
+
+  program.command('replay')
+    .description('re-send a blob archive (an azure-blob destination) to another configured destination')
+    .requiredOption('--from <destination>', 'the azure-blob destination holding the archive')
+    .requiredOption('--to <destination>', 'the destination to send it to')
+    .option('--source <source>', 'only this source\'s archive')
+    .addOption(configOption())
+    .addHelpText('after', examples([
+      'mtc replay --config my.json --from archive --to siem',
+      'mtc replay --config my.json --from archive --to siem --source contoso',
+    ]))
+    .action((opts: Record<string, string | undefined>) => {
+      setCode(import('./replay.js').then(({ replayCommand }) => replayCommand({ from: opts.from!, to: opts.to!, ...(opts.source ? { source: opts.source } : {}), ...(opts.config ? { config: opts.config } : {}) }, io, env)));
+    });
+
+  const simulator = program.command('simulator')
+    .description('run the Message Trace simulator (Entra ID + Graph + RWS stand-in) until Ctrl-C')
+    .option('--port <n>', 'port to listen on (0: a free port)')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1)')
+    .option('--https', 'serve https with a generated self-signed certificate')
+    .option('--seed <n>', 'seed of all generated data (default 1)')
+    .option('--rows-per-day <n>', 'trace rows per tenant per day (default 50000)')
+    .option('--tenants <n>', 'number of tenants (default 1)')
+    .option('--latency-ms <n>', 'added latency per request, in clock time')
+    .option('--speed <factor>', 'run the clock this many times faster than real time')
+    .option('--fault <kind:probability>', 'inject a fault; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--distribution-lists-per-day <n>', 'mails to a distribution list per tenant per day (every row at one instant)')
+    .option('--distribution-list-recipients <min-max>', 'recipients of those mails (default 1000-5000)')
+    .option('--distribution-list <recipients[@instant]>', 'one distribution-list mail at an instant; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--late-row-fraction <f>', 'share of rows that appear only after a page covering them was read')
+    .option('--status-change-fraction <f>', 'share of rows whose status changes after a page served them')
+    .addHelpText('after', examples(['mtc simulator --https --tenants 2 --rows-per-day 100000', 'mtc simulator --port 8443 --fault 503:0.05', 'mtc simulator --distribution-list 3000 --status-change-fraction 0.02']))
+    .action(() => setCode(runScript('simulator/cli.js', argsOf(simulator))));
+
+  const bench = program.command('bench')
+    .description('the throughput benchmark (real planner and worker in virtual time); prints figures, writes bench/results')
+    .option('--scenario <list>', 'a, b or c, or a list such as a,c (default a,b,c)')
+    .option('--quick', 'shorter scenarios')
+    .option('--latency-ms <n>', 'simulated API latency')
+    .option('--backfill-days <n>', 'scenario b: days to backfill')
+    .option('--hours <n>', 'scenarios a and c: simulated hours')
+    .option('--tenants <n>', 'scenarios a and c: tenant count')
+    .option('--rows-per-day <n>', 'scenarios a and c: rows per tenant per day')
+    .option('--usage', 'count storage operations, executions and telemetry bytes (for docs/cost.md)')
+    .option('--no-baseline', 'skip the peer-like baseline')
+    .option('--no-page-cost', 'skip the per-page CPU cost')
+    .option('--out <dir>', 'results folder (default bench/results)')
+    .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline']))
+    .action(() => setCode(runScript('bench/run.js', argsOf(bench))));
+
+  const soak = program.command('soak')
+    .description('the long fault-injection run (at least 1M rows, every fault kind, process kills); not part of the tests')
+    .option('--seed <n>', 'seed', '7')
+    .option('--rows-per-day <n>', 'simulator volume', '1000000')
+    .option('--hours <n>', 'simulated hours', '26')
+    .option('--kills <n>', 'process kills', '8')
+    .option('--distribution-lists-per-day <n>', 'distribution-list mails per day (1000-5000 recipients at one instant)')
+    .option('--late-row-fraction <f>', 'rows that appear only after a page covering them was read (caught by settle re-reads)')
+    .option('--status-change-fraction <f>', 'rows whose status changes after a page served them')
+    .option('--concurrent-final-runs <n>', 'collectors racing over the same state in the final phase (default 2)')
+    .option('--destination-outage-seconds <n>', 'the flaky destination answers 503 to everything from the start (default 60)')
+    .addHelpText('after', examples(['mtc soak', 'mtc soak --hours 4 --kills 2', 'mtc soak --distribution-lists-per-day 48 --status-change-fraction 0.02']))
+    .action(() => setCode(runScript('test/soak.js', argsOf(soak))));
+
+  for (const c of program.commands) {
+    c.showSuggestionAfterError(true).showHelpAfterError(`(mtc ${c.name()} --help for usage and examples)`).exitOverride()
+      .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+  }
+  return program;
+}
+
+/** Runs `mtc <argv>`; resolves the exit code (never exits the process itself). */
+export async function main(argv: string[], io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const old = nodeTooOld();
+  if (old) {
+    io.err(old);
+    return 2;
+  }
+  let code: number | Promise<number> = 0;
+  const program = buildProgram(io, env, (c) => { code = c; });
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 2;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return await code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version end with code 0; a usage problem (already printed) with 2.
+      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? 0 : 2;
+    }
+    if (err instanceof UsageError) {
+      io.err(`mtc: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`mtc: the configuration has errors:\n${err.message.split('\n').map((l) => `  ${l}`).join('\n')}`);
+      return 2;
+    }
+    io.err(`mtc: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
+    process.stderr.write(`mtc: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

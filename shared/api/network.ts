@@ -1,0 +1,127 @@
+/**
+ * Network and TLS failures at the authority (Entra ID) or the API, named for what they are: an
+ * untrusted certificate, a refused connection, a name that does not resolve, a timeout. Each is a
+ * transient ThirdPartyGeneric error whose message names the host and the cause, and whose fix
+ * names what to change (NODE_EXTRA_CA_CERTS, proxy settings, the endpoint URL). A wrong tenant is
+ * only reported when Entra ID says so (AADSTS90002 and kin).
+ *
+ * The identity library reports every failure to fetch the tenant's OpenID metadata as
+ * `endpoints_resolution_error` and drops the cause, so `explainAuthorityFailure` asks the
+ * metadata URL itself and reports what actually happened.
+ */
+import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
+import { loadGot } from './http';
+
+export type NetworkCause = 'tls-untrusted' | 'tls-invalid' | 'refused' | 'dns' | 'timeout' | 'reset' | 'unreachable';
+
+const TLS_UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
+const TLS_INVALID = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_REVOKED', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO']);
+
+/** The network cause of an error code (Node's `code`), or undefined when it is not a network failure. */
+export function networkCauseOf(code: string | undefined): NetworkCause | undefined {
+  if (!code) return undefined;
+  if (TLS_UNTRUSTED.has(code)) return 'tls-untrusted';
+  if (TLS_INVALID.has(code)) return 'tls-invalid';
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'dns';
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') return 'reset';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') return 'unreachable';
+  return undefined;
+}
+
+/** Finds a Node error code on an error or its causes. */
+export function errorCodeOf(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 6; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && networkCauseOf(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+const PROXY_NOTE = 'If a proxy inspects TLS, add its root certificate to NODE_EXTRA_CA_CERTS.';
+
+/** The message and fix for a network failure reaching `url` (`what`: "Entra ID (authority)", "Graph"). */
+export function networkFailure(what: string, url: string, code: string, cause: unknown): CollectorError {
+  const host = safeHost(url);
+  const kind = networkCauseOf(code) ?? 'unreachable';
+  const texts: Record<NetworkCause, { message: string; fix: string }> = {
+    'tls-untrusted': {
+      message: `TLS: the certificate of ${what} at ${host} is not trusted (${code}); nothing was sent.`,
+      fix: `Trust the certificate authority that signed it: set NODE_EXTRA_CA_CERTS to a PEM file holding its root certificate (for a TLS-inspecting proxy, the proxy's root), then restart. ${url.startsWith('https://login.') || url.includes('graph.microsoft') ? '' : 'Check that the endpoint URL in the source is right. '}`.trim(),
+    },
+    'tls-invalid': {
+      message: `TLS: the certificate of ${what} at ${host} is not valid for it (${code}).`,
+      fix: `Check the endpoint URL and the system clock; ${PROXY_NOTE}`,
+    },
+    refused: {
+      message: `${what} at ${host} refused the connection (${code}).`,
+      fix: `Check the endpoint URL in the source (endpoints.authorityHost / endpoints.graphBaseUrl) and that outbound HTTPS to ${host} is allowed; behind a proxy set HTTPS_PROXY (and NO_PROXY for local hosts).`,
+    },
+    dns: {
+      message: `The name of ${what}, ${host}, does not resolve (${code}).`,
+      fix: `Check the endpoint URL for typos and the DNS of this machine; behind a proxy set HTTPS_PROXY.`,
+    },
+    timeout: {
+      message: `${what} at ${host} did not answer in time (${code}).`,
+      fix: `Check that outbound HTTPS to ${host} is allowed (firewall, network security group); behind a proxy set HTTPS_PROXY.`,
+    },
+    reset: {
+      message: `The connection to ${what} at ${host} was closed before a response (${code}).`,
+      fix: `Usually passes; if it persists, check proxies and firewalls between here and ${host}. ${PROXY_NOTE}`,
+    },
+    unreachable: {
+      message: `${what} at ${host} cannot be reached (${code}).`,
+      fix: `Check the network route to ${host} and the endpoint URL; behind a proxy set HTTPS_PROXY.`,
+    },
+  };
+  const t = texts[kind];
+  return thirdPartyGeneric(t.message, { code: `Network.${kind}`, fix: t.fix, excerpt: `${url} ${code}`, cause });
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+/** Whether an identity-library error is one that hides a network cause (metadata or token endpoint unreachable). */
+export function looksLikeHiddenNetworkFailure(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
+  if (/AADSTS\d+/.test(text)) return false;
+  return /endpoints_resolution_error|network_error|Network request failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|certificate|self[- ]signed|unable to verify|openid_config_error|authority_mismatch|untrusted_authority/i.test(text);
+}
+
+/**
+ * Asks the tenant's OpenID metadata URL at the authority what the identity library could not say:
+ * a network or TLS failure (→ a transient error naming host, cause and fix), Entra ID's own error
+ * (e.g. AADSTS90002: the tenant does not exist → a configuration error), or nothing wrong
+ * (undefined: the original error stands).
+ */
+export async function explainAuthorityFailure(authorityHost: string, tenantId: string, timeoutMs = 15_000): Promise<CollectorError | undefined> {
+  const url = `${authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenantId)}/v2.0/.well-known/openid-configuration`;
+  const got = await loadGot();
+  let res;
+  try {
+    res = await got(url, { timeout: { request: timeoutMs }, retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false, responseType: 'text' });
+  } catch (err) {
+    const code = errorCodeOf(err) ?? 'NetworkError';
+    return networkFailure('Entra ID (the authority)', authorityHost, code, err);
+  }
+  if (res.statusCode === 200) return undefined;
+  const aadsts = /AADSTS(\d+)/.exec(res.body)?.[1];
+  if (aadsts === '90002' || aadsts === '900023' || aadsts === '90072') {
+    return thirdPartyConfig(`Entra ID at ${safeHost(authorityHost)} does not know the tenant "${tenantId}" (AADSTS${aadsts}).`, {
+      code: `AADSTS${aadsts}`, fix: 'Check the source\'s tenantId (the Directory (tenant) ID on the tenant\'s Entra overview page) and its cloud.', excerpt: excerptOf(res.body, 160),
+    });
+  }
+  return thirdPartyGeneric(`Entra ID at ${safeHost(authorityHost)} answered ${res.statusCode} for the tenant's OpenID metadata${aadsts ? ` (AADSTS${aadsts})` : ''}.`, {
+    code: aadsts ? `AADSTS${aadsts}` : 'AuthorityMetadataFailed', statusCode: res.statusCode, excerpt: excerptOf(res.body, 160),
+    fix: 'Check endpoints.authorityHost (it must be the Entra ID login host of the tenant\'s cloud, e.g. https://login.microsoftonline.com).',
+  });
+}

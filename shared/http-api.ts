@@ -1,0 +1,39 @@
+/**
+ * The HTTP API's routes, declared once: the functions register them from here (functions/*.ts) and
+ * the route table of docs/api.md is generated from them (shared/reference-docs.ts).
+ */
+export interface HttpRouteDeclaration {
+  methods: ('GET' | 'POST')[];
+  authLevel: 'function' | 'anonymous' | 'admin';
+  /** The route template after the /api prefix. */
+  route: string;
+  /** What each method does, for the docs. */
+  summary: Partial<Record<'GET' | 'POST', string>>;
+}
+
+export const HTTP_ROUTES = {
+  backfill: {
+    methods: ['POST', 'GET'], authLevel: 'function', route: 'sources/{source}/backfill/{runId?}',
+    summary: { POST: 'start a backfill of `{"start", "end"}` (202 with `runId` and `statusUrl`)', GET: 'a backfill run\'s progress (with `{runId}`)' },
+  },
+  status: {
+    methods: ['GET'], authLevel: 'function', route: 'status/{source?}',
+    summary: { GET: 'every source\'s status (or one): state, watermarks, lag, last error, parked slices, runs' },
+  },
+  replay: {
+    methods: ['POST'], authLevel: 'function', route: 'sources/{source}/replay',
+    summary: { POST: 'replay parked slices (all, or `{"sliceIds": [...]}`) and resume a source stopped in `Error`' },
+  },
+  diagnose: {
+    methods: ['GET'], authLevel: 'function', route: 'sources/{source}/diagnose',
+    summary: { GET: 'run the preflight diagnosis of a source now (token, permission, one-row probe) and return it' },
+  },
+} as const satisfies Record<string, HttpRouteDeclaration>;
+
+export type HttpFunctionName = keyof typeof HTTP_ROUTES;
+
+/** The options of `app.http(name, …)` for a declared route (without the handler). */
+export function httpTrigger(name: HttpFunctionName): { methods: ('GET' | 'POST')[]; authLevel: 'function' | 'anonymous' | 'admin'; route: string } {
+  const r: HttpRouteDeclaration = HTTP_ROUTES[name];
+  return { methods: [...r.methods], authLevel: r.authLevel, route: r.route };
+}
