@@ -176,7 +176,7 @@ module storage 'modules/storage.bicep' = {
     tags: allTags
     deploymentContainerName: deploymentContainerName
     containerNames: concat(hostContainerNames, appContainerNames)
-    queueNames: [pageQueueName, '${pageQueueName}-poison']
+    queueNames: [pageQueueName, '${pageQueueName}-poison', '${pageQueueName}-poison-poison']
     tableNames: tableNames
     networkIsolation: networkIsolation
     workspaceId: workspaceForDiagnostics

@@ -13,7 +13,7 @@ param deploymentContainerName string
 @description('Blob containers created up front besides the deployment container (host and app containers), so data roles can be scoped to each one (modules/rbac.bicep).')
 param containerNames array
 
-@description('Queues created up front (the page queue and its poison queue, so alerts and the poison consumer find them).')
+@description('Queues created up front: every queue the host can create (the page queue, its poison queue, and the poison queue of the poison trigger, which the poisonSweep timer empties), so alerts and consumers find them.')
 param queueNames array
 
 @description('State tables created up front.')

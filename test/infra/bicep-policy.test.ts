@@ -1,6 +1,7 @@
 // Security and wiring properties of what Azure receives: the resources `bicep snapshot` predicts
 // for infra/main.bicep (Azure's template engine over the compiled ARM JSON), in the default and
 // the locked-down settings (test/infra/settings.ts), and the compiled templates themselves.
+import { HTTP_ROUTES } from '../../shared/http-api';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -41,7 +42,7 @@ test('the storage account takes Entra ID only over TLS 1.2, and public network a
 test('the page queue, its poison queue, the state tables and every blob container are created up front', (t) => {
   inBothSettings(t, (snap) => {
     const leaf = (r: ArmResource): string => r.name.split('/').pop()!;
-    assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/queueServices/queues').map(leaf).sort(), ['page-jobs', 'page-jobs-poison']);
+    assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/queueServices/queues').map(leaf).sort(), ['page-jobs', 'page-jobs-poison', 'page-jobs-poison-poison']);
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/tableServices/tables').map(leaf).sort(),
       ['mtcbudget', 'mtccursors', 'mtchealth', 'mtcruns', 'mtcslices']);
     const containers = ofType(snap, 'Microsoft.Storage/storageAccounts/blobServices/containers');
@@ -238,9 +239,9 @@ test('each data role is granted to the app identity on the narrowest scope that 
 });
 
 test('Entra authentication, when configured, guards every HTTP route in addition to the function keys', (t) => {
-  const httpFunctions = fs.readdirSync(path.join(REPO_ROOT, 'functions')).filter((f) => f.endsWith('.ts'))
-    .map((f) => fs.readFileSync(path.join(REPO_ROOT, 'functions', f), 'utf8'))
-    .flatMap((text) => [...text.matchAll(/app\.http\([^)]*authLevel: '(\w+)'/g)].map((m) => m[1]));
+  // Every HTTP function registers from its declaration (shared/http-api.ts HTTP_ROUTES; a docs test
+  // checks that each function file uses httpTrigger).
+  const httpFunctions = Object.values(HTTP_ROUTES).map((r) => r.authLevel);
   assert.ok(httpFunctions.length >= 4, 'no HTTP functions found');
   assert.deepEqual([...new Set(httpFunctions)], ['function'], 'every HTTP route keeps its function key');
   inBothSettings(t, (snap, setting) => {
