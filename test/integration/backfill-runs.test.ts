@@ -5,8 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
-import { startSimulator, type Simulator } from '../../simulator';
+import type { Simulator } from '../../simulator';
+import { startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { startBackfill } from '../../shared/backfill';
 import { MATERIALISE_GRACE_MS, resumeRuns } from '../../shared/backfill-runs';
@@ -25,13 +25,10 @@ let receiver: Receiver;
 let current: Harness | undefined;
 
 before(async () => {
-  sim = await startSimulator({
-    https: true,
+  sim = await startHarnessSimulator({
     seed: 21,
-    clock: { now: () => (current ? current.clock.now() : T0), toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
     tenants: [{ rowsPerDay: 24_000, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 } } }],
-  });
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  }, () => (current ? current.clock.now() : T0));
   receiver = await startReceiver();
 });
 

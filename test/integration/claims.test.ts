@@ -5,8 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
-import { startSimulator, type Simulator } from '../../simulator';
+import type { Simulator } from '../../simulator';
+import { startHarnessSimulator } from '../support/harness-simulator';
 import { CLAIM_TTL_MS, processPageJob } from '../../shared/worker/page-worker';
 import type { Destination } from '../../shared/destinations/destination';
 import { decodeJob } from '../../shared/queue/jobs';
@@ -21,12 +21,10 @@ let receiver: Receiver;
 let current: Harness | undefined;
 
 before(async () => {
-  sim = await startSimulator({
-    https: true, seed: 5,
-    clock: { now: () => current?.clock.now() ?? T0, toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
+  sim = await startHarnessSimulator({
+    seed: 5,
     tenants: [{ rowsPerDay: 20_000, traffic: { visibilityDelay: { minMs: 0, maxMs: 0 } } }],
-  });
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  }, () => current?.clock.now() ?? T0);
   receiver = await startReceiver();
 });
 after(async () => {

@@ -9,8 +9,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
-import { startSimulator, type Simulator } from '../../simulator';
+import type { Simulator } from '../../simulator';
+import { startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
@@ -36,9 +36,8 @@ let archive: Receiver;
 let current: Harness | undefined;
 
 before(async () => {
-  sim = await startSimulator({
-    https: true, seed: 23,
-    clock: { now: () => current?.clock.now() ?? T0, toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
+  sim = await startHarnessSimulator({
+    seed: 23,
     tenants: [{
       rowsPerDay: 4_800,
       traffic: {
@@ -54,8 +53,7 @@ before(async () => {
         transient: { fraction: 0.4, minDelayMs: 5 * MINUTE, maxDelayMs: 30 * MINUTE },
       },
     }],
-  });
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  }, () => current?.clock.now() ?? T0);
   siem = await startReceiver();
   archive = await startReceiver();
 });

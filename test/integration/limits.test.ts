@@ -10,9 +10,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
 import type { TableClient } from '@azure/data-tables';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../../simulator';
+import type { Simulator } from '../../simulator';
+import { startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { MAX_OUTBOX_SLICES, MAX_PROPERTY_CHARS } from '../../shared/state/ledger';
 import { TenantBudget } from '../../shared/budget';
@@ -37,9 +37,8 @@ const clockNow = () => (current ? current.clock.now() : T0);
 const DL = 0, NORMAL = 1, QUIET = 2, BURST = 3;
 
 before(async () => {
-  sim = await startSimulator({
-    https: true, seed: 7,
-    clock: { now: clockNow, toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
+  sim = await startHarnessSimulator({
+    seed: 7,
     // Every continuation carries a 100K-character skiptoken (10x a long real one).
     graph: { skipTokenPadding: 100_000 },
     tenants: [
@@ -65,8 +64,7 @@ before(async () => {
         },
       },
     ],
-  } as SimulatorOptions);
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  }, clockNow);
   receiver = await startReceiver();
   second = await startReceiver();
 });

@@ -8,8 +8,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
-import { startSimulator, type Simulator } from '../../simulator';
+import type { Simulator } from '../../simulator';
+import { startHarnessSimulator } from '../support/harness-simulator';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 
@@ -28,10 +28,8 @@ let receiver: Receiver;
 let current: Harness | undefined;
 
 before(async () => {
-  sim = await startSimulator({
-    https: true,
+  sim = await startHarnessSimulator({
     seed: 43,
-    clock: { now: () => (current ? current.clock.now() : T0), toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
     tenants: [{
       rowsPerDay: 0,
       traffic: {
@@ -40,8 +38,7 @@ before(async () => {
         })),
       },
     }],
-  });
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  }, () => (current ? current.clock.now() : T0));
   receiver = await startReceiver();
 });
 

@@ -7,8 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
-import { startSimulator, type Simulator } from '../../simulator';
+import type { Simulator } from '../../simulator';
+import { startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { startBackfill } from '../../shared/backfill';
 import type { Runtime } from '../../shared/runtime';
@@ -23,13 +23,10 @@ let receiver: Receiver;
 let current: Harness | undefined;
 
 before(async () => {
-  sim = await startSimulator({
-    https: true,
+  sim = await startHarnessSimulator({
     seed: 41,
-    clock: { now: () => (current ? current.clock.now() : T0), toRealMs: () => 0, sleep: async () => {}, describe: () => 'test' },
     tenants: [{ rowsPerDay: 4800, traffic: { visibilityDelay: { minMs: 0, maxMs: 60_000 } } }],
-  });
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
+  }, () => (current ? current.clock.now() : T0));
   receiver = await startReceiver();
 });
 
