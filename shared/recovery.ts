@@ -122,8 +122,11 @@ const lastPruned = new Map<string, number>();
  */
 export async function pruneLedger(deps: RecoveryDeps, source: SourceConfig, health: { completedUntil: number; settledUntil: number } | undefined): Promise<number> {
   const now = deps.clock.now();
-  if (!health || now - (lastPruned.get(source.id) ?? 0) < PRUNE_EVERY_MS) return 0;
-  lastPruned.set(source.id, now);
+  // Per ledger (table prefix) and source: two collectors in one process (tests, a local host next
+  // to another prefix) prune their own ledgers.
+  const key = `${deps.ledger.prefix}/${source.id}`;
+  if (!health || now - (lastPruned.get(key) ?? 0) < PRUNE_EVERY_MS) return 0;
+  lastPruned.set(key, now);
   let deleted = 0;
   for await (const s of deps.ledger.listSlices(source.id, { state: 'done' })) {
     if (deleted >= PRUNE_BATCH) break;
