@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
-import { startHarnessSimulator } from '../support/harness-simulator';
+import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { startBackfill } from '../../shared/backfill';
 import { MATERIALISE_GRACE_MS, resumeRuns } from '../../shared/backfill-runs';
@@ -38,13 +38,10 @@ after(async () => {
 });
 
 function doc() {
-  const t = sim.tenants[0]!;
   return {
     sources: [{
       id: 'contoso',
-      tenantId: t.tenantId,
-      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-      auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+      ...simulatorTenant(sim),
       start: new Date(T0 - HOUR).toISOString(),
       collectionDelay: '10m',
       sliceLength: '1h',

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
-import { startHarnessSimulator } from '../support/harness-simulator';
+import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { CLAIM_TTL_MS, processPageJob } from '../../shared/worker/page-worker';
 import type { Destination } from '../../shared/destinations/destination';
 import { decodeJob } from '../../shared/queue/jobs';
@@ -38,9 +38,8 @@ async function harness(): Promise<Harness> {
   const h = await createHarness({
     doc: {
       sources: [{
-        id: 'contoso', tenantId: t.tenantId,
-        endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-        auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+        id: 'contoso',
+        ...simulatorTenant(sim),
         start: new Date(T0 - 60 * MINUTE).toISOString(), collectionDelay: '5m', sliceLength: '2h', pageSize: 500,
         settle: { rereads: [] }, destinations: ['siem'],
       }],

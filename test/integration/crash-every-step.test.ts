@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
-import { startHarnessSimulator } from '../support/harness-simulator';
+import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
@@ -64,12 +64,10 @@ after(async () => {
 });
 
 function doc(tenant = 0) {
-  const t = sim.tenants[tenant]!;
   return {
     sources: [{
-      id: 'contoso', tenantId: t.tenantId,
-      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-      auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+      id: 'contoso',
+      ...simulatorTenant(sim, tenant),
       ...(tenant === 0
         ? { start: new Date(START).toISOString(), collectionDelay: '5m' }
         // One recent slice: its newest page is the one late rows and status changes alter most.

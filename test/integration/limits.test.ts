@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TableClient } from '@azure/data-tables';
 import type { Simulator } from '../../simulator';
-import { startHarnessSimulator } from '../support/harness-simulator';
+import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { MAX_OUTBOX_SLICES, MAX_PROPERTY_CHARS } from '../../shared/state/ledger';
 import { TenantBudget } from '../../shared/budget';
@@ -75,12 +75,10 @@ after(async () => {
 });
 
 function doc(tenant: number, source: Record<string, unknown>) {
-  const t = sim.tenants[tenant]!;
   return {
     sources: [{
-      id: 'contoso', tenantId: t.tenantId,
-      endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-      auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+      id: 'contoso',
+      ...simulatorTenant(sim, tenant),
       collectionDelay: '10m', destinations: ['siem', 'archive'],
       ...source,
     }],

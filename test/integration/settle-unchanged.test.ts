@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
-import { startHarnessSimulator } from '../support/harness-simulator';
+import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 
@@ -53,9 +53,7 @@ describe('settle re-read of unchanged and changed rows', () => {
     const doc = {
       sources: [{
         id: 'settling',
-        tenantId: t.tenantId,
-        endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-        auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+        ...simulatorTenant(sim),
         start: new Date(BUCKET).toISOString(),
         collectionDelay: '10m',
         sliceLength: '1h',

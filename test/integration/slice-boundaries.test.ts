@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
-import { startHarnessSimulator } from '../support/harness-simulator';
+import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
 import { startBackfill } from '../../shared/backfill';
 import type { Runtime } from '../../shared/runtime';
@@ -46,9 +46,7 @@ describe('half-open slice boundaries', () => {
     const doc = {
       sources: [{
         id: 'edges',
-        tenantId: t.tenantId,
-        endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
-        auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+        ...simulatorTenant(sim),
         start: new Date(liveStart).toISOString(),
         collectionDelay: '10m',
         sliceLength: '1h',

@@ -15,3 +15,13 @@ export async function startHarnessSimulator(options: Omit<SimulatorOptions, 'htt
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), sim.caCertificatePem!]);
   return sim;
 }
+
+/** The fields a source needs to reach tenant `index` of the simulator (client secret from env:SIM_SECRET). */
+export function simulatorTenant(sim: Simulator, index = 0): Record<string, unknown> {
+  const t = sim.tenants[index]!;
+  return {
+    tenantId: t.tenantId,
+    endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+    auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:SIM_SECRET' },
+  };
+}
