@@ -233,12 +233,13 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
     .option('--rows-per-day <n>', 'simulator volume', '1000000')
     .option('--hours <n>', 'simulated hours', '26')
     .option('--kills <n>', 'process kills', '8')
-    .option('--distribution-lists-per-day <n>', 'distribution-list mails per day (1000-5000 recipients at one instant)')
-    .option('--late-row-fraction <f>', 'rows that appear only after a page covering them was read (caught by settle re-reads)')
-    .option('--status-change-fraction <f>', 'rows whose status changes after a page served them')
+    .option('--distribution-lists-per-day <n>', 'distribution-list mails per day (1000-5000 recipients at one instant; default 48)')
+    .option('--late-row-fraction <f>', 'rows that appear only after a page covering them was read, found by settle re-reads (default 0.01)')
+    .option('--status-change-fraction <f>', 'rows whose status changes after a page served them (default 0.02)')
     .option('--concurrent-final-runs <n>', 'collectors racing over the same state in the final phase (default 2)')
-    .option('--destination-outage-seconds <n>', 'the flaky destination answers 503 to everything from the start (default 60)')
-    .addHelpText('after', examples(['mtc soak', 'mtc soak --hours 4 --kills 2', 'mtc soak --distribution-lists-per-day 48 --status-change-fraction 0.02']))
+    .option('--concurrent-backfills <n>', 'overlapping backfill POSTs at once to the racing collectors; exactly one may be admitted (default 20)')
+    .option('--destination-outage-seconds <n>', 'the flaky destination answers 503 to everything from the start (default 3600)')
+    .addHelpText('after', examples(['mtc soak', 'mtc soak --hours 4 --kills 2 --destination-outage-seconds 60', 'mtc soak --late-row-fraction 0 --concurrent-backfills 0']))
     .action(() => setCode(runScript('test/soak.js', argsOf(soak))));
 
   for (const c of program.commands) {
