@@ -99,6 +99,11 @@ export const RUNTIME_SETTINGS = {
     description: 'Age after which a planner relays the outbox of a planner that died mid-run (default 120).',
     parser: wholeNumber(1, 86_400),
   }),
+  localLockSeconds: typed({
+    name: 'MTC_LOCAL_LOCK_SECONDS', requiredInAzure: false, default: undefined,
+    description: 'Local host only (`mtc start`, the tests): how long a received page job stays locked, in real seconds (default: from the clock speed, 30 to 600). The crash tests shorten it so a killed host\'s messages come back sooner. Azure ignores it.',
+    parser: wholeNumber(1, 600),
+  }),
 } as const;
 
 type SettingValue<S> = S extends TypedSetting<infer T, infer D> ? T | D : never;
@@ -145,6 +150,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   declared(RUNTIME_SETTINGS.budgetHeadroom),
   declared(RUNTIME_SETTINGS.claimTtlSeconds),
   declared(RUNTIME_SETTINGS.outboxStaleSeconds),
+  declared(RUNTIME_SETTINGS.localLockSeconds),
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based `JobsStorage__*` settings instead.' },
   { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },
   { name: 'JobsStorage__tableServiceUri', requiredInAzure: true, description: 'Table endpoint of the jobs storage account (identity-based connection).' },
