@@ -26,7 +26,7 @@ import { liveSlicePrefixAt } from '../state/ledger';
 import type { JobQueue, PageJob } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import type { Telemetry } from '../telemetry';
-import { EVENTS } from '../telemetry';
+import { EVENTS, errorTags } from '../telemetry';
 import { setSourceState } from '../health';
 import { policyRetries, retryDelayMs } from './retry';
 import { deletePage, persistPage, readPage, type StoredPage } from './page-store';
@@ -182,7 +182,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
     if (error.code === 'ClaimLost') return { outcome: 'claimed-elsewhere', error };
     const held = await claim.finish();
     if (!held) return { outcome: 'claimed-elsewhere', error };
-    deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'processing', code: error.code });
+    deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'processing', error }));
     return scheduleRetryOrPark(deps, source, held, job, error, source.retry, 0, 'processing');
   } finally {
     claim.stop();
@@ -370,7 +370,7 @@ async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim,
       if (e.code === 'ClaimLost') throw e;
       const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}) });
       failures.push({ destination: destId, error });
-      deps.telemetry.count('errors', 1, { source: source.id, error_type: 'FirstPartyGeneric', stage: 'sending', code: error.code });
+      deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'sending', error, destination: destId }));
       deps.log.log('warn', `destination ${destId} failed: ${error.message}`, { ...fields, destination: destId, errorType: error.type, code: error.code });
     }
   }
@@ -618,7 +618,7 @@ function withSecretReference(error: CollectorError, source: SourceConfig): Colle
 async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number, carried: StoredPage | undefined): Promise<PageResultSummary> {
   const { clock, log } = deps;
   const fields = { source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code };
-  deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'receiving', code: error.code });
+  deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'receiving', error }));
 
   if (error.type === 'ThirdPartyConfig') {
     error = withSecretReference(error, source);
