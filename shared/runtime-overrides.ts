@@ -5,7 +5,7 @@
  * In Azure nothing sets them and everything comes from app settings.
  */
 import type { Clock } from './time/clock';
-import type { CollectorConfig } from './config/types';
+import type { CollectorConfig } from './components';
 import type { Logger } from './log';
 import type { Telemetry } from './telemetry';
 

@@ -5,8 +5,9 @@
  */
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
-import type { CollectorConfig, SourceConfig } from './config/types';
-import { loadConfigFromEnvironment } from './config/load';
+import type { CollectorConfig } from './components';
+import type { SourceConfig } from './config/types';
+import { loadConfigFromEnvironment } from './components';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
 import { createDestination } from './destinations';
 import type { Destination } from './destinations/destination';

@@ -1,19 +1,9 @@
-/**
- * The one place that loads `got`. got is ESM-only and this project compiles to CommonJS (see the
- * README's development section), so it is loaded with a dynamic import, once.
- */
+/** The API clients' GET: token, timeout, error classification. got is loaded by ./got.ts. */
 import { randomUUID } from 'node:crypto';
-import type { Got } from 'got' with { 'resolution-mode': 'import' };
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyGeneric } from '../errors';
+import { loadGot } from './got';
 import { errorCodeOf, networkCauseOf, networkFailure } from './network';
-
-let gotPromise: Promise<Got> | undefined;
-
-export function loadGot(): Promise<Got> {
-  gotPromise ??= import('got').then((m) => m.default);
-  return gotPromise;
-}
 
 export interface ApiGetOptions {
   /** The API name for error texts: "Graph", "RWS". */

@@ -10,7 +10,7 @@
  * metadata URL itself and reports what actually happened.
  */
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
-import { loadGot } from './http';
+import { loadGot } from './got';
 
 export type NetworkCause = 'tls-untrusted' | 'tls-invalid' | 'refused' | 'dns' | 'timeout' | 'reset' | 'unreachable';
 

@@ -17,7 +17,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import type { AuthorizationCodeAuth } from '../config/types';
 import { CollectorError, excerptOf, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { Clock } from '../time/clock';
-import { loadGot } from '../api/http';
+import { loadGot } from '../api/got';
 import { classifyTokenError, redactCredentialFields } from '../api/graph-client';
 import { describeSecretRef, type SecretSource } from './secrets';
 

@@ -3,15 +3,16 @@
  * validated CollectorConfig, or a ConfigError that lists every problem with its JSON path and fix.
  */
 import { readFileSync } from 'node:fs';
+import { ID_PATTERN } from '../config-common/fields';
+import { ConfigError, formatPath, IssueCollector, isPlainObject } from '../config-common/issues';
+import type { DestinationConfigBase, DestinationKind } from '../config-common/kinds';
+import { checkUnknownFields } from '../config-common/unknown-fields';
 import { parseDestination } from './destination';
-import { ConfigError, formatPath, IssueCollector, isPlainObject } from './issues';
 import { findJsonSyntaxProblem } from './json-syntax';
-import { ID_PATTERN } from './fields';
 import { authSecretRefs, parseSource } from './source';
-import type { CollectorConfig, DestinationConfig, SourceConfig } from './types';
-import { checkUnknownFields } from './unknown-fields';
+import type { CollectorConfigOf, SourceConfig } from './types';
 
-export { ConfigError } from './issues';
+export { ConfigError } from '../config-common/issues';
 
 export const ROOT_FIELDS = ['$schema', 'sources', 'destinations'];
 
@@ -20,8 +21,13 @@ export interface ParseConfigOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface ParsedConfig {
-  config: CollectorConfig;
+/** The components the loader parses with (shared/components.ts passes the registries). */
+export interface ConfigComponents<D extends DestinationConfigBase> {
+  destinations: readonly DestinationKind<D>[];
+}
+
+export interface ParsedConfig<D extends DestinationConfigBase = DestinationConfigBase> {
+  config: CollectorConfigOf<D>;
   /** Things that work but are probably not what was meant, as `<path>: <message>`. */
   warnings: string[];
 }
@@ -31,11 +37,46 @@ function idText(v: unknown): string | undefined {
   return typeof v === 'string' && ID_PATTERN.test(v) ? `"${v}"` : undefined;
 }
 
-/**
- * Checks and normalises a configuration document. Collects every problem before throwing
- * ConfigError (message: one `<path>: <message>` line per issue). Never echoes a secret.
- */
-export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): ParsedConfig {
+export interface LoadedConfig<D extends DestinationConfigBase = DestinationConfigBase> extends ParsedConfig<D> {
+  /** Where the document came from, for logs: `MTC_CONFIG` or `MTC_CONFIG_PATH (<file>)`. */
+  origin: string;
+}
+
+export interface ConfigLoader<D extends DestinationConfigBase> {
+  /**
+   * Checks and normalises a configuration document. Collects every problem before throwing
+   * ConfigError (message: one `<path>: <message>` line per issue). Never echoes a secret.
+   */
+  parseConfig(doc: unknown, opts?: ParseConfigOptions): ParsedConfig<D>;
+  /**
+   * Reads the configuration from MTC_CONFIG (the JSON text) or MTC_CONFIG_PATH (a file holding it);
+   * exactly one must be set. Invalid JSON is reported with line and column, never with the text.
+   */
+  loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string }): LoadedConfig<D>;
+  /**
+   * Reads the configuration file a command line names with `--config <file>`: its errors are
+   * labelled with the option and the file, not with MTC_CONFIG_PATH.
+   */
+  loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string; label?: string }): LoadedConfig<D>;
+}
+
+/** The loader over the given components (one per process, built in shared/components.ts). */
+export function createConfigLoader<D extends DestinationConfigBase>(components: ConfigComponents<D>): ConfigLoader<D> {
+  const parse = (doc: unknown, opts: ParseConfigOptions = {}) => parseConfig(components, doc, opts);
+  return {
+    parseConfig: parse,
+    loadConfigFromEnvironment(env, opts = {}) {
+      const inline = env.MTC_CONFIG?.trim() ? env.MTC_CONFIG : undefined;
+      const file = env.MTC_CONFIG_PATH?.trim() ? env.MTC_CONFIG_PATH.trim() : undefined;
+      return loadConfigDocument(parse, { inline, file, fileLabel: 'MTC_CONFIG_PATH' }, env, opts);
+    },
+    loadConfigFile(file, env, opts = {}) {
+      return loadConfigDocument(parse, { file, fileLabel: opts.label ?? '--config' }, env, opts);
+    },
+  };
+}
+
+function parseConfig<D extends DestinationConfigBase>(components: ConfigComponents<D>, doc: unknown, opts: ParseConfigOptions): ParsedConfig<D> {
   const env = opts.env ?? process.env;
   const keyVaultUri = env.KEY_VAULT_URI;
   const out = new IssueCollector();
@@ -77,11 +118,11 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
     }
   });
 
-  const destinations: DestinationConfig[] = [];
+  const destinations: D[] = [];
   const destinationIdAt = new Map<string, number>();
   rawDestinations.forEach((raw, i) => {
     const path = ['destinations', i];
-    const destination = parseDestination(raw, path, keyVaultUri, out);
+    const destination = parseDestination(raw, path, keyVaultUri, out, components.destinations);
     const id = destinationIds[i];
     if (idText(id)) {
       if (destinationIdAt.has(id as string)) out.add([...path, 'id'], `duplicate destination id ${idText(id)} (also used by destinations[${destinationIdAt.get(id as string)}]); every destination needs its own id`);
@@ -90,11 +131,8 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
     }
     if (destination) {
       destinations.push(destination);
-      if (destination.type === 'http') {
-        for (const [name, value] of Object.entries(destination.headers)) {
-          if (typeof value !== 'string') warnAboutEnvSecret(value.secret, [...path, 'headers', name, 'secretRef'], env, out);
-        }
-      }
+      const kind = components.destinations.find((k) => k.type === destination.type);
+      for (const [field, ref] of kind?.secretRefs?.(destination) ?? []) warnAboutEnvSecret(ref, [...path, ...field], env, out);
     }
   });
 
@@ -136,34 +174,12 @@ function warnAboutEnvSecret(ref: { kind: string; name: string }, path: (string |
   }
 }
 
-export interface LoadedConfig extends ParsedConfig {
-  /** Where the document came from, for logs: `MTC_CONFIG` or `MTC_CONFIG_PATH (<file>)`. */
-  origin: string;
-}
-
-/**
- * Reads the configuration from MTC_CONFIG (the JSON text) or MTC_CONFIG_PATH (a file holding it);
- * exactly one must be set. Invalid JSON is reported with line and column, never with the text.
- */
-export function loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string } = {}): LoadedConfig {
-  const inline = env.MTC_CONFIG?.trim() ? env.MTC_CONFIG : undefined;
-  const file = env.MTC_CONFIG_PATH?.trim() ? env.MTC_CONFIG_PATH.trim() : undefined;
-  return loadConfigDocument({ inline, file, fileLabel: 'MTC_CONFIG_PATH' }, env, opts);
-}
-
-/**
- * Reads the configuration file a command line names with `--config <file>`: its errors are
- * labelled with the option and the file, not with MTC_CONFIG_PATH.
- */
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string; label?: string } = {}): LoadedConfig {
-  return loadConfigDocument({ file, fileLabel: opts.label ?? '--config' }, env, opts);
-}
-
-function loadConfigDocument(
+function loadConfigDocument<D extends DestinationConfigBase>(
+  parseConfig: (doc: unknown, opts: ParseConfigOptions) => ParsedConfig<D>,
   where: { inline?: string; file?: string; fileLabel: string },
   env: NodeJS.ProcessEnv,
   opts: { readFile?: (p: string) => string },
-): LoadedConfig {
+): LoadedConfig<D> {
   const { inline, file, fileLabel } = where;
   if (inline !== undefined && file !== undefined) {
     throw new ConfigError([{ path: 'MTC_CONFIG', message: 'both MTC_CONFIG and MTC_CONFIG_PATH are set; set only one: MTC_CONFIG to the configuration JSON, or MTC_CONFIG_PATH to a file holding it' }]);

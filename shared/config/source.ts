@@ -4,12 +4,13 @@
 import { z } from 'zod';
 import { DAY_MS, MINUTE_MS } from '../time/expressions';
 import { CLOUD_NAMES, CLOUDS, graphUnavailableMessage, isCloudName, normaliseEndpointUrl, rwsInGlobalCloudMessage, type KnownCloudName } from './clouds';
-import { acceptedDomainsField, booleanField, durationField, guidField, idField, intField, secretRefField, tenantIdField, timeField } from './fields';
-import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './issues';
-import type { RwsOptions, SecretRef, SourceAuth, SourceConfig, SourceEndpoints } from './types';
-import { checkUnknownFields } from './unknown-fields';
-import { SECRET_REF_SYNTAX } from './secrets';
-import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
+import { acceptedDomainsField, booleanField, durationField, guidField, idField, intField, secretRefField, tenantIdField, timeField } from '../config-common/fields';
+import { addZodIssues, isPlainObject, type IssueCollector, type Path } from '../config-common/issues';
+import type { RwsOptions, SourceAuth, SourceConfig, SourceEndpoints } from './types';
+import type { SecretRef } from '../config-common/types';
+import { checkUnknownFields } from '../config-common/unknown-fields';
+import { SECRET_REF_SYNTAX } from '../config-common/secrets';
+import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config-common/retry';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
 export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields'] as const;

@@ -1,32 +1,12 @@
 /**
  * The validated, normalised configuration the collector runs on. `shared/config/load.ts` turns the
  * user's JSON document into this shape (or an error that names the field and the fix).
- * The user-facing syntax is documented in docs/configuration.md.
+ * The user-facing syntax is documented in docs/configuration.md. The value types the components
+ * share (secret references, retry policy) are in shared/config-common/types.ts; each destination's
+ * type is in its folder, and their union in shared/destinations/registry.ts.
  */
-
-/** Where a secret lives. Secrets are never inline in the configuration. */
-export type SecretRef =
-  | { kind: 'env'; name: string }
-  | { kind: 'keyVault'; vaultUrl: string; name: string; version?: string };
-
-/** A point in time as written in the config: absolute, or relative to the moment it is resolved. */
-export type TimeSpec =
-  | { kind: 'absolute'; ms: number; text: string }
-  | { kind: 'relative'; text: string };
-
-/** Retry policy (per source and per destination). Durations in ms. */
-export interface RetryPolicyConfig {
-  mode: 'backoff' | 'static' | 'none';
-  initialMs: number;
-  multiplier: number;
-  maxMs: number;
-  /** Past this much time since a page's first attempt, its slice is parked. */
-  horizonMs: number;
-  /** Longest Retry-After honoured. */
-  retryAfterCapMs: number;
-  /** HTTP statuses that are retried (connection resets and timeouts always are). */
-  statusCodes: number[];
-}
+import type { DestinationConfigBase } from '../config-common/kinds';
+import type { RetryPolicyConfig, SecretRef, TimeSpec } from '../config-common/types';
 
 export type CloudName = 'global' | 'gcc' | 'gcchigh' | 'dod' | 'china' | 'custom';
 
@@ -148,91 +128,11 @@ export interface SourceConfig {
   destinations: string[];
 }
 
-export type HeaderValue = string | { secret: SecretRef };
-
-/** Output format of a destination (shared/formats; mapping tables in docs/destinations.md). */
-export type DestinationFormat = 'raw' | 'ecs' | 'ocsf' | 'sentinel' | 'o365-messagetrace';
-
-/** Privacy rules of a destination: row fields dropped or hashed before formatting. */
-export interface DestinationPrivacyConfig {
-  drop: ('subject' | 'senderAddress' | 'recipientAddress' | 'fromIP' | 'toIP' | 'messageId')[];
-  hash: ('subject' | 'senderAddress' | 'recipientAddress' | 'fromIP' | 'toIP' | 'messageId' | 'senderLocalPart' | 'recipientLocalPart')[];
-  /** HMAC key for hashing; without it, plain SHA-256. */
-  hashKey?: SecretRef;
-}
-
-/** Fields every destination has (docs/destinations.md, "Common options"). */
-export interface DestinationCommonConfig {
-  id: string;
-  format: DestinationFormat;
-  /** The tenant's accepted domains (lowercase), for mail direction of sources that set none. */
-  acceptedDomains: string[];
-  /**
-   * Derived by the config loader, not written by users: the accepted domains of each source that
-   * sets its own (source id -> domains). They win over `acceptedDomains` for that source's events.
-   */
-  acceptedDomainsBySource?: Record<string, string[]>;
-  privacy: DestinationPrivacyConfig;
-  retry: RetryPolicyConfig;
-}
-
-export interface HttpDestinationConfig extends DestinationCommonConfig {
-  type: 'http';
-  url: string;
-  headers: Record<string, HeaderValue>;
-  gzip: boolean;
-  maxBatchBytes: number;
-  maxBatchRecords: number;
-  timeoutMs: number;
-  /** Plain http to a loopback address, explicitly opted into. */
-  allowInsecureLoopback: boolean;
-}
-
-export interface FileDestinationConfig extends DestinationCommonConfig {
-  type: 'file';
-  /** Folder for NDJSON files (created when missing). */
-  directory: string;
-  maxBatchRecords: number;
-}
-
-export type { SplunkHecDestinationConfig } from '../destinations/splunk-hec/config';
-export type { SumoLogicDestinationConfig } from '../destinations/sumo-logic/config';
-export type { ElasticDestinationConfig } from '../destinations/elastic/config';
-export type { CriblDestinationConfig } from '../destinations/cribl/config';
-export type { DatadogDestinationConfig } from '../destinations/datadog/config';
-export type { AzureMonitorDestinationConfig } from '../destinations/azure-monitor/config';
-export type { AzureBlobDestinationConfig } from '../destinations/azure-blob/config';
-export type { GoogleSecOpsDestinationConfig } from '../destinations/google-secops/config';
-import type { SplunkHecDestinationConfig } from '../destinations/splunk-hec/config';
-import type { SumoLogicDestinationConfig } from '../destinations/sumo-logic/config';
-import type { ElasticDestinationConfig } from '../destinations/elastic/config';
-import type { CriblDestinationConfig } from '../destinations/cribl/config';
-import type { DatadogDestinationConfig } from '../destinations/datadog/config';
-import type { AzureMonitorDestinationConfig } from '../destinations/azure-monitor/config';
-import type { AzureBlobDestinationConfig } from '../destinations/azure-blob/config';
-import type { GoogleSecOpsDestinationConfig } from '../destinations/google-secops/config';
-
-/** Every destination type (one per folder under shared/destinations/). */
-export type DestinationConfig =
-  | HttpDestinationConfig
-  | FileDestinationConfig
-  | SplunkHecDestinationConfig
-  | SumoLogicDestinationConfig
-  | ElasticDestinationConfig
-  | CriblDestinationConfig
-  | DatadogDestinationConfig
-  | AzureMonitorDestinationConfig
-  | AzureBlobDestinationConfig
-  | GoogleSecOpsDestinationConfig;
-
-export interface CollectorConfig {
+/**
+ * The whole configuration, over the destination types of a registry: shared/components.ts names
+ * the concrete one (`CollectorConfig`, with every registered destination type).
+ */
+export interface CollectorConfigOf<D extends DestinationConfigBase> {
   sources: SourceConfig[];
-  destinations: DestinationConfig[];
-}
-
-/** Where a config error was found and how to fix it. */
-export interface ConfigIssue {
-  /** JSON path of the field, e.g. `sources[0].auth.clientSecretRef`. */
-  path: string;
-  message: string;
+  destinations: D[];
 }

@@ -3,7 +3,7 @@
  * destination), and the classification of a failed response as retryable or permanent.
  * Error texts never contain a URL (some embed a token) or a header value.
  */
-import { loadGot } from '../api/http';
+import { loadGot } from '../api/got';
 import { CollectorError, excerptOf, firstPartyGeneric } from '../errors';
 
 export interface HttpReply {

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { DefaultSecretSource } from '../../shared/auth/secrets';
-import { parseConfig } from '../../shared/config/load';
+import { parseConfig } from '../../shared/components';
 import type { SourceConfig } from '../../shared/config/types';
 import type { Simulator } from '../../simulator';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { normaliseRwsRecord } from '../../shared/api/rws-client';
-import type { ElasticDestinationConfig } from '../../shared/config/types';
+import type { ElasticDestinationConfig } from '../../shared/destinations/elastic/config';
 import { createDestination } from '../../shared/destinations';
 import { integrationDocument } from '../../shared/destinations/elastic/destination';
 import { createFormatter } from '../../shared/formats';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { normaliseRwsRecord } from '../../shared/api/rws-client';
-import type { GoogleSecOpsDestinationConfig } from '../../shared/config/types';
+import type { GoogleSecOpsDestinationConfig } from '../../shared/destinations/google-secops/config';
 import { createDestination } from '../../shared/destinations';
 import { makeEvent } from '../../shared/model/row';
 import { configOf, ctxOf, issuesOf, rejection } from './helpers';

@@ -19,8 +19,8 @@ import { handlePoisonMessage } from '../../shared/worker/poison';
 import { createDestination } from '../../shared/destinations';
 import { DefaultSecretSource } from '../../shared/auth/secrets';
 import { TenantBudget } from '../../shared/budget';
-import { parseConfig } from '../../shared/config/load';
-import type { CollectorConfig } from '../../shared/config/types';
+import { parseConfig } from '../../shared/components';
+import type { CollectorConfig } from '../../shared/components';
 import { testStorage, uniqueName } from './azurite';
 
 export interface Harness {
