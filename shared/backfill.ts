@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { SourceConfig } from './config/types';
+import type { SourceConfig } from './components';
 import type { Runtime } from './runtime';
 import { runStore } from './state/runs';
 import { floorTo, SECOND } from './planning/windows';

@@ -5,12 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { ID_PATTERN } from '../config-common/fields';
 import { ConfigError, formatPath, IssueCollector, isPlainObject } from '../config-common/issues';
-import type { DestinationConfigBase, DestinationKind } from '../config-common/kinds';
+import type { AuthConfigBase, AuthMethodKind, DestinationConfigBase, DestinationKind } from '../config-common/kinds';
 import { checkUnknownFields } from '../config-common/unknown-fields';
 import { parseDestination } from './destination';
 import { findJsonSyntaxProblem } from './json-syntax';
-import { authSecretRefs, parseSource } from './source';
-import type { CollectorConfigOf, SourceConfig } from './types';
+import { parseSource } from './source';
+import type { CollectorConfigOf, SourceConfigOf } from './types';
 
 export { ConfigError } from '../config-common/issues';
 
@@ -22,12 +22,13 @@ export interface ParseConfigOptions {
 }
 
 /** The components the loader parses with (shared/components.ts passes the registries). */
-export interface ConfigComponents<D extends DestinationConfigBase> {
+export interface ConfigComponents<A extends AuthConfigBase, D extends DestinationConfigBase> {
+  authMethods: readonly AuthMethodKind<A>[];
   destinations: readonly DestinationKind<D>[];
 }
 
-export interface ParsedConfig<D extends DestinationConfigBase = DestinationConfigBase> {
-  config: CollectorConfigOf<D>;
+export interface ParsedConfig<A extends AuthConfigBase = AuthConfigBase, D extends DestinationConfigBase = DestinationConfigBase> {
+  config: CollectorConfigOf<A, D>;
   /** Things that work but are probably not what was meant, as `<path>: <message>`. */
   warnings: string[];
 }
@@ -37,31 +38,31 @@ function idText(v: unknown): string | undefined {
   return typeof v === 'string' && ID_PATTERN.test(v) ? `"${v}"` : undefined;
 }
 
-export interface LoadedConfig<D extends DestinationConfigBase = DestinationConfigBase> extends ParsedConfig<D> {
+export interface LoadedConfig<A extends AuthConfigBase = AuthConfigBase, D extends DestinationConfigBase = DestinationConfigBase> extends ParsedConfig<A, D> {
   /** Where the document came from, for logs: `MTC_CONFIG` or `MTC_CONFIG_PATH (<file>)`. */
   origin: string;
 }
 
-export interface ConfigLoader<D extends DestinationConfigBase> {
+export interface ConfigLoader<A extends AuthConfigBase, D extends DestinationConfigBase> {
   /**
    * Checks and normalises a configuration document. Collects every problem before throwing
    * ConfigError (message: one `<path>: <message>` line per issue). Never echoes a secret.
    */
-  parseConfig(doc: unknown, opts?: ParseConfigOptions): ParsedConfig<D>;
+  parseConfig(doc: unknown, opts?: ParseConfigOptions): ParsedConfig<A, D>;
   /**
    * Reads the configuration from MTC_CONFIG (the JSON text) or MTC_CONFIG_PATH (a file holding it);
    * exactly one must be set. Invalid JSON is reported with line and column, never with the text.
    */
-  loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string }): LoadedConfig<D>;
+  loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string }): LoadedConfig<A, D>;
   /**
    * Reads the configuration file a command line names with `--config <file>`: its errors are
    * labelled with the option and the file, not with MTC_CONFIG_PATH.
    */
-  loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string; label?: string }): LoadedConfig<D>;
+  loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string; label?: string }): LoadedConfig<A, D>;
 }
 
 /** The loader over the given components (one per process, built in shared/components.ts). */
-export function createConfigLoader<D extends DestinationConfigBase>(components: ConfigComponents<D>): ConfigLoader<D> {
+export function createConfigLoader<A extends AuthConfigBase, D extends DestinationConfigBase>(components: ConfigComponents<A, D>): ConfigLoader<A, D> {
   const parse = (doc: unknown, opts: ParseConfigOptions = {}) => parseConfig(components, doc, opts);
   return {
     parseConfig: parse,
@@ -76,7 +77,7 @@ export function createConfigLoader<D extends DestinationConfigBase>(components: 
   };
 }
 
-function parseConfig<D extends DestinationConfigBase>(components: ConfigComponents<D>, doc: unknown, opts: ParseConfigOptions): ParsedConfig<D> {
+function parseConfig<A extends AuthConfigBase, D extends DestinationConfigBase>(components: ConfigComponents<A, D>, doc: unknown, opts: ParseConfigOptions): ParsedConfig<A, D> {
   const env = opts.env ?? process.env;
   const keyVaultUri = env.KEY_VAULT_URI;
   const out = new IssueCollector();
@@ -92,11 +93,11 @@ function parseConfig<D extends DestinationConfigBase>(components: ConfigComponen
   const definedIds = [...new Set(destinationIds.filter((id): id is string => idText(id) !== undefined))];
   const used = new Set<string>();
 
-  const sources: SourceConfig[] = [];
+  const sources: SourceConfigOf<A>[] = [];
   const sourceIdAt = new Map<string, number>();
   rawSources.forEach((raw, i) => {
     const path = ['sources', i];
-    const source = parseSource(raw, path, keyVaultUri, out);
+    const source = parseSource(raw, path, keyVaultUri, out, components.authMethods);
     if (!isPlainObject(raw)) return;
     const id = raw.id;
     if (idText(id)) {
@@ -114,7 +115,8 @@ function parseConfig<D extends DestinationConfigBase>(components: ConfigComponen
     }
     if (source) {
       sources.push(source);
-      for (const [field, ref] of authSecretRefs(source.auth)) warnAboutEnvSecret(ref, [...path, 'auth', field], env, out);
+      const method = components.authMethods.find((m) => m.method === source.auth.method);
+      for (const [field, ref] of method?.secretRefs?.(source.auth) ?? []) warnAboutEnvSecret(ref, [...path, 'auth', field], env, out);
     }
   });
 
@@ -174,12 +176,12 @@ function warnAboutEnvSecret(ref: { kind: string; name: string }, path: (string |
   }
 }
 
-function loadConfigDocument<D extends DestinationConfigBase>(
-  parseConfig: (doc: unknown, opts: ParseConfigOptions) => ParsedConfig<D>,
+function loadConfigDocument<A extends AuthConfigBase, D extends DestinationConfigBase>(
+  parseConfig: (doc: unknown, opts: ParseConfigOptions) => ParsedConfig<A, D>,
   where: { inline?: string; file?: string; fileLabel: string },
   env: NodeJS.ProcessEnv,
   opts: { readFile?: (p: string) => string },
-): LoadedConfig<D> {
+): LoadedConfig<A, D> {
   const { inline, file, fileLabel } = where;
   if (inline !== undefined && file !== undefined) {
     throw new ConfigError([{ path: 'MTC_CONFIG', message: 'both MTC_CONFIG and MTC_CONFIG_PATH are set; set only one: MTC_CONFIG to the configuration JSON, or MTC_CONFIG_PATH to a file holding it' }]);

@@ -3,10 +3,10 @@
  * user's JSON document into this shape (or an error that names the field and the fix).
  * The user-facing syntax is documented in docs/configuration.md. The value types the components
  * share (secret references, retry policy) are in shared/config-common/types.ts; each destination's
- * type is in its folder, and their union in shared/destinations/registry.ts.
+ * type and each auth method's block are in their folders, and the unions in the registries.
  */
-import type { DestinationConfigBase } from '../config-common/kinds';
-import type { RetryPolicyConfig, SecretRef, TimeSpec } from '../config-common/types';
+import type { AuthConfigBase, DestinationConfigBase } from '../config-common/kinds';
+import type { RetryPolicyConfig, TimeSpec } from '../config-common/types';
 
 export type CloudName = 'global' | 'gcc' | 'gcchigh' | 'dod' | 'china' | 'custom';
 
@@ -18,57 +18,6 @@ export interface SourceEndpoints {
   /** Token scope for Graph, e.g. https://graph.microsoft.com/.default */
   graphScope: string;
 }
-
-export interface ClientSecretAuth {
-  method: 'clientSecret';
-  clientId: string;
-  clientSecret: SecretRef;
-}
-
-/** Where a certificate (PEM with the private key) comes from. */
-export type CertificateSource =
-  | { kind: 'secret'; ref: SecretRef }
-  | { kind: 'file'; path: string };
-
-export interface CertificateAuth {
-  method: 'certificate';
-  clientId: string;
-  certificate: CertificateSource;
-  /** Thumbprint form in the client assertion header: `sha256` (PS256 + x5t#S256, the default) or `sha1` (RS256 + x5t). */
-  thumbprint: 'sha256' | 'sha1';
-  /** Send the certificate chain (x5c) for subject name / issuer authentication. */
-  sendCertificateChain: boolean;
-}
-
-export interface AuthorizationCodeAuth {
-  method: 'authorizationCode';
-  clientId: string;
-  clientSecret: SecretRef;
-  /** The Key Vault secret that holds the newest refresh token (each rotation writes a new version). */
-  refreshToken: Extract<SecretRef, { kind: 'keyVault' }>;
-  /** Optional one-time authorization code, redeemed when the vault holds no refresh token yet. */
-  authorizationCode?: SecretRef;
-  redirectUri: string;
-}
-
-export interface ManagedIdentityAuth {
-  method: 'managedIdentity';
-  /** Client id of a user-assigned managed identity; absent for the system-assigned identity. */
-  managedIdentityClientId?: string;
-}
-
-export interface FederatedAuth {
-  method: 'federated';
-  /** Application (client) id of the multi-tenant app registration that trusts the managed identity. */
-  clientId: string;
-  /** Client id of the user-assigned managed identity whose token is the assertion; absent for system-assigned. */
-  managedIdentityClientId?: string;
-  /** Audience of the managed identity token, e.g. api://AzureADTokenExchange (per cloud). */
-  audience: string;
-}
-
-export type SourceAuth = ClientSecretAuth | CertificateAuth | AuthorizationCodeAuth | ManagedIdentityAuth | FederatedAuth;
-export type AuthMethod = SourceAuth['method'];
 
 /** Options of the legacy RWS API (`api: "rws"`). */
 export interface RwsOptions {
@@ -84,7 +33,8 @@ export interface RwsOptions {
   maxPageSize: number;
 }
 
-export interface SourceConfig {
+/** One source, over the auth blocks of a registry: shared/components.ts names the concrete one (`SourceConfig`). */
+export interface SourceConfigOf<A extends AuthConfigBase> {
   id: string;
   enabled: boolean;
   tenantId: string;
@@ -94,7 +44,7 @@ export interface SourceConfig {
   graphApiVersion: 'v1.0' | 'beta';
   /** Present exactly when `api` is `rws`. */
   rws?: RwsOptions;
-  auth: SourceAuth;
+  auth: A;
   /** Where collection begins when the source has no cursor yet. */
   start: TimeSpec;
   /** Collection Time Offset: live collection stays this far behind now (ms). */
@@ -129,10 +79,10 @@ export interface SourceConfig {
 }
 
 /**
- * The whole configuration, over the destination types of a registry: shared/components.ts names
- * the concrete one (`CollectorConfig`, with every registered destination type).
+ * The whole configuration, over the auth methods and destination types of the registries:
+ * shared/components.ts names the concrete one (`CollectorConfig`).
  */
-export interface CollectorConfigOf<D extends DestinationConfigBase> {
-  sources: SourceConfig[];
+export interface CollectorConfigOf<A extends AuthConfigBase, D extends DestinationConfigBase> {
+  sources: SourceConfigOf<A>[];
   destinations: D[];
 }

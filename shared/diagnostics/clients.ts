@@ -8,7 +8,7 @@ import { RwsMessageTraceClient } from '../api/rws-client';
 import type { MessageTraceClient } from '../api/client';
 import { SourceCredential } from '../auth/credentials';
 import type { SecretSource } from '../auth/secrets';
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import type { Clock } from '../time/clock';
 
 export function createSourceClients(source: SourceConfig, secrets: SecretSource, clock: Clock): { credential: SourceCredential; api: MessageTraceClient } {

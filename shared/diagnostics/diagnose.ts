@@ -13,7 +13,7 @@ import { classifyTokenError, GRAPH_PERMISSION, MESSAGE_TRACE_APP_ID } from '../a
 import { RWS_DELEGATED_PERMISSION, RWS_PERMISSION } from '../api/rws-client';
 import { apiScopeOf } from '../auth/credentials';
 import { describeSecretRef } from '../auth/secrets';
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import { asCollectorError, CollectorError } from '../errors';
 import type { Clock } from '../time/clock';
 

@@ -17,7 +17,7 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import type { CollectorConfig } from '../components';
 import type { RetryPolicyConfig } from '../config-common/types';
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import { CollectorError, asCollectorError, firstPartyGeneric } from '../errors';
 import type { Logger } from '../log';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../model/row';

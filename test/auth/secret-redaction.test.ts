@@ -14,7 +14,7 @@ import { GraphMessageTraceClient } from '../../shared/api/graph-client';
 import { CollectorError } from '../../shared/errors';
 import { sourceStatus } from '../../shared/status';
 import type { Runtime } from '../../shared/runtime';
-import type { SourceConfig } from '../../shared/config/types';
+import type { SourceConfig } from '../../shared/components';
 import { ManualClock } from '../../shared/time/clock';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { sourceFrom, startFakeKeyVault, type FakeKeyVault } from './support';

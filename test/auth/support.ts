@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { DefaultSecretSource } from '../../shared/auth/secrets';
 import { parseConfig } from '../../shared/components';
-import type { SourceConfig } from '../../shared/config/types';
+import type { SourceConfig } from '../../shared/components';
 import type { Simulator } from '../../simulator';
 
 export const VAULT_URL = 'https://mtc-test.vault.azure.net';

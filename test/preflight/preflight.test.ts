@@ -10,7 +10,7 @@ import { startSimulator, type Simulator } from '../../simulator';
 import { createSourceClients } from '../../shared/diagnostics/clients';
 import { canPreflight, preflightIfChanged, readPreflight, type PreflightRuntime } from '../../shared/diagnostics/preflight';
 import type { SecretSource } from '../../shared/auth/secrets';
-import type { SourceConfig } from '../../shared/config/types';
+import type { SourceConfig } from '../../shared/components';
 import { Ledger } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
 import { MemoryLogger } from '../../shared/log';
