@@ -13,7 +13,7 @@
  * backoff, `notBefore`) are held by `VirtualDelayQueue` in memory and sent to the Azurite queue
  * when the clock reaches their due time: the same effect as the visibility delay in Azure.
  */
-import { createSourceClients } from '../shared/diagnostics/clients';
+import { createSourceClients } from '../shared/api/clients';
 import { sourceConfigHash } from '../shared/runtime';
 import http from 'node:http';
 import tls from 'node:tls';

@@ -9,7 +9,7 @@ import { apiScopeOf } from '../shared/auth/credentials';
 import { authorizeUrl } from '../shared/auth/authorization-code/refresh-token';
 import { asCollectorError } from '../shared/errors';
 import { systemClock } from '../shared/time/clock';
-import { createSourceClients } from '../shared/diagnostics/clients';
+import { createSourceClients } from '../shared/api/clients';
 import { diagnoseSource, type Diagnosis } from '../shared/diagnostics/diagnose';
 import { loadCommandConfig } from './config';
 import { UsageError, type Io } from './io';

@@ -18,7 +18,7 @@ import { JobQueue } from './queue/jobs';
 import { systemClock, type Clock } from './time/clock';
 import { getRuntimeOverrides, onRuntimeOverridesChanged } from './runtime-overrides';
 import type { SourceClients } from './worker/page-worker';
-import { createSourceClients } from './diagnostics/clients';
+import { createSourceClients } from './api/clients';
 import type { ContainerClient } from '@azure/storage-blob';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';

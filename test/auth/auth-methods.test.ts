@@ -12,7 +12,7 @@ import { startSimulator, GRAPH_PERMISSION, GRAPH_RESOURCE, type Simulator } from
 import { createSelfSignedCertificate } from '../../simulator/tls';
 import { decodeJwt } from '../../simulator/jwt';
 import { SourceCredential } from '../../shared/auth/credentials';
-import { GraphMessageTraceClient } from '../../shared/api/graph-client';
+import { GraphMessageTraceClient } from '../../shared/api/graph/client';
 import { CollectorError } from '../../shared/errors';
 import type { SourceConfig } from '../../shared/components';
 import type { SecretSource } from '../../shared/auth/secrets';

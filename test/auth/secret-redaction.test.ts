@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import { startSimulator, type Simulator } from '../../simulator';
 import { SourceCredential } from '../../shared/auth/credentials';
-import { GraphMessageTraceClient } from '../../shared/api/graph-client';
+import { GraphMessageTraceClient } from '../../shared/api/graph/client';
 import { CollectorError } from '../../shared/errors';
 import { sourceStatus } from '../../shared/status';
 import type { Runtime } from '../../shared/runtime';

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { normaliseRwsRecord } from '../../shared/api/rws-client';
+import { normaliseRwsRecord } from '../../shared/api/rws/client';
 import type { ElasticDestinationConfig } from '../../shared/destinations/elastic/config';
 import { createDestination } from '../../shared/destinations';
 import { integrationDocument } from '../../shared/destinations/elastic/destination';

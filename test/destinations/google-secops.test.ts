@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { normaliseRwsRecord } from '../../shared/api/rws-client';
+import { normaliseRwsRecord } from '../../shared/api/rws/client';
 import type { GoogleSecOpsDestinationConfig } from '../../shared/destinations/google-secops/config';
 import { createDestination } from '../../shared/destinations';
 import { makeEvent } from '../../shared/model/row';

@@ -7,7 +7,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { startSimulator, type Simulator } from '../../simulator';
-import { createSourceClients } from '../../shared/diagnostics/clients';
+import { createSourceClients } from '../../shared/api/clients';
 import { canPreflight, preflightIfChanged, readPreflight, type PreflightRuntime } from '../../shared/diagnostics/preflight';
 import type { SecretSource } from '../../shared/auth/secrets';
 import type { SourceConfig } from '../../shared/components';

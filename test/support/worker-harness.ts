@@ -4,7 +4,7 @@
  * receives page jobs and runs them until the queue is empty, moving the clock forward to the
  * earliest due job when everything left is waiting (retry backoff, budget waits).
  */
-import { createSourceClients } from '../../shared/diagnostics/clients';
+import { createSourceClients } from '../../shared/api/clients';
 import { sourceConfigHash } from '../../shared/runtime';
 import { MemoryLogger } from '../../shared/log';
 import { MemoryTelemetry } from '../../shared/telemetry';

@@ -18,7 +18,7 @@ import type { AuthorizationCodeAuth } from './config';
 import { CollectorError, excerptOf, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
 import type { Clock } from '../../time/clock';
 import { loadGot } from '../../api/got';
-import { classifyTokenError, redactCredentialFields } from '../../api/graph-client';
+import { classifyTokenError, redactCredentialFields } from '../../api/graph/client';
 import { describeSecretRef, type SecretSource } from '../secrets';
 
 /** AADSTS codes that mean "this refresh token or code can no longer be used". */
