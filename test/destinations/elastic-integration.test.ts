@@ -14,7 +14,7 @@ import { secretsOf, startVendorReceiver } from './vendor-receiver';
 
 function testdata(name: string): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata', 'elastic');
+    const p = join(dir, 'shared', 'destinations', 'elastic', 'testdata');
     if (existsSync(p)) return join(p, name);
     if (dirname(dir) === dir) throw new Error('testdata not found');
   }

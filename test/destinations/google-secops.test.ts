@@ -13,7 +13,7 @@ import { SECOPS_CUSTOMER_ID, startSecOpsReceiver, type SecOpsReceiver } from './
 
 function testdata(name: string): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata', 'google-secops');
+    const p = join(dir, 'shared', 'destinations', 'google-secops', 'testdata');
     if (existsSync(p)) return join(p, name);
     if (dirname(dir) === dir) throw new Error('testdata not found');
   }

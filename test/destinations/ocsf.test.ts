@@ -6,10 +6,10 @@ import { dirname, join } from 'node:path';
 import { createFormatter } from '../../shared/formats';
 import { ACCEPTED, sampleEvents } from './fixtures';
 
-/** test/destinations/testdata/ocsf-1.8.0 in the source tree. */
+/** shared/formats/ocsf/testdata/ocsf-1.8.0 in the source tree. */
 function schemaFile(name: string): Def {
   for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata', 'ocsf-1.8.0');
+    const p = join(dir, 'shared', 'formats', 'ocsf', 'testdata', 'ocsf-1.8.0');
     if (existsSync(p)) return JSON.parse(readFileSync(join(p, name), 'utf8')) as Def;
     if (dirname(dir) === dir) throw new Error('testdata not found');
   }

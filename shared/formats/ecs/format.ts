@@ -6,7 +6,7 @@
  * ECS value (success, failure, unknown) where the integration copies the status text, and there is
  * no geo/AS enrichment (the integration's pipeline adds it when documents go through it; see
  * docs/siem/elastic.md). The mapping table is in docs/destinations.md ("Formats");
- * test/destinations/testdata/expected_ecs.json is the golden file. Values outside ECS and the
+ * ./testdata/expected_ecs.json is the golden file. Values outside ECS and the
  * integration (tenant source id, custom fields) go under `mtc.*`.
  */
 import type { TraceEvent } from '../../model/row';

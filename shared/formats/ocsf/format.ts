@@ -1,8 +1,8 @@
 /**
  * OCSF Email Activity (class 4009, category 4 Network Activity), schema 1.8.0, activity 4 "Trace",
  * with the security_control profile for the statuses that are a filter's decision. The mapping table
- * is in docs/destinations.md ("Formats"); the golden file is test/destinations/testdata/expected_ocsf.json,
- * validated against the 1.8.0 definitions in test/destinations/testdata/ocsf-1.8.0/. Values OCSF has
+ * is in docs/destinations.md ("Formats"); the golden file is ./testdata/expected_ocsf.json,
+ * validated against the 1.8.0 definitions in ./testdata/ocsf-1.8.0/. Values OCSF has
  * no attribute for go to `unmapped`. Deprecated attributes (email.smtp_from, email.smtp_to) are not used.
  */
 import { receivedMs, type TraceEvent } from '../../model/row';
