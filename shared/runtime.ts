@@ -5,8 +5,7 @@
  */
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
-import type { CollectorConfig } from './components';
-import type { SourceConfig } from './components';
+import type { CollectorConfig, SourceConfig } from './components';
 import { loadConfigFromEnvironment } from './components';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
 import { createDestination } from './destinations';

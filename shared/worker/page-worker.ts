@@ -15,9 +15,8 @@
  * past the retry horizon park the slice; ThirdPartyConfig stops the source.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import type { CollectorConfig } from '../components';
+import type { CollectorConfig, SourceConfig } from '../components';
 import type { RetryPolicyConfig } from '../config-common/types';
-import type { SourceConfig } from '../components';
 import { CollectorError, asCollectorError, firstPartyGeneric } from '../errors';
 import type { Logger } from '../log';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../model/row';

@@ -1,7 +1,6 @@
 /** Builders for configuration objects in tests. */
-import type { CollectorConfig } from '../../shared/components';
+import type { CollectorConfig, SourceConfig } from '../../shared/components';
 import type { DestinationConfig } from '../../shared/destinations/registry';
-import type { SourceConfig } from '../../shared/components';
 import { DEFAULT_RETRY_POLICY } from '../../shared/config-common/retry';
 
 export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConfig {

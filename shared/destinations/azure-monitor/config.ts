@@ -3,11 +3,10 @@
  * through a DCR), with the managed identity. Options: docs/destinations.md#azure-monitor.
  */
 import { z } from 'zod';
-import { guidField, intField } from '../../config-common/fields';
+import { guidField, intField, durationField } from '../../config-common/fields';
 import type { DestinationCommonConfig } from '../config-common';
 import { checkHttpUrl, parseEntry } from '../config-common';
 import type { DestinationKind } from '../../config-common/kinds';
-import { durationField } from '../../config-common/fields';
 import { MINUTE_MS, SECOND_MS } from '../../time/expressions';
 
 export interface AzureMonitorDestinationConfig extends DestinationCommonConfig {
