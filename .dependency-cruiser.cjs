@@ -13,9 +13,9 @@ module.exports = {
     },
     {
       name: 'config-imports-no-component',
-      comment: 'shared/config/ parses the document with the registries it is given; it never imports a destination, format, auth method or source API. Shared helpers live in shared/components/.',
+      comment: 'shared/config/ parses the document with the registries shared/components.ts gives it; neither it nor shared/config-common/ (what config/ and the components share) imports a destination, format, auth method or source API.',
       severity: 'error',
-      from: { path: '^shared/config/' },
+      from: { path: '^shared/(config|config-common)/' },
       to: { path: '^shared/(destinations|formats|auth|api)/' },
     },
     {
