@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', 'bench/results/**', '.ci/**', 'eslint.config.mjs', 'scripts/*.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'out/**', 'bench/results/**', '.ci/**', 'eslint.config.mjs', '.dependency-cruiser.cjs', 'scripts/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,7 +4,7 @@
  * Medians of several runs, CPU time of this process (single-threaded except gzip's thread pool,
  * which process.cpuUsage also counts), so "rows/s per core" = rows / CPU seconds.
  */
-import { parseGraphResponse } from '../shared/api/graph-client';
+import { parseGraphResponse } from '../shared/api/graph/client';
 import { startSimulator } from '../simulator';
 import { ManualClock } from '../shared/time/clock';
 import { processPage } from './process-page';

@@ -6,10 +6,10 @@
  */
 import { DefaultSecretSource } from '../shared/auth/secrets';
 import { apiScopeOf } from '../shared/auth/credentials';
-import { authorizeUrl } from '../shared/auth/refresh-token';
+import { authorizeUrl } from '../shared/auth/authorization-code/refresh-token';
 import { asCollectorError } from '../shared/errors';
 import { systemClock } from '../shared/time/clock';
-import { createSourceClients } from '../shared/diagnostics/clients';
+import { createSourceClients } from '../shared/api/clients';
 import { diagnoseSource, type Diagnosis } from '../shared/diagnostics/diagnose';
 import { unknownSourceMessage } from '../shared/http-api';
 import { loadCommandConfig } from './config';

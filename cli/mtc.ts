@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError } from '../shared/config/issues';
+import { ConfigError } from '../shared/config-common/issues';
 import { processIo, UsageError, type Io } from './io';
 // The commands load their modules when they run, so `--help` and usage errors answer at once.
 import type { BackfillArgs, StatusArgs } from './host-api';

@@ -13,7 +13,7 @@
 import { readSettings } from '../shared/settings';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../shared/config/load';
+import { ConfigError } from '../shared/components';
 import { formatDuration, parseDuration } from '../shared/time/expressions';
 import { onceFailures, runOnce, startLocalRun, summarise, summaryDelta, type LocalRun, type RunSummary } from '../local/run';
 import { startProgress } from './progress';

@@ -14,7 +14,7 @@
  * A repeated page job is harmless: the page worker claims a slice before working on it and drops a
  * job for a page the slice has moved past.
  */
-import type { SourceConfig } from './config/types';
+import type { SourceConfig } from './components';
 import type { Ledger } from './state/ledger';
 import { backfillSliceId, newSlice } from './state/ledger';
 import { MAX_ACTIVE_RUNS, runStore, type RunPlan, type RunRow } from './state/runs';

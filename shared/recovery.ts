@@ -12,7 +12,7 @@
  * - It also re-enqueues slices whose job went missing (pending or fetching, untouched for
  *   STALE_SLICE_MS, not claimed), so nothing waits unseen.
  */
-import type { SourceConfig } from './config/types';
+import type { SourceConfig } from './components';
 import type { Ledger, SliceRow } from './state/ledger';
 import { liveSliceId, liveSlicePrefixAt, newSlice } from './state/ledger';
 import type { JobQueue } from './queue/jobs';

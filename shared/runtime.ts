@@ -8,8 +8,8 @@
  */
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
-import type { CollectorConfig, SourceConfig } from './config/types';
-import { loadConfigFromEnvironment } from './config/load';
+import type { CollectorConfig, SourceConfig } from './components';
+import { loadConfigFromEnvironment } from './components';
 import { DefaultSecretSource, type SecretSource } from './auth/secrets';
 import { createDestination } from './destinations';
 import type { Destination } from './destinations/destination';
@@ -19,7 +19,7 @@ import { storageFromEnvironment, type StorageClients } from './state/storage';
 import { JobQueue } from './queue/jobs';
 import { systemClock, type Clock } from './time/clock';
 import type { SourceClients } from './worker/page-worker';
-import { createSourceClients } from './diagnostics/clients';
+import { createSourceClients } from './api/clients';
 import type { ContainerClient } from '@azure/storage-blob';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';

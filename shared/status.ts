@@ -1,7 +1,7 @@
 /**
  * Status per source: health state, completed watermark, lag, last error, slices in trouble, runs.
  */
-import type { SourceConfig } from './config/types';
+import type { SourceConfig } from './components';
 import type { Runtime } from './runtime';
 import { runProgress, type RunProgress } from './backfill-runs';
 import { runStore } from './state/runs';

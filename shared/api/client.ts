@@ -1,6 +1,6 @@
 /**
  * What the page worker needs from a message trace API: one page for a window or a continuation.
- * Graph (shared/api/graph-client.ts) implements it; the legacy RWS API plugs in the same way, so
+ * Graph (shared/api/graph/client.ts) implements it; the legacy RWS API plugs in the same way, so
  * both go through the same planner, ledger, budget and retry machinery.
  */
 import type { MessageTraceRow } from '../model/row';

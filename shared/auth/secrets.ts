@@ -5,7 +5,7 @@
  */
 import { DefaultAzureCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import type { SecretRef } from '../config/types';
+import type { SecretRef } from '../config-common/types';
 import { thirdPartyConfig, firstPartyGeneric } from '../errors';
 
 export function describeSecretRef(ref: SecretRef): string {

@@ -9,6 +9,7 @@
  * federated credentials: Microsoft Entra workload identity federation docs
  * (api://AzureADTokenExchange, api://AzureADTokenExchangeUSGov, api://AzureADTokenExchangeChina).
  */
+import { isLoopbackHost } from '../config-common/urls';
 import type { CloudName, SourceEndpoints } from './types';
 
 export interface CloudProfile {
@@ -95,14 +96,6 @@ export function graphUnavailableMessage(cloud: KnownCloudName): string {
     `(worldwide tenants, including GCC). For GCC High, DoD and 21Vianet tenants the route is the legacy RWS API ` +
     `(api: "rws"); set "api": "rws" for this source.`
   );
-}
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** True for 127.0.0.1 / localhost / ::1 (and the rest of 127.0.0.0/8). */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase();
-  return LOOPBACK_HOSTS.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 /**

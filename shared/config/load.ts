@@ -3,15 +3,16 @@
  * validated CollectorConfig, or a ConfigError that lists every problem with its JSON path and fix.
  */
 import { readFileSync } from 'node:fs';
+import { ID_PATTERN } from '../config-common/fields';
+import { ConfigError, formatPath, IssueCollector, isPlainObject } from '../config-common/issues';
+import type { AuthConfigBase, AuthMethodKind, DestinationConfigBase, DestinationKind } from '../config-common/kinds';
+import { checkUnknownFields } from '../config-common/unknown-fields';
 import { parseDestination } from './destination';
-import { ConfigError, formatPath, IssueCollector, isPlainObject } from './issues';
 import { findJsonSyntaxProblem } from './json-syntax';
-import { ID_PATTERN } from './fields';
-import { authSecretRefs, parseSource } from './source';
-import type { CollectorConfig, DestinationConfig, SourceConfig } from './types';
-import { checkUnknownFields } from './unknown-fields';
+import { parseSource } from './source';
+import type { CollectorConfigOf, SourceConfigOf } from './types';
 
-export { ConfigError } from './issues';
+export { ConfigError } from '../config-common/issues';
 
 export const ROOT_FIELDS = ['$schema', 'sources', 'destinations'];
 
@@ -20,8 +21,14 @@ export interface ParseConfigOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface ParsedConfig {
-  config: CollectorConfig;
+/** The components the loader parses with (shared/components.ts passes the registries). */
+export interface ConfigComponents<A extends AuthConfigBase, D extends DestinationConfigBase> {
+  authMethods: readonly AuthMethodKind<A>[];
+  destinations: readonly DestinationKind<D>[];
+}
+
+export interface ParsedConfig<A extends AuthConfigBase = AuthConfigBase, D extends DestinationConfigBase = DestinationConfigBase> {
+  config: CollectorConfigOf<A, D>;
   /** Things that work but are probably not what was meant, as `<path>: <message>`. */
   warnings: string[];
 }
@@ -31,11 +38,46 @@ function idText(v: unknown): string | undefined {
   return typeof v === 'string' && ID_PATTERN.test(v) ? `"${v}"` : undefined;
 }
 
-/**
- * Checks and normalises a configuration document. Collects every problem before throwing
- * ConfigError (message: one `<path>: <message>` line per issue). Never echoes a secret.
- */
-export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): ParsedConfig {
+export interface LoadedConfig<A extends AuthConfigBase = AuthConfigBase, D extends DestinationConfigBase = DestinationConfigBase> extends ParsedConfig<A, D> {
+  /** Where the document came from, for logs: `MTC_CONFIG` or `MTC_CONFIG_PATH (<file>)`. */
+  origin: string;
+}
+
+export interface ConfigLoader<A extends AuthConfigBase, D extends DestinationConfigBase> {
+  /**
+   * Checks and normalises a configuration document. Collects every problem before throwing
+   * ConfigError (message: one `<path>: <message>` line per issue). Never echoes a secret.
+   */
+  parseConfig(doc: unknown, opts?: ParseConfigOptions): ParsedConfig<A, D>;
+  /**
+   * Reads the configuration from MTC_CONFIG (the JSON text) or MTC_CONFIG_PATH (a file holding it);
+   * exactly one must be set. Invalid JSON is reported with line and column, never with the text.
+   */
+  loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string }): LoadedConfig<A, D>;
+  /**
+   * Reads the configuration file a command line names with `--config <file>`: its errors are
+   * labelled with the option and the file, not with MTC_CONFIG_PATH.
+   */
+  loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts?: { readFile?: (p: string) => string; label?: string }): LoadedConfig<A, D>;
+}
+
+/** The loader over the given components (one per process, built in shared/components.ts). */
+export function createConfigLoader<A extends AuthConfigBase, D extends DestinationConfigBase>(components: ConfigComponents<A, D>): ConfigLoader<A, D> {
+  const parse = (doc: unknown, opts: ParseConfigOptions = {}) => parseConfig(components, doc, opts);
+  return {
+    parseConfig: parse,
+    loadConfigFromEnvironment(env, opts = {}) {
+      const inline = env.MTC_CONFIG?.trim() ? env.MTC_CONFIG : undefined;
+      const file = env.MTC_CONFIG_PATH?.trim() ? env.MTC_CONFIG_PATH.trim() : undefined;
+      return loadConfigDocument(parse, { inline, file, fileLabel: 'MTC_CONFIG_PATH' }, env, opts);
+    },
+    loadConfigFile(file, env, opts = {}) {
+      return loadConfigDocument(parse, { file, fileLabel: opts.label ?? '--config' }, env, opts);
+    },
+  };
+}
+
+function parseConfig<A extends AuthConfigBase, D extends DestinationConfigBase>(components: ConfigComponents<A, D>, doc: unknown, opts: ParseConfigOptions): ParsedConfig<A, D> {
   const env = opts.env ?? process.env;
   const keyVaultUri = env.KEY_VAULT_URI;
   const out = new IssueCollector();
@@ -51,11 +93,11 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
   const definedIds = [...new Set(destinationIds.filter((id): id is string => idText(id) !== undefined))];
   const used = new Set<string>();
 
-  const sources: SourceConfig[] = [];
+  const sources: SourceConfigOf<A>[] = [];
   const sourceIdAt = new Map<string, number>();
   rawSources.forEach((raw, i) => {
     const path = ['sources', i];
-    const source = parseSource(raw, path, keyVaultUri, out);
+    const source = parseSource(raw, path, keyVaultUri, out, components.authMethods);
     if (!isPlainObject(raw)) return;
     const id = raw.id;
     if (idText(id)) {
@@ -73,15 +115,16 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
     }
     if (source) {
       sources.push(source);
-      for (const [field, ref] of authSecretRefs(source.auth)) warnAboutEnvSecret(ref, [...path, 'auth', field], env, out);
+      const method = components.authMethods.find((m) => m.method === source.auth.method);
+      for (const [field, ref] of method?.secretRefs?.(source.auth) ?? []) warnAboutEnvSecret(ref, [...path, 'auth', field], env, out);
     }
   });
 
-  const destinations: DestinationConfig[] = [];
+  const destinations: D[] = [];
   const destinationIdAt = new Map<string, number>();
   rawDestinations.forEach((raw, i) => {
     const path = ['destinations', i];
-    const destination = parseDestination(raw, path, keyVaultUri, out);
+    const destination = parseDestination(raw, path, keyVaultUri, out, components.destinations);
     const id = destinationIds[i];
     if (idText(id)) {
       if (destinationIdAt.has(id as string)) out.add([...path, 'id'], `duplicate destination id ${idText(id)} (also used by destinations[${destinationIdAt.get(id as string)}]); every destination needs its own id`);
@@ -90,11 +133,8 @@ export function parseConfig(doc: unknown, opts: ParseConfigOptions = {}): Parsed
     }
     if (destination) {
       destinations.push(destination);
-      if (destination.type === 'http') {
-        for (const [name, value] of Object.entries(destination.headers)) {
-          if (typeof value !== 'string') warnAboutEnvSecret(value.secret, [...path, 'headers', name, 'secretRef'], env, out);
-        }
-      }
+      const kind = components.destinations.find((k) => k.type === destination.type);
+      for (const [field, ref] of kind?.secretRefs?.(destination) ?? []) warnAboutEnvSecret(ref, [...path, ...field], env, out);
     }
   });
 
@@ -136,34 +176,12 @@ function warnAboutEnvSecret(ref: { kind: string; name: string }, path: (string |
   }
 }
 
-export interface LoadedConfig extends ParsedConfig {
-  /** Where the document came from, for logs: `MTC_CONFIG` or `MTC_CONFIG_PATH (<file>)`. */
-  origin: string;
-}
-
-/**
- * Reads the configuration from MTC_CONFIG (the JSON text) or MTC_CONFIG_PATH (a file holding it);
- * exactly one must be set. Invalid JSON is reported with line and column, never with the text.
- */
-export function loadConfigFromEnvironment(env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string } = {}): LoadedConfig {
-  const inline = env.MTC_CONFIG?.trim() ? env.MTC_CONFIG : undefined;
-  const file = env.MTC_CONFIG_PATH?.trim() ? env.MTC_CONFIG_PATH.trim() : undefined;
-  return loadConfigDocument({ inline, file, fileLabel: 'MTC_CONFIG_PATH' }, env, opts);
-}
-
-/**
- * Reads the configuration file a command line names with `--config <file>`: its errors are
- * labelled with the option and the file, not with MTC_CONFIG_PATH.
- */
-export function loadConfigFile(file: string, env: NodeJS.ProcessEnv, opts: { readFile?: (p: string) => string; label?: string } = {}): LoadedConfig {
-  return loadConfigDocument({ file, fileLabel: opts.label ?? '--config' }, env, opts);
-}
-
-function loadConfigDocument(
+function loadConfigDocument<A extends AuthConfigBase, D extends DestinationConfigBase>(
+  parseConfig: (doc: unknown, opts: ParseConfigOptions) => ParsedConfig<A, D>,
   where: { inline?: string; file?: string; fileLabel: string },
   env: NodeJS.ProcessEnv,
   opts: { readFile?: (p: string) => string },
-): LoadedConfig {
+): LoadedConfig<A, D> {
   const { inline, file, fileLabel } = where;
   if (inline !== undefined && file !== undefined) {
     throw new ConfigError([{ path: 'MTC_CONFIG', message: 'both MTC_CONFIG and MTC_CONFIG_PATH are set; set only one: MTC_CONFIG to the configuration JSON, or MTC_CONFIG_PATH to a file holding it' }]);

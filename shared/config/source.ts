@@ -4,12 +4,12 @@
 import { z } from 'zod';
 import { DAY_MS, MINUTE_MS } from '../time/expressions';
 import { CLOUD_NAMES, CLOUDS, graphUnavailableMessage, isCloudName, normaliseEndpointUrl, rwsInGlobalCloudMessage, type KnownCloudName } from './clouds';
-import { acceptedDomainsField, booleanField, durationField, guidField, idField, intField, secretRefField, tenantIdField, timeField } from './fields';
-import { addZodIssues, isPlainObject, type IssueCollector, type Path } from './issues';
-import type { RwsOptions, SecretRef, SourceAuth, SourceConfig, SourceEndpoints } from './types';
-import { checkUnknownFields } from './unknown-fields';
-import { SECRET_REF_SYNTAX } from './secrets';
-import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from './retry';
+import { acceptedDomainsField, booleanField, durationField, idField, intField, tenantIdField, timeField } from '../config-common/fields';
+import type { AuthConfigBase, AuthMethodKind } from '../config-common/kinds';
+import { addZodIssues, isPlainObject, type IssueCollector, type Path } from '../config-common/issues';
+import type { CloudName, RwsOptions, SourceConfigOf, SourceEndpoints } from './types';
+import { checkUnknownFields } from '../config-common/unknown-fields';
+import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config-common/retry';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
 export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields'] as const;
@@ -72,72 +72,43 @@ const endpointsSchema = z.object(
   { error: 'must be an object with any of "authorityHost", "graphBaseUrl" and "graphScope"' },
 );
 
-/** Every auth method, in documentation order (docs/auth.md). */
-export const AUTH_METHODS = ['clientSecret', 'certificate', 'authorizationCode', 'managedIdentity', 'federated'] as const;
-
-/** The fields each auth method takes besides `method` (required ones first). */
-const AUTH_METHOD_FIELDS: Record<(typeof AUTH_METHODS)[number], { required: string[]; optional: string[] }> = {
-  clientSecret: { required: ['clientId', 'clientSecretRef'], optional: [] },
-  certificate: { required: ['clientId'], optional: ['certificateRef', 'certificatePath', 'thumbprint', 'sendCertificateChain'] },
-  authorizationCode: { required: ['clientId', 'clientSecretRef', 'refreshTokenRef'], optional: ['authorizationCodeRef', 'redirectUri'] },
-  managedIdentity: { required: [], optional: ['managedIdentityClientId'] },
-  federated: { required: ['clientId'], optional: ['managedIdentityClientId', 'audience'] },
-};
-
 const AUTH_EXAMPLE = 'an object like {"method": "clientSecret", "clientId": "<app id>", "clientSecretRef": "env:CONTOSO_SECRET"} (see docs/auth.md for the other methods)';
 
-function authSchema(keyVaultUri: string | undefined) {
+/** The fields of every method, in registry order: the first method that takes a field gives its schema. */
+function authFieldSchemas(methods: readonly AuthMethodKind[], keyVaultUri: string | undefined): Record<string, z.ZodType> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const m of methods) for (const [name, schema] of Object.entries(m.fields(keyVaultUri))) shape[name] ??= schema.optional();
+  return shape;
+}
+
+/** The fields one method takes, required ones first. */
+function fieldsOf(method: AuthMethodKind): string[] {
+  return [...new Set([...method.required, ...Object.keys(method.fields(undefined))])];
+}
+
+function authSchema(methods: readonly AuthMethodKind[], keyVaultUri: string | undefined) {
+  const names = methods.map((m) => m.method) as [string, ...string[]];
   return z
     .object(
       {
-        method: z.enum(AUTH_METHODS, { error: `must be one of ${AUTH_METHODS.map((m) => `"${m}"`).join(', ')} (see docs/auth.md)` }),
-        clientId: guidField('application (client) id of the app registration').optional(),
-        clientSecretRef: secretRefField(keyVaultUri, 'env:CONTOSO_SECRET').optional(),
-        certificateRef: secretRefField(keyVaultUri, 'kv:contoso-collector-cert').optional(),
-        certificatePath: z.string({ error: 'must be the path of a PEM file with the certificate and its private key, e.g. "/home/site/certs/contoso.pem"' })
-          .trim().min(1, { error: 'must be the path of a PEM file with the certificate and its private key, e.g. "/home/site/certs/contoso.pem"' }).optional(),
-        thumbprint: z.enum(['sha256', 'sha1'], { error: 'must be "sha256" (x5t#S256, the default) or "sha1" (x5t)' }).optional(),
-        sendCertificateChain: booleanField().optional(),
-        refreshTokenRef: secretRefField(keyVaultUri, 'kv:contoso-refresh-token').optional(),
-        authorizationCodeRef: secretRefField(keyVaultUri, 'env:CONTOSO_AUTH_CODE').optional(),
-        redirectUri: z.string({ error: 'must be the redirect URI registered on the app, e.g. "https://localhost"' }).url({ error: 'must be the redirect URI registered on the app, e.g. "https://localhost"' }).optional(),
-        managedIdentityClientId: guidField('client id of the user-assigned managed identity').optional(),
-        audience: z.string({ error: 'must be the token exchange audience, e.g. "api://AzureADTokenExchange"' }).min(1).optional(),
+        method: z.enum(names, { error: `must be one of ${names.map((m) => `"${m}"`).join(', ')} (see docs/auth.md)` }),
+        ...authFieldSchemas(methods, keyVaultUri),
       },
       { error: `must be ${AUTH_EXAMPLE}` },
     )
     .superRefine((a, ctx) => {
-      const fields = AUTH_METHOD_FIELDS[a.method];
+      const method = methods.find((m) => m.method === a.method)!;
       const given = a as Record<string, unknown>;
-      for (const f of fields.required) {
-        if (given[f] === undefined) {
-          const message = f === 'clientId'
-            ? `must be set for the "${a.method}" method: the application (client) id of the app registration, a GUID`
-            : f === 'refreshTokenRef'
-              ? 'must be set for the "authorizationCode" method: a Key Vault secret reference such as "kv:contoso-refresh-token" (docs/auth.md)'
-              : `must be a secret reference such as "env:CONTOSO_SECRET": ${SECRET_REF_SYNTAX}`;
-          ctx.addIssue({ code: 'custom', path: [f], input: undefined, message });
-        }
+      for (const f of method.required) {
+        if (given[f] === undefined) ctx.addIssue({ code: 'custom', path: [f], input: undefined, message: method.missing?.[f] ?? `must be set for the "${a.method}" method` });
       }
-      const allowed = new Set(['method', ...fields.required, ...fields.optional]);
+      const allowed = new Set(['method', ...fieldsOf(method)]);
       for (const [k, v] of Object.entries(given)) {
         if (v !== undefined && !allowed.has(k)) {
           ctx.addIssue({ code: 'custom', path: [k], input: v, message: `is not used by the "${a.method}" method; remove it (the "${a.method}" method takes ${[...allowed].filter((x) => x !== 'method').map((x) => `"${x}"`).join(', ') || 'no other field'})` });
         }
       }
-      if (a.method === 'certificate' && (a.certificateRef === undefined) === (a.certificatePath === undefined)) {
-        ctx.addIssue({
-          code: 'custom', path: ['certificateRef'], input: a.certificateRef,
-          message: 'set exactly one of "certificateRef" (a PEM secret or a Key Vault certificate, e.g. "kv:contoso-collector-cert") and "certificatePath" (a PEM file)',
-        });
-      }
-      if (a.method === 'authorizationCode' && a.refreshTokenRef !== undefined) {
-        if (a.refreshTokenRef.kind !== 'keyVault') {
-          ctx.addIssue({ code: 'custom', path: ['refreshTokenRef'], input: undefined, message: 'must be a Key Vault reference such as "kv:contoso-refresh-token": every rotated refresh token is written back to Key Vault as a new version, which an app setting cannot hold' });
-        } else if (a.refreshTokenRef.version) {
-          ctx.addIssue({ code: 'custom', path: ['refreshTokenRef'], input: undefined, message: 'must not pin a secret version: the newest version always holds the newest refresh token; remove the "/<version>" part' });
-        }
-      }
+      method.refine?.(given, ctx);
     });
 }
 
@@ -155,7 +126,7 @@ const rwsSchema = z.object(
   { error: 'must be an object with any of "reportUrl", "scope", "format", "paging", "maxPageSize" and "allowInGlobalCloud"' },
 );
 
-function sourceSchema(keyVaultUri: string | undefined) {
+function sourceSchema(methods: readonly AuthMethodKind[], keyVaultUri: string | undefined) {
   return z.object(
     {
       id: idField('source'),
@@ -166,7 +137,7 @@ function sourceSchema(keyVaultUri: string | undefined) {
       api: z.enum(['graph', 'rws'], { error: 'must be "graph" (Microsoft Graph, the default) or "rws" (the legacy Reporting Web Service)' }).default(SOURCE_DEFAULTS.api),
       graphApiVersion: z.enum(['v1.0', 'beta'], { error: 'must be "v1.0" (the default) or "beta"' }).default('v1.0'),
       rws: rwsSchema.optional(),
-      auth: authSchema(keyVaultUri),
+      auth: authSchema(methods, keyVaultUri),
       start: timeField().prefault(SOURCE_DEFAULTS.start),
       collectionDelay: durationField(0, DAY_MS, '10m').prefault(SOURCE_DEFAULTS.collectionDelay),
       sliceLength: durationField(MINUTE_MS, 10 * DAY_MS, '1h').prefault(SOURCE_DEFAULTS.sliceLength),
@@ -197,8 +168,7 @@ function sourceSchema(keyVaultUri: string | undefined) {
   );
 }
 
-export const SOURCE_FIELDS = Object.keys(sourceSchema(undefined).shape);
-export const AUTH_FIELDS = ['method', ...new Set(Object.values(AUTH_METHOD_FIELDS).flatMap((f) => [...f.required, ...f.optional]))];
+export const SOURCE_FIELDS = Object.keys(sourceSchema([], undefined).shape);
 export const RWS_FIELDS = Object.keys(rwsSchema.shape);
 export const ENDPOINT_FIELDS = Object.keys(endpointsSchema.shape);
 
@@ -229,18 +199,20 @@ const SOURCE_ALIASES: Record<string, string> = {
   tags: 'fields',
 };
 
-/** Checks one source; returns the normalised source when it has no problem. */
-export function parseSource(raw: unknown, path: Path, keyVaultUri: string | undefined, out: IssueCollector): SourceConfig | undefined {
+/** Checks one source against the auth methods given; returns the normalised source when it has no problem. */
+export function parseSource<A extends AuthConfigBase>(raw: unknown, path: Path, keyVaultUri: string | undefined, out: IssueCollector, authMethods: readonly AuthMethodKind<A>[]): SourceConfigOf<A> | undefined {
+  const methods = authMethods as unknown as readonly AuthMethodKind[];
+  const authFields = ['method', ...new Set(methods.flatMap(fieldsOf))];
   const before = out.issues.length;
   if (isPlainObject(raw)) {
-    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: AUTH_FIELDS, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS, rws: RWS_FIELDS }, secretRefField: 'auth.clientSecretRef' });
-    if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, AUTH_FIELDS, [...path, 'auth'], out, { aliases: { secretRef: 'clientSecretRef', appId: 'clientId', type: 'method', certRef: 'certificateRef', certPath: 'certificatePath', pemPath: 'certificatePath', refreshToken: 'refreshTokenRef', identityClientId: 'managedIdentityClientId', miClientId: 'managedIdentityClientId' } });
+    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: authFields, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS, rws: RWS_FIELDS }, secretRefField: 'auth.clientSecretRef' });
+    if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, authFields, [...path, 'auth'], out, { aliases: Object.assign({ type: 'method' }, ...methods.map((m) => m.aliases ?? {})) });
     if (isPlainObject(raw.rws)) checkUnknownFields(raw.rws, RWS_FIELDS, [...path, 'rws'], out, { aliases: { url: 'reportUrl', reportURL: 'reportUrl', top: 'maxPageSize', pageSize: 'maxPageSize' } });
     if (isPlainObject(raw.settle)) checkUnknownFields(raw.settle, ['rereads', 'bucket'], [...path, 'settle'], out, { aliases: { ages: 'rereads', rescans: 'rereads', bucketLength: 'bucket' } });
     if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: RETRY_ALIASES });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
-  const parsed = sourceSchema(keyVaultUri).safeParse(raw);
+  const parsed = sourceSchema(methods, keyVaultUri).safeParse(raw);
   if (!parsed.success) addZodIssues(out, path, raw, parsed.error.issues);
 
   let endpoints: SourceEndpoints | undefined;
@@ -272,8 +244,8 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
         if (missingRws.length > 0) out.add([...path, 'rws'], `cloud "custom" with "api": "rws" needs ${missingRws.map((k) => `"rws.${k}"`).join(' and ')} (or use a named cloud such as "gcchigh")`);
       }
       const rawAuth = isPlainObject(raw.auth) ? raw.auth : {};
-      if (rawAuth.method === 'federated' && rawAuth.audience === undefined) {
-        out.add([...path, 'auth', 'audience'], 'cloud "custom" with the "federated" method needs "auth.audience", e.g. "api://AzureADTokenExchange"');
+      for (const need of methods.find((m) => m.method === rawAuth.method)?.customCloud ?? []) {
+        if (rawAuth[need.field] === undefined) out.add([...path, 'auth', need.field], need.message);
       }
     }
     if (parsed.success) {
@@ -309,12 +281,12 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
     id: p.id,
     enabled: p.enabled,
     tenantId: p.tenantId,
-    cloud: p.cloud as SourceConfig['cloud'],
+    cloud: p.cloud as CloudName,
     endpoints,
     api: p.api,
     graphApiVersion: p.graphApiVersion,
-    ...(p.api === 'rws' ? { rws: toRwsOptions(p.cloud as SourceConfig['cloud'], p.rws) } : {}),
-    auth: toSourceAuth(p.auth, p.cloud as SourceConfig['cloud']),
+    ...(p.api === 'rws' ? { rws: toRwsOptions(p.cloud as CloudName, p.rws) } : {}),
+    auth: methods.find((m) => m.method === p.auth.method)!.build(p.auth, { tokenExchangeAudience: p.cloud === 'custom' ? '' : CLOUDS[p.cloud as KnownCloudName].tokenExchangeAudience }) as A,
     start: p.start,
     collectionDelayMs: p.collectionDelay,
     logLevel: p.logLevel,
@@ -333,40 +305,7 @@ export function parseSource(raw: unknown, path: Path, keyVaultUri: string | unde
   };
 }
 
-type ParsedAuth = z.output<ReturnType<typeof authSchema>>;
-
-function toSourceAuth(a: ParsedAuth, cloud: SourceConfig['cloud']): SourceAuth {
-  const clientId = a.clientId ?? '';
-  const secret = a.clientSecretRef as SecretRef;
-  switch (a.method) {
-    case 'clientSecret':
-      return { method: 'clientSecret', clientId, clientSecret: secret };
-    case 'certificate':
-      return {
-        method: 'certificate', clientId,
-        certificate: a.certificateRef ? { kind: 'secret', ref: a.certificateRef } : { kind: 'file', path: a.certificatePath ?? '' },
-        thumbprint: a.thumbprint ?? 'sha256',
-        sendCertificateChain: a.sendCertificateChain ?? false,
-      };
-    case 'authorizationCode':
-      return {
-        method: 'authorizationCode', clientId, clientSecret: secret,
-        refreshToken: a.refreshTokenRef as Extract<SecretRef, { kind: 'keyVault' }>,
-        ...(a.authorizationCodeRef ? { authorizationCode: a.authorizationCodeRef } : {}),
-        redirectUri: a.redirectUri ?? 'https://localhost',
-      };
-    case 'managedIdentity':
-      return { method: 'managedIdentity', ...(a.managedIdentityClientId ? { managedIdentityClientId: a.managedIdentityClientId } : {}) };
-    case 'federated':
-      return {
-        method: 'federated', clientId,
-        ...(a.managedIdentityClientId ? { managedIdentityClientId: a.managedIdentityClientId } : {}),
-        audience: a.audience ?? (cloud === 'custom' ? '' : CLOUDS[cloud].tokenExchangeAudience),
-      };
-  }
-}
-
-function toRwsOptions(cloud: SourceConfig['cloud'], r: z.output<typeof rwsSchema> | undefined): RwsOptions {
+function toRwsOptions(cloud: CloudName, r: z.output<typeof rwsSchema> | undefined): RwsOptions {
   const base = cloud === 'custom' ? undefined : CLOUDS[cloud].rws;
   return {
     reportUrl: r?.reportUrl ?? base?.reportUrl ?? '',
@@ -375,18 +314,4 @@ function toRwsOptions(cloud: SourceConfig['cloud'], r: z.output<typeof rwsSchema
     paging: r?.paging ?? RWS_DEFAULTS.paging,
     maxPageSize: r?.maxPageSize ?? RWS_DEFAULTS.maxPageSize,
   };
-}
-
-/** The secret references of an auth block, by the config field that holds each (for warnings). */
-export function authSecretRefs(auth: SourceAuth): [string, SecretRef][] {
-  switch (auth.method) {
-    case 'clientSecret':
-      return [['clientSecretRef', auth.clientSecret]];
-    case 'certificate':
-      return auth.certificate.kind === 'secret' ? [['certificateRef', auth.certificate.ref]] : [];
-    case 'authorizationCode':
-      return [['clientSecretRef', auth.clientSecret], ...(auth.authorizationCode ? [['authorizationCodeRef', auth.authorizationCode] as [string, SecretRef]] : [])];
-    default:
-      return [];
-  }
 }

@@ -6,24 +6,47 @@
  */
 import { z } from 'zod';
 import type { SecretSource } from '../auth/secrets';
-import { isLoopbackHost } from '../config/clouds';
-import { acceptedDomainsField, booleanField, durationField, idField, intField, secretRefField } from '../config/fields';
-import { addZodIssues, isPlainObject, type IssueCollector, type Path } from '../config/issues';
-import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config/retry';
-import { isCredentialHeaderName, looksLikeCredentialValue, SECRET_REF_SYNTAX } from '../config/secrets';
-import type { DestinationCommonConfig, DestinationConfig, DestinationFormat, HeaderValue, SecretRef } from '../config/types';
-import { checkUnknownFields } from '../config/unknown-fields';
-import { FORMAT_NAMES } from '../formats';
-import { PRIVACY_DROP_FIELDS, PRIVACY_HASH_FIELDS } from '../formats/privacy';
+import { acceptedDomainsField, booleanField, durationField, idField, intField, secretRefField } from '../config-common/fields';
+import { addZodIssues, isPlainObject, type IssueCollector, type Path } from '../config-common/issues';
+import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config-common/retry';
+import { isCredentialHeaderName, looksLikeCredentialValue, SECRET_REF_SYNTAX } from '../config-common/secrets';
+import type { DestinationKind } from '../config-common/kinds';
+import type { HeaderValue, RetryPolicyConfig, SecretRef } from '../config-common/types';
+import { checkUnknownFields } from '../config-common/unknown-fields';
+import { isLoopbackHost } from '../config-common/urls';
+import { FORMAT_NAMES, type FormatName } from '../formats/registry';
+import { PRIVACY_DROP_FIELDS, PRIVACY_HASH_FIELDS, type PrivacyDropField, type PrivacyHashField } from '../formats/privacy';
 import { MINUTE_MS, SECOND_MS } from '../time/expressions';
 import type { Destination } from './destination';
 
-/** What one destination folder registers. */
-export interface DestinationSpec<C extends DestinationConfig = DestinationConfig> {
-  type: C['type'];
-  /** A minimal valid entry, shown in "must be one of" style messages and the docs. */
-  example: string;
-  parse(raw: Record<string, unknown>, path: Path, keyVaultUri: string | undefined, out: IssueCollector): C | undefined;
+/** Output format of a destination (one per folder under shared/formats; mapping tables in docs/destinations.md). */
+export type DestinationFormat = FormatName;
+
+/** Privacy rules of a destination: row fields dropped or hashed before formatting. */
+export interface DestinationPrivacyConfig {
+  drop: PrivacyDropField[];
+  hash: PrivacyHashField[];
+  /** HMAC key for hashing; without it, plain SHA-256. */
+  hashKey?: SecretRef;
+}
+
+/** Fields every destination has (docs/destinations.md, "Common options"). */
+export interface DestinationCommonConfig {
+  id: string;
+  format: DestinationFormat;
+  /** The tenant's accepted domains (lowercase), for mail direction of sources that set none. */
+  acceptedDomains: string[];
+  /**
+   * Derived by the config loader, not written by users: the accepted domains of each source that
+   * sets its own (source id -> domains). They win over `acceptedDomains` for that source's events.
+   */
+  acceptedDomainsBySource?: Record<string, string[]>;
+  privacy: DestinationPrivacyConfig;
+  retry: RetryPolicyConfig;
+}
+
+/** What one destination folder registers: how the config loader parses it, and its factory. */
+export interface DestinationSpec<C extends DestinationCommonConfig & { type: string } = DestinationCommonConfig & { type: string }> extends DestinationKind<C> {
   create(config: C, secrets: SecretSource): Destination;
 }
 

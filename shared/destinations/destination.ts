@@ -5,7 +5,8 @@
  * destination already acknowledged.
  *
  * A destination type is one folder under shared/destinations/ (config.ts: schema, defaults and
- * validation; destination.ts: the implementation) plus one line in shared/destinations/index.ts.
+ * validation; factory.ts: the registry entry; destination.ts: the implementation) plus one line in
+ * shared/destinations/registry.ts.
  * Every failure is a CollectorError with a `code` and `retryable`.
  */
 import type { TraceEvent } from '../model/row';

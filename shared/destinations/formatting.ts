@@ -1,6 +1,6 @@
 /** A destination's formatter, built once: the format, accepted domains and privacy rules of its config. */
 import type { SecretSource } from '../auth/secrets';
-import type { DestinationCommonConfig } from '../config/types';
+import type { DestinationCommonConfig } from './config-common';
 import { createFormatter, type Formatter } from '../formats';
 
 export class DestinationFormatter {

@@ -9,11 +9,11 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import type { MessageTraceClient } from '../api/client';
-import { classifyTokenError, GRAPH_PERMISSION, MESSAGE_TRACE_APP_ID } from '../api/graph-client';
-import { RWS_DELEGATED_PERMISSION, RWS_PERMISSION } from '../api/rws-client';
+import { classifyTokenError, GRAPH_PERMISSION, MESSAGE_TRACE_APP_ID } from '../api/graph/client';
+import { RWS_DELEGATED_PERMISSION, RWS_PERMISSION } from '../api/rws/client';
 import { apiScopeOf } from '../auth/credentials';
 import { describeSecretRef } from '../auth/secrets';
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import { asCollectorError, CollectorError } from '../errors';
 import type { Clock } from '../time/clock';
 

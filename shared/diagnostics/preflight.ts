@@ -28,7 +28,7 @@
  * `preflightIfChanged` never throws for a diagnosis; only storage failures reach the caller.
  */
 import { isTokenCredential, type TokenCredential } from '@azure/core-auth';
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import { CollectorError, type ErrorType } from '../errors';
 import { setSourceState, type SourceState } from '../health';
 import type { Logger } from '../log';

@@ -8,7 +8,7 @@
  * relays them (slice rows are created idempotently, duplicate jobs are absorbed by the worker's
  * claim). Two planners racing: the loser's conditional write fails and it does nothing (invariant 4).
  */
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import type { Logger } from '../log';
 import type { Ledger, PendingSlice } from '../state/ledger';
 import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';

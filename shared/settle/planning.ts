@@ -5,7 +5,7 @@
  * skipped (recorded done, no request) when the bucket's live read itself happened after that age:
  * re-reading it again would find nothing new.
  */
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import type { Ledger, PendingSlice } from '../state/ledger';
 import { liveSlicePrefixAt, rescanSliceId } from '../state/ledger';
 

@@ -4,7 +4,7 @@
  * slices, and drops the seen-store of each bucket it passes.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import type { SourceConfig } from '../config/types';
+import type { SourceConfig } from '../components';
 import type { Ledger } from '../state/ledger';
 import { rescanPrefixAt } from '../state/ledger';
 import { dropSeen } from './seen-store';

@@ -10,7 +10,7 @@
  * A timestamp without a zone is rejected (it is ambiguous); see docs/configuration.md.
  * Every function here is pure: "now" is always passed in (from a Clock), never read.
  */
-import type { TimeSpec } from '../config/types';
+import type { TimeSpec } from '../config-common/types';
 
 export const SECOND_MS = 1000;
 export const MINUTE_MS = 60 * SECOND_MS;

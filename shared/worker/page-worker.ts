@@ -15,7 +15,8 @@
  * past the retry horizon park the slice; ThirdPartyConfig stops the source.
  */
 import type { ContainerClient } from '@azure/storage-blob';
-import type { CollectorConfig, RetryPolicyConfig, SourceConfig } from '../config/types';
+import type { CollectorConfig, SourceConfig } from '../components';
+import type { RetryPolicyConfig } from '../config-common/types';
 import { CollectorError, asCollectorError, firstPartyGeneric } from '../errors';
 import type { Logger } from '../log';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../model/row';

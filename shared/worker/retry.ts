@@ -4,7 +4,7 @@
  * slice is parked. Waiting happens by re-enqueueing with a visibility delay, never by sleeping
  * inside a function.
  */
-import type { RetryPolicyConfig } from '../config/types';
+import type { RetryPolicyConfig } from '../config-common/types';
 import type { CollectorError } from '../errors';
 
 export function retryDelayMs(policy: RetryPolicyConfig, attempt: number, retryAfterSec?: number): number {

@@ -12,9 +12,9 @@ import { startSimulator, GRAPH_PERMISSION, GRAPH_RESOURCE, type Simulator } from
 import { createSelfSignedCertificate } from '../../simulator/tls';
 import { decodeJwt } from '../../simulator/jwt';
 import { SourceCredential } from '../../shared/auth/credentials';
-import { GraphMessageTraceClient } from '../../shared/api/graph-client';
+import { GraphMessageTraceClient } from '../../shared/api/graph/client';
 import { CollectorError } from '../../shared/errors';
-import type { SourceConfig } from '../../shared/config/types';
+import type { SourceConfig } from '../../shared/components';
 import type { SecretSource } from '../../shared/auth/secrets';
 import { ManualClock } from '../../shared/time/clock';
 import { sourceFrom, startFakeKeyVault, startFakeManagedIdentity, trustSimulator, type FakeKeyVault, type FakeManagedIdentity } from './support';

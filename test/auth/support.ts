@@ -11,8 +11,8 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { DefaultSecretSource } from '../../shared/auth/secrets';
-import { parseConfig } from '../../shared/config/load';
-import type { SourceConfig } from '../../shared/config/types';
+import { parseConfig } from '../../shared/components';
+import type { SourceConfig } from '../../shared/components';
 import type { Simulator } from '../../simulator';
 
 export const VAULT_URL = 'https://mtc-test.vault.azure.net';

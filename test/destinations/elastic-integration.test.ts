@@ -1,24 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { normaliseRwsRecord } from '../../shared/api/rws-client';
-import type { ElasticDestinationConfig } from '../../shared/config/types';
+import { readFileSync } from 'node:fs';
+import { normaliseRwsRecord } from '../../shared/api/rws/client';
+import type { ElasticDestinationConfig } from '../../shared/destinations/elastic/config';
 import { createDestination } from '../../shared/destinations';
 import { integrationDocument } from '../../shared/destinations/elastic/destination';
 import { createFormatter } from '../../shared/formats';
 import { makeEvent, type MessageTraceRow } from '../../shared/model/row';
+import { componentTestdata } from '../support/testdata';
 import { configOf, ctxOf, issuesOf } from './helpers';
 import { TENANT } from './fixtures';
 import { secretsOf, startVendorReceiver } from './vendor-receiver';
 
-function testdata(name: string): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata', 'elastic');
-    if (existsSync(p)) return join(p, name);
-    if (dirname(dir) === dir) throw new Error('testdata not found');
-  }
-}
+const testdata = (name: string) => componentTestdata('destinations', 'elastic', name);
 
 type Doc = Record<string, unknown>;
 const sample = JSON.parse(readFileSync(testdata('sample_event.json'), 'utf8')) as Doc & { microsoft: { online_message_trace: Doc }; data_stream: { dataset: string } };

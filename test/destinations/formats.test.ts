@@ -1,19 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, join } from 'node:path';
 import { applyPrivacy, createFormatter, FORMAT_NAMES, mailDirection, SENTINEL_COLUMNS } from '../../shared/formats';
+import { componentTestdata, repoPath } from '../support/testdata';
 import { ACCEPTED, sampleEvents } from './fixtures';
 
-/** test/destinations/testdata in the source tree, found from the compiled test's folder upwards. */
-function testdata(name: string): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata');
-    if (existsSync(p)) return join(p, name);
-    if (dirname(dir) === dir) throw new Error('testdata not found');
-  }
-}
+/** `<format>/<file>` under shared/formats/<format>/testdata. */
+const testdata = (name: string) => componentTestdata('formats', name.split('/')[0]!, name.split('/')[1]!);
 const read = (name: string): unknown => JSON.parse(readFileSync(testdata(name), 'utf8'));
 
 /** Golden files: MTC_UPDATE_GOLDEN=1 rewrites them (review the diff). */
@@ -55,8 +49,8 @@ describe('formats', () => {
   it('maps to ECS as in the golden file, using only fields, types and allowed values of the published ECS definitions', () => {
     const format = createFormatter({ format: 'ecs', acceptedDomains: ACCEPTED, privacy: { drop: [], hash: [] } });
     const out = sampleEvents().map(format);
-    golden('expected_ecs.json', out);
-    const defs = read('ecs-fields.json') as Record<string, { type: string; allowed?: string[] }>;
+    golden('ecs/expected_ecs.json', out);
+    const defs = read('ecs/ecs-fields.json') as Record<string, { type: string; allowed?: string[] }>;
     for (const doc of out) {
       for (const [field, values] of Object.entries(flatten(doc))) {
         if (field.startsWith('mtc.')) continue; // our own namespace, outside ECS
@@ -76,7 +70,7 @@ describe('formats', () => {
 
   it('maps to OCSF Email Activity (4009) as in the golden file (validated against OCSF 1.8.0 in ocsf.test.ts)', () => {
     const format = createFormatter({ format: 'ocsf', acceptedDomains: ACCEPTED, privacy: { drop: [], hash: [] } });
-    golden('expected_ocsf.json', sampleEvents().map(format));
+    golden('ocsf/expected_ocsf.json', sampleEvents().map(format));
   });
 
   it('hashes recipient local parts and drops the subject in every format, leaving the eventId unchanged', () => {
@@ -96,7 +90,7 @@ describe('formats', () => {
 
 describe('infra/modules/logs-ingestion.bicep', () => {
   it('declares exactly the columns and types of the sentinel format', () => {
-    const bicep = readFileSync(join(dirname(testdata('x')), '..', '..', '..', 'infra', 'modules', 'logs-ingestion.bicep'), 'utf8');
+    const bicep = readFileSync(repoPath('infra', 'modules', 'logs-ingestion.bicep'), 'utf8');
     const declared = [...bicep.matchAll(/\{ name: '([A-Za-z0-9_]+)', type: '([a-z]+)' \}/g)].map((m) => ({ name: m[1], type: m[2] }));
     assert.deepEqual(declared, SENTINEL_COLUMNS.map((c) => ({ name: c.name, type: c.type })));
   });

@@ -1,23 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { normaliseRwsRecord } from '../../shared/api/rws-client';
-import type { GoogleSecOpsDestinationConfig } from '../../shared/config/types';
+import { readFileSync } from 'node:fs';
+import { normaliseRwsRecord } from '../../shared/api/rws/client';
+import type { GoogleSecOpsDestinationConfig } from '../../shared/destinations/google-secops/config';
 import { createDestination } from '../../shared/destinations';
 import { makeEvent } from '../../shared/model/row';
+import { componentTestdata } from '../support/testdata';
 import { configOf, ctxOf, issuesOf, rejection } from './helpers';
 import { manyEvents, sampleEvents, TENANT } from './fixtures';
 import { secretsOf } from './vendor-receiver';
 import { SECOPS_CUSTOMER_ID, startSecOpsReceiver, type SecOpsReceiver } from './google-secops-receiver';
 
-function testdata(name: string): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata', 'google-secops');
-    if (existsSync(p)) return join(p, name);
-    if (dirname(dir) === dir) throw new Error('testdata not found');
-  }
-}
+const testdata = (name: string) => componentTestdata('destinations', 'google-secops', name);
 const parser = JSON.parse(readFileSync(testdata('office_365_messagetrace.json'), 'utf8')) as { log_type: string; udm: Record<string, string>; sample: Record<string, unknown> };
 
 describe('google-secops (service account token and Ingestion API v2, against a loopback stand-in)', () => {

@@ -1,8 +1,8 @@
 /** Parses one destination entry as the loader does, failing the test on any issue. */
 import assert from 'node:assert/strict';
-import { parseDestination } from '../../shared/config/destination';
-import { IssueCollector } from '../../shared/config/issues';
-import type { DestinationConfig } from '../../shared/config/types';
+import { parseDestination } from '../../shared/components';
+import { IssueCollector } from '../../shared/config-common/issues';
+import type { DestinationConfig } from '../../shared/destinations/registry';
 import type { SendContext } from '../../shared/destinations/destination';
 
 export function configOf<T extends DestinationConfig>(entry: Record<string, unknown>): T {

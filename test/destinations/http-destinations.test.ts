@@ -1,7 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDestination } from '../../shared/destinations';
-import type { SplunkHecDestinationConfig, ElasticDestinationConfig, SumoLogicDestinationConfig, DatadogDestinationConfig, CriblDestinationConfig } from '../../shared/config/types';
+import type { SplunkHecDestinationConfig } from '../../shared/destinations/splunk-hec/config';
+import type { ElasticDestinationConfig } from '../../shared/destinations/elastic/config';
+import type { SumoLogicDestinationConfig } from '../../shared/destinations/sumo-logic/config';
+import type { DatadogDestinationConfig } from '../../shared/destinations/datadog/config';
+import type { CriblDestinationConfig } from '../../shared/destinations/cribl/config';
 import { configOf, ctxOf, issuesOf, rejection } from './helpers';
 import { manyEvents, sampleEvents, TENANT } from './fixtures';
 import { secretsOf, startVendorReceiver, type VendorReceiver } from './vendor-receiver';

@@ -1,19 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, join } from 'node:path';
 import { createFormatter } from '../../shared/formats';
+import { componentTestdata } from '../support/testdata';
 import { ACCEPTED, sampleEvents } from './fixtures';
 
-/** test/destinations/testdata/ocsf-1.8.0 in the source tree. */
-function schemaFile(name: string): Def {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    const p = join(dir, 'test', 'destinations', 'testdata', 'ocsf-1.8.0');
-    if (existsSync(p)) return JSON.parse(readFileSync(join(p, name), 'utf8')) as Def;
-    if (dirname(dir) === dir) throw new Error('testdata not found');
-  }
-}
+/** shared/formats/ocsf/testdata/ocsf-1.8.0 in the source tree. */
+const schemaFile = (name: string) => JSON.parse(readFileSync(componentTestdata('formats', 'ocsf', 'ocsf-1.8.0', name), 'utf8')) as Def;
 
 interface AttrDef { type?: string; is_array?: boolean; requirement?: string; enum?: Record<string, { caption: string }>; '@deprecated'?: unknown; caption?: string }
 interface Def { name?: string; uid?: number; caption?: string; extends?: string; attributes: Record<string, AttrDef> & { $include?: string[] } }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startSimulator, EXCHANGE_RESOURCE, RWS_PERMISSION, type Simulator } from '../../simulator';
-import { createSourceClients } from '../../shared/diagnostics/clients';
+import { createSourceClients } from '../../shared/api/clients';
 import { diagnoseSource, type Diagnosis } from '../../shared/diagnostics/diagnose';
 import { formatDiagnosis } from '../../shared/diagnostics/diagnose-cli';
 import type { SecretSource } from '../../shared/auth/secrets';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createDestination } from '../../shared/destinations';
 import { checkDestinations, DESTINATION_HEALTH_EVENT } from '../../shared/destinations/health-check';
 import type { Destination } from '../../shared/destinations/destination';
-import type { SplunkHecDestinationConfig } from '../../shared/config/types';
+import type { SplunkHecDestinationConfig } from '../../shared/destinations/splunk-hec/config';
 import { MemoryLogger } from '../../shared/log';
 import { MemoryTelemetry } from '../../shared/telemetry';
 import { configOf } from '../destinations/helpers';

@@ -1,7 +1,7 @@
 /** RWS response parsing: both JSON shapes, both date forms, and the end-of-data rules (reference A.3, A.4). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRwsDate, parseRwsResponse, rwsDateToIso } from '../../shared/api/rws-client';
+import { parseRwsDate, parseRwsResponse, rwsDateToIso } from '../../shared/api/rws/client';
 
 const URL1 = 'https://reports.office365.com/ecp/reportingwebservice/reporting.svc/MessageTrace?$filter=x&$top=2';
 const rec = (i: number, received: string) => ({ Organization: 'contoso.com', MessageId: `<${i}@x>`, Received: received, SenderAddress: 's@x', RecipientAddress: `r${i}@contoso.com`, Subject: 'S', Status: 'FilteredAsSpam', ToIP: null, FromIP: '1.1.1.1', Size: 10, MessageTraceId: 'CF7A249A-5EDD-4350-130A-08DA8F69E0F6', Index: i });

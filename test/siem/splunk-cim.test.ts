@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { SplunkHecDestinationConfig } from '../../shared/config/types';
+import type { SplunkHecDestinationConfig } from '../../shared/destinations/splunk-hec/config';
 import { createDestination } from '../../shared/destinations';
 import { makeEvent } from '../../shared/model/row';
 import { configOf, ctxOf } from '../destinations/helpers';

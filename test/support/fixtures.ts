@@ -1,6 +1,7 @@
 /** Builders for configuration objects in tests. */
-import type { CollectorConfig, DestinationConfig, SourceConfig } from '../../shared/config/types';
-import { DEFAULT_RETRY_POLICY } from '../../shared/config/retry';
+import type { CollectorConfig, SourceConfig } from '../../shared/components';
+import type { DestinationConfig } from '../../shared/destinations/registry';
+import { DEFAULT_RETRY_POLICY } from '../../shared/config-common/retry';
 
 export function sourceFixture(overrides: Partial<SourceConfig> = {}): SourceConfig {
   return {

@@ -16,8 +16,8 @@ import { processPageJob, type PageOutcome, type SourceClients, type WorkerDeps }
 import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
 import type { TenantBudget } from '../../shared/budget';
-import { parseConfig } from '../../shared/config/load';
-import type { CollectorConfig } from '../../shared/config/types';
+import { parseConfig } from '../../shared/components';
+import type { CollectorConfig } from '../../shared/components';
 import { testStorage, uniqueName } from './azurite';
 
 export interface Harness {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError, loadConfigFromEnvironment, parseConfig } from '../../shared/config/load';
+import { ConfigError, loadConfigFromEnvironment, parseConfig } from '../../shared/components';
 import { APP_SETTINGS } from '../../shared/settings';
 import { clampToHistory } from '../../shared/time/expressions';
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfigFromEnvironment } from '../../shared/config/load';
-import type { ConfigIssue } from '../../shared/config/types';
+import { ConfigError, loadConfigFromEnvironment } from '../../shared/components';
+import type { ConfigIssue } from '../../shared/config-common/types';
 
 const DOC = {
   sources: [

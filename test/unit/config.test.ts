@@ -1,9 +1,10 @@
-import { DEFAULT_RETRY_POLICY } from '../../shared/config/retry';
+import { DEFAULT_RETRY_POLICY } from '../../shared/config-common/retry';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig } from '../../shared/config/load';
+import { ConfigError, parseConfig } from '../../shared/components';
 import { CLOUDS } from '../../shared/config/clouds';
-import type { ConfigIssue, HttpDestinationConfig } from '../../shared/config/types';
+import type { ConfigIssue } from '../../shared/config-common/types';
+import type { HttpDestinationConfig } from '../../shared/destinations/http/config';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../../shared/time/expressions';
 
 const TENANT = '8f2c1a9e-3b4d-4c6e-9f01-23456789abcd';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseGraphResponse, retryAfterSeconds, classifyTokenError } from '../../shared/api/graph-client';
+import { parseGraphResponse, retryAfterSeconds, classifyTokenError } from '../../shared/api/graph/client';
 import { CollectorError } from '../../shared/errors';
 import { eventIdOf, receivedMs, rowKey } from '../../shared/model/row';
 

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../shared/config/load';
+import { parseConfig } from '../../shared/components';
 import { levelFiltered, MemoryLogger } from '../../shared/log';
 import { sourceConfigHash } from '../../shared/runtime';
 

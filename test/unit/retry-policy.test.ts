@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { retrySchema, toRetryPolicy } from '../../shared/config/retry';
+import { retrySchema, toRetryPolicy } from '../../shared/config-common/retry';
 import { policyRetries, retryDelayMs } from '../../shared/worker/retry';
 import { CollectorError, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../../shared/errors';
 

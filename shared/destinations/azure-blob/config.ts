@@ -1,10 +1,11 @@
 /** `azure-blob`: an NDJSON.gz archive in Azure Blob Storage, replayable with `npm run replay`. Options: docs/destinations.md#azure-blob. */
 import { z } from 'zod';
-import { booleanField, durationField, guidField } from '../../config/fields';
+import { booleanField, durationField, guidField } from '../../config-common/fields';
 import { MINUTE_MS, SECOND_MS } from '../../time/expressions';
-import type { DestinationCommonConfig, SecretRef } from '../../config/types';
-import { checkHttpUrl, parseEntry, secretRef, type DestinationSpec } from '../config-common';
-import { AzureBlobDestination } from './destination';
+import type { DestinationCommonConfig } from '../config-common';
+import type { SecretRef } from '../../config-common/types';
+import { checkHttpUrl, parseEntry, secretRef } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
 export interface AzureBlobDestinationConfig extends DestinationCommonConfig {
   type: 'azure-blob';
@@ -24,8 +25,9 @@ export interface AzureBlobDestinationConfig extends DestinationCommonConfig {
 
 const CONTAINER = /^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 
-export const azureBlobSpec: DestinationSpec<AzureBlobDestinationConfig> = {
+export const azureBlobConfig: DestinationKind<AzureBlobDestinationConfig> = {
   type: 'azure-blob',
+  aliases: ['blob', 'azure-storage'],
   example: '{"id": "archive", "type": "azure-blob", "accountUrl": "https://mtcarchive.blob.core.windows.net", "container": "message-trace"}',
   parse(raw, path, keyVaultUri, out) {
     const before = out.issues.length;
@@ -59,5 +61,4 @@ export const azureBlobSpec: DestinationSpec<AzureBlobDestinationConfig> = {
       ...(d.managedIdentityClientId ? { managedIdentityClientId: d.managedIdentityClientId } : {}),
     };
   },
-  create: (config, secrets) => new AzureBlobDestination(config, secrets),
 };

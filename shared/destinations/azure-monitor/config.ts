@@ -3,12 +3,11 @@
  * through a DCR), with the managed identity. Options: docs/destinations.md#azure-monitor.
  */
 import { z } from 'zod';
-import { guidField, intField } from '../../config/fields';
-import type { DestinationCommonConfig } from '../../config/types';
-import { checkHttpUrl, parseEntry, type DestinationSpec } from '../config-common';
-import { durationField } from '../../config/fields';
+import { guidField, intField, durationField } from '../../config-common/fields';
+import type { DestinationCommonConfig } from '../config-common';
+import { checkHttpUrl, parseEntry } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 import { MINUTE_MS, SECOND_MS } from '../../time/expressions';
-import { AzureMonitorDestination } from './destination';
 
 export interface AzureMonitorDestinationConfig extends DestinationCommonConfig {
   type: 'azure-monitor';
@@ -27,8 +26,9 @@ export interface AzureMonitorDestinationConfig extends DestinationCommonConfig {
   timeoutMs: number;
 }
 
-export const azureMonitorSpec: DestinationSpec<AzureMonitorDestinationConfig> = {
+export const azureMonitorConfig: DestinationKind<AzureMonitorDestinationConfig> = {
   type: 'azure-monitor',
+  aliases: ['sentinel', 'log-analytics', 'loganalytics'],
   example: '{"id": "sentinel", "type": "azure-monitor", "endpoint": "https://mtc-dcr-abcd.westeurope-1.ingest.monitor.azure.com", "ruleId": "dcr-00000000000000000000000000000000", "streamName": "Custom-MessageTrace_CL"}',
   parse(raw, path, keyVaultUri, out) {
     const before = out.issues.length;
@@ -56,5 +56,4 @@ export const azureMonitorSpec: DestinationSpec<AzureMonitorDestinationConfig> = 
       ...(d.audience ? { audience: d.audience.replace(/\/+$/, '') } : {}),
     };
   },
-  create: (config, secrets) => new AzureMonitorDestination(config, secrets),
 };

@@ -1,8 +1,9 @@
 /** `cribl`: the Cribl Stream/Edge HTTP/S (Bulk API) Source, Cribl HTTP event API. Options: docs/destinations.md#cribl. */
 import { z } from 'zod';
-import type { DestinationCommonConfig, SecretRef } from '../../config/types';
-import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
-import { CriblDestination } from './destination';
+import type { DestinationCommonConfig } from '../config-common';
+import type { SecretRef } from '../../config-common/types';
+import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type HttpOptions } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
 export interface CriblDestinationConfig extends DestinationCommonConfig, HttpOptions {
   type: 'cribl';
@@ -12,7 +13,7 @@ export interface CriblDestinationConfig extends DestinationCommonConfig, HttpOpt
   token?: SecretRef;
 }
 
-export const criblSpec: DestinationSpec<CriblDestinationConfig> = {
+export const criblConfig: DestinationKind<CriblDestinationConfig> = {
   type: 'cribl',
   example: '{"id": "cribl", "type": "cribl", "url": "https://cribl.example.com:10080", "tokenRef": "kv:cribl-token"}',
   parse(raw, path, keyVaultUri, out) {
@@ -32,5 +33,4 @@ export const criblSpec: DestinationSpec<CriblDestinationConfig> = {
     if (!/\/_bulk\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/cribl/_bulk`;
     return { ...entry.common, type: 'cribl', url: u.href, ...(entry.data.tokenRef ? { token: entry.data.tokenRef } : {}), ...httpOptionsOf(entry.data) };
   },
-  create: (config, secrets) => new CriblDestination(config, secrets),
 };

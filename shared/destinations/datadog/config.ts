@@ -1,8 +1,9 @@
 /** `datadog`: Datadog Logs intake (HTTP API v2). Options: docs/destinations.md#datadog. */
 import { z } from 'zod';
-import type { DestinationCommonConfig, SecretRef } from '../../config/types';
-import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
-import { DatadogDestination } from './destination';
+import type { DestinationCommonConfig } from '../config-common';
+import type { SecretRef } from '../../config-common/types';
+import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type HttpOptions } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
 /** Datadog sites and their logs intake hosts (docs.datadoghq.com "Send logs"). */
 export const DATADOG_SITES: Record<string, string> = {
@@ -33,7 +34,7 @@ export interface DatadogDestinationConfig extends DestinationCommonConfig, HttpO
 
 const TAG = /^[a-zA-Z][\w\-./:]{0,199}$/;
 
-export const datadogSpec: DestinationSpec<DatadogDestinationConfig> = {
+export const datadogConfig: DestinationKind<DatadogDestinationConfig> = {
   type: 'datadog',
   example: '{"id": "datadog", "type": "datadog", "site": "datadoghq.eu", "apiKeyRef": "kv:datadog-api-key"}',
   parse(raw, path, keyVaultUri, out) {
@@ -60,5 +61,4 @@ export const datadogSpec: DestinationSpec<DatadogDestinationConfig> = {
     if (!/\/api\/v2\/logs\/?$/.test(u.pathname)) u.pathname = `${u.pathname.replace(/\/+$/, '')}/api/v2/logs`;
     return { ...entry.common, type: 'datadog', site: d.site, url: u.href, apiKey: d.apiKeyRef, service: d.service, ddsource: d.ddsource, ddtags: d.ddtags, ...httpOptionsOf(d) };
   },
-  create: (config, secrets) => new DatadogDestination(config, secrets),
 };

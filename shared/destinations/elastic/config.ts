@@ -4,9 +4,10 @@
  * integration, in the shape that integration's ingest pipeline reads (docs/siem/elastic.md).
  */
 import { z } from 'zod';
-import type { DestinationCommonConfig, SecretRef } from '../../config/types';
-import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
-import { ElasticDestination } from './destination';
+import type { DestinationCommonConfig } from '../config-common';
+import type { SecretRef } from '../../config-common/types';
+import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type HttpOptions } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
 export interface ElasticDestinationConfig extends DestinationCommonConfig, HttpOptions {
   type: 'elastic';
@@ -27,8 +28,9 @@ export const ELASTIC_DEFAULT_INDEX = `logs-${ELASTIC_INTEGRATION_DATASET}-defaul
 /** Elasticsearch index names: lowercase, no \ / * ? " < > | space , #, not starting with - _ +. */
 const INDEX = /^(?![-_+])[^A-Z\\/*?"<>| ,#:]{1,255}$/;
 
-export const elasticSpec: DestinationSpec<ElasticDestinationConfig> = {
+export const elasticConfig: DestinationKind<ElasticDestinationConfig> = {
   type: 'elastic',
+  aliases: ['elasticsearch', 'opensearch'],
   example: '{"id": "elastic", "type": "elastic", "url": "https://es.example.com:9200", "apiKeyRef": "kv:elastic-api-key"}',
   parse(raw, path, keyVaultUri, out) {
     const before = out.issues.length;
@@ -52,5 +54,4 @@ export const elasticSpec: DestinationSpec<ElasticDestinationConfig> = {
     }
     return { ...entry.common, type: 'elastic', url, index: d.index, apiKey: d.apiKeyRef, ...(d.pipeline ? { pipeline: d.pipeline } : {}), ...httpOptionsOf(d) };
   },
-  create: (config, secrets) => new ElasticDestination(config, secrets),
 };

@@ -1,13 +1,20 @@
 /** `file`: NDJSON files in a folder, for local runs and tests. Options: docs/destinations.md#file. */
 import { z } from 'zod';
-import type { FileDestinationConfig } from '../../config/types';
-import { intField } from '../../config/fields';
+import { intField } from '../../config-common/fields';
 import { MAX_BATCH_RECORDS } from '../limits';
-import { parseEntry, type DestinationSpec } from '../config-common';
-import { FileDestination } from './destination';
+import { parseEntry, type DestinationCommonConfig } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
-export const fileSpec: DestinationSpec<FileDestinationConfig> = {
+export interface FileDestinationConfig extends DestinationCommonConfig {
+  type: 'file';
+  /** Folder for NDJSON files (created when missing). */
+  directory: string;
+  maxBatchRecords: number;
+}
+
+export const fileConfig: DestinationKind<FileDestinationConfig> = {
   type: 'file',
+  aliases: ['ndjson'],
   example: '{"id": "local", "type": "file", "directory": "./out"}',
   parse(raw, path, keyVaultUri, out) {
     const entry = parseEntry(raw, path, out, {
@@ -23,5 +30,4 @@ export const fileSpec: DestinationSpec<FileDestinationConfig> = {
     if (!entry) return undefined;
     return { ...entry.common, type: 'file', directory: entry.data.directory, maxBatchRecords: entry.data.maxBatchRecords };
   },
-  create: (config, secrets) => new FileDestination(config, secrets),
 };

@@ -7,7 +7,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SecretSource } from '../../auth/secrets';
-import type { FileDestinationConfig } from '../../config/types';
+import type { FileDestinationConfig } from './config';
 import { firstPartyGeneric } from '../../errors';
 import type { TraceEvent } from '../../model/row';
 import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';

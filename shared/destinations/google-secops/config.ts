@@ -4,10 +4,11 @@
  * docs/destinations.md#google-secops; what Google's parser does with the rows: docs/siem/google-secops.md.
  */
 import { z } from 'zod';
-import type { DestinationCommonConfig, SecretRef } from '../../config/types';
-import { GUID_PATTERN } from '../../config/fields';
-import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
-import { GoogleSecOpsDestination } from './destination';
+import type { DestinationCommonConfig } from '../config-common';
+import type { SecretRef } from '../../config-common/types';
+import { GUID_PATTERN } from '../../config-common/fields';
+import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type HttpOptions } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
 /**
  * Regional endpoints of the Ingestion API, by the region of the Google SecOps instance (Google's
@@ -48,7 +49,7 @@ export interface GoogleSecOpsDestinationConfig extends DestinationCommonConfig, 
   labels: Record<string, string>;
 }
 
-export const googleSecOpsSpec: DestinationSpec<GoogleSecOpsDestinationConfig> = {
+export const googleSecOpsConfig: DestinationKind<GoogleSecOpsDestinationConfig> = {
   type: 'google-secops',
   example: '{"id": "secops", "type": "google-secops", "customerId": "c8c65bfa-5f2c-42d4-9189-64bb7b939f2c", "region": "europe", "serviceAccountRef": "kv:secops-ingestion-sa"}',
   parse(raw, path, keyVaultUri, out) {
@@ -76,5 +77,4 @@ export const googleSecOpsSpec: DestinationSpec<GoogleSecOpsDestinationConfig> = 
       serviceAccount: d.serviceAccountRef, logType: d.logType, ...(d.namespace ? { namespace: d.namespace } : {}), labels: d.labels, ...httpOptionsOf(d),
     };
   },
-  create: (config, secrets) => new GoogleSecOpsDestination(config, secrets),
 };

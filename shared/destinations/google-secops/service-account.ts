@@ -8,7 +8,7 @@
 import { createPrivateKey, createSign, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { SecretSource } from '../../auth/secrets';
-import type { SecretRef } from '../../config/types';
+import type { SecretRef } from '../../config-common/types';
 import { excerptOf, firstPartyGeneric } from '../../errors';
 import { urlProblem } from '../config-common';
 import { httpRequest } from '../transport';

@@ -1,13 +1,26 @@
 /** `http`: NDJSON over HTTPS POST to any receiver. Options: docs/destinations.md#http. */
 import { z } from 'zod';
-import type { HttpDestinationConfig } from '../../config/types';
-import { isPlainObject } from '../../config/issues';
+import type { HeaderValue } from '../../config-common/types';
+import { isPlainObject } from '../../config-common/issues';
 import { MAX_BATCH_BYTES, MAX_BATCH_RECORDS } from '../limits';
-import { checkHeaders, checkHttpUrl, httpOptionsOf, httpShape, parseEntry, type DestinationSpec } from '../config-common';
-import { HttpDestination } from './destination';
+import { checkHeaders, checkHttpUrl, httpOptionsOf, httpShape, parseEntry, type DestinationCommonConfig } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
-export const httpSpec: DestinationSpec<HttpDestinationConfig> = {
+export interface HttpDestinationConfig extends DestinationCommonConfig {
+  type: 'http';
+  url: string;
+  headers: Record<string, HeaderValue>;
+  gzip: boolean;
+  maxBatchBytes: number;
+  maxBatchRecords: number;
+  timeoutMs: number;
+  /** Plain http to a loopback address, explicitly opted into. */
+  allowInsecureLoopback: boolean;
+}
+
+export const httpConfig: DestinationKind<HttpDestinationConfig> = {
   type: 'http',
+  aliases: ['webhook', 'https'],
   example: '{"id": "siem", "type": "http", "url": "https://siem.example.com/ingest"}',
   parse(raw, path, keyVaultUri, out) {
     const before = out.issues.length;
@@ -24,5 +37,5 @@ export const httpSpec: DestinationSpec<HttpDestinationConfig> = {
     if (!entry || url === undefined || out.issues.length > before) return undefined;
     return { ...entry.common, type: 'http', url, headers, ...httpOptionsOf(entry.data) };
   },
-  create: (config, secrets) => new HttpDestination(config, secrets),
+  secretRefs: (config) => Object.entries(config.headers).flatMap(([name, value]) => (typeof value === 'string' ? [] : [[['headers', name, 'secretRef'], value.secret]])),
 };

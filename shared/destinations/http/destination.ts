@@ -5,7 +5,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
-import type { HttpDestinationConfig } from '../../config/types';
+import type { HttpDestinationConfig } from './config';
 import type { TraceEvent } from '../../model/row';
 import { batchLines, deliverInOrder, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';

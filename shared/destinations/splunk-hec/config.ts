@@ -7,10 +7,10 @@
 /** The sourcetype of the Splunk Add-on for Microsoft Office 365 message trace input. */
 export const SPLUNK_MESSAGETRACE_SOURCETYPE = 'ms:o365:reporting:messagetrace';
 import { z } from 'zod';
-import type { SecretRef } from '../../config/types';
-import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
-import type { DestinationCommonConfig } from '../../config/types';
-import { SplunkHecDestination } from './destination';
+import type { SecretRef } from '../../config-common/types';
+import { checkHttpUrl, httpOptionsOf, httpShape, parseEntry, secretRef, type HttpOptions } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
+import type { DestinationCommonConfig } from '../config-common';
 
 export interface SplunkHecDestinationConfig extends DestinationCommonConfig, HttpOptions {
   type: 'splunk-hec';
@@ -31,8 +31,9 @@ export interface SplunkHecDestinationConfig extends DestinationCommonConfig, Htt
 const NAME = /^[^\r\n\0]{1,256}$/;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
-export const splunkHecSpec: DestinationSpec<SplunkHecDestinationConfig> = {
+export const splunkHecConfig: DestinationKind<SplunkHecDestinationConfig> = {
   type: 'splunk-hec',
+  aliases: ['splunk', 'hec'],
   example: '{"id": "splunk", "type": "splunk-hec", "url": "https://splunk.example.com:8088", "tokenRef": "kv:splunk-hec-token"}',
   parse(raw, path, keyVaultUri, out) {
     const before = out.issues.length;
@@ -61,5 +62,4 @@ export const splunkHecSpec: DestinationSpec<SplunkHecDestinationConfig> = {
       ...httpOptionsOf(d),
     };
   },
-  create: (config, secrets) => new SplunkHecDestination(config, secrets),
 };

@@ -3,9 +3,10 @@
  * the whole URL is a secret (`urlRef`). Options: docs/destinations.md#sumo-logic.
  */
 import { z } from 'zod';
-import type { DestinationCommonConfig, SecretRef } from '../../config/types';
-import { httpOptionsOf, httpShape, parseEntry, secretRef, type DestinationSpec, type HttpOptions } from '../config-common';
-import { SumoLogicDestination } from './destination';
+import type { DestinationCommonConfig } from '../config-common';
+import type { SecretRef } from '../../config-common/types';
+import { httpOptionsOf, httpShape, parseEntry, secretRef, type HttpOptions } from '../config-common';
+import type { DestinationKind } from '../../config-common/kinds';
 
 export interface SumoLogicDestinationConfig extends DestinationCommonConfig, HttpOptions {
   type: 'sumo-logic';
@@ -22,8 +23,9 @@ const HEADER_VALUE = /^[^\r\n\0,=]{1,1024}$/;
 const headerField = (what: string, example: string) =>
   z.string({ error: `must be the ${what}, e.g. "${example}"` }).regex(/^[^\r\n\0]{1,1024}$/, { error: `must be the ${what} (1-1024 characters, no line breaks), e.g. "${example}"` });
 
-export const sumoLogicSpec: DestinationSpec<SumoLogicDestinationConfig> = {
+export const sumoLogicConfig: DestinationKind<SumoLogicDestinationConfig> = {
   type: 'sumo-logic',
+  aliases: ['sumo', 'sumologic'],
   example: '{"id": "sumo", "type": "sumo-logic", "urlRef": "kv:sumo-http-source-url"}',
   parse(raw, path, keyVaultUri, out) {
     const entry = parseEntry(raw, path, out, {
@@ -48,5 +50,4 @@ export const sumoLogicSpec: DestinationSpec<SumoLogicDestinationConfig> = {
       ...httpOptionsOf(d),
     };
   },
-  create: (config, secrets) => new SumoLogicDestination(config, secrets),
 };

@@ -1,14 +1,15 @@
 /**
  * OCSF Email Activity (class 4009, category 4 Network Activity), schema 1.8.0, activity 4 "Trace",
  * with the security_control profile for the statuses that are a filter's decision. The mapping table
- * is in docs/destinations.md ("Formats"); the golden file is test/destinations/testdata/expected_ocsf.json,
- * validated against the 1.8.0 definitions in test/destinations/testdata/ocsf-1.8.0/. Values OCSF has
+ * is in docs/destinations.md ("Formats"); the golden file is ./testdata/expected_ocsf.json,
+ * validated against the 1.8.0 definitions in ./testdata/ocsf-1.8.0/. Values OCSF has
  * no attribute for go to `unmapped`. Deprecated attributes (email.smtp_from, email.smtp_to) are not used.
  */
-import { receivedMs, type TraceEvent } from '../model/row';
-import { mailDirection, type MailDirection } from './direction';
-import { canonicalStatus, compact, customFieldsOf, text } from './fields';
-import { reportStatus } from './messagetrace';
+import { receivedMs, type TraceEvent } from '../../model/row';
+import type { FormatSpec } from '../spec';
+import { mailDirection, type MailDirection } from '../direction';
+import { canonicalStatus, compact, customFieldsOf, text } from '../fields';
+import { reportStatus } from '../o365-messagetrace/format';
 
 export const OCSF_VERSION = '1.8.0';
 
@@ -93,3 +94,5 @@ export function toOcsf(event: TraceEvent, acceptedDomains: readonly string[]): R
     unmapped: { source_id: event.sourceId, fields: Object.keys(fields).length ? fields : undefined },
   });
 }
+
+export const ocsfFormat = { name: 'ocsf', map: toOcsf } as const satisfies FormatSpec;

@@ -10,7 +10,7 @@
  * request and caching. Nothing here ever puts the key or the PEM text in an error message.
  */
 import { constants, createHash, createPrivateKey, randomUUID, sign, X509Certificate, type KeyObject } from 'node:crypto';
-import { thirdPartyConfig } from '../errors';
+import { thirdPartyConfig } from '../../errors';
 
 export interface LoadedCertificate {
   /** DER of the leaf certificate first, then the rest of the chain. */

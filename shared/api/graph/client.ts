@@ -7,19 +7,19 @@
  * JSON, wrong shapes) becomes a typed, retryable ThirdPartyGeneric error carrying a short excerpt.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
-import type { MessageTraceRow } from '../model/row';
-import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from './http';
-import { looksLikeHtml, retryAfterSeconds } from '../outbound-http';
+import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
+import type { MessageTraceRow } from '../../model/row';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from '../http';
+import { looksLikeHtml, retryAfterSeconds } from '../../outbound-http';
 
 /** The one Retry-After parser (shared/outbound-http.ts), also known here for the Graph tests. */
 export { retryAfterSeconds };
-import type { MessageTraceClient, PageRequest, PageResult } from './client';
+import type { MessageTraceClient, PageRequest, PageResult } from '../client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
 export const GRAPH_PERMISSION = 'ExchangeMessageTrace.Read.All';
 
-export type { PageRequest, PageResult } from './client';
+export type { PageRequest, PageResult } from '../client';
 
 export interface GraphClientOptions {
   graphBaseUrl: string;

@@ -9,7 +9,7 @@
  *
  * Messages produced here never contain the value they judged.
  */
-import { isLoopbackHost } from './clouds';
+import { isLoopbackHost } from './urls';
 import type { SecretRef } from './types';
 
 export const SECRET_REF_SYNTAX = '"env:NAME" (an app setting / environment variable), "kv:<secret-name>" (the Key Vault in KEY_VAULT_URI) or "kv:https://<vault>.vault.azure.net/secrets/<secret-name>"';

@@ -12,8 +12,9 @@
  * Fields the report does not have (tenant, event id, source, custom fields) are not added: the vendors'
  * parsers map every field they find, and an unknown one would land in their unparsed leftovers.
  */
-import { receivedMs, type TraceEvent } from '../model/row';
-import { text } from './fields';
+import { receivedMs, type TraceEvent } from '../../model/row';
+import type { FormatSpec } from '../spec';
+import { text } from '../fields';
 
 /** The report's field names, in the report's order. */
 export const MESSAGETRACE_FIELDS = ['MessageTraceId', 'Organization', 'MessageId', 'Received', 'SenderAddress', 'RecipientAddress', 'Subject', 'Status', 'ToIP', 'FromIP', 'Size', 'StartDate', 'EndDate', 'Index'] as const;
@@ -54,3 +55,5 @@ export function toMessageTrace(event: TraceEvent): Record<string, unknown> {
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return out;
 }
+
+export const messageTraceFormat = { name: 'o365-messagetrace', map: (event: TraceEvent) => toMessageTrace(event) } as const satisfies FormatSpec;

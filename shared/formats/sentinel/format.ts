@@ -3,9 +3,10 @@
  * the single source for the DCR stream and table in infra/modules/logs-ingestion.bicep (a test
  * checks that they agree). `TenantId` is reserved by Log Analytics, hence `M365TenantId`.
  */
-import type { TraceEvent } from '../model/row';
-import { domainOf, mailDirection } from './direction';
-import { canonicalStatus, customFieldsOf, receivedIso, text } from './fields';
+import type { TraceEvent } from '../../model/row';
+import type { FormatSpec } from '../spec';
+import { domainOf, mailDirection } from '../direction';
+import { canonicalStatus, customFieldsOf, receivedIso, text } from '../fields';
 
 export type SentinelColumnType = 'string' | 'datetime' | 'long' | 'dynamic';
 
@@ -61,3 +62,5 @@ export function toSentinel(event: TraceEvent, acceptedDomains: readonly string[]
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return out;
 }
+
+export const sentinelFormat = { name: 'sentinel', map: toSentinel } as const satisfies FormatSpec;

@@ -6,13 +6,14 @@
  * ECS value (success, failure, unknown) where the integration copies the status text, and there is
  * no geo/AS enrichment (the integration's pipeline adds it when documents go through it; see
  * docs/siem/elastic.md). The mapping table is in docs/destinations.md ("Formats");
- * test/destinations/testdata/expected_ecs.json is the golden file. Values outside ECS and the
+ * ./testdata/expected_ecs.json is the golden file. Values outside ECS and the
  * integration (tenant source id, custom fields) go under `mtc.*`.
  */
-import type { TraceEvent } from '../model/row';
-import { domainOf, mailDirection } from './direction';
-import { canonicalStatus, compact, customFieldsOf, receivedIso, text } from './fields';
-import { toMessageTrace } from './messagetrace';
+import type { TraceEvent } from '../../model/row';
+import type { FormatSpec } from '../spec';
+import { domainOf, mailDirection } from '../direction';
+import { canonicalStatus, compact, customFieldsOf, receivedIso, text } from '../fields';
+import { toMessageTrace } from '../o365-messagetrace/format';
 
 export const ECS_VERSION = '8.17.0';
 /** The dataset of Elastic's message trace integration, whose dashboards filter on it. */
@@ -75,3 +76,5 @@ export function toEcs(event: TraceEvent, acceptedDomains: readonly string[]): Re
     },
   });
 }
+
+export const ecsFormat = { name: 'ecs', map: toEcs } as const satisfies FormatSpec;

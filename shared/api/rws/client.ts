@@ -14,12 +14,12 @@
  * - Rows are normalised to the Graph row shape; the legacy record goes to `raws` (the envelope's `raw`).
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
-import type { MessageTraceRow } from '../model/row';
-import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from './http';
-import { looksLikeHtml, retryAfterSeconds } from '../outbound-http';
-import { classifyTokenError } from './graph-client';
-import type { MessageTraceClient, PageRequest, PageResult } from './client';
+import { excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
+import type { MessageTraceRow } from '../../model/row';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from '../http';
+import { looksLikeHtml, retryAfterSeconds } from '../../outbound-http';
+import { classifyTokenError } from '../graph/client';
+import type { MessageTraceClient, PageRequest, PageResult } from '../client';
 
 export const RWS_PERMISSION = 'ReportingWebService.Read.All';
 export const RWS_DELEGATED_PERMISSION = 'ReportingWebService.Read';

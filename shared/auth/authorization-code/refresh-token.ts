@@ -14,12 +14,12 @@
  * (expired after 90 days of inactivity, or revoked), with the fix in words.
  */
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import type { AuthorizationCodeAuth } from '../config/types';
-import { CollectorError, excerptOf, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../errors';
-import type { Clock } from '../time/clock';
-import { send } from '../outbound-http';
-import { classifyTokenError, redactCredentialFields } from '../api/graph-client';
-import { describeSecretRef, type SecretSource } from './secrets';
+import type { AuthorizationCodeAuth } from './config';
+import { CollectorError, excerptOf, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
+import type { Clock } from '../../time/clock';
+import { send } from '../../outbound-http';
+import { classifyTokenError, redactCredentialFields } from '../../api/graph/client';
+import { describeSecretRef, type SecretSource } from '../secrets';
 
 /** AADSTS codes that mean "this refresh token or code can no longer be used". */
 const DEAD_GRANT_CODES: Record<string, string> = {
