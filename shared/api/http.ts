@@ -74,7 +74,7 @@ function safeOrigin(url: string): string {
   }
 }
 
-/** A bearer token for `scope`; token endpoint failures become typed errors (shared/api/graph-client.ts classifyTokenError). */
+/** A bearer token for `scope`; token endpoint failures become typed errors (shared/api/graph/client.ts classifyTokenError). */
 export async function bearerToken(credential: TokenCredential, scope: string, classify: (err: unknown) => CollectorError): Promise<string> {
   try {
     const token = await credential.getToken(scope);
