@@ -13,29 +13,23 @@
  * backoff, `notBefore`) are held by `VirtualDelayQueue` in memory and sent to the Azurite queue
  * when the clock reaches their due time: the same effect as the visibility delay in Azure.
  */
-import { createSourceClients } from '../shared/diagnostics/clients';
-import { sourceConfigHash } from '../shared/runtime';
+import { createRuntime } from '../shared/runtime';
 import http from 'node:http';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startSimulator, type Simulator } from '../simulator';
 import { MemoryLogger } from '../shared/log';
 import { MeteredTelemetry, type StorageCounts, type StorageMeter, type TelemetryCounts } from './meter';
-import { Ledger } from '../shared/state/ledger';
-import { storageFromEnvironment } from '../shared/state/storage';
 import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
 import { ManualClock, type Clock } from '../shared/time/clock';
 import { forEachSource, planSource } from '../shared/planning/planner';
 import { processPageJob, type WorkerDeps } from '../shared/worker/page-worker';
-import { createDestination } from '../shared/destinations';
-import { DefaultSecretSource } from '../shared/auth/secrets';
-import { TenantBudget, deriveConcurrency } from '../shared/budget';
+import { deriveConcurrency } from '../shared/budget';
 import { parseConfig } from '../shared/config/load';
 import type { CollectorConfig } from '../shared/config/types';
 import { startBackfill } from '../shared/backfill';
 import { runProgress } from '../shared/backfill-runs';
 import { runStore } from '../shared/state/runs';
-import type { Runtime } from '../shared/runtime';
 import { BaselineCollector } from './baseline';
 import { Recorder, type Sample } from './recorder';
 
@@ -208,19 +202,12 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const clock = new ManualClock(T0);
   const sim = await simulatorFor(sc, clock, true);
   const receiver = await startCountingReceiver();
-  const env: NodeJS.ProcessEnv = { JobsStorage: connectionString };
-  sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
-  const storage = storageFromEnvironment(env);
   const prefix = `b${Math.random().toString(36).slice(2, 8)}`;
-  const ledger = new Ledger(storage, prefix);
-  const queueName = `${prefix}-jobs`;
-  const budgetTable = `${prefix}budget`;
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`, `${prefix}seen`]);
-  meter?.reset();
-  const telemetry = new MeteredTelemetry(clock);
-  const q = storage.queue(queueName);
-  const queue = new VirtualDelayQueue(q, clock);
-  const budget = new TenantBudget(storage.table(budgetTable), clock, { limit: LIMIT, windowMs: WINDOW_MS });
+  const env: NodeJS.ProcessEnv = {
+    JobsStorage: connectionString, MTC_TABLE_PREFIX: prefix, MTC_PAGE_QUEUE: `${prefix}-jobs`,
+    MTC_BUDGET_LIMIT: String(LIMIT), MTC_BUDGET_WINDOW_SECONDS: String(WINDOW_MS / 1000),
+  };
+  sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
   const liveStart = T0 - sc.collectionDelayMs;
   const doc = {
     sources: sim.tenants.map((t, i) => ({
@@ -237,22 +224,17 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true }],
   };
   const config: CollectorConfig = parseConfig(doc, { env }).config;
-  const secrets = new DefaultSecretSource(env);
-  const clients = new Map<string, ReturnType<WorkerDeps['clientsFor']>>();
-  const log = new MemoryLogger();
-  const deps: WorkerDeps & { outboxStaleMs: number } = {
-    config, ledger, queue, clock, log, telemetry, budget,
-    destinations: new Map(config.destinations.map((d) => [d.id, createDestination(d, secrets)])),
-    spill: storage.container(`${prefix}spill`),
-    seen: storage.container(`${prefix}seen`),
-    outboxStaleMs: 120_000,
-    configHashOf: sourceConfigHash,
-    clientsFor(source) {
-      const c = clients.get(source.id) ?? createSourceClients(source, secrets, clock);
-      clients.set(source.id, c);
-      return c;
-    },
-  };
+  const telemetry = new MeteredTelemetry(clock);
+  // The one wiring (shared/runtime.ts), with the virtual clock, the delay-holding queue and a metered telemetry.
+  const rt = await createRuntime({
+    env, clock, config, telemetry, log: new MemoryLogger(),
+    queue: (client, c) => new VirtualDelayQueue(client, c),
+  });
+  meter?.reset();
+  const { ledger, budget } = rt;
+  const queue = rt.queue as VirtualDelayQueue;
+  const q = rt.storage.queue(rt.queueName);
+  const deps: WorkerDeps & { outboxStaleMs: number } = rt;
   // Worker slots for the deployment, derived from the budget and the expected latency.
   const sizing = deriveConcurrency({ tenants: sc.tenants, allowedPerWindow: budget.options.allowed, windowMs: WINDOW_MS, pageLatencyMs: sc.latencyMs, pageOverheadMs: 500 });
   const slots = Math.max(sizing.totalSlots, (sizing.batchSize + sizing.newBatchThreshold) * sizing.maximumInstanceCount);
@@ -271,7 +253,6 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   let backfill: VirtualRun['backfill'];
   let backfillRunId: string | undefined;
   let stopAt = sc.backfillMs ? Number.POSITIVE_INFINITY : T0 + sc.durationMs;
-  const rt = deps as unknown as Runtime;
 
   const totalRequests = () => tenantIds.reduce((a, t) => a + sim.stats(t).listRequests + sim.stats(t).detailRequests, 0);
 
@@ -466,8 +447,8 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   };
   await receiver.close();
   await sim.stop();
-  for (const t of [...ledger.tableNames(), budgetTable]) await storage.table(t).deleteTable().catch(() => undefined);
-  await q.delete().catch(() => undefined);
+  for (const t of [...ledger.tableNames(), `${prefix}budget`]) await rt.storage.table(t).deleteTable().catch(() => undefined);
+  for (const name of [rt.queueName, `${rt.queueName}-poison`, `${rt.queueName}-poison-poison`]) await rt.storage.queue(name).delete().catch(() => undefined);
   return result;
 }
 

@@ -11,6 +11,7 @@ import { asCollectorError } from '../shared/errors';
 import { systemClock } from '../shared/time/clock';
 import { createSourceClients } from '../shared/diagnostics/clients';
 import { diagnoseSource, type Diagnosis } from '../shared/diagnostics/diagnose';
+import { unknownSourceMessage } from '../shared/http-api';
 import { loadCommandConfig } from './config';
 import { UsageError, type Io } from './io';
 
@@ -28,7 +29,7 @@ export interface DiagnoseArgs { source: string; config?: string; json?: boolean;
 export async function diagnoseCommand(a: DiagnoseArgs, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   const { config } = loadCommandConfig(a.config, env);
   const source = config.sources.find((s) => s.id === a.source);
-  if (!source) throw new UsageError(`no source "${a.source}" is configured; the sources are ${config.sources.map((s) => `"${s.id}"`).join(', ') || '(none)'}`);
+  if (!source) throw new UsageError(unknownSourceMessage(config.sources, a.source));
   const secrets = new DefaultSecretSource(env);
   const { credential, api } = createSourceClients(source, secrets, systemClock);
   if (a.authUrl || a.authCode !== undefined) {

@@ -7,6 +7,14 @@ export interface Io {
   isTTY: boolean;
 }
 
+// Output piped into a reader that stops early (`mtc soak --help | head`) ends the writes, not the
+// process with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 export const processIo: Io = {
   out: (l) => process.stdout.write(`${l}\n`),
   err: (l) => process.stderr.write(`${l}\n`),

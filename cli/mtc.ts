@@ -13,11 +13,13 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../shared/config/issues';
 import { processIo, UsageError, type Io } from './io';
 // The commands load their modules when they run, so `--help` and usage errors answer at once.
 import type { BackfillArgs, StatusArgs } from './host-api';
+import type { SoakOptions } from '../test/soak';
+import { runSimulator, simulatorCommand, simulatorOptionsFrom, type SimulatorFlags } from '../simulator/cli';
 
 const MIN_NODE_MAJOR = 22;
 
@@ -192,24 +194,9 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
       setCode(import('./replay.js').then(({ replayCommand }) => replayCommand({ from: opts.from!, to: opts.to!, ...(opts.source ? { source: opts.source } : {}), ...(opts.config ? { config: opts.config } : {}) }, io, env)));
     });
 
-  const simulator = program.command('simulator')
-    .description('run the Message Trace simulator (Entra ID + Graph + RWS stand-in) until Ctrl-C')
-    .option('--port <n>', 'port to listen on (0: a free port)')
-    .option('--host <address>', 'address to listen on (default 127.0.0.1)')
-    .option('--https', 'serve https with a generated self-signed certificate')
-    .option('--seed <n>', 'seed of all generated data (default 1)')
-    .option('--rows-per-day <n>', 'trace rows per tenant per day (default 50000)')
-    .option('--tenants <n>', 'number of tenants (default 1)')
-    .option('--latency-ms <n>', 'added latency per request, in clock time')
-    .option('--speed <factor>', 'run the clock this many times faster than real time')
-    .option('--fault <kind:probability>', 'inject a fault; repeatable', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--distribution-lists-per-day <n>', 'mails to a distribution list per tenant per day (every row at one instant)')
-    .option('--distribution-list-recipients <min-max>', 'recipients of those mails (default 1000-5000)')
-    .option('--distribution-list <recipients[@instant]>', 'one distribution-list mail at an instant; repeatable', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--late-row-fraction <f>', 'share of rows that appear only after a page covering them was read')
-    .option('--status-change-fraction <f>', 'share of rows whose status changes after a page served them')
+  program.addCommand(simulatorCommand()
     .addHelpText('after', examples(['mtc simulator --https --tenants 2 --rows-per-day 100000', 'mtc simulator --port 8443 --fault 503:0.05', 'mtc simulator --distribution-list 3000 --status-change-fraction 0.02']))
-    .action(() => setCode(runScript('simulator/cli.js', argsOf(simulator))));
+    .action((flags: SimulatorFlags) => setCode(runSimulator(simulatorOptionsFrom(flags)))));
 
   const bench = program.command('bench')
     .description('the throughput benchmark (real planner and worker in virtual time); prints figures, writes bench/results')
@@ -227,19 +214,25 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
     .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline']))
     .action(() => setCode(runScript('bench/run.js', argsOf(bench))));
 
-  const soak = program.command('soak')
-    .description('the long fault-injection run (at least 1M rows, every fault kind, process kills); not part of the tests')
-    .option('--seed <n>', 'seed', '7')
-    .option('--rows-per-day <n>', 'simulator volume', '1000000')
-    .option('--hours <n>', 'simulated hours', '26')
-    .option('--kills <n>', 'process kills', '8')
-    .option('--distribution-lists-per-day <n>', 'distribution-list mails per day (1000-5000 recipients at one instant)')
-    .option('--late-row-fraction <f>', 'rows that appear only after a page covering them was read (caught by settle re-reads)')
-    .option('--status-change-fraction <f>', 'rows whose status changes after a page served them')
-    .option('--concurrent-final-runs <n>', 'collectors racing over the same state in the final phase (default 2)')
-    .option('--destination-outage-seconds <n>', 'the flaky destination answers 503 to everything from the start (default 60)')
-    .addHelpText('after', examples(['mtc soak', 'mtc soak --hours 4 --kills 2', 'mtc soak --distribution-lists-per-day 48 --status-change-fraction 0.02']))
-    .action(() => setCode(runScript('test/soak.js', argsOf(soak))));
+  const count = (flag: string, min: number, max: number) => (raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a number from ${min} to ${max}, got '${raw}'`);
+    return n;
+  };
+  program.command('soak')
+    .description('the long fault-injection run (at least 1M rows, every fault kind, process kills, every real-data shape and race); not part of the tests')
+    .option('--seed <n>', 'seed', count('--seed', 0, 2 ** 32 - 1), 7)
+    .option('--rows-per-day <n>', 'simulator volume', count('--rows-per-day', 1, 50_000_000), 1_000_000)
+    .option('--hours <n>', 'collected hours back from the first run', count('--hours', 1, 24 * 89), 26)
+    .option('--kills <n>', 'process kills before the final phase', count('--kills', 0, 100), 8)
+    .option('--distribution-lists-per-day <n>', 'distribution-list mails per day (1000-5000 recipients at one instant)', count('--distribution-lists-per-day', 0, 100_000), 48)
+    .option('--late-row-fraction <f>', 'rows that appear only after a page covering them was read (found by a later read: a page fetched again, a settle re-read)', count('--late-row-fraction', 0, 1), 0.01)
+    .option('--status-change-fraction <f>', 'rows whose status changes after a page served them', count('--status-change-fraction', 0, 1), 0.02)
+    .option('--concurrent-final-runs <n>', 'collectors racing over the same state in the final phase', count('--concurrent-final-runs', 1, 8), 2)
+    .option('--concurrent-backfills <n>', 'overlapping backfill POSTs at once to the racing collectors; exactly one may be admitted', count('--concurrent-backfills', 0, 100), 20)
+    .option('--destination-outage-seconds <n>', 'the flaky destination answers 503 to everything from the start', count('--destination-outage-seconds', 0, 6 * 3600), 3600)
+    .addHelpText('after', examples(['mtc soak', 'mtc soak --hours 4 --kills 2 --destination-outage-seconds 60', 'mtc soak --late-row-fraction 0 --concurrent-backfills 0']))
+    .action((opts: SoakOptions) => { setCode(import('../test/soak.js').then(({ runSoak }) => runSoak(opts, io))); });
 
   for (const c of program.commands) {
     c.showSuggestionAfterError(true).showHelpAfterError(`(mtc ${c.name()} --help for usage and examples)`).exitOverride()

@@ -10,6 +10,7 @@
  * in Error or Stopping, a slice is parked, or a source that had work planned collected none of it.
  * Without --once it runs until Ctrl-C / SIGTERM, showing progress, and prints the summary on the way out.
  */
+import { readSettings } from '../shared/settings';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../shared/config/load';
@@ -99,8 +100,9 @@ export async function startCommand(o: StartOptions, io: Io, env: NodeJS.ProcessE
     if (!stateDir) throw new UsageError('--fresh needs a state folder: without --config the bundled simulator run keeps no state between runs');
     fs.rmSync(stateDir, { recursive: true, force: true });
   }
+  const settings = readSettings(env);
   const stateWhere = external
-    ? `the storage account of JobsStorage (tables ${env.MTC_TABLE_PREFIX ?? 'mtc'}*, queue ${env.MTC_PAGE_QUEUE ?? 'page-jobs'})`
+    ? `the storage account of JobsStorage (tables ${settings.tablePrefix}*, queue ${settings.pageQueue})`
     : stateDir ?? 'memory (lost at exit; the bundled simulator run starts fresh each time)';
 
   let run: LocalRun;

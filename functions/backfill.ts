@@ -12,7 +12,7 @@ export async function backfill(request: HttpRequest, context: InvocationContext)
   const runId = request.params.runId;
   if (request.method === 'GET') {
     if (!runId) return { status: 400, jsonBody: { error: 'BadRequest', field: 'runId', message: 'GET needs a run id: /api/sources/<source>/backfill/<runId>' } };
-    const r = await getBackfill(rt, rt.config.sources.find((s) => s.id === sourceId), sourceId, runId);
+    const r = await getBackfill(rt, sourceId, runId);
     return { status: r.status, jsonBody: r.body };
   }
   if (runId) return { status: 405, jsonBody: { error: 'MethodNotAllowed', message: 'POST to /api/sources/<source>/backfill (without a run id) to start a backfill' } };

@@ -1,6 +1,6 @@
 /** HTTP: replay parked slices of a source (all, or {"sliceIds": [...]}) and resume a stopped source. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { httpTrigger } from '../shared/http-api';
+import { httpTrigger, lookupSource } from '../shared/http-api';
 import { z } from 'zod';
 import { getRuntime } from '../shared/runtime';
 import { replayParked } from '../shared/recovery';
@@ -10,9 +10,9 @@ const Body = z.object({ sliceIds: z.array(z.string().min(1).max(200)).max(10_000
 
 export async function replay(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
   const rt = await getRuntime();
-  const sourceId = request.params.source ?? '';
-  const source = rt.config.sources.find((s) => s.id === sourceId);
-  if (!source) return { status: 404, jsonBody: { error: 'NotFound', field: 'source', message: `no source "${sourceId}" is configured` } };
+  const { source, notFound } = lookupSource(rt.config, request.params.source);
+  if (notFound) return { status: notFound.status, jsonBody: notFound.body };
+  const sourceId = source.id;
   let sliceIds: string[] | undefined;
   if (request.headers.get('content-length') !== '0' && request.body) {
     const body = await readJsonBody(request);

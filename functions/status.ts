@@ -1,6 +1,6 @@
 /** HTTP: status of every source, or of one. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { httpTrigger } from '../shared/http-api';
+import { httpTrigger, lookupSource } from '../shared/http-api';
 import { getRuntime } from '../shared/runtime';
 import { sourceStatus } from '../shared/status';
 import { listUnattributedPoison, queueDepths } from '../shared/worker/poison';
@@ -9,8 +9,8 @@ export async function status(request: HttpRequest, _context: InvocationContext):
   const rt = await getRuntime();
   const id = request.params.source;
   if (id) {
-    const source = rt.config.sources.find((s) => s.id === id);
-    if (!source) return { status: 404, jsonBody: { error: 'NotFound', field: 'source', message: `no source "${id}" is configured` } };
+    const { source, notFound } = lookupSource(rt.config, id);
+    if (notFound) return { status: notFound.status, jsonBody: notFound.body };
     return { status: 200, jsonBody: await sourceStatus(rt, source) };
   }
   const sources = await Promise.all(rt.config.sources.map((s) => sourceStatus(rt, s)));

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 import type { Clock } from '../shared/time/clock';
+import { readSettings } from '../shared/settings';
 import type { QueueHostOptions } from './host-config';
 import type { HostLog } from './invoker';
 import type { RpcTypedData } from './core-api';
@@ -116,8 +117,8 @@ export class QueueListener {
   private lockSeconds(): number {
     // Real seconds: at least 30 s so a lock never lapses between renewals, at most the host's 10 minutes.
     // MTC_LOCAL_LOCK_SECONDS sets the lock for crash tests, so a killed host's messages come back sooner.
-    const forced = Number(process.env.MTC_LOCAL_LOCK_SECONDS);
-    if (forced >= 1) return Math.ceil(forced);
+    const forced = readSettings(process.env).localLockSeconds;
+    if (forced !== undefined) return forced;
     return Math.min(600, Math.max(30, Math.ceil(this.o.clock.toRealMs(LOCK_CLOCK_MS) / 1000)));
   }
 

@@ -9,8 +9,8 @@ import { startAzurite, type RunningAzurite } from './azurite';
 import { distributionListFromEnv, startSimulator, type Simulator, type SimulatorOptions } from '../simulator';
 import { loadConfigFile, parseConfig } from '../shared/config/load';
 import type { CollectorConfig } from '../shared/config/types';
-import { setRuntimeOverrides } from '../shared/runtime-overrides';
-import { getRuntime, resetRuntime } from '../shared/runtime';
+import { createRuntime, getRuntime, provideRuntime, type RuntimeOptions } from '../shared/runtime';
+import { readSettings } from '../shared/settings';
 import { AcceleratedClock, systemClock, type Clock } from '../shared/time/clock';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -87,7 +87,7 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
 
   let clock: Clock = options.clock ?? systemClock;
   let config: CollectorConfig | undefined;
-  const overrides: Parameters<typeof setRuntimeOverrides>[0] = {};
+  const overrides: RuntimeOptions = {};
   try {
     if (!options.configPath) {
       if (!options.clock && options.speed && options.speed !== 1) clock = new AcceleratedClock(Date.now(), options.speed);
@@ -115,19 +115,20 @@ export async function startLocalRun(options: LocalRunOptions = {}): Promise<Loca
       delete process.env.MTC_CONFIG;
     }
     overrides.clock = clock;
-    setRuntimeOverrides(overrides);
-    resetRuntime();
 
+    const settings = readSettings(process.env);
     const env: Record<string, string> = {
       JobsStorage: connectionString,
       AzureWebJobsStorage: connectionString,
       MTC_PLAN_SCHEDULE: options.planSchedule ?? process.env.MTC_PLAN_SCHEDULE ?? '0 */1 * * * *',
-      MTC_PAGE_QUEUE: process.env.MTC_PAGE_QUEUE ?? 'page-jobs',
-      MTC_TABLE_PREFIX: process.env.MTC_TABLE_PREFIX ?? 'mtc',
+      MTC_PAGE_QUEUE: settings.pageQueue,
+      MTC_TABLE_PREFIX: settings.tablePrefix,
     };
     for (const [k, v] of Object.entries(env)) process.env[k] = v;
-    // Validate the configuration and create queues and tables before anything runs.
-    const rt = await getRuntime();
+    // Validate the settings and the configuration and create queues and tables before anything runs;
+    // the function handlers this host loads use this runtime.
+    const rt = await createRuntime({ ...overrides, env: process.env });
+    provideRuntime(rt);
     config = rt.config;
 
     const host = await createLocalHost({

@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { SourceConfig } from './config/types';
 import type { Runtime } from './runtime';
+import { lookupSource } from './http-api';
 import { runStore } from './state/runs';
 import { floorTo, SECOND } from './planning/windows';
 import { recentDensity } from './planning/density';
@@ -38,10 +38,8 @@ export function newRunId(now: number): string {
 export type BackfillDeps = Pick<Runtime, 'config' | 'clock' | 'ledger' | 'queue' | 'log'>;
 
 export async function startBackfill(rt: BackfillDeps, sourceId: string, body: unknown, statusUrl: (runId: string) => string): Promise<ApiResponse> {
-  const source = rt.config.sources.find((s) => s.id === sourceId);
-  if (!source) {
-    return { status: 404, body: { error: 'NotFound', field: 'source', message: `no source "${sourceId}" is configured; configured sources: ${rt.config.sources.map((s) => s.id).join(', ') || '(none)'}` } };
-  }
+  const { source, notFound } = lookupSource(rt.config, sourceId);
+  if (notFound) return notFound;
   const parsed = BackfillBody.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -114,8 +112,9 @@ export async function startBackfill(rt: BackfillDeps, sourceId: string, body: un
   };
 }
 
-export async function getBackfill(rt: Pick<Runtime, 'ledger'>, source: SourceConfig | undefined, sourceId: string, runId: string): Promise<ApiResponse> {
-  if (!source) return { status: 404, body: { error: 'NotFound', field: 'source', message: `no source "${sourceId}" is configured` } };
+export async function getBackfill(rt: Pick<Runtime, 'config' | 'ledger'>, sourceId: string, runId: string): Promise<ApiResponse> {
+  const { notFound } = lookupSource(rt.config, sourceId);
+  if (notFound) return notFound;
   const run = await runStore(rt.ledger).getRun(sourceId, runId);
   if (!run) return { status: 404, body: { error: 'NotFound', field: 'runId', message: `source "${sourceId}" has no backfill run "${runId}"` } };
   return { status: 200, body: { source: sourceId, ...(await runProgress(rt, run)) } };

@@ -37,3 +37,28 @@ export function httpTrigger(name: HttpFunctionName): { methods: ('GET' | 'POST')
   const r: HttpRouteDeclaration = HTTP_ROUTES[name];
   return { methods: [...r.methods], authLevel: r.authLevel, route: r.route };
 }
+
+/** The error body of an HTTP API answer that is not a success. */
+export type HttpApiError = {
+  error: string;
+  field?: string;
+  message: string;
+};
+
+/** The message for a source name that is not configured, naming the ones that are (HTTP API and CLI). */
+export function unknownSourceMessage(sources: readonly { id: string }[], id: string | undefined): string {
+  return `no source "${id ?? ''}" is configured; the sources are ${sources.map((s) => `"${s.id}"`).join(', ') || '(none)'}`;
+}
+
+/**
+ * The one lookup of a source by the `{source}` of a route: the source, or the 404 every HTTP
+ * function answers for a name that is not configured.
+ */
+export function lookupSource<S extends { id: string }>(
+  config: { sources: readonly S[] },
+  id: string | undefined,
+): { source: S; notFound?: undefined } | { source?: undefined; notFound: { status: 404; body: HttpApiError } } {
+  const source = id ? config.sources.find((s) => s.id === id) : undefined;
+  if (source) return { source };
+  return { notFound: { status: 404, body: { error: 'NotFound', field: 'source', message: unknownSourceMessage(config.sources, id) } } };
+}

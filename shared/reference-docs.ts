@@ -11,7 +11,7 @@
  */
 import { SOURCE_STATES } from './health';
 import { HTTP_ROUTES, type HttpRouteDeclaration } from './http-api';
-import { APP_SETTINGS } from './settings';
+import { APP_SETTINGS, RUNTIME_SETTINGS } from './settings';
 
 export const beginMarker = (name: string) => `<!-- generated: ${name} (do not edit; npm run docs) -->`;
 export const endMarker = (name: string) => `<!-- end generated: ${name} -->`;
@@ -37,7 +37,11 @@ export function renderHttpRoutes(): string {
 }
 
 export function renderAppSettings(): string {
-  return table(['setting', 'required in Azure', 'meaning'], APP_SETTINGS.map((s) => [`\`${s.name}\``, s.requiredInAzure ? 'yes' : 'no', s.description]));
+  // A typed setting (RUNTIME_SETTINGS) also says what a valid value is: the start-up check rejects anything else.
+  const typed = new Map(Object.values(RUNTIME_SETTINGS).map((t) => [t.name, t.parser.expected]));
+  return table(['setting', 'required in Azure', 'meaning'], APP_SETTINGS.map((s) => [
+    `\`${s.name}\``, s.requiredInAzure ? 'yes' : 'no', typed.has(s.name) ? `${s.description} Valid: ${typed.get(s.name)}.` : s.description,
+  ]));
 }
 
 export interface GeneratedBlock { name: string; doc: string; render: () => string }

@@ -1,7 +1,10 @@
 /**
- * The runtime the function handlers share: configuration, clock, storage, ledger, queue,
- * destinations, secrets and one Graph client per source. Built once from app settings (or the
- * in-process overrides of the local host and tests), validated at start-up.
+ * The runtime the function handlers share: configuration, settings, clock, storage, ledger, queue,
+ * destinations, secrets and one Graph client per source. `createRuntime` is the one wiring: the
+ * functions (through `getRuntime`, from app settings), the local host, the tests' worker harness
+ * and the benchmark all build it, passing what they replace (a clock, a configuration, a logger,
+ * telemetry, wrappers around storage and clients) as arguments. Settings are read once, typed and
+ * checked (shared/settings.ts): a bad one stops the start with a SettingError naming it.
  */
 import tls from 'node:tls';
 import { createHash } from 'node:crypto';
@@ -15,21 +18,21 @@ import { Ledger } from './state/ledger';
 import { storageFromEnvironment, type StorageClients } from './state/storage';
 import { JobQueue } from './queue/jobs';
 import { systemClock, type Clock } from './time/clock';
-import { getRuntimeOverrides, onRuntimeOverridesChanged } from './runtime-overrides';
 import type { SourceClients } from './worker/page-worker';
 import { createSourceClients } from './diagnostics/clients';
 import type { ContainerClient } from '@azure/storage-blob';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
 import { TenantBudget, budgetTableName } from './budget';
-
-export const DEFAULT_PAGE_QUEUE = 'page-jobs';
+import { readSettings, type RuntimeSettings } from './settings';
 
 export interface Runtime {
   config: CollectorConfig;
   configWarnings: string[];
   configOrigin: string;
   env: NodeJS.ProcessEnv;
+  /** The app settings the runtime uses, typed and checked. */
+  settings: RuntimeSettings;
   clock: Clock;
   log: Logger;
   storage: StorageClients;
@@ -52,6 +55,36 @@ export interface Runtime {
   outboxStaleMs: number;
   /** A stable hash of a source's configuration (detects config changes). */
   configHashOf(source: SourceConfig): string;
+  /**
+   * Replaces the configuration, as a redeploy with a changed configuration would: destinations,
+   * API clients and per-source log levels follow the new one.
+   */
+  reconfigure(config: CollectorConfig): void;
+}
+
+/** What a caller of createRuntime may give instead of the defaults. */
+export interface RuntimeOptions {
+  /** App settings. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Storage clients, or a wrapper of the ones built from the env's JobsStorage (crash tests, meters). Default: from the env. */
+  storage?: StorageClients | ((fromEnv: StorageClients) => StorageClients);
+  /** Where metrics and events go (tests use MemoryTelemetry). Default: OpenTelemetry + App Insights. */
+  telemetry?: Telemetry;
+  /** A logger that receives every line (tests scan them). Default: the console, filtered by the sources' log levels. */
+  log?: Logger;
+  /** A ready configuration (skips MTC_CONFIG / MTC_CONFIG_PATH). */
+  config?: CollectorConfig;
+  /** Extra PEM certificates to trust for outgoing https (the simulator's self-signed certificate). */
+  extraCaCertificates?: string[];
+  /** The page-job queue over its storage client (the benchmark holds delayed jobs in virtual time). Default: JobQueue. */
+  queue?: (client: ReturnType<StorageClients['queue']>, clock: Clock) => JobQueue;
+  /** Wrappers around each destination and each source's API clients (crash tests). */
+  wrap?: {
+    destination?: (id: string, d: Destination) => Destination;
+    clients?: (c: SourceClients) => SourceClients;
+  };
 }
 
 /** A stable hash of a source's configuration: a change in it resumes a stopped source and re-runs the preflight. */
@@ -61,22 +94,28 @@ export function sourceConfigHash(source: SourceConfig): string {
   return createHash('sha256').update(JSON.stringify(setup)).digest('hex').slice(0, 16);
 }
 
-let cached: Promise<Runtime> | undefined;
-onRuntimeOverridesChanged(() => {
-  cached = undefined;
-});
+let current: Promise<Runtime> | undefined;
 
+/**
+ * The process's runtime for the function handlers: the one the local host provided
+ * (`provideRuntime`), else one built from app settings (process.env) on first use.
+ */
 export function getRuntime(): Promise<Runtime> {
-  cached ??= buildRuntime().catch((err) => {
-    cached = undefined;
+  current ??= createRuntime().catch((err) => {
+    current = undefined;
     throw err;
   });
-  return cached;
+  return current;
 }
 
-/** Forget the cached runtime (tests, config reloads). */
+/** Makes `runtime` the one the function handlers of this process use (the local host, before it loads them). */
+export function provideRuntime(runtime: Runtime | Promise<Runtime>): void {
+  current = Promise.resolve(runtime);
+}
+
+/** Forget the process's runtime (tests, config reloads): the next getRuntime builds one from app settings. */
 export function resetRuntime(): void {
-  cached = undefined;
+  current = undefined;
 }
 
 let trustedExtra = new Set<string>();
@@ -87,62 +126,80 @@ function trustExtraCertificates(pems: string[]): void {
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...trustedExtra]);
 }
 
-async function buildRuntime(): Promise<Runtime> {
-  const overrides = getRuntimeOverrides();
-  const env = overrides.env ?? process.env;
-  const clock = overrides.clock ?? systemClock;
+/** Builds a runtime: reads and checks the settings and the configuration, creates queues, tables and containers. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const env = options.env ?? process.env;
+  const settings = readSettings(env);
+  const clock = options.clock ?? systemClock;
   // Per-source log levels (a source's `logLevel`), known once the configuration is read.
   const sourceLevels = new Map<string, LogLevel>();
-  const log = levelFiltered(overrides.log ?? consoleLogger, (id) => sourceLevels.get(id), overrides.log ? 'debug' : 'info');
-  const telemetry = overrides.telemetry ?? new OtelTelemetry((name, props) => emitCustomEvent(name, props, log));
-  if (overrides.extraCaCertificates?.length) trustExtraCertificates(overrides.extraCaCertificates);
+  const log = options.log ?? levelFiltered(consoleLogger, (id) => sourceLevels.get(id), 'info');
+  const telemetry = options.telemetry ?? new OtelTelemetry((name, props) => emitCustomEvent(name, props, log));
+  if (options.extraCaCertificates?.length) trustExtraCertificates(options.extraCaCertificates);
 
   let config: CollectorConfig;
   let configWarnings: string[] = [];
   let configOrigin = 'in-process';
-  if (overrides.config) {
-    config = overrides.config;
+  if (options.config) {
+    config = options.config;
   } else {
     const loaded = loadConfigFromEnvironment(env);
     config = loaded.config;
     configWarnings = loaded.warnings;
     configOrigin = loaded.origin;
   }
-  for (const s of config.sources) sourceLevels.set(s.id, s.logLevel);
   for (const w of configWarnings) log.log('warn', `configuration: ${w}`);
 
-  const storage = storageFromEnvironment(env);
-  const ledger = new Ledger(storage, env.MTC_TABLE_PREFIX || 'mtc');
-  const queueName = env.MTC_PAGE_QUEUE || DEFAULT_PAGE_QUEUE;
+  const fromEnv = typeof options.storage === 'object' ? options.storage : storageFromEnvironment(env);
+  const storage = typeof options.storage === 'function' ? options.storage(fromEnv) : fromEnv;
+  const ledger = new Ledger(storage, settings.tablePrefix);
+  const queueName = settings.pageQueue;
   const spillName = `${ledger.prefix}spill`;
   const budgetTable = budgetTableName(env);
   const seenName = `${ledger.prefix}seen`;
   await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`, `${queueName}-poison-poison`], [spillName, seenName]);
-  const seen = storage.container(seenName);
   const budget = new TenantBudget(storage.table(budgetTable), clock, {
-    ...(env.MTC_BUDGET_LIMIT ? { limit: Number(env.MTC_BUDGET_LIMIT) } : {}),
-    ...(env.MTC_BUDGET_WINDOW_SECONDS ? { windowMs: Number(env.MTC_BUDGET_WINDOW_SECONDS) * 1000 } : {}),
-    ...(env.MTC_BUDGET_HEADROOM ? { headroom: Number(env.MTC_BUDGET_HEADROOM) } : {}),
+    ...(settings.budgetLimit !== undefined ? { limit: settings.budgetLimit } : {}),
+    ...(settings.budgetWindowSeconds !== undefined ? { windowMs: settings.budgetWindowSeconds * 1000 } : {}),
+    ...(settings.budgetHeadroom !== undefined ? { headroom: settings.budgetHeadroom } : {}),
   });
-  const spill = storage.container(spillName);
-  const queue = new JobQueue(storage.queue(queueName), clock);
+  const queueClient = storage.queue(queueName);
+  const queue = options.queue ? options.queue(queueClient, clock) : new JobQueue(queueClient, clock);
   const secrets = new DefaultSecretSource(env);
-  const destinations = new Map<string, Destination>();
-  for (const d of config.destinations) destinations.set(d.id, createDestination(d, secrets));
-
+  const destinationsOf = (c: CollectorConfig): Map<string, Destination> => new Map(c.destinations.map((d) => {
+    const destination = createDestination(d, secrets);
+    return [d.id, options.wrap?.destination ? options.wrap.destination(d.id, destination) : destination];
+  }));
   const clients = new Map<string, SourceClients>();
-  return {
-    config, configWarnings, configOrigin, env, clock, log, storage, ledger, queue, queueName, secrets, destinations, telemetry, spill, seen, budget,
-    outboxStaleMs: (Number(env.MTC_OUTBOX_STALE_SECONDS) || 120) * 1000,
-    claimTtlMs: (Number(env.MTC_CLAIM_TTL_SECONDS) || 60) * 1000,
+
+  const rt: Runtime = {
+    config, configWarnings, configOrigin, env, settings, clock, log, storage, ledger, queue, queueName, secrets, telemetry, budget,
+    destinations: destinationsOf(config),
+    spill: storage.container(spillName),
+    seen: storage.container(seenName),
+    outboxStaleMs: settings.outboxStaleSeconds * 1000,
+    claimTtlMs: settings.claimTtlSeconds * 1000,
     clientsFor(source) {
       let c = clients.get(source.id);
       if (!c) {
         c = createSourceClients(source, secrets, clock);
+        if (options.wrap?.clients) c = options.wrap.clients(c);
         clients.set(source.id, c);
       }
       return c;
     },
     configHashOf: sourceConfigHash,
+    reconfigure(next) {
+      rt.config = next;
+      rt.destinations = destinationsOf(next);
+      clients.clear();
+      levelsOf(next);
+    },
   };
+  const levelsOf = (c: CollectorConfig) => {
+    sourceLevels.clear();
+    for (const s of c.sources) sourceLevels.set(s.id, s.logLevel);
+  };
+  levelsOf(config);
+  return rt;
 }

@@ -2,6 +2,10 @@
  * Every app setting (environment variable) the collector reads, declared once. The Bicep tests
  * check that infra/ sets each required one, and the table of docs/configuration.md is generated from
  * this list (shared/reference-docs.ts; descriptions are Markdown).
+ *
+ * The settings the runtime itself uses are declared with a parser (`RUNTIME_SETTINGS`):
+ * `readSettings(env)` turns them into typed values (`RuntimeSettings`) and rejects a bad one with a
+ * `SettingError` naming the setting and the fix. Nothing else reads them from the environment.
  */
 export interface AppSetting {
   name: string;
@@ -10,17 +14,143 @@ export interface AppSetting {
   description: string;
 }
 
+
+/** A parser of one setting's text: the value, or undefined when the text is not valid. */
+interface SettingParser<T> {
+  /** What a valid value looks like, for the error ("a whole number from 1 to 3600"). */
+  expected: string;
+  /** A valid example, for the fix. */
+  example: string;
+  read(raw: string): T | undefined;
+}
+
+/** An app setting the runtime reads, with its parser and its default (undefined: the component's own default). */
+export interface TypedSetting<T, D extends T | undefined = T | undefined> extends AppSetting {
+  parser: SettingParser<T>;
+  default: D;
+}
+
+/** A bad app setting: names the setting, the value's problem and the fix. */
+export class SettingError extends Error {
+  constructor(readonly setting: string, message: string) {
+    super(message);
+    this.name = 'SettingError';
+  }
+}
+
+function wholeNumber(min: number, max: number): SettingParser<number> {
+  return {
+    expected: `a whole number from ${min} to ${max}`, example: String(Math.min(max, Math.max(min, 60))),
+    read: (raw) => (/^\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : undefined),
+  };
+}
+
+function share(min: number, max: number): SettingParser<number> {
+  return {
+    expected: `a number from ${min} to ${max}`, example: '0.1',
+    read: (raw) => (/^\d+(\.\d+)?$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : undefined),
+  };
+}
+
+function pattern(re: RegExp, expected: string, example: string): SettingParser<string> {
+  return { expected, example, read: (raw) => (re.test(raw) ? raw : undefined) };
+}
+
+function typed<T, D extends T | undefined>(s: TypedSetting<T, D>): TypedSetting<T, D> {
+  return s;
+}
+
+/** The settings the runtime reads, with their types and defaults (docs/configuration.md lists them with the rest). */
+export const RUNTIME_SETTINGS = {
+  pageQueue: typed({
+    name: 'MTC_PAGE_QUEUE', requiredInAzure: true, default: 'page-jobs',
+    description: 'Name of the page-job queue (`page-jobs`). Its poison queue is `<name>-poison`. The queue trigger binds to it as `%MTC_PAGE_QUEUE%`.',
+    // Azure queue names: 3-63 lowercase letters, digits and single hyphens; `-poison-poison` is appended to it.
+    parser: pattern(/^(?=.{3,49}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/, '3 to 49 lowercase letters, digits and single hyphens, starting and ending with a letter or digit', 'page-jobs'),
+  }),
+  tablePrefix: typed({
+    name: 'MTC_TABLE_PREFIX', requiredInAzure: false, default: 'mtc',
+    description: 'Prefix of the state tables (default `mtc`).',
+    // Azure table names: letters and digits, starting with a letter, at most 63 (the longest suffix is `cursors`).
+    parser: pattern(/^[A-Za-z][A-Za-z0-9]{0,55}$/, 'letters and digits, starting with a letter, at most 56 characters', 'mtc'),
+  }),
+  budgetLimit: typed({
+    name: 'MTC_BUDGET_LIMIT', requiredInAzure: false, default: undefined,
+    description: 'Message trace requests allowed per tenant per window (default 100, the Graph limit).',
+    parser: wholeNumber(1, 10_000),
+  }),
+  budgetWindowSeconds: typed({
+    name: 'MTC_BUDGET_WINDOW_SECONDS', requiredInAzure: false, default: undefined,
+    description: 'The rolling window of that limit in seconds (default 300).',
+    parser: wholeNumber(1, 86_400),
+  }),
+  budgetHeadroom: typed({
+    name: 'MTC_BUDGET_HEADROOM', requiredInAzure: false, default: undefined,
+    description: 'Share of the limit left for admins and other tools, from 0 to below 1 (default 0.1: the collector uses at most 90 of 100).',
+    parser: share(0, 0.99),
+  }),
+  claimTtlSeconds: typed({
+    name: 'MTC_CLAIM_TTL_SECONDS', requiredInAzure: false, default: 60,
+    description: 'How long a page claim lives without renewal (default 60); its holder renews it every third of that while it works, and a dead holder\'s page is taken over after it.',
+    parser: wholeNumber(1, 3_600),
+  }),
+  outboxStaleSeconds: typed({
+    name: 'MTC_OUTBOX_STALE_SECONDS', requiredInAzure: false, default: 120,
+    description: 'Age after which a planner relays the outbox of a planner that died mid-run (default 120).',
+    parser: wholeNumber(1, 86_400),
+  }),
+  localLockSeconds: typed({
+    name: 'MTC_LOCAL_LOCK_SECONDS', requiredInAzure: false, default: undefined,
+    description: 'Local host only (`mtc start`, the tests): how long a received page job stays locked, in real seconds (default: from the clock speed, 30 to 600). The crash tests shorten it so a killed host\'s messages come back sooner. Azure ignores it.',
+    parser: wholeNumber(1, 600),
+  }),
+} as const;
+
+type SettingValue<S> = S extends TypedSetting<infer T, infer D> ? T | D : never;
+
+/** The runtime's settings, typed: each key of RUNTIME_SETTINGS with its parsed value or default. */
+export type RuntimeSettings = { readonly [K in keyof typeof RUNTIME_SETTINGS]: SettingValue<(typeof RUNTIME_SETTINGS)[K]> };
+
+/**
+ * Reads and checks the runtime's settings from `env`. An unset or empty setting takes its
+ * default; a set one that is not valid throws a SettingError naming it and the fix.
+ */
+export function readSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(RUNTIME_SETTINGS) as [string, TypedSetting<unknown>][]) {
+    const raw = env[s.name]?.trim();
+    if (!raw) {
+      out[key] = s.default;
+      continue;
+    }
+    const value = s.parser.read(raw);
+    if (value === undefined) {
+      const shown = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
+      const fallback = s.default === undefined ? 'its built-in default' : `the default ${String(s.default)}`;
+      throw new SettingError(s.name, `App setting ${s.name} is "${shown}", but it must be ${s.parser.expected}. Fix: set ${s.name} to a valid value (for example ${s.parser.example}), or remove it to use ${fallback}.`);
+    }
+    out[key] = value;
+  }
+  return out as RuntimeSettings;
+}
+
+/** The declaration part of a typed setting (for the docs table and the Bicep check). */
+function declared({ name, requiredInAzure, description }: AppSetting): AppSetting {
+  return { name, requiredInAzure, description };
+}
+
 export const APP_SETTINGS: readonly AppSetting[] = [
   { name: 'MTC_CONFIG', requiredInAzure: false, description: 'The configuration document as JSON text. One of `MTC_CONFIG` or `MTC_CONFIG_PATH` must be set.' },
   { name: 'MTC_CONFIG_PATH', requiredInAzure: false, description: 'Path of a file holding the configuration document.' },
   { name: 'MTC_PLAN_SCHEDULE', requiredInAzure: true, description: 'NCRONTAB schedule of the planner timer (default every minute: `0 */1 * * * *`).' },
-  { name: 'MTC_PAGE_QUEUE', requiredInAzure: true, description: 'Name of the page-job queue (`page-jobs`). Its poison queue is `<name>-poison`. The queue trigger binds to it as `%MTC_PAGE_QUEUE%`.' },
-  { name: 'MTC_TABLE_PREFIX', requiredInAzure: false, description: 'Prefix of the state tables (default `mtc`).' },
-  { name: 'MTC_BUDGET_LIMIT', requiredInAzure: false, description: 'Message trace requests allowed per tenant per window (default 100, the Graph limit).' },
-  { name: 'MTC_BUDGET_WINDOW_SECONDS', requiredInAzure: false, description: 'The rolling window of that limit in seconds (default 300).' },
-  { name: 'MTC_BUDGET_HEADROOM', requiredInAzure: false, description: 'Share of the limit left for admins and other tools, from 0 to below 1 (default 0.1: the collector uses at most 90 of 100).' },
-  { name: 'MTC_CLAIM_TTL_SECONDS', requiredInAzure: false, description: 'How long a page claim lives without renewal (default 60); its holder renews it every third of that while it works, and a dead holder\'s page is taken over after it.' },
-  { name: 'MTC_OUTBOX_STALE_SECONDS', requiredInAzure: false, description: 'Age after which a planner relays the outbox of a planner that died mid-run (default 120).' },
+  declared(RUNTIME_SETTINGS.pageQueue),
+  declared(RUNTIME_SETTINGS.tablePrefix),
+  declared(RUNTIME_SETTINGS.budgetLimit),
+  declared(RUNTIME_SETTINGS.budgetWindowSeconds),
+  declared(RUNTIME_SETTINGS.budgetHeadroom),
+  declared(RUNTIME_SETTINGS.claimTtlSeconds),
+  declared(RUNTIME_SETTINGS.outboxStaleSeconds),
+  declared(RUNTIME_SETTINGS.localLockSeconds),
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based `JobsStorage__*` settings instead.' },
   { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },
   { name: 'JobsStorage__tableServiceUri', requiredInAzure: true, description: 'Table endpoint of the jobs storage account (identity-based connection).' },

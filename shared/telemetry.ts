@@ -15,16 +15,41 @@ import {
   ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, isSpanContextValid, metrics, trace,
   type Attributes as OtelAttributes, type Context, type Counter, type Histogram, type Link, type Meter, type Span, type SpanContext,
 } from '@opentelemetry/api';
+import type { ErrorType } from './errors';
 import type { Ledger } from './state/ledger';
 import type { Clock } from './time/clock';
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
+/**
+ * The tag vocabulary and each tag's values. Error tags use Vector's names (its component spec):
+ * `component_id` and `component_kind` say which component failed, `error_type` what kind of error,
+ * `stage` where: `receiving` (the API), `processing` (the collector's own work on a claimed page),
+ * `sending` (a destination). The compiler checks every call against METRICS: a metric gets exactly
+ * its declared tags, each with a value of its type.
+ */
+export interface TagValues {
+  source: string;
+  destination: string;
+  /** The HTTP status as text (`"200"`, `"429"`), or `"error"` when no response arrived. */
+  status: string;
+  component_id: string;
+  component_kind: 'source' | 'destination';
+  error_type: ErrorType;
+  stage: 'receiving' | 'processing' | 'sending';
+  code: string;
+  reason: 'outside_slice' | 'page_boundary_repeat' | 'unchanged_on_reread';
+  intentional: 'true';
+  queue: string;
+}
+
+export type TagName = keyof TagValues;
+
 export interface MetricDeclaration {
   readonly name: string;
   readonly kind: MetricKind;
   readonly unit: string;
-  readonly tags: readonly string[];
+  readonly tags: readonly TagName[];
   readonly description: string;
 }
 
@@ -50,8 +75,8 @@ export const METRICS = {
     description: 'Bytes of the serialised events a destination acknowledged, before compression.',
   },
   errors: {
-    name: 'mtc.errors', kind: 'counter', unit: '{error}', tags: ['source', 'error_type', 'stage', 'code'],
-    description: 'Errors. `error_type`: `ThirdPartyConfig`, `ThirdPartyGeneric` or `FirstPartyGeneric`; `stage`: `receiving` (the API) or `sending` (a destination); `code`: the error code (for example `Http503`, `Unauthorized`).',
+    name: 'mtc.errors', kind: 'counter', unit: '{error}', tags: ['source', 'component_id', 'component_kind', 'error_type', 'stage', 'code'],
+    description: 'Errors, tagged with Vector\'s names. `component_id`: the component that failed: the destination\'s id for `sending` errors (`component_kind` `destination`; this is the destination tag), else the source\'s id (`component_kind` `source`); `source` is the source whose page it was either way. `error_type`: `ThirdPartyConfig`, `ThirdPartyGeneric` or `FirstPartyGeneric`; `stage`: `receiving` (the API), `processing` (the collector\'s own work on a claimed page, such as storage) or `sending` (a destination); `code`: the error code (for example `Http503`, `Unauthorized`).',
   },
   discarded: {
     name: 'mtc.events.discarded', kind: 'counter', unit: '{event}', tags: ['source', 'reason', 'intentional'],
@@ -122,11 +147,25 @@ export const SPANS = {
 export type MetricKey = keyof typeof METRICS;
 export type Attributes = Record<string, string>;
 
+/** The tags of a metric: exactly its declared ones, each typed from TagValues. */
+export type MetricTags<K extends MetricKey> = { [T in (typeof METRICS)[K]['tags'][number]]: TagValues[T] };
+
 export interface Telemetry {
-  count(metric: MetricKey, value: number, attributes: Attributes): void;
-  gauge(metric: MetricKey, value: number, attributes: Attributes): void;
-  record(metric: MetricKey, value: number, attributes: Attributes): void;
+  count<K extends MetricKey>(metric: K, value: number, tags: MetricTags<K>): void;
+  gauge<K extends MetricKey>(metric: K, value: number, tags: MetricTags<K>): void;
+  record<K extends MetricKey>(metric: K, value: number, tags: MetricTags<K>): void;
   event(name: string, properties: Record<string, string | number | boolean | undefined>): void;
+}
+
+/**
+ * The tags of one `mtc.errors` count: the failing component is the destination for `sending`
+ * errors, else the source.
+ */
+export function errorTags(o: { source: string; stage: TagValues['stage']; error: { type: ErrorType; code: string }; destination?: string }): MetricTags<'errors'> {
+  const component: Pick<TagValues, 'component_id' | 'component_kind'> = o.destination !== undefined
+    ? { component_id: o.destination, component_kind: 'destination' }
+    : { component_id: o.source, component_kind: 'source' };
+  return { source: o.source, ...component, error_type: o.error.type, stage: o.stage, code: o.error.code };
 }
 
 type EventSink = (name: string, properties: Record<string, string>) => void;

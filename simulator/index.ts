@@ -5,7 +5,7 @@
  * (`startSimulator`) or from the command line (`npm run simulator -- --help`).
  */
 export { startSimulator, GRAPH_RESOURCE, EXCHANGE_RESOURCE, GRAPH_PERMISSION, RWS_PERMISSION } from './server';
-export type { Simulator, SimulatorTenantStats } from './server';
+export type { Simulator, SimulatorTenantStats, GroundTruthOptions } from './server';
 export { parseSimulatorOptions, SimulatorOptionsError, distributionListFromEnv, DISTRIBUTION_LIST_ENV } from './options';
 export type { SimulatorOptions, SimulatorTenantOptions, TrafficPatch, ResolvedSimulatorOptions, GraphBehaviourOptions, RwsBehaviourOptions } from './options';
 export { FAULT_KINDS } from './faults';

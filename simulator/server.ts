@@ -48,6 +48,20 @@ export interface SimulatorTenantStats {
   byStatus: Record<number, number>;
 }
 
+/** What groundTruth returns: rows visible at `asOf` (default now), optionally without the late rows. */
+export interface GroundTruthOptions {
+  asOf?: number;
+  /** Only rows visible at asOf (default true). */
+  onlyVisible?: boolean;
+  /**
+   * The rows of `rereadChanges.lateRowFraction` (hidden until a page covering them was served):
+   * 'visible' (default) as any other row; 'served' only those some response has served (a
+   * collector can find a late row only with a later read of its window: a page fetched again after
+   * a crash, a settle re-read; once served, it must not be lost); 'none' never.
+   */
+  lateRows?: 'visible' | 'served' | 'none';
+}
+
 export interface Simulator {
   /** e.g. https://127.0.0.1:54321 (authority host, Graph root and RWS host are the same origin). */
   readonly baseUrl: string;
@@ -64,9 +78,10 @@ export interface Simulator {
   /**
    * Ground truth: every row whose receivedDateTime is in [startMs, endMs) (half-open), in Graph
    * v1.0 shape with camelCase status, as of `asOf` (default clock.now()). With onlyVisible
-   * (default true) only rows visible at asOf. Newest first, like the API.
+   * (default true) only rows visible at asOf; `lateRows` chooses which late rows count. Newest
+   * first, like the API.
    */
-  groundTruth(tenantId: string, startMs: number, endMs: number, opts?: { asOf?: number; onlyVisible?: boolean }): GraphMessageTraceRow[];
+  groundTruth(tenantId: string, startMs: number, endMs: number, opts?: GroundTruthOptions): GraphMessageTraceRow[];
   countGroundTruth(tenantId: string, startMs: number, endMs: number, opts?: { asOf?: number; onlyVisible?: boolean }): number;
   stats(tenantId: string): SimulatorTenantStats;
   addFault(rule: FaultRule): void;
@@ -406,6 +421,7 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
       const onlyVisible = opts?.onlyVisible ?? true;
       const out: GraphMessageTraceRow[] = [];
       for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) {
+        if (row.afterRead === 'late' && (opts?.lateRows === 'none' || (opts?.lateRows === 'served' && !t.traffic.lateRowServed(row)))) continue;
         if (!onlyVisible || t.traffic.isVisible(row, asOf)) out.push(toGraphRow(row, asOf, o.graph.receivedPrecision, t.traffic.statusOf(row, asOf)));
       }
       return out;

@@ -239,6 +239,8 @@ export class TenantTraffic {
    */
   private readonly revealed = new Set<string>();
   private readonly servedOnce = new Set<string>();
+  /** Late rows (afterRead 'late') that some response has served (ground truth's lateRows: 'served'). */
+  private readonly lateServed = new Set<string>();
 
   constructor(
     readonly seed: number,
@@ -345,6 +347,11 @@ export class TenantTraffic {
     return asOf >= row.received.ms + this.options.rereadChanges.latestMs || this.revealed.has(rowIdentity(row));
   }
 
+  /** Whether a response has served this late row (rows without afterRead 'late': always true). */
+  lateRowServed(row: TraceRow): boolean {
+    return row.afterRead !== 'late' || this.lateServed.has(rowIdentity(row));
+  }
+
   /** The status queries at `asOf` see. */
   statusOf(row: TraceRow, asOf: number): TraceStatus {
     if (row.afterRead !== 'status') return statusAt(row, asOf);
@@ -357,7 +364,10 @@ export class TenantTraffic {
    * inside the range the page covered) are visible from the next request on.
    */
   noteServed(served: readonly TraceRow[], hiddenCovered: readonly TraceRow[]): void {
-    for (const r of served) if (r.afterRead === 'status') this.servedOnce.add(rowIdentity(r));
+    for (const r of served) {
+      if (r.afterRead === 'status') this.servedOnce.add(rowIdentity(r));
+      else if (r.afterRead === 'late') this.lateServed.add(rowIdentity(r));
+    }
     for (const r of hiddenCovered) if (r.afterRead === 'late') this.revealed.add(rowIdentity(r));
   }
 

@@ -9,7 +9,11 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { apiGet, bearerToken, checkApiUrl, pageGetOptions, responseHeader } from './http';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from './http';
+import { looksLikeHtml, retryAfterSeconds } from '../outbound-http';
+
+/** The one Retry-After parser (shared/outbound-http.ts), also known here for the Graph tests. */
+export { retryAfterSeconds };
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
@@ -66,13 +70,6 @@ export class GraphMessageTraceClient implements MessageTraceClient {
 }
 
 
-export function retryAfterSeconds(value: string | undefined, nowMs = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
-}
-
 function graphErrorOf(body: string): { code?: string; message?: string } {
   try {
     const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
@@ -100,7 +97,7 @@ export function parseGraphResponse(
     try {
       parsed = JSON.parse(body);
     } catch {
-      const looksHtml = /^\s*</.test(body);
+      const looksHtml = looksLikeHtml(body);
       throw thirdPartyGeneric(
         looksHtml ? 'Graph answered with an HTML page instead of JSON (status 200).' : 'Graph answered with a body that is not valid JSON (truncated or corrupt).',
         { code: looksHtml ? 'HtmlInsteadOfJson' : 'InvalidJson', statusCode, excerpt: excerptOf(body) },
@@ -128,7 +125,7 @@ export function parseGraphResponse(
   }
 
   const err = graphErrorOf(body);
-  const retryAfterSec = retryAfterSeconds(responseHeader(headers, 'retry-after'));
+  const retryAfterSec = retryAfterSeconds(headers);
   const excerpt = excerptOf(err.message ?? body);
   if (statusCode === 401) {
     if (/service principal/i.test(err.message ?? '') || /Service principal-less/i.test(body)) {

@@ -1,19 +1,12 @@
 /**
- * The one place that loads `got`. got is ESM-only and this project compiles to CommonJS (see the
- * README's development section), so it is loaded with a dynamic import, once.
+ * The message trace APIs' side of the one HTTP layer (shared/outbound-http.ts): a page GET with a
+ * bearer token, its options, the token itself and the check of the URLs the token goes to.
  */
 import { randomUUID } from 'node:crypto';
-import type { Got } from 'got' with { 'resolution-mode': 'import' };
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyGeneric } from '../errors';
-import { errorCodeOf, networkCauseOf, networkFailure } from './network';
-
-let gotPromise: Promise<Got> | undefined;
-
-export function loadGot(): Promise<Got> {
-  gotPromise ??= import('got').then((m) => m.default);
-  return gotPromise;
-}
+import { networkFailure } from './network';
+import { networkCauseOf, send, type ReplyHeaders } from '../outbound-http';
 
 export interface ApiGetOptions {
   /** The API name for error texts: "Graph", "RWS". */
@@ -39,15 +32,9 @@ export function pageGetOptions(
   };
 }
 
-/** A response header's first value (`name` in any case). */
-export function responseHeader(headers: ApiResponse['headers'], name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 export interface ApiResponse {
   statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: ReplyHeaders;
   body: string;
 }
 
@@ -57,30 +44,25 @@ export interface ApiResponse {
  * (reset, timeout, DNS) is a retryable ThirdPartyGeneric error.
  */
 export async function apiGet(url: string, o: ApiGetOptions): Promise<ApiResponse> {
-  const got = await loadGot();
   const started = performance.now();
   try {
-    const response = await got(url, {
+    const reply = await send(url, {
       method: 'GET',
       headers: {
         authorization: `Bearer ${o.token}`,
         accept: 'application/json',
         'client-request-id': o.clientRequestId ?? randomUUID(),
       },
-      timeout: { request: o.timeoutMs ?? 300_000 },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      responseType: 'text',
+      timeoutMs: o.timeoutMs ?? 300_000,
       ...(o.signal ? { signal: o.signal } : {}),
-    });
-    o.onRequest?.({ statusCode: response.statusCode, durationMs: performance.now() - started });
-    return { statusCode: response.statusCode, headers: response.headers as Record<string, string | string[] | undefined>, body: response.body };
+    }, (code, cause) => (networkCauseOf(code)
+      ? networkFailure(o.apiName, url, code, cause)
+      : thirdPartyGeneric(`${o.apiName} request to ${safeOrigin(url)} failed before a response arrived (${code}).`, { code, cause })));
+    o.onRequest?.({ statusCode: reply.status, durationMs: performance.now() - started });
+    return { statusCode: reply.status, headers: reply.headers, body: reply.body };
   } catch (err) {
     o.onRequest?.({ statusCode: undefined, durationMs: performance.now() - started });
-    const code = errorCodeOf(err) ?? 'NetworkError';
-    if (networkCauseOf(code)) throw networkFailure(o.apiName, url, code, err);
-    throw thirdPartyGeneric(`${o.apiName} request to ${safeOrigin(url)} failed before a response arrived (${code}).`, { code, cause: err });
+    throw err;
   }
 }
 

@@ -10,37 +10,7 @@
  * metadata URL itself and reports what actually happened.
  */
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
-import { loadGot } from './http';
-
-export type NetworkCause = 'tls-untrusted' | 'tls-invalid' | 'refused' | 'dns' | 'timeout' | 'reset' | 'unreachable';
-
-const TLS_UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
-const TLS_INVALID = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_REVOKED', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO']);
-
-/** The network cause of an error code (Node's `code`), or undefined when it is not a network failure. */
-export function networkCauseOf(code: string | undefined): NetworkCause | undefined {
-  if (!code) return undefined;
-  if (TLS_UNTRUSTED.has(code)) return 'tls-untrusted';
-  if (TLS_INVALID.has(code)) return 'tls-invalid';
-  if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'dns';
-  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') return 'reset';
-  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL') return 'unreachable';
-  return undefined;
-}
-
-/** Finds a Node error code on an error or its causes. */
-export function errorCodeOf(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 6; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && networkCauseOf(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' ? code : undefined;
-}
+import { networkCauseOf, send, type NetworkCause } from '../outbound-http';
 
 const PROXY_NOTE = 'If a proxy inspects TLS, add its root certificate to NODE_EXTRA_CA_CERTS.';
 
@@ -105,23 +75,21 @@ export function looksLikeHiddenNetworkFailure(err: unknown): boolean {
  */
 export async function explainAuthorityFailure(authorityHost: string, tenantId: string, timeoutMs = 15_000): Promise<CollectorError | undefined> {
   const url = `${authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenantId)}/v2.0/.well-known/openid-configuration`;
-  const got = await loadGot();
   let res;
   try {
-    res = await got(url, { timeout: { request: timeoutMs }, retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false, responseType: 'text' });
+    res = await send(url, { timeoutMs }, (code, cause) => networkFailure('Entra ID (the authority)', authorityHost, code, cause));
   } catch (err) {
-    const code = errorCodeOf(err) ?? 'NetworkError';
-    return networkFailure('Entra ID (the authority)', authorityHost, code, err);
+    return err as CollectorError;
   }
-  if (res.statusCode === 200) return undefined;
+  if (res.status === 200) return undefined;
   const aadsts = /AADSTS(\d+)/.exec(res.body)?.[1];
   if (aadsts === '90002' || aadsts === '900023' || aadsts === '90072') {
     return thirdPartyConfig(`Entra ID at ${safeHost(authorityHost)} does not know the tenant "${tenantId}" (AADSTS${aadsts}).`, {
       code: `AADSTS${aadsts}`, fix: 'Check the source\'s tenantId (the Directory (tenant) ID on the tenant\'s Entra overview page) and its cloud.', excerpt: excerptOf(res.body, 160),
     });
   }
-  return thirdPartyGeneric(`Entra ID at ${safeHost(authorityHost)} answered ${res.statusCode} for the tenant's OpenID metadata${aadsts ? ` (AADSTS${aadsts})` : ''}.`, {
-    code: aadsts ? `AADSTS${aadsts}` : 'AuthorityMetadataFailed', statusCode: res.statusCode, excerpt: excerptOf(res.body, 160),
+  return thirdPartyGeneric(`Entra ID at ${safeHost(authorityHost)} answered ${res.status} for the tenant's OpenID metadata${aadsts ? ` (AADSTS${aadsts})` : ''}.`, {
+    code: aadsts ? `AADSTS${aadsts}` : 'AuthorityMetadataFailed', statusCode: res.status, excerpt: excerptOf(res.body, 160),
     fix: 'Check endpoints.authorityHost (it must be the Entra ID login host of the tenant\'s cloud, e.g. https://login.microsoftonline.com).',
   });
 }

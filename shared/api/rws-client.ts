@@ -16,8 +16,9 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { MessageTraceRow } from '../model/row';
-import { apiGet, bearerToken, checkApiUrl, pageGetOptions, responseHeader } from './http';
-import { classifyTokenError, retryAfterSeconds } from './graph-client';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from './http';
+import { looksLikeHtml, retryAfterSeconds } from '../outbound-http';
+import { classifyTokenError } from './graph-client';
 import type { MessageTraceClient, PageRequest, PageResult } from './client';
 
 export const RWS_PERMISSION = 'ReportingWebService.Read.All';
@@ -187,7 +188,7 @@ export function parseRwsResponse(
     try {
       parsed = JSON.parse(body);
     } catch {
-      const looksHtml = /^\s*</.test(body);
+      const looksHtml = looksLikeHtml(body);
       throw thirdPartyGeneric(
         looksHtml ? 'RWS answered with an HTML page instead of JSON (status 200; often "Sign in to Outlook", which passes).' : 'RWS answered with a body that is not valid JSON (truncated or corrupt).',
         { code: looksHtml ? 'HtmlInsteadOfJson' : 'InvalidJson', statusCode, excerpt: excerptOf(body) },
@@ -246,7 +247,7 @@ export function parseRwsResponse(
     return { rows, raws, ...(nextLink ? { nextLink } : {}) };
   }
 
-  const retryAfterSec = retryAfterSeconds(responseHeader(headers, 'retry-after'));
+  const retryAfterSec = retryAfterSeconds(headers);
   if (statusCode === 401) {
     throw thirdPartyGeneric('RWS rejected the access token (401).', { code: 'InvalidAuthenticationToken', statusCode, excerpt });
   }

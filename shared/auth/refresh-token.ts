@@ -17,7 +17,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import type { AuthorizationCodeAuth } from '../config/types';
 import { CollectorError, excerptOf, firstPartyGeneric, thirdPartyConfig, thirdPartyGeneric } from '../errors';
 import type { Clock } from '../time/clock';
-import { loadGot } from '../api/http';
+import { send } from '../outbound-http';
 import { classifyTokenError, redactCredentialFields } from '../api/graph-client';
 import { describeSecretRef, type SecretSource } from './secrets';
 
@@ -189,30 +189,20 @@ export class RefreshTokenCredential implements TokenCredential {
   private async tokenRequest(params: Record<string, string>, what: 'code' | 'refresh'): Promise<TokenResponse> {
     const { tenantId, authorityHost, auth } = this.o;
     const clientSecret = await this.o.secrets.get(auth.clientSecret);
-    const got = await loadGot();
     const url = `${authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`;
-    let response;
-    try {
-      response = await got(url, {
-        method: 'POST',
-        form: { client_id: auth.clientId, client_secret: clientSecret, ...params },
-        headers: { accept: 'application/json' },
-        timeout: { request: this.o.timeoutMs ?? 30_000 },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-        followRedirect: false,
-        responseType: 'text',
-      });
-    } catch (err) {
-      throw thirdPartyGeneric(`The token request to Entra ID failed before a response arrived (${(err as { code?: string }).code ?? 'NetworkError'}).`, { code: 'TokenRequestFailed' });
-    }
+    const response = await send(url, {
+      method: 'POST',
+      form: { client_id: auth.clientId, client_secret: clientSecret, ...params },
+      headers: { accept: 'application/json' },
+      timeoutMs: this.o.timeoutMs ?? 30_000,
+    }, (code) => thirdPartyGeneric(`The token request to Entra ID failed before a response arrived (${code}).`, { code: 'TokenRequestFailed' }));
     let body: TokenResponse;
     try {
       body = JSON.parse(response.body) as TokenResponse;
     } catch {
-      throw thirdPartyGeneric(`The token endpoint answered ${response.statusCode} with a body that is not JSON.`, { code: 'TokenRequestFailed', statusCode: response.statusCode, excerpt: excerptOf(redactCredentialFields(response.body), 120) });
+      throw thirdPartyGeneric(`The token endpoint answered ${response.status} with a body that is not JSON.`, { code: 'TokenRequestFailed', statusCode: response.status, excerpt: excerptOf(redactCredentialFields(response.body), 120) });
     }
-    if (response.statusCode === 200 && body.access_token) return body;
+    if (response.status === 200 && body.access_token) return body;
     const description = body.error_description ?? '';
     const aadsts = /AADSTS(\d+)/.exec(description)?.[1] ?? (body.error_codes?.[0] !== undefined ? String(body.error_codes[0]) : undefined);
     if (body.error === 'invalid_grant' && aadsts && DEAD_GRANT_CODES[aadsts]) {
@@ -231,7 +221,7 @@ export class RefreshTokenCredential implements TokenCredential {
       });
     }
     // Secrets, tenants, scopes: the same classification as the other credentials (never the secret itself).
-    throw classifyTokenError(new Error(`${body.error ?? `HTTP ${response.statusCode}`}: ${description.split('\r\n')[0] ?? ''}`));
+    throw classifyTokenError(new Error(`${body.error ?? `HTTP ${response.status}`}: ${description.split('\r\n')[0] ?? ''}`));
   }
 }
 

@@ -28,6 +28,7 @@
  * A 429 with Retry-After pauses the tenant for every worker (`pause`). A refused caller never
  * sleeps: it re-enqueues its job with a visibility delay of `waitMs`.
  */
+import { readSettings } from '../settings';
 import type { TableClient } from '@azure/data-tables';
 import type { Clock } from '../time/clock';
 import { isStatus } from '../state/storage';
@@ -118,12 +119,8 @@ export function resolveBudgetOptions(opts: TenantBudgetOptions = {}): ResolvedBu
 
 /** The table name of the budget: `<prefix>budget` (prefix from MTC_TABLE_PREFIX, default `mtc`). */
 export function budgetTableName(env: NodeJS.ProcessEnv = process.env): string {
-  const prefix = env.MTC_TABLE_PREFIX || 'mtc';
-  const name = `${prefix}budget`;
-  if (!/^[A-Za-z][A-Za-z0-9]{2,62}$/.test(name)) {
-    throw new BudgetOptionError('MTC_TABLE_PREFIX', `MTC_TABLE_PREFIX '${prefix}' makes the table name '${name}', which Azure Tables rejects; use letters and digits, starting with a letter (at most 56 characters)`);
-  }
-  return name;
+  // The prefix is checked where every setting is (shared/settings.ts): letters and digits, starting with a letter.
+  return `${readSettings(env).tablePrefix}budget`;
 }
 
 const ROW_KEY = 'budget';

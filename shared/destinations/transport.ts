@@ -1,15 +1,15 @@
 /**
- * What the HTTP destinations share: one POST with got (no retries: the worker retries per
- * destination), and the classification of a failed response as retryable or permanent.
- * Error texts never contain a URL (some embed a token) or a header value.
+ * The destinations' side of the one HTTP layer (shared/outbound-http.ts): one request (no retries:
+ * the worker retries per destination), and the classification of a failed response as retryable
+ * or permanent. Error texts never contain a URL (some embed a token) or a header value.
  */
-import { loadGot } from '../api/http';
+import { retryAfterSeconds, send, type OutboundReply, type ReplyHeaders } from '../outbound-http';
 import { CollectorError, excerptOf, firstPartyGeneric } from '../errors';
 
 export interface HttpReply {
   status: number;
   body: string;
-  headers: Record<string, string | string[] | undefined>;
+  headers: ReplyHeaders;
 }
 
 export interface PostOptions {
@@ -21,35 +21,8 @@ export interface PostOptions {
 }
 
 /** Sends one request; a network failure becomes a retryable CollectorError naming the destination. */
-export async function httpRequest(destinationId: string, url: string, opts: PostOptions): Promise<HttpReply> {
-  const got = await loadGot();
-  try {
-    const r = await got(url, {
-      method: opts.method ?? 'POST',
-      ...(opts.body !== undefined ? { body: opts.body } : {}),
-      headers: opts.headers,
-      timeout: { request: opts.timeoutMs },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      responseType: 'text',
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    return { status: r.statusCode, body: r.body, headers: r.headers };
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? 'NetworkError';
-    throw firstPartyGeneric(`Destination ${destinationId} could not be reached (${code}).`, { code, cause: err });
-  }
-}
-
-export function retryAfterSeconds(headers: HttpReply['headers']): number | undefined {
-  const v = headers['retry-after'];
-  const s = Array.isArray(v) ? v[0] : v;
-  if (!s) return undefined;
-  const n = Number(s);
-  if (Number.isFinite(n) && n >= 0) return n;
-  const at = Date.parse(s);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+export function httpRequest(destinationId: string, url: string, opts: PostOptions): Promise<OutboundReply> {
+  return send(url, { ...opts, method: opts.method ?? 'POST' }, (code, cause) => firstPartyGeneric(`Destination ${destinationId} could not be reached (${code}).`, { code, cause }));
 }
 
 /**

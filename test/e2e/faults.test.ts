@@ -20,12 +20,16 @@ test('under API faults, destination faults and process kills nothing is lost or 
     destinationFaultRate: 0.04,
     kills: 4,
     maxRunBeforeKillMs: 4000,
-    // Real-data shapes and racing control planes, short: distribution-list mails, statuses that
-    // change between two reads of a page (update events are new events, not copies), two
-    // collectors at once at the end, and the flaky destination down for the first 5 s. (Rows that
-    // appear late inside a read window are caught by settle re-reads: test/integration/settle.test.ts.)
-    traffic: { distributionLists: { perDay: 24 }, rereadChanges: { lateRowFraction: 0, statusChangeFraction: 0.02 } },
+    // Real-data shapes and racing control planes, short: distribution-list mails, rows that appear
+    // inside an already-read window (found by the settle re-read 5 minutes after their hour closes),
+    // statuses that change between two reads of a page (update events are new events, not copies),
+    // two collectors at once at the end with 20 overlapping backfill POSTs racing at their HTTP APIs,
+    // and the flaky destination down for the first 5 s.
+    traffic: { distributionLists: { perDay: 24 }, rereadChanges: { lateRowFraction: 0.01, statusChangeFraction: 0.02 } },
+    settle: { rereads: ['5m'], bucket: '1h' },
     concurrentFinalRuns: 2,
+    concurrentBackfills: 20,
+    backfillHours: 3,
     destinationOutageMs: 5000,
     log: (line) => console.log(`faults: ${line}`),
     timeoutMs: 240_000,
@@ -33,6 +37,11 @@ test('under API faults, destination faults and process kills nothing is lost or 
   console.log(result.table);
   assert.ok(result.expected > 15_000, `expected rows: ${result.expected}`);
   assert.equal(result.parked, 0, 'no slice is parked');
+  // Exactly one of 20 overlapping backfills runs; its rows are in the expected set.
+  assert.deepEqual(result.backfillAnswers, { 202: 1, 409: 19 }, 'exactly one 202 and nineteen 409s');
+  assert.ok(result.backfill && result.backfill.endMs > result.backfill.startMs, 'the admitted backfill range is known');
+  // Late rows before settledUntil were found by a re-read (the hours before the last closed one).
+  assert.ok(result.lateRowsRequired > 20, `late rows required: ${result.lateRowsRequired}`);
   for (const d of result.destinations) {
     assert.equal(d.lost, 0, `${d.id}: lost`);
     assert.equal(d.unexplainedDuplicates, 0, `${d.id}: duplicates outside the acknowledgement window`);

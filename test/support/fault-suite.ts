@@ -44,8 +44,26 @@ export interface FaultSuiteOptions {
   traffic?: TrafficPatch;
   /** Collectors run at once in the final phase (two planners racing). Default 1. */
   concurrentFinalRuns?: number;
-  /** The flaky destination answers 503 to everything for this long from the first run's start. */
+  /**
+   * The flaky destination answers 503 to everything for this long from the first run's start. When
+   * the outage outlasts the kill runs, final runs repeat (one at a time) until it is over.
+   */
   destinationOutageMs?: number;
+  /**
+   * Concurrent overlapping backfills: when the final collectors are up, this many POSTs of
+   * mutually overlapping ranges (inside the `backfillHours` before the source's start) go at once
+   * to their HTTP APIs, spread over the processes. Exactly one may be admitted (202); the rest must
+   * be refused (409). The admitted range joins the expected rows.
+   */
+  concurrentBackfills?: number;
+  /** Hours before the source's start that the backfills cover (default 3). */
+  backfillHours?: number;
+  /**
+   * The source's settle re-reads (config `settle`). Rows that appear late inside an already-read
+   * window (traffic.rereadChanges.lateRowFraction) are found only by a later read of that window:
+   * required once some response served them, allowed before.
+   */
+  settle?: { rereads: string[]; bucket: string };
   /** Secrets the logs, status and state are scanned for. */
   log?: (line: string) => void;
   timeoutMs?: number;
@@ -55,6 +73,16 @@ export interface FaultSuiteResult {
   faults: Record<string, number>;
   expected: number;
   destinations: { id: string; delivered: number; lost: number; unexplainedDuplicates: number; ackLostDuplicates: number; killWindowDuplicates: number; unexpected: number }[];
+  /** settledUntil at the end (the source's settle re-reads are done before it). */
+  settledUntil: number;
+  /** Late rows (rereadChanges) some response served: required (a re-read or a second fetch found them). */
+  lateRowsRequired: number;
+  /** Late rows no response has served yet (no read of their window after they appeared): allowed, not required. */
+  lateRowsNotRead: number;
+  /** The answers to the concurrent backfill POSTs, by status (e.g. { 202: 1, 409: 19 }). */
+  backfillAnswers: Record<string, number>;
+  /** The admitted backfill's range, if one was admitted. */
+  backfill?: { runId: string; startMs: number; endMs: number };
   kills: number;
   runs: number;
   parked: number;
@@ -130,6 +158,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
       pageSize: o.pageSize,
       requestTimeout: '5s',
       retry: { initialInterval: '1s', maxInterval: '4s', horizon: '2h' },
+      ...(o.settle ? { settle: o.settle } : {}),
       destinations: ['flaky', 'healthy'],
     }],
     destinations: [
@@ -165,11 +194,11 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
   const lifetimes: { start: number; killedAt?: number; exitedAt?: number }[] = [];
   const seedRng = mulberry(o.seed);
 
-  const runOnce = (killAfterMs?: number) => new Promise<number | 'killed'>((resolve, reject) => {
+  const runOnce = (killAfterMs?: number, onOutput?: (text: string) => void) => new Promise<number | 'killed'>((resolve, reject) => {
     const child = spawn(process.execPath, [cli, '--config', configPath, '--once', '--port', '0', '--verbose'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const life: { start: number; killedAt?: number; exitedAt?: number } = { start: Date.now() };
     lifetimes.push(life);
-    child.stdout.on('data', (c: Buffer) => { output += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => { output += c.toString(); onOutput?.(c.toString()); });
     child.stderr.on('data', (c: Buffer) => { output += c.toString(); });
     let timer: NodeJS.Timeout | undefined;
     if (killAfterMs !== undefined) {
@@ -195,10 +224,12 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
   let kills = 0;
   let runs = 0;
   let outage: NodeJS.Timeout | undefined;
+  let outageOver = true;
   if (o.destinationOutageMs) {
+    outageOver = false;
     const normal = { seed: o.seed, probabilities: Object.fromEntries(DEST_FAULTS.map((f) => [f, o.destinationFaultRate])), slowMs: 200 };
     flaky.setFaults({ ...normal, probabilities: { ...normal.probabilities, error503: 1 } });
-    outage = setTimeout(() => flaky.setFaults(normal), o.destinationOutageMs);
+    outage = setTimeout(() => { flaky.setFaults(normal); outageOver = true; }, o.destinationOutageMs);
     log(`destination flaky is down (503 to everything) for the first ${Math.round(o.destinationOutageMs / 1000)} s`);
   }
   try {
@@ -214,31 +245,77 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
       }
     }
     // The final phase: with concurrentFinalRuns > 1, several collectors (two planners, two sets of
-    // workers, as a second app or a local run next to Azure) race over the same state.
+    // workers, as a second app or a local run next to Azure) race over the same state. With
+    // concurrentBackfills, overlapping backfill requests race at their HTTP APIs meanwhile.
     const finalRuns = Math.max(1, o.concurrentFinalRuns ?? 1);
     runs += finalRuns;
-    const exits = await Promise.all(Array.from({ length: finalRuns }, () => runOnce()));
+    const apis: { url: string; key: string }[] = [];
+    let backfillsSent: Promise<BackfillAnswer[]> | undefined;
+    const onApi = () => {
+      let seen = '';
+      let done = false;
+      return (text: string) => {
+        if (done) return;
+        seen += text;
+        const m = /HTTP API:\s+(\S+)\s+\(header x-functions-key: (\S+)\)/.exec(seen);
+        if (!m) return;
+        done = true;
+        found(m);
+      };
+    };
+    const found = (m: RegExpExecArray) => {
+      apis.push({ url: m[1]!, key: m[2]! });
+      if (apis.length === finalRuns && o.concurrentBackfills) backfillsSent = postOverlappingBackfills(apis, o.concurrentBackfills, startMs, o.backfillHours ?? 3);
+    };
+    const exits = await Promise.all(Array.from({ length: finalRuns }, () => runOnce(undefined, onApi())));
     log(`final run${finalRuns > 1 ? `s (${finalRuns} at once)` : ''}: exit ${exits.join(', ')}`);
+    writeFileSync(path.join(work, 'collector-output.log'), output);
+    if (exits.some((e) => e === 2)) log(`a final run refused its configuration or options (exit 2); output in ${path.join(work, 'collector-output.log')}; tail:\n${output.slice(-1500)}`);
+    const answers = backfillsSent ? await backfillsSent : [];
+    const backfillAnswers: Record<string, number> = {};
+    for (const a of answers) backfillAnswers[a.status] = (backfillAnswers[a.status] ?? 0) + 1;
+    const admitted = answers.find((a) => a.status === 202);
+    const backfill = admitted ? { runId: admitted.runId!, startMs: admitted.startMs!, endMs: admitted.endMs! } : undefined;
+    if (o.concurrentBackfills) {
+      log(`concurrent backfills: ${o.concurrentBackfills} POSTs over ${apis.length} collectors; answers ${JSON.stringify(backfillAnswers)}${backfill ? `; admitted ${backfill.runId} ${new Date(backfill.startMs).toISOString()} .. ${new Date(backfill.endMs).toISOString()}` : ''}`);
+    }
+    // What the final collectors left: a backfill admitted while they drained, a destination still
+    // down, re-reads that came due. One collector at a time until the outage is over, then once more.
+    for (let extra = 0; (backfill || !outageOver || o.settle) && extra < 200; extra++) {
+      const wasOver = outageOver;
+      runs++;
+      const r = await runOnce();
+      log(`completion run ${extra + 1}: exit ${r}${wasOver ? '' : ' (destination flaky still down when it started)'}`);
+      if (wasOver) break;
+      if (!outageOver) await new Promise((res) => setTimeout(res, 2000));
+    }
 
     // Compare with the ground truth.
     const storage = storageFromEnvironment({ JobsStorage: o.storageConnectionString });
     const ledger = new Ledger(storage, prefix);
     const health = await ledger.getHealth('faulty');
     const completedUntil = health?.completedUntil ?? startMs;
+    const settledUntil = Math.min(Math.max(health?.settledUntil ?? startMs, startMs), completedUntil);
     let parked = 0, requests = 0;
     for await (const s of ledger.listSlices('faulty')) {
       if (s.state === 'parked') parked++;
       requests += s.requests;
     }
-    const truth = sim.groundTruth(tenant.tenantId, startMs, completedUntil, { asOf: Date.now() });
+    const asOf = Date.now();
+    // Late rows (rereadChanges.lateRowFraction) appear inside a window after a page covering it was
+    // read. Every one that some response served (a page fetched again after a kill, a settle
+    // re-read, a backfill) is required: once the API gave it, it must not be lost. The others may
+    // not have been read yet: allowed, not required.
+    const required = (from: number, to: number) => sim.groundTruth(tenant.tenantId, from, to, { asOf, lateRows: 'served' });
+    const truth = [...required(startMs, completedUntil), ...(backfill ? required(backfill.startMs, backfill.endMs) : [])];
     const expectedKeys = new Set(truth.map((r) => rowKey(tenant.tenantId, r)));
-    // The acknowledgement window of a killed run: from 2 s before the kill until shortly after the
-    // process was seen to exit. A batch the killed process had already written to the socket reaches
-    // the receiver (in this process) only after the kill was sent, so its arrival time can be later
-    // than killedAt; the next run starts only after the exit, and needs far more than KILL_WINDOW_AFTER_EXIT_MS
-    // before its first delivery, so nothing it sends falls into the window.
+    const allowedKeys = new Set(sim.groundTruth(tenant.tenantId, startMs, completedUntil, { asOf }).map((r) => rowKey(tenant.tenantId, r)));
+    const onTimeCount = sim.groundTruth(tenant.tenantId, startMs, completedUntil, { asOf, lateRows: 'none' }).length
+      + (backfill ? sim.groundTruth(tenant.tenantId, backfill.startMs, backfill.endMs, { asOf, lateRows: 'none' }).length : 0);
+    const lateRowsRequired = truth.length - onTimeCount;
+    const lateRowsNotRead = allowedKeys.size - required(startMs, completedUntil).length;
     const killWindows = killWindowsOf(lifetimes);
-    const analysed = [analyseDeliveries('flaky', flaky, expectedKeys, killWindows), analyseDeliveries('healthy', healthy, expectedKeys, killWindows)];
+    const analysed = [analyseDeliveries('flaky', flaky, expectedKeys, killWindows, allowedKeys), analyseDeliveries('healthy', healthy, expectedKeys, killWindows, allowedKeys)];
     if (process.env.MTC_FAULT_DUMP) {
       // Debugging aid: every event of the healthy receiver whose eventId came more than once.
       const seen = new Map<string, number[]>();
@@ -247,6 +324,22 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
       writeFileSync(process.env.MTC_FAULT_DUMP, JSON.stringify({ lifetimes, dups: dups.slice(0, 200) }, null, 1));
     }
     const destinations = analysed.map(({ excused: _excused, ...d }) => d);
+    if (analysed.some((d) => d.lost > 0)) {
+      // Where the lost rows are: by region (backfill, settled, unsettled) and late or not.
+      const got = new Set(healthy.events.map((e) => rowKey(e.tenantId, e.row)));
+      const onTime = new Set([...sim.groundTruth(tenant.tenantId, startMs, completedUntil, { asOf, lateRows: 'none' }),
+        ...(backfill ? sim.groundTruth(tenant.tenantId, backfill.startMs, backfill.endMs, { asOf, lateRows: 'none' }) : [])].map((r) => rowKey(tenant.tenantId, r)));
+      const where: Record<string, number> = {};
+      for (const r of truth) {
+        const key = rowKey(tenant.tenantId, r);
+        if (got.has(key)) continue;
+        const t = Date.parse(r.receivedDateTime);
+        const region = t < startMs ? 'backfill' : t < settledUntil ? 'settled' : 'unsettled';
+        const k = `${region} ${onTime.has(key) ? 'on-time' : 'late'} ${new Date(Math.floor(t / 3600_000) * 3600_000).toISOString().slice(0, 13)}h`;
+        where[k] = (where[k] ?? 0) + 1;
+      }
+      log(`rows missing at healthy, by region, kind and hour: ${JSON.stringify(where)}`);
+    }
     const arrivalTimes = [...flaky.arrivals, ...healthy.arrivals].map((a) => a.at);
     const killWindowViolations = auditKillWindows(lifetimes, killWindows, analysed, arrivalTimes);
     for (const w of killWindows) log(`run ${w.run + 1}: killed; kill window ${w.to - w.from} ms; copies excused by it: ${analysed.map((d) => `${d.id} ${d.excused.filter((c) => c.firstAt >= w.from && c.firstAt <= w.to).length}`).join(', ')}`);
@@ -272,8 +365,11 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
     for (const [k, v] of Object.entries(stats.faultsInjected)) faultCounts[`api ${k}`] = v;
     for (const [k, v] of Object.entries(flaky.faultsInjected)) faultCounts[`destination ${k}`] = v;
     faultCounts['process kill (SIGKILL)'] = kills;
-    const table = formatTable(faultCounts, truth.length, destinations, { runs, parked, requests, completedUntil, startMs });
-    return { faults: faultCounts, expected: truth.length, destinations, kills, runs, parked, requests, secretLeaks, killWindowViolations, killWindows, table };
+    const table = formatTable(faultCounts, truth.length, destinations, { runs, parked, requests, completedUntil, startMs, settledUntil, lateRowsRequired, lateRowsNotRead, backfillAnswers, backfill });
+    return {
+      faults: faultCounts, expected: truth.length, destinations, kills, runs, parked, requests, secretLeaks, killWindowViolations, killWindows, table,
+      settledUntil, lateRowsRequired, lateRowsNotRead, backfillAnswers, ...(backfill ? { backfill } : {}),
+    };
   } finally {
     if (outage) clearTimeout(outage);
     await sim.stop();
@@ -287,7 +383,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultSuiteRes
  * copy's acknowledgement was lost, copies whose first copy arrived inside a kill window (excused,
  * listed), and the rest (unexplained duplicates).
  */
-export function analyseDeliveries(id: string, r: Pick<Receiver, 'events' | 'arrivals'>, expected: Set<string>, windows: readonly KillWindow[]) {
+export function analyseDeliveries(id: string, r: Pick<Receiver, 'events' | 'arrivals'>, expected: Set<string>, windows: readonly KillWindow[], allowed: ReadonlySet<string> = new Set()) {
   // A copy is a second event with the same eventId. An update event (a status that changed, a
   // late row found by a settle re-read) has its own eventId: it is a new event, not a copy.
   const firstIndex = new Map<string, number>();
@@ -296,11 +392,11 @@ export function analyseDeliveries(id: string, r: Pick<Receiver, 'events' | 'arri
   let unexplained = 0, ackLost = 0, unexpected = 0;
   r.events.forEach((e, i) => {
     const key = rowKey(e.tenantId, e.row);
-    if (!expected.has(key)) {
+    if (!expected.has(key) && !allowed.has(key)) {
       unexpected++;
       return;
     }
-    rows.add(key);
+    if (expected.has(key)) rows.add(key);
     const first = firstIndex.get(e.eventId);
     if (first === undefined) {
       firstIndex.set(e.eventId, i);
@@ -366,14 +462,51 @@ export function auditKillWindows(
   return problems;
 }
 
-function formatTable(faults: Record<string, number>, expected: number, dests: FaultSuiteResult['destinations'], info: { runs: number; parked: number; requests: number; completedUntil: number; startMs: number }): string {
+function formatTable(faults: Record<string, number>, expected: number, dests: FaultSuiteResult['destinations'], info: {
+  runs: number; parked: number; requests: number; completedUntil: number; startMs: number; settledUntil: number; lateRowsRequired: number; lateRowsNotRead: number;
+  backfillAnswers: Record<string, number>; backfill?: { runId: string; startMs: number; endMs: number };
+}): string {
   const lines = ['faults injected', ...Object.entries(faults).map(([k, v]) => `  ${k.padEnd(30)} ${v}`)];
   lines.push(`collector runs ${info.runs}; range ${new Date(info.startMs).toISOString()} .. ${new Date(info.completedUntil).toISOString()}; API requests ${info.requests}; parked slices ${info.parked}`);
+  lines.push(`settled until ${new Date(info.settledUntil).toISOString()}; late rows served by a later read (required): ${info.lateRowsRequired}; not read again yet: ${info.lateRowsNotRead}`);
+  if (Object.keys(info.backfillAnswers).length) {
+    lines.push(`concurrent overlapping backfills: answers ${Object.entries(info.backfillAnswers).map(([k, v]) => `${k} x${v}`).join(', ')}${info.backfill ? `; admitted ${new Date(info.backfill.startMs).toISOString()} .. ${new Date(info.backfill.endMs).toISOString()} (in expected)` : ''}`);
+  }
   lines.push('destination   expected  delivered  lost  duplicated  (ack lost)  (kill window)  unexpected');
   for (const d of dests) {
     lines.push(`${d.id.padEnd(12)}  ${String(expected).padStart(8)}  ${String(d.delivered).padStart(9)}  ${String(d.lost).padStart(4)}  ${String(d.unexplainedDuplicates).padStart(10)}  ${String(d.ackLostDuplicates).padStart(10)}  ${String(d.killWindowDuplicates).padStart(13)}  ${String(d.unexpected).padStart(10)}`);
   }
   return lines.join('\n');
+}
+
+interface BackfillAnswer { status: number; runId?: string; startMs?: number; endMs?: number; message?: string }
+
+/**
+ * `n` POSTs at once, round-robin over the collectors' HTTP APIs, of three mutually overlapping
+ * ranges inside the `hours` before the source's start (every pair overlaps, so at most one may run).
+ */
+async function postOverlappingBackfills(apis: { url: string; key: string }[], n: number, sourceStartMs: number, hours: number): Promise<BackfillAnswer[]> {
+  const H = 3600_000;
+  const ranges = [
+    { start: sourceStartMs - hours * H, end: sourceStartMs },
+    { start: sourceStartMs - hours * H, end: sourceStartMs - H },
+    { start: sourceStartMs - (hours - 1) * H, end: sourceStartMs },
+  ];
+  return Promise.all(Array.from({ length: n }, async (_, i) => {
+    const api = apis[i % apis.length]!;
+    const r = ranges[i % ranges.length]!;
+    try {
+      const res = await fetch(`${api.url}/sources/faulty/backfill`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-functions-key': api.key },
+        body: JSON.stringify({ start: new Date(r.start).toISOString(), end: new Date(r.end).toISOString() }),
+      });
+      const body = await res.json().catch(() => ({})) as { runId?: string; start?: string; end?: string; message?: string };
+      return { status: res.status, ...(body.runId ? { runId: body.runId } : {}), ...(res.status === 202 ? { startMs: Date.parse(body.start!), endMs: Date.parse(body.end!) } : {}), ...(body.message ? { message: body.message } : {}) };
+    } catch (err) {
+      return { status: 0, message: (err as Error).message };
+    }
+  }));
 }
 
 function mulberry(seed: number): () => number {

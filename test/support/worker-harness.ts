@@ -4,21 +4,18 @@
  * receives page jobs and runs them until the queue is empty, moving the clock forward to the
  * earliest due job when everything left is waiting (retry backoff, budget waits).
  */
-import { createSourceClients } from '../../shared/diagnostics/clients';
-import { sourceConfigHash } from '../../shared/runtime';
+import { createRuntime } from '../../shared/runtime';
 import { MemoryLogger } from '../../shared/log';
+import type { Ledger } from '../../shared/state/ledger';
 import { MemoryTelemetry } from '../../shared/telemetry';
-import { Ledger } from '../../shared/state/ledger';
 import { storageFromEnvironment, type StorageClients } from '../../shared/state/storage';
-import { JobQueue, decodeJob } from '../../shared/queue/jobs';
+import { decodeJob, type JobQueue } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
 import { processPageJob, type PageOutcome, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
 import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
-import { createDestination } from '../../shared/destinations';
-import { DefaultSecretSource } from '../../shared/auth/secrets';
-import { TenantBudget } from '../../shared/budget';
+import type { TenantBudget } from '../../shared/budget';
 import { parseConfig } from '../../shared/config/load';
 import type { CollectorConfig } from '../../shared/config/types';
 import { testStorage, uniqueName } from './azurite';
@@ -73,48 +70,32 @@ export interface HarnessOptions {
 
 export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   const cs = await testStorage();
-  const env: NodeJS.ProcessEnv = { ...opts.env, JobsStorage: cs };
-  const raw = storageFromEnvironment(env);
-  const storage = opts.instrument ? opts.instrument.storage(raw) : raw;
   const prefix = opts.attach?.prefix ?? uniqueName('h');
-  const ledger = new Ledger(storage, prefix);
   const queueName = opts.attach?.queueName ?? uniqueName('q');
-  const budgetTable = `${prefix}budget`;
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName], [`${prefix}spill`, `${prefix}seen`]);
+  const env: NodeJS.ProcessEnv = {
+    ...opts.env, JobsStorage: cs, MTC_TABLE_PREFIX: prefix, MTC_PAGE_QUEUE: queueName, MTC_BUDGET_LIMIT: String(opts.budgetLimit ?? 100),
+  };
+  const raw = storageFromEnvironment(env);
   const clock = new ManualClock(opts.startAt);
-  const queue = new JobQueue(storage.queue(queueName), clock);
   const log = new MemoryLogger();
   const telemetry = new MemoryTelemetry();
-  const secrets = new DefaultSecretSource(env);
-  const budget = new TenantBudget(storage.table(budgetTable), clock, { limit: opts.budgetLimit ?? 100 });
-  let config = parseConfig(opts.doc, { env }).config;
-  const clients = new Map<string, ReturnType<WorkerDeps['clientsFor']>>();
-  const deps: WorkerDeps & { outboxStaleMs: number } = {
-    get config() { return config; },
-    ledger, queue, clock, log, telemetry, budget,
-    destinations: new Map(config.destinations.map((d) => {
-      const destination = createDestination(d, secrets);
-      return [d.id, opts.instrument ? opts.instrument.destination(d.id, destination) : destination];
-    })),
-    spill: storage.container(`${prefix}spill`),
-    seen: storage.container(`${prefix}seen`),
-    outboxStaleMs: 120_000,
-    configHashOf: sourceConfigHash,
-    clientsFor(source) {
-      const c = clients.get(source.id) ?? (opts.instrument ? opts.instrument.clients(createSourceClients(source, secrets, clock)) : createSourceClients(source, secrets, clock));
-      clients.set(source.id, c);
-      return c;
-    },
-  };
+  const rt = await createRuntime({
+    env, clock, log, telemetry,
+    config: parseConfig(opts.doc, { env }).config,
+    storage: opts.instrument ? opts.instrument.storage(raw) : raw,
+    ...(opts.instrument ? { wrap: { destination: opts.instrument.destination, clients: opts.instrument.clients } } : {}),
+  });
+  const { ledger, storage, queue, budget } = rt;
+  const deps: WorkerDeps & { outboxStaleMs: number } = rt;
   const outcomes: Record<string, number> = {};
   // The host's own receive and delete calls are not the collector's: they bypass the instrument.
   const q = raw.queue(queueName);
   const inFlight = new Map<string, string>();
 
   return {
-    prefix, queueName, clock, get config() { return config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
+    prefix, queueName, clock, get config() { return rt.config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
     async plan(sourceId) {
-      const source = config.sources.find((s) => !sourceId || s.id === sourceId)!;
+      const source = rt.config.sources.find((s) => !sourceId || s.id === sourceId)!;
       return (await planSource(deps, source)).outcome;
     },
     async drain(o = {}) {
@@ -172,8 +153,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
       inFlight.clear();
     },
     reconfigure(doc) {
-      config = parseConfig(doc, { env }).config;
-      clients.clear();
+      rt.reconfigure(parseConfig(doc, { env }).config);
     },
   } satisfies Harness;
 }

@@ -7,6 +7,7 @@
  * (wrong rule id or stream); 413 permanent; 400 permanent (records do not match the stream);
  * 408, 429 (Retry-After) and 5xx retryable. No idempotency key: a repeat after a crash duplicates.
  */
+import { retryAfterSeconds } from '../../outbound-http';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
 import { isAggregateLogsUploadError, LogsIngestionClient } from '@azure/monitor-ingestion';
@@ -78,7 +79,7 @@ export class AzureMonitorDestination implements Destination {
     if (status === 404) return firstPartyGeneric(`${what} (404).`, { ...base, retryable: false, fix: 'Check "ruleId" (the DCR\'s immutable id), "streamName" and that "endpoint" is the DCR\'s logs ingestion endpoint.' });
     if (status === 413) return firstPartyGeneric(`${what} (413).`, { ...base, retryable: false, fix: 'Lower "maxBatchBytes" (the API accepts 1 MB per call).' });
     if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) return firstPartyGeneric(`${what} (${status}).`, { ...base, retryable: false, fix: 'The records do not match the DCR stream: deploy infra/modules/logs-ingestion.bicep with the columns of the "sentinel" format.' });
-    const retryAfter = Number((cause as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
-    return firstPartyGeneric(`${what} (${status ?? 'network error'}); retrying.`, { ...base, retryable: true, ...(Number.isFinite(retryAfter) ? { retryAfterSec: retryAfter } : {}) });
+    const retryAfter = retryAfterSeconds((cause as { response?: { headers?: { get(n: string): string | undefined } } }).response?.headers?.get('retry-after'));
+    return firstPartyGeneric(`${what} (${status ?? 'network error'}); retrying.`, { ...base, retryable: true, ...(retryAfter !== undefined ? { retryAfterSec: retryAfter } : {}) });
   }
 }

@@ -19,7 +19,8 @@ import { excerptOf, firstPartyGeneric, type CollectorError } from '../../errors'
 import { receivedMs, type TraceEvent } from '../../model/row';
 import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
-import { httpFailure, httpRequest, retryAfterSeconds, type HttpReply } from '../transport';
+import { httpFailure, httpRequest, type HttpReply } from '../transport';
+import { retryAfterSeconds } from '../../outbound-http';
 import type { SplunkHecDestinationConfig } from './config';
 
 const AUTH_CODES = new Set([1, 2, 3, 4, 16, 21, 22]);

@@ -8,6 +8,7 @@ import type { TraceEvent } from '../../model/row';
 import type { DestinationMark } from '../../state/ledger';
 import { markDelivered, markProgress } from '../../state/slice-machine';
 import type { PageJob } from '../../queue/jobs';
+import { errorTags } from '../../telemetry';
 import type { PageResultSummary, WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
@@ -67,7 +68,7 @@ async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim,
       if (e.code === 'ClaimLost') throw e;
       const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}) });
       failures.push({ destination: destId, error });
-      deps.telemetry.count('errors', 1, { source: source.id, error_type: 'FirstPartyGeneric', stage: 'sending', code: error.code });
+      deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'sending', error, destination: destId }));
       deps.log.log('warn', `destination ${destId} failed: ${error.message}`, { ...fields, destination: destId, errorType: error.type, code: error.code });
     }
   }

@@ -7,7 +7,7 @@ import { CollectorError, asCollectorError } from '../../errors';
 import type { SliceRow } from '../../state/ledger';
 import { countLinkFailure, heal, park, retryLater } from '../../state/slice-machine';
 import { nextAttempt, type PageJob } from '../../queue/jobs';
-import { EVENTS } from '../../telemetry';
+import { EVENTS, errorTags } from '../../telemetry';
 import { setSourceState } from '../../health';
 import { describeSecretRef } from '../../auth/secrets';
 import { policyRetries, retryDelayMs } from '../retry';
@@ -27,7 +27,7 @@ export async function failWhileClaimed(deps: WorkerDeps, source: SourceConfig, c
   if (error.code === 'ClaimLost') return { outcome: 'claimed-elsewhere', error };
   const held = await claim.finish();
   if (!held) return { outcome: 'claimed-elsewhere', error };
-  deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'processing', code: error.code });
+  deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'processing', error }));
   return scheduleRetryOrPark(deps, source, held, job, error, source.retry, 0, 'processing');
 }
 
@@ -45,7 +45,7 @@ function withSecretReference(error: CollectorError, source: SourceConfig): Colle
 export async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError, requests: number, carried: StoredPage | undefined): Promise<PageResultSummary> {
   const { clock, log } = deps;
   const fields = { source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code };
-  deps.telemetry.count('errors', 1, { source: source.id, error_type: error.type, stage: 'receiving', code: error.code });
+  deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'receiving', error }));
 
   if (error.type === 'ThirdPartyConfig') {
     error = withSecretReference(error, source);
