@@ -18,7 +18,7 @@ import type { SourceConfig } from './components';
 import type { Ledger } from './state/ledger';
 import { backfillSliceId, newSlice } from './state/ledger';
 import { MAX_ACTIVE_RUNS, runStore, type RunPlan, type RunRow } from './state/runs';
-import type { JobQueue } from './queue/jobs';
+import { pageJob, type JobQueue } from './queue/jobs';
 import type { Clock } from './time/clock';
 import type { Logger } from './log';
 import { cutRange } from './planning/density';
@@ -153,7 +153,7 @@ export async function materialiseRun(deps: RunDeps, sourceId: string, plan: RunP
   for await (const s of deps.ledger.listSlices(sourceId, { fromRowKey: `B-${plan.runId}-`, toRowKey: `B-${plan.runId}.` })) {
     if (s.state === 'pending' && s.page === 0 && !(s.claimOwner && s.claimUntil > deps.clock.now())) waiting.add(s.id);
   }
-  await inBatches(ids.filter((id) => waiting.has(id)), WRITE_CONCURRENCY, (sliceId) => deps.queue.send({ v: 1, sourceId, sliceId, page: 0, attempt: 0 }));
+  await inBatches(ids.filter((id) => waiting.has(id)), WRITE_CONCURRENCY, (sliceId) => deps.queue.send(pageJob(sourceId, sliceId, 0)));
   for (let attempt = 0; attempt < 8; attempt++) {
     const run = await store.getRun(sourceId, plan.runId);
     if (!run || run.state !== 'materialising') return;

@@ -15,7 +15,8 @@
 import type { SourceConfig } from './components';
 import type { Ledger, SliceRow } from './state/ledger';
 import { liveSliceId, liveSlicePrefixAt, newSlice } from './state/ledger';
-import type { JobQueue } from './queue/jobs';
+import { pageJob, type JobQueue } from './queue/jobs';
+import { replay, touch } from './state/slice-machine';
 import type { Clock } from './time/clock';
 import type { Logger } from './log';
 import type { Telemetry } from './telemetry';
@@ -41,12 +42,9 @@ export interface RecoveryDeps {
 
 export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { automatic: boolean }): Promise<boolean> {
   const now = deps.clock.now();
-  const updated = await deps.ledger.swapSlice({
-    ...slice, state: slice.page === 0 ? 'pending' : 'fetching', attempts: 0, firstAttemptAt: 0, linkFailures: 0,
-    claimOwner: '', claimUntil: 0, parkReason: '', parkedAt: 0, autoReplays: slice.autoReplays + (opts.automatic ? 1 : 0), updatedAt: now,
-  });
+  const updated = await deps.ledger.swapSlice(replay(slice, opts, now));
   if (!updated) return false;
-  await deps.queue.send({ v: 1, sourceId: slice.sourceId, sliceId: slice.id, page: slice.page, attempt: 0 });
+  await deps.queue.send(pageJob(slice.sourceId, slice.id, slice.page));
   deps.log.log('info', `slice ${slice.id} replayed${opts.automatic ? ' automatically' : ''} from page ${slice.page}`, { source: slice.sourceId, slice: slice.id });
   return true;
 }
@@ -94,9 +92,9 @@ export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): P
   for (const state of ['pending', 'fetching'] as const) {
     for await (const s of deps.ledger.listSlices(source.id, { state })) {
       if (now - s.updatedAt < STALE_SLICE_MS || (s.claimOwner && s.claimUntil > now)) continue;
-      const touched = await deps.ledger.swapSlice({ ...s, updatedAt: now });
+      const touched = await deps.ledger.swapSlice(touch(s, now));
       if (!touched) continue;
-      await deps.queue.send({ v: 1, sourceId: s.sourceId, sliceId: s.id, page: s.page, attempt: 0 });
+      await deps.queue.send(pageJob(s.sourceId, s.id, s.page));
       deps.log.log('warn', `slice ${s.id} had no job for ${Math.round((now - s.updatedAt) / 60_000)} min; re-enqueued page ${s.page}`, { source: s.sourceId, slice: s.id });
       requeued++;
     }
@@ -160,7 +158,7 @@ export async function fillHoles(deps: RecoveryDeps, source: SourceConfig, comple
   for (const h of holes) {
     const id = liveSliceId(h.startMs, h.endMs);
     if (await deps.ledger.createSlice(newSlice({ sourceId: source.id, id, kind: 'live', runId: '', startMs: h.startMs, endMs: h.endMs }, now))) {
-      await deps.queue.send({ v: 1, sourceId: source.id, sliceId: id, page: 0, attempt: 0 });
+      await deps.queue.send(pageJob(source.id, id, 0));
       deps.log.log('warn', `source ${source.id}: no slice covered ${new Date(h.startMs).toISOString()} to ${new Date(h.endMs).toISOString()}; collecting it now`, { source: source.id, slice: id });
     }
   }

@@ -12,7 +12,8 @@ import type { SourceConfig } from '../components';
 import type { Logger } from '../log';
 import type { Ledger, PendingSlice } from '../state/ledger';
 import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';
-import type { JobQueue } from '../queue/jobs';
+import { pageJob, type JobQueue } from '../queue/jobs';
+import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
@@ -171,10 +172,7 @@ async function recordHistoryGap(deps: PlannerDeps, source: SourceConfig, gap: Pe
   const error = new CollectorError('ThirdPartyGeneric', `rows from ${new Date(gap.startMs).toISOString()} to ${new Date(gap.endMs).toISOString()} are older than the API's 90 days of history and cannot be collected`, {
     code: 'ExpiredHistory', retryable: false,
   });
-  await deps.ledger.createSlice({
-    ...newSlice({ sourceId: source.id, id: gap.id, kind: 'live', runId: '', startMs: gap.startMs, endMs: gap.endMs }, now),
-    state: 'done', parkReason: 'expired-history', lastError: JSON.stringify(error.toHealth()),
-  });
+  await deps.ledger.createSlice(newGapSlice({ sourceId: source.id, id: gap.id, kind: 'live', runId: '', startMs: gap.startMs, endMs: gap.endMs }, JSON.stringify(error.toHealth()), now));
 }
 
 /** Writes the slice rows (idempotent) and enqueues their first page jobs. */
@@ -184,10 +182,10 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
       await recordHistoryGap(deps, source, p, now);
       continue;
     }
-    const row = newSlice({ sourceId: source.id, id: p.id, kind: p.kind ?? 'live', runId: '', startMs: p.startMs, endMs: p.endMs }, now);
-    await deps.ledger.createSlice(p.skip ? { ...row, state: 'done', parkReason: 'not-needed' } : row);
+    const fields = { sourceId: source.id, id: p.id, kind: p.kind ?? 'live', runId: '', startMs: p.startMs, endMs: p.endMs } as const;
+    await deps.ledger.createSlice(p.skip ? newSkippedSlice(fields, now) : newSlice(fields, now));
   }
-  await Promise.all(pending.filter((p) => !p.skip && !p.gap).map((p) => deps.queue.send({ v: 1, sourceId: source.id, sliceId: p.id, page: 0, attempt: 0 })));
+  await Promise.all(pending.filter((p) => !p.skip && !p.gap).map((p) => deps.queue.send(pageJob(source.id, p.id, 0))));
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
 

@@ -30,6 +30,16 @@ export const PageJobSchema = z.object({
 
 export type PageJob = z.infer<typeof PageJobSchema>;
 
+/** The job for page `page` of a slice, at its first attempt: the one way a new page job is made. */
+export function pageJob(sourceId: string, sliceId: string, page: number): PageJob {
+  return { v: 1, sourceId, sliceId, page, attempt: 0 };
+}
+
+/** The same page job, tried once more (a retry after a failed attempt). */
+export function nextAttempt(job: PageJob): PageJob {
+  return { ...job, attempt: job.attempt + 1 };
+}
+
 export class JobSchemaError extends Error {
   constructor(readonly issues: string[], readonly excerpt: string) {
     super(`The queue message is not a valid page job: ${issues.join('; ')}`);

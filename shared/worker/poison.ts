@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { CollectorError } from '../errors';
 import type { Ledger } from '../state/ledger';
 import { decodeJob, JobSchemaError, type PageJob } from '../queue/jobs';
+import { park } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import type { Logger } from '../log';
 import type { Telemetry } from '../telemetry';
@@ -146,10 +147,7 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     fix: 'Look up the slice in the logs, fix the cause, then POST /api/sources/<source>/replay.',
   });
   const now = deps.clock.now();
-  const updated = await deps.ledger.swapSlice({
-    ...slice, state: 'parked', parkReason: 'poison', parkedAt: now, claimOwner: '', claimUntil: 0,
-    lastError: JSON.stringify(error.toHealth()), updatedAt: now,
-  });
+  const updated = await deps.ledger.swapSlice(park(slice, { reason: 'poison', requests: 0, lastError: JSON.stringify(error.toHealth()) }, now));
   if (!updated) return 'lost a race; the slice moved on';
   deps.telemetry.event(EVENTS.sliceParked, { source: job.sourceId, slice: job.sliceId, reason: 'poison', errorType: error.type, code: error.code, message: error.message });
   deps.log.log('error', `slice parked from the poison queue: ${job.sliceId} page ${job.page}`, { source: job.sourceId, slice: job.sliceId, page: job.page });

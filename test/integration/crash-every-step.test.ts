@@ -236,7 +236,7 @@ describe('crash at every step', () => {
     siem.events.length = 0;
     archive.events.length = 0;
     // Killed right after the first batch to "siem" was acknowledged and recorded (before "archive" got anything).
-    const sw = new CrashSwitch({ site: 'table.updateEntity <- HeldClaim.write (worker/page-worker)', mode: 'after' });
+    const sw = new CrashSwitch({ site: 'table.updateEntity <- HeldClaim.write (worker/stages/claim)', mode: 'after' });
     const first = await startProcess(sw, undefined, T0, 1);
     await first.plan().catch((err: unknown) => { if (!(err instanceof CrashError)) throw err; });
     await first.drain().catch((err: unknown) => { if (!(err instanceof CrashError)) throw err; });

@@ -1,0 +1,71 @@
+/** What the page worker and its stages (shared/worker/stages) work with and answer. */
+import type { ContainerClient } from '@azure/storage-blob';
+import type { CollectorConfig, SourceConfig } from '../components';
+import type { CollectorError } from '../errors';
+import type { Logger } from '../log';
+import type { MessageTraceClient, RenewableCredential } from '../api/client';
+import type { Destination } from '../destinations/destination';
+import type { Ledger, SliceRow } from '../state/ledger';
+import type { JobQueue } from '../queue/jobs';
+import type { Clock } from '../time/clock';
+import type { Telemetry } from '../telemetry';
+import type { StoredPage } from './page-store';
+
+export interface SourceClients {
+  api: MessageTraceClient;
+  credential: RenewableCredential;
+}
+
+export type Priority = 'live' | 'backfill' | 'rescan';
+
+/** The tenant request budget, shared by every instance (shared/budget). */
+export interface BudgetGate {
+  /** `waiterKey` names the request (slice and page), so a refused live request keeps its place. */
+  acquire(tenantKey: string, priority: Priority, waiterKey?: string): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
+  pause(tenantKey: string, untilMs: number, reason: string): Promise<void>;
+  /** Records a request sent without an acquire (the retry after a token renewal). */
+  charge?(tenantKey: string, priority: Priority, count?: number): Promise<void>;
+}
+
+export interface WorkerDeps {
+  config: CollectorConfig;
+  ledger: Ledger;
+  queue: JobQueue;
+  clock: Clock;
+  log: Logger;
+  telemetry: Telemetry;
+  destinations: ReadonlyMap<string, Destination>;
+  clientsFor(source: SourceConfig): SourceClients;
+  configHashOf(source: SourceConfig): string;
+  /** Where pages wait for a failed destination. */
+  spill: ContainerClient;
+  /** The seen-store for settle re-reads. */
+  seen: ContainerClient;
+  budget?: BudgetGate;
+  /** How long a claim lives without renewal (default CLAIM_TTL_MS); renewed every third of it. */
+  claimTtlMs?: number;
+}
+
+export interface MessageMeta {
+  /** Queue message id: stable across redeliveries of the same message. */
+  messageId: string;
+  dequeueCount: number;
+}
+
+export type PageOutcome =
+  | 'forwarded' | 'slice-done' | 'duplicate' | 'claimed-elsewhere' | 'deferred' | 'retry-scheduled'
+  | 'parked' | 'unknown-source' | 'unknown-slice';
+
+export interface PageResultSummary {
+  outcome: PageOutcome;
+  rowsFetched?: number;
+  rowsForwarded?: number;
+  error?: CollectorError;
+}
+
+/** The page's content once fetched, or read back from its persisted copy. */
+export type PageContent = Omit<StoredPage, 'v' | 'page'>;
+
+export function priorityOf(slice: Pick<SliceRow, 'kind'>): Priority {
+  return slice.kind === 'live' ? 'live' : slice.kind === 'backfill' ? 'backfill' : 'rescan';
+}

@@ -1,0 +1,70 @@
+/**
+ * Stage 3, obtain the page: its persisted copy when an earlier attempt got as far as persisting it
+ * (a destination may have acknowledged part of it: never fetch it again, invariant 8), else one
+ * request to the API within the tenant budget, kept as the slice keeps it and persisted before its
+ * first send.
+ */
+import type { SourceConfig } from '../../components';
+import { asCollectorError, firstPartyGeneric } from '../../errors';
+import type { PageResult } from '../../api/client';
+import type { SliceRow } from '../../state/ledger';
+import { fitsInline } from '../../state/slice-machine';
+import type { PageJob } from '../../queue/jobs';
+import { persistPage, readPage, type StoredPage } from '../page-store';
+import { priorityOf, type PageContent, type PageResultSummary, type WorkerDeps } from '../deps';
+import type { HeldClaim } from './claim';
+import { buildContent } from './build-page';
+import { fetchWithTokenRenewal, requestFor } from './fetch';
+import { handleFetchFailure } from './retry-or-park';
+
+export interface ObtainedPage {
+  content: PageContent;
+  /** Whether the page copy is in the spill container (to delete once the page is recorded). */
+  persisted: boolean;
+  /** API requests this attempt made. */
+  requests: number;
+}
+
+/** The page to deliver, or the outcome that ends the job (a budget wait, a failed request). */
+export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, earlierAttempts: number): Promise<ObtainedPage | PageResultSummary> {
+  const slice = claim.slice;
+  const carried = await readCarried(deps, source, slice);
+  if (earlierAttempts > 0 || hasPartialMark(slice, job.page)) {
+    const stored = await readPage(deps.spill, source.id, slice.id, job.page);
+    if (stored) return { content: stored, persisted: true, requests: 0 };
+  }
+  if (deps.budget) {
+    const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice), `${slice.id}#${job.page}`);
+    if (!grant.granted) {
+      const released = await claim.release();
+      if (released) await deps.queue.send(job, { delayMs: grant.waitMs });
+      return { outcome: 'deferred' };
+    }
+  }
+  const clients = deps.clientsFor(source);
+  let requests = 0;
+  let result: PageResult;
+  try {
+    result = await fetchWithTokenRenewal(deps, clients, requestFor(slice, source, carried), source, slice, () => requests++);
+  } catch (err) {
+    const held = await claim.finish();
+    if (!held) return { outcome: 'claimed-elsewhere', error: asCollectorError(err) };
+    return handleFetchFailure(deps, source, held, job, asCollectorError(err), requests, carried);
+  }
+  const built = await buildContent(deps, source, slice, result, clients.api.api, carried?.boundaryKeys ?? slice.boundaryKeys);
+  if (built.events.length === 0 && fitsInline(built)) return { content: built, persisted: false, requests };
+  const content = await persistPage(deps.spill, source.id, slice.id, { v: 2, page: job.page, ...built });
+  return { content, persisted: true, requests };
+}
+
+/** The page copy that holds the slice's continuation when it was too large for the row. */
+async function readCarried(deps: WorkerDeps, source: SourceConfig, slice: SliceRow): Promise<StoredPage | undefined> {
+  if (slice.carryPage < 0) return undefined;
+  const carried = await readPage(deps.spill, source.id, slice.id, slice.carryPage);
+  if (!carried) throw firstPartyGeneric(`the copy of page ${slice.carryPage} that holds this slice's continuation is missing`, { code: 'CarryMissing', retryable: false });
+  return carried;
+}
+
+function hasPartialMark(slice: SliceRow, page: number): boolean {
+  return Object.values(slice.marks).some((m) => m.pagesDone > page || (m.pagesDone === page && (m.partialCount !== undefined || m.partialKey !== undefined)));
+}
