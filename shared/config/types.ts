@@ -68,6 +68,12 @@ export interface SourceConfigOf<A extends AuthConfigBase> {
   retry: RetryPolicyConfig;
   /** Timeout of one API request (ms). */
   requestTimeoutMs: number;
+  /**
+   * The longest one page job may run (ms): its API request and every destination send. Past it the
+   * job's requests are aborted and the page is retried (the retry policy, then parked). Absent:
+   * DEFAULT_JOB_TIMEOUT_MS (shared/worker/stages/job-timeout.ts).
+   */
+  jobTimeoutMs?: number;
   /** 400s on one continuation before the rest of the slice is re-queried (self-healing pagination). */
   nextLinkFailureLimit: number;
   /** Settle-and-reconcile: re-read each settle bucket at these ages after it closes (ms; empty = off). */

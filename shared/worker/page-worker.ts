@@ -25,10 +25,12 @@ import { deliverPage } from './stages/deliver';
 import { commitPage } from './stages/commit';
 import { continueSlice } from './stages/continue';
 import { failWhileClaimed } from './stages/retry-or-park';
+import { startJobTimer } from './stages/job-timeout';
 
 export type { BudgetGate, MessageMeta, PageOutcome, PageResultSummary, Priority, SourceClients, WorkerDeps } from './deps';
 export { priorityOf } from './deps';
 export { CLAIM_TTL_MS } from './stages/claim';
+export { DEFAULT_JOB_TIMEOUT_MS } from './stages/job-timeout';
 export { advanceWatermark } from './stages/continue';
 export { boundaryHash } from './stages/build-page';
 export { MAX_INLINE_BOUNDARY_CHARS, MAX_INLINE_NEXTLINK } from '../state/slice-machine';
@@ -39,17 +41,19 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   const { source, slice, health } = admitted;
   const claim = await claimPage(deps, slice, meta.messageId);
   if (!claim) return { outcome: 'claimed-elsewhere' };
+  const timer = startJobTimer(deps.clock, source, `page ${job.page} of slice ${slice.id}`);
   let page, recorded;
   try {
-    page = await obtainPage(deps, source, claim, job, slice.attempts);
+    page = await obtainPage(deps, source, claim, job, slice.attempts, timer);
     if ('outcome' in page) return page;
-    const failed = await deliverPage(deps, source, claim, job, page);
+    const failed = await deliverPage(deps, source, claim, job, page, timer);
     if (failed) return failed;
     recorded = await commitPage(deps, source, claim, job, page);
     if (!recorded) return { outcome: 'claimed-elsewhere' };
   } catch (err) {
-    return await failWhileClaimed(deps, source, claim, job, err);
+    return await failWhileClaimed(deps, source, claim, job, timer.expired() ?? err);
   } finally {
+    timer.stop();
     claim.stop();
   }
   // The page is recorded and the claim released: a failure from here on goes back to the host,

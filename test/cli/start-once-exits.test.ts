@@ -174,3 +174,49 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => server.close(() => r()));
   return port;
 }
+
+describe('the source\'s jobTimeout ends a page job that hangs, and says so', () => {
+  it('aborts a destination that never answers after jobTimeout (not the destination\'s 10-minute timeout), retries the page and names jobTimeout', async () => {
+    // A destination that accepts every request and never answers.
+    const held: import('node:http').ServerResponse[] = [];
+    let requests = 0, abortedByClient = 0;
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      requests++;
+      held.push(res);
+      req.socket.on('close', () => { abortedByClient++; });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const t = sim.tenants[0]!;
+      const file = path.join(dir, 'job-timeout.json');
+      await writeFile(file, JSON.stringify({
+        sources: [{
+          id: 'contoso', tenantId: t.tenantId,
+          endpoints: { authorityHost: sim.authorityHost, graphBaseUrl: sim.graphBaseUrl },
+          auth: { method: 'clientSecret', clientId: t.clientId, clientSecretRef: 'env:CONTOSO_SECRET' },
+          start: '-2h@h', collectionDelay: '5m', sliceLength: '1h',
+          jobTimeout: '5s',
+          retry: { initialInterval: '1s', maxInterval: '2s', horizon: '1h' },
+          destinations: ['stuck'],
+        }],
+        destinations: [{ id: 'stuck', type: 'http', url: `http://127.0.0.1:${port}/ingest`, allowInsecureLoopback: true, timeout: '10m' }],
+      }, null, 2));
+      const startedAt = Date.now();
+      const r = await startOnce(file, childEnv(), ['--give-up-after', '20s']);
+      const tookMs = Date.now() - startedAt;
+      assert.equal(r.code, 1, explain(r));
+      assert.ok(tookMs < 120_000, `bounded by the job timeout and --give-up-after, not the destination's 10-minute timeout (${tookMs} ms)`);
+      assert.match(r.stdout, /\[JobTimeout\]: destination stuck: page \d+ of slice \S+ of source contoso did not finish within its jobTimeout of 5 s/, explain(r));
+      assert.match(r.stdout, /raise the source's "jobTimeout"/, explain(r));
+      // The page was retried: each attempt's request reached the destination and was aborted by the worker.
+      assert.ok(requests >= 2, `the page was tried more than once (${requests} requests)\n${explain(r)}`);
+      assert.ok(abortedByClient >= 1, 'the worker aborted the hanging request');
+    } finally {
+      for (const res of held) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

@@ -13,10 +13,11 @@ import type { PageResultSummary, WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
 import { failDelivery } from './retry-or-park';
+import type { JobTimer } from './job-timeout';
 
 /** Delivers the page; undefined when every destination has it, else the outcome of the failure. */
-export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage): Promise<PageResultSummary | undefined> {
-  const failures = await deliver(deps, source, claim, job, page.content.events);
+export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage, timer?: JobTimer): Promise<PageResultSummary | undefined> {
+  const failures = await deliver(deps, source, claim, job, page.content.events, timer);
   if (!failures.length) return undefined;
   const held = await claim.finish();
   if (!held) return { outcome: 'claimed-elsewhere' };
@@ -28,7 +29,7 @@ export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim:
  * delivery at the index its mark records (the page copy is immutable, so the index is exact).
  * Returns the destinations that failed; the others' marks are final for this page.
  */
-async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[]): Promise<{ destination: string; error: CollectorError }[]> {
+async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[], timer?: JobTimer): Promise<{ destination: string; error: CollectorError }[]> {
   const fields = { source: source.id, slice: claim.slice.id, page: job.page };
   const failures: { destination: string; error: CollectorError }[] = [];
   for (const destId of source.destinations) {
@@ -46,10 +47,14 @@ async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim,
     }
     const pending = events.slice(from);
     try {
+      // The job's time is up (jobTimeout): this destination is retried with the page, not tried now.
+      const expired = timer?.expired();
+      if (expired) throw expired;
       if (pending.length) {
         let already = 0, alreadyBytes = 0;
         await destination.send(pending, {
           sourceId: source.id, sliceId: claim.slice.id, page: job.page,
+          ...(timer ? { signal: timer.signal } : {}),
           onProgress: async (deliveredSoFar, bytesSoFar) => {
             const delivered = deliveredSoFar - already;
             already = deliveredSoFar;
@@ -64,9 +69,10 @@ async function deliver(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim,
       }
       claim.patchLocal((s) => markDelivered(s, { destination: destId, page: job.page }));
     } catch (err) {
-      const e = asCollectorError(err);
-      if (e.code === 'ClaimLost') throw e;
-      const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}) });
+      const raw = asCollectorError(err);
+      if (raw.code === 'ClaimLost') throw raw;
+      const e = timer?.expired() ?? raw;
+      const error = e.type === 'FirstPartyGeneric' ? e : new CollectorError('FirstPartyGeneric', e.message, { code: e.code, retryable: e.retryable, ...(e.statusCode ? { statusCode: e.statusCode } : {}), ...(e.fix ? { fix: e.fix } : {}) });
       failures.push({ destination: destId, error });
       deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'sending', error, destination: destId }));
       deps.log.log('warn', `destination ${destId} failed: ${error.message}`, { ...fields, destination: destId, errorType: error.type, code: error.code });

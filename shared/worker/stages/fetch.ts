@@ -15,12 +15,12 @@ export function requestFor(slice: SliceRow, source: SourceConfig, carried: Store
   return { kind: 'window', startMs: slice.startMs, endMs: slice.endMs, top: source.pageSize };
 }
 
-export async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, request: PageRequest, source: SourceConfig, slice: SliceRow, counted: () => void): Promise<PageResult> {
+export async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceClients, request: PageRequest, source: SourceConfig, slice: SliceRow, counted: () => void, signal?: AbortSignal): Promise<PageResult> {
   const attempt = async () => {
     counted();
     const started = performance.now();
     try {
-      const r = await clients.api.fetchPage(request);
+      const r = await clients.api.fetchPage(request, signal ? { signal } : undefined);
       deps.telemetry.count('apiRequests', 1, { source: source.id, status: '200' });
       deps.telemetry.record('pageLatency', performance.now() - started, { source: source.id });
       if (r.bytes !== undefined) deps.telemetry.count('bytesReceived', r.bytes, { source: source.id });
@@ -34,7 +34,7 @@ export async function fetchWithTokenRenewal(deps: WorkerDeps, clients: SourceCli
     return await attempt();
   } catch (err) {
     // A 401 on a token that was valid: renew the credential once and retry.
-    if (err instanceof CollectorError && err.statusCode === 401 && err.type === 'ThirdPartyGeneric') {
+    if (err instanceof CollectorError && err.statusCode === 401 && err.type === 'ThirdPartyGeneric' && !signal?.aborted) {
       clients.credential.renew();
       await deps.budget?.charge?.(source.tenantId, priorityOf(slice));
       return await attempt();

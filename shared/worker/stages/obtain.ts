@@ -16,6 +16,7 @@ import type { HeldClaim } from './claim';
 import { buildContent } from './build-page';
 import { fetchWithTokenRenewal, requestFor } from './fetch';
 import { handleFetchFailure } from './retry-or-park';
+import type { JobTimer } from './job-timeout';
 
 export interface ObtainedPage {
   content: PageContent;
@@ -26,7 +27,7 @@ export interface ObtainedPage {
 }
 
 /** The page to deliver, or the outcome that ends the job (a budget wait, a failed request). */
-export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, earlierAttempts: number): Promise<ObtainedPage | PageResultSummary> {
+export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, earlierAttempts: number, timer?: JobTimer): Promise<ObtainedPage | PageResultSummary> {
   const slice = claim.slice;
   const carried = await readCarried(deps, source, slice);
   if (earlierAttempts > 0 || hasPartialMark(slice, job.page)) {
@@ -45,11 +46,12 @@ export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: 
   let requests = 0;
   let result: PageResult;
   try {
-    result = await fetchWithTokenRenewal(deps, clients, requestFor(slice, source, carried), source, slice, () => requests++);
+    result = await fetchWithTokenRenewal(deps, clients, requestFor(slice, source, carried), source, slice, () => requests++, timer?.signal);
   } catch (err) {
+    const error = timer?.expired() ?? asCollectorError(err);
     const held = await claim.finish();
-    if (!held) return { outcome: 'claimed-elsewhere', error: asCollectorError(err) };
-    return handleFetchFailure(deps, source, held, job, asCollectorError(err), requests, carried);
+    if (!held) return { outcome: 'claimed-elsewhere', error };
+    return handleFetchFailure(deps, source, held, job, error, requests, carried);
   }
   const built = await buildContent(deps, source, slice, result, clients.api.api, carried?.boundaryKeys ?? slice.boundaryKeys);
   if (built.events.length === 0 && fitsInline(built)) return { content: built, persisted: false, requests };

@@ -89,6 +89,7 @@ export async function failDelivery(deps: WorkerDeps, source: SourceConfig, slice
     code: chosen.error.code, retryable: failures.every((f) => policyRetries(retryPolicyOf(deps, f.destination, source), f.error)),
     ...(chosen.error.statusCode ? { statusCode: chosen.error.statusCode } : {}),
     ...(chosen.error.excerpt ? { excerpt: chosen.error.excerpt } : {}),
+    ...(chosen.error.fix ? { fix: chosen.error.fix } : {}),
   });
   return scheduleRetryOrPark(deps, source, slice, job, error, policy, requests, 'sending', `destination:${chosen.destination}`);
 }
