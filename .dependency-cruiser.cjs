@@ -22,9 +22,7 @@ module.exports = {
       name: 'shared-imports-no-entry-points',
       comment: 'shared/ is the library under the functions, the local host, the simulator, the benchmark, the tests and the command line; it never imports them.',
       severity: 'error',
-      // One exception: diagnose-cli.ts is not library code but the old command-line entry, kept at
-      // its path so `node dist/shared/diagnostics/diagnose-cli.js` still runs `mtc diagnose`.
-      from: { path: '^shared/', pathNot: '^shared/diagnostics/diagnose-cli\\.ts$' },
+      from: { path: '^shared/' },
       to: { path: '^(functions|local|simulator|bench|test|cli)/' },
     },
   ],

@@ -16,7 +16,7 @@ import { createSelfSignedCertificate } from '../../simulator/tls';
 import { decodeJwt } from '../../simulator/jwt';
 import { testStorage, uniqueName } from '../support/azurite';
 import { trustSimulator } from '../auth/support';
-import { CLI, DIAGNOSE_CLI, rowsForwarded, runNode, startIdentityEndpoint, startProxiedKeyVault, type ChildResult, type FakeIdentityEndpoint, type ProxiedKeyVault } from './support';
+import { CLI, MTC, rowsForwarded, runNode, startIdentityEndpoint, startProxiedKeyVault, type ChildResult, type FakeIdentityEndpoint, type ProxiedKeyVault } from './support';
 
 const MI_CLIENT = '5b0e7c2a-9d41-4e8f-a3b6-1c2d3e4f5a6b';
 const MI_SECRET = 'known-only-to-the-fake-identity-endpoint';
@@ -144,7 +144,7 @@ describe('npm start -- --once with each auth method', () => {
     assert.ok(identity.requests.slice(before).some((r) => r.resource === 'api://AzureADTokenExchange'));
   });
 
-  it('collects with an authorization code redeemed through npm run diagnose, rotating the refresh token in Key Vault across restarts', async () => {
+  it('collects with an authorization code redeemed through mtc diagnose, rotating the refresh token in Key Vault across restarts', async () => {
     const t = sim.tenants[0]!;
     const { file } = await configFile('authcode', {
       method: 'authorizationCode', clientId: t.clientId, clientSecretRef: 'env:CONTOSO_SECRET',
@@ -153,7 +153,7 @@ describe('npm start -- --once with each auth method', () => {
     const env = childEnv({ CONTOSO_SECRET: t.clientSecret, MTC_CONFIG_PATH: file });
     // The one-time sign-in: the administrator's code, redeemed with the diagnose command.
     const code = sim.entra.issueAuthorizationCode(t.tenantId, t.clientId, 'https://localhost', `${GRAPH_RESOURCE}/.default offline_access`);
-    const redeemed = await runNode(DIAGNOSE_CLI, ['contoso', '--auth-code', code], env);
+    const redeemed = await runNode(MTC, ['diagnose', 'contoso', '--auth-code', code], env);
     assert.equal(redeemed.code, 0, `${redeemed.stdout}\n${redeemed.stderr}`);
     assert.match(redeemed.stdout, /refresh token stored in Key Vault/);
     assert.ok(!redeemed.stdout.includes(code), 'the code is not echoed');

@@ -23,7 +23,6 @@ export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(REPO, 'dist', 'local', 'cli.js');
 /** The `mtc` command line (package.json bin). */
 export const MTC = path.join(REPO, 'dist', 'cli', 'mtc.js');
-export const DIAGNOSE_CLI = path.join(REPO, 'dist', 'shared', 'diagnostics', 'diagnose-cli.js');
 
 export interface ChildResult { code: number | null; stdout: string; stderr: string }
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { startSimulator, EXCHANGE_RESOURCE, RWS_PERMISSION, type Simulator } from '../../simulator';
 import { createSourceClients } from '../../shared/api/clients';
 import { diagnoseSource, type Diagnosis } from '../../shared/diagnostics/diagnose';
-import { formatDiagnosis } from '../../shared/diagnostics/diagnose-cli';
+import { formatDiagnosis } from '../../cli/diagnose';
 import type { SecretSource } from '../../shared/auth/secrets';
 import { ManualClock } from '../../shared/time/clock';
 import { sourceFrom, trustSimulator } from '../auth/support';
