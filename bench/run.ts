@@ -146,6 +146,26 @@ function baselineFigures(run: BaselineRun, sc: VirtualScenario) {
   };
 }
 
+/** The planning step's reads per source and run, by simulated hour (issue 19: flat from hour 1 to hour 24). */
+function plannerFigures(run: VirtualRun) {
+  if (!run.plannerTicks.length) return undefined;
+  const hours = new Map<number, number[]>();
+  for (const t of run.plannerTicks) {
+    const h = Math.floor(t.tMin / 60);
+    hours.set(h, [...(hours.get(h) ?? []), t.entitiesPerSource]);
+  }
+  const byHour = [...hours.entries()].sort((a, b) => a[0] - b[0]).map(([hour, xs]) => ({ hour, ticks: xs.length, entitiesPerSource: xs.reduce((a, b) => a + b, 0) / xs.length }));
+  // Hour 1 without its first minutes: the first run of a new source creates its cursor and health row.
+  const first = byHour[0]!.entitiesPerSource;
+  const last = byHour[byHour.length - 1]!.entitiesPerSource;
+  return {
+    byHour, lastOverFirst: first ? last / first : NaN,
+    nonKeyQueries: run.plannerTicks.reduce((a, t) => a + t.nonKeyQueries, 0),
+    realMsP95: percentile(run.plannerTicks.map((t) => t.realMs), 95),
+    longestRealMs: run.longestPlannerTickRealMs,
+  };
+}
+
 /** Re-read request cost per day for this tenant, from the measured re-reads per settle bucket and level. */
 function rereadCost(run: VirtualRun, sc: VirtualScenario) {
   const live = run.byKind.live ?? { requests: 0, rows: 0, slices: 0 };
@@ -189,6 +209,11 @@ async function main(): Promise<void> {
       console.log(`  usage    executions: ${u.plannerExecutions} planner + ${u.pageJobExecutions} page jobs  active: planner ${r1(u.plannerActiveMs / 1000, 0)} s, page-job instances ${r1(u.pageJobInstanceMs / 1000, 0)} s (sum of executions ${r1(u.pageJobExecutionMs / 1000, 0)} s, ${u.perInstanceConcurrency} per instance)`);
       console.log(`           telemetry: ${u.telemetry.metricRecords} metric records ${r1(u.telemetry.metricBytes / 1e6, 2)} MB, ${u.telemetry.eventRecords} events ${r1(u.telemetry.eventBytes / 1e6, 2)} MB  Graph requests ${u.graphRequests}  destination requests ${u.destinationRequests}  bytes delivered ${r1(ours.bytesDelivered / 1e6, 1)} MB`);
       if (u.storage) console.log(`           storage: ${Object.entries(u.storage).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      const planner = plannerFigures(ours);
+      if (planner) {
+        console.log(`  planner  table entities read per source per run, mean by simulated hour: ${planner.byHour.map((h) => `h${h.hour + 1} ${r1(h.entitiesPerSource)}`).join(', ')}`);
+        console.log(`           last hour / first hour x${r1(planner.lastOverFirst, 2)}; queries filtering a non-key property ${planner.nonKeyQueries}; longest planning step ${r1(ours.longestPlannerTickRealMs, 0)} ms real (p95 ${r1(planner.realMsP95, 0)} ms)`);
+      }
       let costs: { tenants: number; daily: ReturnType<typeof dailyUsage>; monthly: ReturnType<typeof monthlyCost> }[] | undefined;
       if (u.storage) {
         const run = { tenants: sc.tenants, durationMs: ours.endedAt - ours.startedAt, bytesDelivered: ours.bytesDelivered };
@@ -235,7 +260,7 @@ async function main(): Promise<void> {
         scenario: id, title, quick: args.quick, scenarioConfig: sc,
         method: 'virtual time: real planSource + processPageJob + TenantBudget + ledger + queue on Azurite, in-process simulator on a ManualClock; the clock jumps only when every actor waits on a clock sleep',
         theoreticalMinFormula: 'ceil(backfill rows / 5000) requests at 90 per 5 minutes: minutes = ceil(rows / 5000) x 5 / 90',
-        ours: o, usage: ours.usage, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
+        ours: o, usage: ours.usage, planner: plannerFigures(ours), costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
         samples: { ours: ours.samples, baseline: baseRun?.samples },
       };
       fs.writeFileSync(path.join(args.out, `${id}.json`), JSON.stringify(result, null, 2));

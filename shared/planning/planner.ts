@@ -16,12 +16,12 @@ import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
-import { cutRange, recentDensity } from './density';
+import { cutRange } from './density';
+import { encodeCheckpoint, readSinceCheckpoint } from './checkpoint';
 import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
-import { canPreflight, preflightIfChanged } from '../diagnostics/preflight';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -77,9 +77,10 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 
   // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
   // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
-  // Preflight diagnostics when the source is new or its configuration changed.
-  if (canPreflight(deps)) await preflightIfChanged(deps, source);
-  const recovery = await recoverSource(deps, source);
+  // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
+  // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
+  const health = await ledger.getHealth(source.id);
+  const recovery = await recoverSource(deps, source, { health, cursor });
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
 
   let relayed = 0;
@@ -101,7 +102,9 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   // (whole poll intervals, up to 15 minutes) until it expects a row, so no request is spent on an
   // empty range.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
-  const density = await recentDensity(ledger, source.id, cursor.scheduledUntil);
+  // Density and hole filling read only what changed since the last run (checkpoint.ts).
+  const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
+  const density = seen.density;
   let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
     if (now - cursor.lastPlannedAt < source.pollIntervalMs) liveDue = false;
@@ -135,7 +138,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let rescans: PendingSlice[] = [];
   let rescanUntil = cursor.rescanUntil;
   if (source.settleRereadsMs.length) {
-    const completedUntil = (await ledger.getHealth(source.id))?.completedUntil || cursor.startMs;
+    const completedUntil = health?.completedUntil || cursor.startMs;
     const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0));
     rescans = plan.pending;
     rescanUntil = plan.rescanUntil;
@@ -151,7 +154,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     ...rescans,
   ];
   const etag = await ledger.swapCursor(cursor, {
-    scheduledUntil, pending, rescanUntil,
+    scheduledUntil, pending, rescanUntil, checkpoint: encodeCheckpoint(seen.checkpoint),
     ...(liveSlices.length ? { lastPlannedAt: now } : {}),
   });
   if (etag === undefined) {
