@@ -27,6 +27,7 @@ import type { JobQueue, PageJob } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import type { Telemetry } from '../telemetry';
 import { EVENTS } from '../telemetry';
+import { advanceWatermarkFrom } from '../watermark';
 import { setSourceState } from '../health';
 import { policyRetries, retryDelayMs } from './retry';
 import { deletePage, persistPage, readPage, type StoredPage } from './page-store';
@@ -279,14 +280,17 @@ async function workOnClaimedPage(
   if (previousCarry >= 0) await deletePage(deps.spill, source.id, committed.id, previousCarry).catch(() => undefined);
   // Never over an Error another instance wrote since this job read the health row (that would
   // silently resume a stopped source): the condition is checked inside the compare-and-swap.
+  // lastSuccessAt rides on the watermark's health write when this page ends a live slice (issue 19).
+  const successDue = health?.state === 'Collecting' && clock.now() - (health.lastSuccessAt || 0) >= 60_000;
+  const advances = done && committed.kind === 'live';
   if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source), onlyFrom: ['Pending', 'Started', 'Initialized', 'Authenticated'] });
-  else if (clock.now() - (health.lastSuccessAt || 0) >= 60_000) await deps.ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
+  else if (successDue && !advances) await deps.ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
   if (!done) {
     await deps.queue.send({ v: 1, sourceId: source.id, sliceId: committed.id, page: job.page + 1, attempt: 0 });
     return { outcome: 'forwarded', rowsFetched: content.fetched, rowsForwarded: content.events.length };
   }
   if (committed.kind === 'live') {
-    const completedUntil = await advanceWatermark(deps.ledger, source.id);
+    const completedUntil = await advanceWatermarkFrom(deps.ledger, source.id, health?.state === 'Collecting' ? health : undefined, successDue ? { lastSuccessAt: clock.now() } : {});
     if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((clock.now() - completedUntil) / 1000)), { source: source.id });
   }
   if (committed.kind === 'rescan' && committed.id.startsWith(`R${source.settleRereadsMs.length - 1}-`)) {
