@@ -30,6 +30,16 @@ import { setSourceState } from '../health';
 /** Live slices planned in one run at most (the outbox holds MAX_OUTBOX_SLICES with re-reads). */
 export const MAX_LIVE_SLICES_PER_RUN = 200;
 
+/**
+ * Live slices of a quiet tenant grow until a request expects a tenth of a page, within a lag of two
+ * poll intervals beyond the collection delay (the lag target of docs/operations.md): density and
+ * lag target together decide (issue 19). A busy tenant keeps one slice per poll interval.
+ */
+export const LIVE_SLICE_TARGET = (source: Pick<SourceConfig, 'pollIntervalMs' | 'pageSize'>) => ({
+  lagTargetMs: 2 * source.pollIntervalMs,
+  minExpectedRows: Math.max(1, Math.floor(source.pageSize / 10)),
+});
+
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
 export const OUTBOX_STALE_MS = 2 * 60_000;
 
@@ -99,8 +109,8 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
   // more (catching up, or after an outage) plans at once. On a quiet tenant the live window grows
-  // (whole poll intervals, up to 15 minutes) until it expects a row, so no request is spent on an
-  // empty range.
+  // (whole poll intervals, up to the lag target of two intervals, LIVE_SLICE_TARGET) until it
+  // expects a tenth of a page, so fewer requests carry the same rows.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
   // Density and hole filling read only what changed since the last run (checkpoint.ts).
   const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
@@ -108,7 +118,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
     if (now - cursor.lastPlannedAt < source.pollIntervalMs) liveDue = false;
-    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs })) liveDue = false;
+    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs, ...LIVE_SLICE_TARGET(source) })) liveDue = false;
   }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
