@@ -77,7 +77,7 @@ export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sli
 
 /** The sweep of a source's unfinished slices runs at least this often (per process), see `sweepDue`. */
 export const SWEEP_EVERY_MS = 15 * 60_000;
-const sweeps = new Map<string, { at: number; parked: number; hash: string }>();
+const sweeps = new Map<string, { at: number; parked: number; hash: string; rescanFrom: number[] }>();
 
 /**
  * Whether the planner sweeps the source's unfinished slices in this run: every SWEEP_EVERY_MS
@@ -103,19 +103,35 @@ function stagger(key: string): number {
  * watermark back), re-reads of each level from the settled watermark's bucket to the level's
  * planning point (a parked re-read holds settledUntil back), and the slices of active backfill runs.
  */
-export async function* unfinishedSlices(ledger: Ledger, source: SourceConfig, cursor: CursorRow, health: HealthRow | undefined): AsyncGenerator<SliceRow> {
+export async function* unfinishedSlices(
+  ledger: Ledger, source: SourceConfig, cursor: CursorRow, health: HealthRow | undefined, rescanFrom: number[] = [],
+): AsyncGenerator<SliceRow> {
   const ranges: [string, string][] = [];
+  /** Levels whose first unfinished re-read this sweep found (`rescanFrom` is updated for the next sweep). */
+  const firstFound = new Set<number>();
   const watermark = Math.max(health?.completedUntil ?? 0, cursor.startMs);
   if (cursor.scheduledUntil > watermark) ranges.push([liveSlicePrefixAt(watermark), liveSlicePrefixAt(cursor.scheduledUntil)]);
   const B = source.settleBucketMs > 0 ? source.settleBucketMs : 3600_000;
   const settledFrom = Math.floor(Math.max(health?.settledUntil ?? 0, cursor.startMs) / B) * B;
+  // Each level from where the last sweep found its first unfinished re-read (levels are planned in
+  // order, so a done prefix stays done): the read does not grow with the 25 hours settle spans.
   cursor.rescanUntil.forEach((until, k) => {
-    if (until > settledFrom) ranges.push([rescanPrefixAt(k, settledFrom), rescanPrefixAt(k, until)]);
+    const from = Math.max(settledFrom, rescanFrom[k] ?? 0);
+    if (until > from) ranges.push([rescanPrefixAt(k, from), rescanPrefixAt(k, until)]);
   });
   for (const run of (await runStore(ledger).getActive(source.id)).runs) ranges.push([`B-${run.runId}-`, `B-${run.runId}.`]);
   for (const [fromRowKey, toRowKey] of ranges) {
-    for await (const s of ledger.listSlices(source.id, { fromRowKey, toRowKey })) if (s.state !== 'done') yield s;
+    for await (const s of ledger.listSlices(source.id, { fromRowKey, toRowKey })) {
+      const level = s.kind === 'rescan' ? Number(/^R(\d+)-/.exec(s.id)?.[1] ?? -1) : -1;
+      if (level >= 0 && s.state !== 'done' && !firstFound.has(level)) {
+        firstFound.add(level);
+        rescanFrom[level] = s.startMs;
+      }
+      if (s.state !== 'done') yield s;
+    }
   }
+  // A level with nothing unfinished: the next sweep starts at its planning point.
+  cursor.rescanUntil.forEach((until, k) => { if (!firstFound.has(k)) rescanFrom[k] = until; });
 }
 
 /**
@@ -140,7 +156,8 @@ export async function recoverSource(
   const cursor = known.cursor ?? await deps.ledger.getCursor(source.id);
   const swept = !!cursor && sweepDue(key, now, hash, health);
   if (cursor && swept) {
-    for await (const s of unfinishedSlices(deps.ledger, source, cursor, health)) {
+    const rescanFrom = [...(sweeps.get(key)?.rescanFrom ?? [])];
+    for await (const s of unfinishedSlices(deps.ledger, source, cursor, health, rescanFrom)) {
       if (s.state === 'parked') {
         const recovered = s.parkReason === 'config' || (health?.lastSuccessAt ?? 0) > s.parkedAt;
         const auto = AUTO_REPLAYS_ALLOWED(s) && recovered;
@@ -157,7 +174,7 @@ export async function recoverSource(
     }
     // The next sweep of this source comes SWEEP_EVERY_MS later, staggered over sources on first sight.
     const first = !sweeps.has(key);
-    sweeps.set(key, { at: first ? now - stagger(key) : now, parked, hash });
+    sweeps.set(key, { at: first ? now - stagger(key) : now, parked, hash, rescanFrom });
     deps.telemetry.gauge('slicesParked', parked, { source: source.id });
   }
   await resumeRuns(deps, source);
