@@ -50,6 +50,8 @@ const DAYS_PER_MONTH = 30;
 
 export interface DailyUsage {
   executions: number;
+  /** Page jobs (queue trigger executions). */
+  pageJobs: number;
   gbSeconds: number;
   table: number;
   queueClass1: number;
@@ -85,12 +87,19 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   const graph = perTenantDay(usage.graphRequests);
   const dest = perTenantDay(usage.destinationRequests);
   const host = hostEnvelopeBytes();
+  // Telemetry by design (shared/telemetry-setup.ts TELEMETRY_DESIGN): the collector's spans (one
+  // `mtc.page` per page job, one `mtc.plan` per source per planner run) and dependencies for the
+  // API and destination calls; storage calls record none (Azure SDK instrumentation off, storage
+  // hosts ignored by the HTTP instrumentation).
+  const planSpans = perDay(usage.plannerExecutions) * tenants;
   const telemetryBytes = perTenantDay(usage.telemetry.metricBytes + usage.telemetry.eventBytes)
     + executions * (host.request + HOST_ASSUMPTIONS.tracesPerExecution * HOST_ASSUMPTIONS.traceBytes)
-    + (graph + dest + storageOps) * host.dependency;
+    + (executionsSources + planSpans) * host.request
+    + (graph + dest) * host.dependency;
   const writesAndDeletes = perTenantDay(sum(/^table (write|batch)|^queue (put|delete|update)|^blob (write|delete|lease)/));
   return {
     executions,
+    pageJobs: executionsSources,
     gbSeconds,
     table: perTenantDay(sum(/^table /)),
     queueClass1: perTenantDay(sum(/^queue (put-message|update-message|get-messages|clear|put-|post-)/))
@@ -127,6 +136,19 @@ export function monthlyCost(d: DailyUsage): MonthlyCost {
   const keyVault = m(d.keyVaultOps) / 1e4 * p.keyVaultPer10k;
   const egress = Math.max(0, m(d.egressBytes) / 1e9 - p.egressFreeGbPerMonth) * p.egressPerGb;
   return { functions, storage, telemetry, diagnostics, keyVault, egress, total: functions + storage + telemetry + diagnostics + keyVault + egress };
+}
+
+/**
+ * The monthly cost one more tenant adds to a deployment of `of` tenants (free grants used up), and
+ * what the deployment costs whatever its tenants (host polling and locks, the planner timer).
+ */
+export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number } {
+  const at = (n: number) => monthlyCost(dailyUsage(usage, run, n)).total;
+  const marginal = (at(of + 1) - at(1)) / of;
+  const d = dailyUsage(usage, run, of);
+  const s = usage.storage ?? {};
+  const ops = Object.values(s).reduce((a, b) => a + b, 0);
+  return { marginal, fixed: Math.max(0, at(of) - of * marginal), telemetryBytesPerPage: d.pageJobs ? d.telemetryBytes / d.pageJobs : NaN, storageOpsPerPage: usage.pageJobExecutions ? ops / usage.pageJobExecutions : NaN };
 }
 
 /** `node dist/bench/cost.js <result.json> [tenants ...]`: the cost table of a `npm run bench -- --usage` result file. */

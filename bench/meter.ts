@@ -46,13 +46,35 @@ export interface StorageMeter {
   /** The connection string to give the collector (same account, through the counting proxies). */
   connectionString: string;
   counts(): StorageCounts;
+  /**
+   * Table entities the collector read (point reads and entities returned by queries), and the
+   * queries that filter on a property other than PartitionKey/RowKey: the service scans the key
+   * range for those whatever they return, so their cost is not the entities they return.
+   */
+  reads(): TableReads;
   reset(): void;
   close(): Promise<void>;
+}
+
+export interface TableReads {
+  entities: number;
+  queries: number;
+  /** Queries with a filter on a non-key property (`state eq 'parked'`, ...). */
+  nonKeyQueries: number;
+}
+
+/** True when a table query's $filter names a property other than PartitionKey and RowKey. */
+export function filtersNonKey(url: string): boolean {
+  const filter = new URL(url, 'http://x').searchParams.get('$filter');
+  if (!filter) return false;
+  const props = filter.replace(/'(?:[^']|'')*'/g, "''").match(/\b([A-Za-z_][A-Za-z0-9_]*)\s+(?:eq|ne|gt|ge|lt|le)\b/g) ?? [];
+  return props.some((p) => !/^(PartitionKey|RowKey)\s/.test(p));
 }
 
 /** Starts one counting proxy per service in front of the Azurite behind `connectionString`. */
 export async function startStorageMeter(connectionString: string): Promise<StorageMeter> {
   let counts: StorageCounts = {};
+  let reads: TableReads = { entities: 0, queries: 0, nonKeyQueries: 0 };
   const servers: http.Server[] = [];
   let cs = connectionString;
   for (const [service, key] of [['blob', 'BlobEndpoint'], ['queue', 'QueueEndpoint'], ['table', 'TableEndpoint']] as const) {
@@ -69,10 +91,24 @@ export async function startStorageMeter(connectionString: string): Promise<Stora
         const n = op === 'batch' ? Math.max(1, (body.toString('latin1').match(/^Content-Type: application\/http/gim) ?? []).length) : 1;
         const name = `${service} ${op === 'batch' ? 'batch-op' : op}`;
         counts[name] = (counts[name] ?? 0) + n;
+        const tableRead = service === 'table' && op === 'read-entity';
+        if (tableRead && !/\(PartitionKey=/.test(req.url ?? '')) {
+          reads.queries++;
+          if (filtersNonKey(req.url ?? '/')) reads.nonKeyQueries++;
+        }
         const upstream = http.request({
           host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host }, agent,
         }, (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
+          if (tableRead && (up.statusCode ?? 0) < 300) {
+            // One entity per "PartitionKey" property in the answer (a point read or a query page).
+            let tail = '';
+            up.on('data', (c: Buffer) => {
+              const text = tail + c.toString('latin1');
+              reads.entities += (text.match(/"PartitionKey":/g) ?? []).length - (tail.match(/"PartitionKey":/g) ?? []).length;
+              tail = text.slice(-20);
+            });
+          }
           up.pipe(res);
         });
         upstream.on('error', (err) => { res.writeHead(502).end(String(err)); });
@@ -88,7 +124,8 @@ export async function startStorageMeter(connectionString: string): Promise<Stora
   return {
     connectionString: cs,
     counts: () => ({ ...counts }),
-    reset: () => { counts = {}; },
+    reads: () => ({ ...reads }),
+    reset: () => { counts = {}; reads = { entities: 0, queries: 0, nonKeyQueries: 0 }; },
     close: async () => {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
     },

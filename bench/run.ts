@@ -13,6 +13,8 @@
  *   a  live steady state, one tenant of 1M rows/day, settle re-reads on (their request cost)
  *   b  a 10-day backfill of that tenant (startBackfill) while live collection continues
  *   c  20 tenants of 100k rows/day in one deployment (live)
+ *   d  an MSSP: 1000 tenants (mixOf: 1% at 1M rows/day, the rest 10k-100k), all new at the start,
+ *      24 simulated hours with settle re-reads (--tenants and --hours make it smaller)
  * Writes bench/results/<scenario>.json and <scenario>.svg. Not part of the tests.
  */
 import fs from 'node:fs';
@@ -21,7 +23,7 @@ import { startAzurite } from '../local/azurite';
 import { runPageCost, type PageCostResult } from './page-cost';
 import { percentile } from './recorder';
 import { chartSvg } from './svg';
-import { dailyUsage, monthlyCost, PRICES } from './cost';
+import { dailyUsage, monthlyCost, perTenantCost, PRICES } from './cost';
 import { startStorageMeter, type StorageMeter } from './meter';
 import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type BaselineRun, type VirtualRun, type VirtualScenario } from './virtual';
 
@@ -41,7 +43,7 @@ function parseArgs(argv: string[]): Args {
     if (f === '--scenario') {
       const v = argv[++i] ?? '';
       const list = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-      if (!list.length || list.some((s) => !['a', 'b', 'c'].includes(s))) throw new Error(`--scenario takes a, b or c (or a list such as a,c), got '${v}'`);
+      if (!list.length || list.some((s) => !['a', 'b', 'c', 'd'].includes(s))) throw new Error(`--scenario takes a, b, c or d (or a list such as a,c), got '${v}'`);
       a.scenarios = list;
     } else if (f === '--quick') a.quick = true;
     else if (f === '--latency-ms') a.latencyMs = num(f, argv[++i]);
@@ -54,7 +56,7 @@ function parseArgs(argv: string[]): Args {
     else if (f === '--no-page-cost') a.pageCost = false;
     else if (f === '--out') a.out = path.resolve(argv[++i] ?? '');
     else if (f === '--help' || f === '-h') {
-      console.log('npm run bench -- [--scenario a|b|c[,...]] [--quick] [--latency-ms n] [--backfill-days n] [--hours n (a, c)] [--tenants n (a, c)] [--rows-per-day n (a, c)] [--usage] [--no-baseline] [--no-page-cost] [--out dir]');
+      console.log('npm run bench -- [--scenario a|b|c|d[,...]] [--quick] [--latency-ms n] [--backfill-days n] [--hours n (a, c, d)] [--tenants n (a, c, d)] [--rows-per-day n (a, c)] [--usage] [--no-baseline] [--no-page-cost] [--out dir]');
       process.exit(0);
     } else throw new Error(`Unknown option ${f}; run with --help`);
   }
@@ -73,10 +75,31 @@ function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
     const days = a.backfillDays ?? (a.quick ? 1 : 10);
     return { title: `b: ${days}-day backfill (startBackfill) of a 1M rows/day tenant while live continues`, sc: { ...common, tenants: 1, rowsPerDay: 1_000_000, durationMs: 0, backfillMs: days * DAY, settle: false } };
   }
+  if (id === 'd') {
+    const hours = a.hours ?? (a.quick ? 1 : 24);
+    const tenants = a.tenants ?? 1000;
+    const mix = mixOf(tenants);
+    const perClass = [...new Set(mix)].sort((x, y) => y - x).map((r) => `${mix.filter((m) => m === r).length} x ${r}`).join(', ');
+    return {
+      title: `d: ${tenants} tenants (${perClass} rows/day), all new at the start, ${hours} simulated hours live, settle re-reads +1h/+6h/+24h`,
+      sc: { ...common, tenants, rowsPerDay: Math.round(mix.reduce((x, y) => x + y, 0) / tenants), mix, durationMs: hours * HOUR, settle: true },
+    };
+  }
   const hours = a.hours ?? (a.quick ? 1 : 3);
   const tenants = a.tenants ?? 20;
   const rows = a.rowsPerDay ?? 100_000;
   return { title: `c: ${tenants} tenants of ${rows} rows/day in one deployment, ${hours} simulated hours live`, sc: { ...common, tenants, rowsPerDay: rows, durationMs: hours * HOUR, settle: false } };
+}
+
+/**
+ * Scenario d's mix (an MSSP's tenants): 1% at 1M rows a day (at least one), 20% at 100k, 40% at
+ * 30k, the rest at 10k. Busy tenants first, so a run of any size has each class it can hold.
+ */
+export function mixOf(tenants: number): number[] {
+  const big = Math.max(1, Math.round(tenants * 0.01));
+  const mid = Math.round(tenants * 0.2);
+  const small = Math.round(tenants * 0.4);
+  return Array.from({ length: tenants }, (_, i) => (i < big ? 1_000_000 : i < big + mid ? 100_000 : i < big + mid + small ? 30_000 : 10_000));
 }
 
 const r1 = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
@@ -146,6 +169,26 @@ function baselineFigures(run: BaselineRun, sc: VirtualScenario) {
   };
 }
 
+/** The planning step's reads per source and run, by simulated hour (issue 19: flat from hour 1 to hour 24). */
+function plannerFigures(run: VirtualRun) {
+  if (!run.plannerTicks.length) return undefined;
+  const hours = new Map<number, number[]>();
+  for (const t of run.plannerTicks) {
+    const h = Math.floor(t.tMin / 60);
+    hours.set(h, [...(hours.get(h) ?? []), t.entitiesPerSource]);
+  }
+  const byHour = [...hours.entries()].sort((a, b) => a[0] - b[0]).map(([hour, xs]) => ({ hour, ticks: xs.length, entitiesPerSource: xs.reduce((a, b) => a + b, 0) / xs.length }));
+  // Hour 1 without its first minutes: the first run of a new source creates its cursor and health row.
+  const first = byHour[0]!.entitiesPerSource;
+  const last = byHour[byHour.length - 1]!.entitiesPerSource;
+  return {
+    byHour, lastOverFirst: first ? last / first : NaN,
+    nonKeyQueries: run.plannerTicks.reduce((a, t) => a + t.nonKeyQueries, 0),
+    realMsP95: percentile(run.plannerTicks.map((t) => t.realMs), 95),
+    longestRealMs: run.longestPlannerTickRealMs,
+  };
+}
+
 /** Re-read request cost per day for this tenant, from the measured re-reads per settle bucket and level. */
 function rereadCost(run: VirtualRun, sc: VirtualScenario) {
   const live = run.byKind.live ?? { requests: 0, rows: 0, slices: 0 };
@@ -189,6 +232,11 @@ async function main(): Promise<void> {
       console.log(`  usage    executions: ${u.plannerExecutions} planner + ${u.pageJobExecutions} page jobs  active: planner ${r1(u.plannerActiveMs / 1000, 0)} s, page-job instances ${r1(u.pageJobInstanceMs / 1000, 0)} s (sum of executions ${r1(u.pageJobExecutionMs / 1000, 0)} s, ${u.perInstanceConcurrency} per instance)`);
       console.log(`           telemetry: ${u.telemetry.metricRecords} metric records ${r1(u.telemetry.metricBytes / 1e6, 2)} MB, ${u.telemetry.eventRecords} events ${r1(u.telemetry.eventBytes / 1e6, 2)} MB  Graph requests ${u.graphRequests}  destination requests ${u.destinationRequests}  bytes delivered ${r1(ours.bytesDelivered / 1e6, 1)} MB`);
       if (u.storage) console.log(`           storage: ${Object.entries(u.storage).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      const planner = plannerFigures(ours);
+      if (planner) {
+        console.log(`  planner  table entities read per source per run, mean by simulated hour: ${planner.byHour.map((h) => `h${h.hour + 1} ${r1(h.entitiesPerSource)}`).join(', ')}`);
+        console.log(`           last hour / first hour x${r1(planner.lastOverFirst, 2)}; queries filtering a non-key property ${planner.nonKeyQueries}; longest planning step ${r1(ours.longestPlannerTickRealMs, 0)} ms real (p95 ${r1(planner.realMsP95, 0)} ms)`);
+      }
       let costs: { tenants: number; daily: ReturnType<typeof dailyUsage>; monthly: ReturnType<typeof monthlyCost> }[] | undefined;
       if (u.storage) {
         const run = { tenants: sc.tenants, durationMs: ours.endedAt - ours.startedAt, bytesDelivered: ours.bytesDelivered };
@@ -201,6 +249,13 @@ async function main(): Promise<void> {
           const m = c.monthly;
           console.log(`  cost     ${c.tenants} x ${sc.rowsPerDay} rows/day: $${m.total.toFixed(2)}/month = functions $${m.functions.toFixed(2)} (${r1(d.executions * 30 / 1e6, 2)}M executions, ${r1(d.gbSeconds * 30 / 1e3, 0)}k GB-s) + storage $${m.storage.toFixed(2)} (table ${r1(d.table * 30 / 1e6, 2)}M, queue ${r1((d.queueClass1 + d.queueClass2) * 30 / 1e6, 2)}M, blob ${r1((d.blobWrites + d.blobReads) * 30 / 1e6, 2)}M) + telemetry $${m.telemetry.toFixed(2)} (${r1(d.telemetryBytes * 30 / 1e9, 2)} GB) + storage diagnostics $${m.diagnostics.toFixed(2)} (${r1(d.storageLogBytes * 30 / 1e9, 2)} GB) + Key Vault $${m.keyVault.toFixed(2)} + egress $${m.egress.toFixed(2)} (${r1(d.egressBytes * 30 / 1e9, 1)} GB)`);
         }
+      }
+      if (u.storage) {
+        const run = { tenants: sc.tenants, durationMs: ours.endedAt - ours.startedAt, bytesDelivered: ours.bytesDelivered };
+        const pt = perTenantCost(u, run, 1000);
+        console.log(`  per tenant  $${pt.marginal.toFixed(2)}/month for one more tenant of this ${sc.mix ? 'mix (mean)' : `volume (${sc.rowsPerDay} rows/day)`} in a deployment of 1000; deployment-wide fixed $${pt.fixed.toFixed(2)}/month`);
+        console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants)`);
+        (ours as VirtualRun & { perTenant?: typeof pt }).perTenant = pt;
       }
       let reread: ReturnType<typeof rereadCost> | undefined;
       if (sc.settle) {
@@ -235,7 +290,7 @@ async function main(): Promise<void> {
         scenario: id, title, quick: args.quick, scenarioConfig: sc,
         method: 'virtual time: real planSource + processPageJob + TenantBudget + ledger + queue on Azurite, in-process simulator on a ManualClock; the clock jumps only when every actor waits on a clock sleep',
         theoreticalMinFormula: 'ceil(backfill rows / 5000) requests at 90 per 5 minutes: minutes = ceil(rows / 5000) x 5 / 90',
-        ours: o, usage: ours.usage, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
+        ours: o, usage: ours.usage, planner: plannerFigures(ours), perTenant: (ours as VirtualRun & { perTenant?: unknown }).perTenant, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
         samples: { ours: ours.samples, baseline: baseRun?.samples },
       };
       fs.writeFileSync(path.join(args.out, `${id}.json`), JSON.stringify(result, null, 2));

@@ -19,7 +19,10 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startSimulator, type Simulator } from '../simulator';
 import { MemoryLogger } from '../shared/log';
-import { MeteredTelemetry, type StorageCounts, type StorageMeter, type TelemetryCounts } from './meter';
+import { MeteredTelemetry, startStorageMeter, type StorageCounts, type StorageMeter, type TelemetryCounts } from './meter';
+import { runDuePreflights } from '../shared/planning/preflight-step';
+import { Ledger } from '../shared/state/ledger';
+import { storageFromEnvironment } from '../shared/state/storage';
 import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
 import { ManualClock, type Clock } from '../shared/time/clock';
 import { forEachSource, planSource } from '../shared/planning/planner';
@@ -117,7 +120,12 @@ export interface VirtualScenario {
   pollIntervalMs: number;
   settle: boolean;
   seed: number;
+  /** Rows per day of each tenant (scenario d's mix); default rowsPerDay for every tenant. */
+  mix?: number[];
 }
+
+/** One planner timer run: table entities the planning read per source, queries by a non-key property, real work time. */
+export interface PlannerTick { tMin: number; entitiesPerSource: number; nonKeyQueries: number; realMs: number }
 
 export interface TickSample extends Sample {
   /** Requests of all tenants in the last 5 minutes (simulator's count). */
@@ -149,6 +157,10 @@ export interface VirtualRun {
   longestPlannerTickMs: number;
   /** Operation counts for the cost model (bench/cost.ts), over the whole run. */
   usage: RunUsage;
+  /** Per planner run (with a storage meter): what the planning step read (preflights excluded: their own step). */
+  plannerTicks: PlannerTick[];
+  /** Longest planner run in real time (the planning work itself; the virtual clock does not move while it computes). */
+  longestPlannerTickRealMs: number;
 }
 
 export interface RunUsage {
@@ -185,7 +197,7 @@ async function simulatorFor(sc: VirtualScenario, clock: ManualClock, https: bool
     tokenLifetimeSec: 86_400,
     latency: { meanMs: sc.latencyMs, jitterMs: sc.latencyMs / 6 },
     throttle: { limit: LIMIT, windowMs: WINDOW_MS },
-    tenants: Array.from({ length: sc.tenants }, () => ({ rowsPerDay: sc.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const } } })),
+    tenants: Array.from({ length: sc.tenants }, (_, i) => ({ rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const } } })),
   });
   // Replace, not accumulate: every simulator's CA has the same subject, and with an earlier one still
   // trusted the next run's TLS handshakes failed (scenario c after a: no request at all).
@@ -253,15 +265,23 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   let backfill: VirtualRun['backfill'];
   let backfillRunId: string | undefined;
   let stopAt = sc.backfillMs ? Number.POSITIVE_INFINITY : T0 + sc.durationMs;
+  // The planning step's own reads, through a second counting proxy in front of the first.
+  const plannerMeter = meter ? await startStorageMeter(meter.connectionString) : undefined;
+  const plannerDeps = plannerMeter ? { ...deps, ledger: new Ledger(storageFromEnvironment({ JobsStorage: plannerMeter.connectionString }), prefix) } : deps;
+  const plannerTicks: PlannerTick[] = [];
+  let longestTickRealMs = 0;
+  let preflightBusy = false;
 
   const totalRequests = () => tenantIds.reduce((a, t) => a + sim.stats(t).listRequests + sim.stats(t).detailRequests, 0);
 
   const tick = async () => {
     const now = clock.now();
+    const reads0 = plannerMeter?.reads();
+    const real0 = performance.now();
     // As functions/plan.ts: PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
     await forEachSource(config.sources, async (source) => {
       try {
-        await planSource(deps, source);
+        await planSource(plannerDeps, source);
       } catch (err) {
         errors++;
         if (errors <= 5) progress?.(`planning ${source.id} failed: ${(err as Error).message}`);
@@ -269,6 +289,12 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     });
     const tickMs = clock.now() - now;
     if (tickMs > longestTickMs) longestTickMs = tickMs;
+    const realMs = performance.now() - real0;
+    if (realMs > longestTickRealMs) longestTickRealMs = realMs;
+    if (plannerMeter && reads0) {
+      const r = plannerMeter.reads();
+      plannerTicks.push({ tMin: (now - T0) / MIN, entitiesPerSource: (r.entities - reads0.entities) / config.sources.length, nonKeyQueries: r.nonKeyQueries - reads0.nonKeyQueries, realMs });
+    }
     const lags: number[] = [];
     for (const source of config.sources) {
       const h = await ledger.getHealth(source.id);
@@ -344,6 +370,11 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       plannerExecutions++;
       nextTick += sc.pollIntervalMs;
       startActor(tick, () => { plannerBusy = false; });
+      // As functions/plan.ts: the preflight step runs beside the planning, never inside it.
+      if (!preflightBusy) {
+        preflightBusy = true;
+        startActor(async () => { await runDuePreflights(rt, config.sources); }, () => { preflightBusy = false; });
+      }
     }
     let got = 0;
     const idle = slots - busySlots;
@@ -437,6 +468,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds,
     allowedPerWindow: budget.options.allowed,
     longestPlannerTickMs: longestTickMs,
+    plannerTicks, longestPlannerTickRealMs: longestTickRealMs,
     usage: {
       plannerExecutions, pageJobExecutions, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
       ...(storageCounts ? { storage: storageCounts } : {}),
@@ -445,6 +477,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       destinationRequests: receiver.requests,
     },
   };
+  await plannerMeter?.close();
   await receiver.close();
   await sim.stop();
   for (const t of [...ledger.tableNames(), `${prefix}budget`]) await rt.storage.table(t).deleteTable().catch(() => undefined);

@@ -7,6 +7,7 @@ import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
 import { forEachSource, planSource } from '../shared/planning/planner';
+import { runDuePreflights } from '../shared/planning/preflight-step';
 import { asCollectorError } from '../shared/errors';
 import { refreshSourceGauges, SPANS, withSpan, type GaugeDeps } from '../shared/telemetry';
 
@@ -32,7 +33,11 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
         context.warn(`telemetry gauges of ${source.id} not refreshed: ${asCollectorError(err).message}`);
       }
     });
-  await forEachSource(rt.config.sources, planOne);
+  // Preflights of new or changed sources are a budgeted step beside the planning, never inside it.
+  const preflights = runDuePreflights(rt, rt.config.sources).then((r) => {
+    if (r.left) context.log(`preflight: ${r.ran} run, ${r.left} left for the next run`);
+  }, (err: unknown) => context.warn(`preflight step failed: ${asCollectorError(err).message}`));
+  await Promise.all([forEachSource(rt.config.sources, planOne), preflights]);
 }
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });

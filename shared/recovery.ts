@@ -11,10 +11,15 @@
  *   queue message wait for a manual replay.
  * - It also re-enqueues slices whose job went missing (pending or fetching, untouched for
  *   STALE_SLICE_MS, not claimed), so nothing waits unseen.
+ * - Holes between the watermark and the cursor are found by the planner's checkpoint
+ *   (shared/planning/checkpoint.ts), from what changed since its last run.
+ * - Every read here is a RowKey range (issue 19): no query filters on `state`, whose cost grows
+ *   with the whole partition (8 days of slices) however few rows it returns.
  */
 import type { SourceConfig } from './components';
-import type { Ledger, SliceRow } from './state/ledger';
-import { liveSliceId, liveSlicePrefixAt, newSlice } from './state/ledger';
+import type { CursorRow, HealthRow, Ledger, SliceRow } from './state/ledger';
+import { liveSlicePrefixAt, rescanPrefixAt } from './state/ledger';
+import { runStore } from './state/runs';
 import { pageJob, type JobQueue } from './queue/jobs';
 import { replay, touch } from './state/slice-machine';
 import type { Clock } from './time/clock';
@@ -68,29 +73,96 @@ export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sli
   return { replayed, resumed, notParked };
 }
 
+/** The sweep of a source's unfinished slices runs at least this often (per process), see `sweepDue`. */
+export const SWEEP_EVERY_MS = 15 * 60_000;
+const sweeps = new Map<string, { at: number; parked: number; hash: string; rescanFrom: number[] }>();
+
+/**
+ * Whether the planner sweeps the source's unfinished slices in this run: every SWEEP_EVERY_MS
+ * (staggered over sources), and at once after a configuration change, after an error was recorded
+ * (a slice may have been parked), or after a success while parked slices wait for recovery.
+ */
+function sweepDue(key: string, now: number, hash: string, health: { lastErrorAt: number; lastSuccessAt: number } | undefined): boolean {
+  const last = sweeps.get(key);
+  if (!last) return true;
+  return now - last.at >= SWEEP_EVERY_MS || last.hash !== hash || (health?.lastErrorAt ?? 0) >= last.at
+    || (last.parked > 0 && (health?.lastSuccessAt ?? 0) >= last.at);
+}
+
+function stagger(key: string): number {
+  let h = 0;
+  for (const c of key) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h % SWEEP_EVERY_MS;
+}
+
+/**
+ * The slices of a source that can be unfinished, by key range only (no scan by `state`): live
+ * slices from the completed watermark to the cursor (a parked or pending live slice holds the
+ * watermark back), re-reads of each level from the settled watermark's bucket to the level's
+ * planning point (a parked re-read holds settledUntil back), and the slices of active backfill runs.
+ */
+export async function* unfinishedSlices(
+  ledger: Ledger, source: SourceConfig, cursor: CursorRow, health: HealthRow | undefined, rescanFrom: number[] = [],
+): AsyncGenerator<SliceRow> {
+  const ranges: [string, string][] = [];
+  /** Levels whose first unfinished re-read this sweep found (`rescanFrom` is updated for the next sweep). */
+  const firstFound = new Set<number>();
+  const watermark = Math.max(health?.completedUntil ?? 0, cursor.startMs);
+  if (cursor.scheduledUntil > watermark) ranges.push([liveSlicePrefixAt(watermark), liveSlicePrefixAt(cursor.scheduledUntil)]);
+  const B = source.settleBucketMs > 0 ? source.settleBucketMs : 3600_000;
+  const settledFrom = Math.floor(Math.max(health?.settledUntil ?? 0, cursor.startMs) / B) * B;
+  // Each level from where the last sweep found its first unfinished re-read (levels are planned in
+  // order, so a done prefix stays done): the read does not grow with the 25 hours settle spans.
+  cursor.rescanUntil.forEach((until, k) => {
+    const from = Math.max(settledFrom, rescanFrom[k] ?? 0);
+    if (until > from) ranges.push([rescanPrefixAt(k, from), rescanPrefixAt(k, until)]);
+  });
+  for (const run of (await runStore(ledger).getActive(source.id)).runs) ranges.push([`B-${run.runId}-`, `B-${run.runId}.`]);
+  for (const [fromRowKey, toRowKey] of ranges) {
+    for await (const s of ledger.listSlices(source.id, { fromRowKey, toRowKey })) {
+      const level = s.kind === 'rescan' ? Number(/^R(\d+)-/.exec(s.id)?.[1] ?? -1) : -1;
+      if (level >= 0 && s.state !== 'done' && !firstFound.has(level)) {
+        firstFound.add(level);
+        rescanFrom[level] = s.startMs;
+      }
+      if (s.state !== 'done') yield s;
+    }
+  }
+  // A level with nothing unfinished: the next sweep starts at its planning point.
+  cursor.rescanUntil.forEach((until, k) => { if (!firstFound.has(k)) rescanFrom[k] = until; });
+}
+
 /**
  * Run by the planner for each source: resume after a configuration change, replay parked slices
  * after recovery, and re-enqueue slices whose job went missing. Returns whether the source is
- * stopped (ThirdPartyConfig error with an unchanged configuration).
+ * stopped (ThirdPartyConfig error with an unchanged configuration). The planner passes the health
+ * row and cursor it read; the sweep of unfinished slices runs when `sweepDue` says so.
  */
-export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): Promise<{ stopped: boolean; replayed: number; requeued: number }> {
+export async function recoverSource(
+  deps: RecoveryDeps, source: SourceConfig, known: { health?: HealthRow | undefined; cursor?: CursorRow } = {},
+): Promise<{ stopped: boolean; replayed: number; requeued: number; swept: boolean }> {
   const now = deps.clock.now();
   const hash = deps.configHashOf(source);
-  let health = await deps.ledger.getHealth(source.id);
+  let health = 'health' in known ? known.health : await deps.ledger.getHealth(source.id);
   if (health?.state === 'Error') {
-    if (health.configHash === hash) return { stopped: true, replayed: 0, requeued: 0 };
+    if (health.configHash === hash) return { stopped: true, replayed: 0, requeued: 0, swept: false };
     await setSourceState(deps, source.id, 'Started', { configHash: hash, reason: 'the configuration changed; collection resumes', onlyFrom: ['Error'] });
     health = await deps.ledger.getHealth(source.id);
   }
   let replayed = 0, requeued = 0, parked = 0;
-  for await (const s of deps.ledger.listSlices(source.id, { state: 'parked' })) {
-    const recovered = s.parkReason === 'config' || (health?.lastSuccessAt ?? 0) > s.parkedAt;
-    const auto = AUTO_REPLAYS_ALLOWED(s) && recovered;
-    if (auto && (await replaySlice(deps, s, { automatic: true }))) replayed++;
-    else parked++;
-  }
-  for (const state of ['pending', 'fetching'] as const) {
-    for await (const s of deps.ledger.listSlices(source.id, { state })) {
+  const key = `${deps.ledger.prefix}/${source.id}`;
+  const cursor = known.cursor ?? await deps.ledger.getCursor(source.id);
+  const swept = !!cursor && sweepDue(key, now, hash, health);
+  if (cursor && swept) {
+    const rescanFrom = [...(sweeps.get(key)?.rescanFrom ?? [])];
+    for await (const s of unfinishedSlices(deps.ledger, source, cursor, health, rescanFrom)) {
+      if (s.state === 'parked') {
+        const recovered = s.parkReason === 'config' || (health?.lastSuccessAt ?? 0) > s.parkedAt;
+        const auto = AUTO_REPLAYS_ALLOWED(s) && recovered;
+        if (auto && (await replaySlice(deps, s, { automatic: true }))) replayed++;
+        else parked++;
+        continue;
+      }
       if (now - s.updatedAt < STALE_SLICE_MS || (s.claimOwner && s.claimUntil > now)) continue;
       const touched = await deps.ledger.swapSlice(touch(s, now));
       if (!touched) continue;
@@ -98,12 +170,14 @@ export async function recoverSource(deps: RecoveryDeps, source: SourceConfig): P
       deps.log.log('warn', `slice ${s.id} had no job for ${Math.round((now - s.updatedAt) / 60_000)} min; re-enqueued page ${s.page}`, { source: s.sourceId, slice: s.id });
       requeued++;
     }
+    // The next sweep of this source comes SWEEP_EVERY_MS later, staggered over sources on first sight.
+    const first = !sweeps.has(key);
+    sweeps.set(key, { at: first ? now - stagger(key) : now, parked, hash, rescanFrom });
+    deps.telemetry.gauge('slicesParked', parked, { source: source.id });
   }
-  deps.telemetry.gauge('slicesParked', parked, { source: source.id });
   await resumeRuns(deps, source);
-  const holes = await fillHoles(deps, source, health?.completedUntil ?? 0);
   await pruneLedger(deps, source, health);
-  return { stopped: false, replayed, requeued: requeued + holes };
+  return { stopped: false, replayed, requeued, swept };
 }
 
 /** Done live and re-read slices are kept this long after they finished, then deleted. */
@@ -126,43 +200,23 @@ export async function pruneLedger(deps: RecoveryDeps, source: SourceConfig, heal
   if (!health || now - (lastPruned.get(key) ?? 0) < PRUNE_EVERY_MS) return 0;
   lastPruned.set(key, now);
   let deleted = 0;
-  for await (const s of deps.ledger.listSlices(source.id, { state: 'done' })) {
-    if (deleted >= PRUNE_BATCH) break;
-    const behind = s.kind === 'live' ? s.endMs <= health.completedUntil : s.kind === 'rescan' ? s.endMs <= health.settledUntil : false;
-    if (!behind || s.parkReason === 'expired-history' || now - s.updatedAt < LEDGER_RETENTION_MS) continue;
-    await deps.ledger.slices.deleteEntity(source.id, s.id).catch(() => undefined);
-    deleted++;
+  // Key ranges only (no scan by state): live slices behind the watermark, re-reads behind
+  // settledUntil, both ending before the retention; what the range returns is what gets deleted.
+  const before = now - LEDGER_RETENTION_MS;
+  const ranges: [string, string][] = [[liveSlicePrefixAt(0), liveSlicePrefixAt(Math.min(health.completedUntil, before))]];
+  for (let k = 0; k < Math.max(source.settleRereadsMs?.length ?? 0, 3); k++) ranges.push([rescanPrefixAt(k, 0), rescanPrefixAt(k, Math.min(health.settledUntil, before))]);
+  for (const [fromRowKey, toRowKey] of ranges) {
+    if (toRowKey <= fromRowKey) continue;
+    for await (const s of deps.ledger.listSlices(source.id, { fromRowKey, toRowKey })) {
+      if (deleted >= PRUNE_BATCH) break;
+      const behind = s.kind === 'live' ? s.endMs <= health.completedUntil : s.kind === 'rescan' ? s.endMs <= health.settledUntil : false;
+      if (s.state !== 'done' || !behind || s.parkReason === 'expired-history' || now - s.updatedAt < LEDGER_RETENTION_MS) continue;
+      await deps.ledger.slices.deleteEntity(source.id, s.id).catch(() => undefined);
+      deleted++;
+    }
   }
   if (deleted) deps.log.log('info', `source ${source.id}: pruned ${deleted} finished slice(s) older than ${LEDGER_RETENTION_MS / 86_400_000} days from the ledger`, { source: source.id });
   return deleted;
-}
-
-/**
- * Finds ranges between the completed watermark and the planned cursor that no live slice covers
- * (a lost ledger write, a restore from backup, a manual edit) and collects them as new live slices.
- * Only runs when the cursor's outbox is empty, so every slice the cursor planned already exists.
- */
-export async function fillHoles(deps: RecoveryDeps, source: SourceConfig, completedUntil: number): Promise<number> {
-  const cursor = await deps.ledger.getCursor(source.id);
-  if (!cursor || cursor.pending.length) return 0;
-  let expected = completedUntil || cursor.startMs;
-  const holes: { startMs: number; endMs: number }[] = [];
-  for await (const s of deps.ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(Math.max(0, expected - 24 * 3600_000)), toRowKey: 'M' })) {
-    if (s.kind !== 'live' || s.endMs <= expected) continue;
-    if (s.startMs >= cursor.scheduledUntil) break;
-    if (s.startMs > expected) holes.push({ startMs: expected, endMs: s.startMs });
-    expected = Math.max(expected, s.endMs);
-  }
-  if (expected < cursor.scheduledUntil) holes.push({ startMs: expected, endMs: cursor.scheduledUntil });
-  const now = deps.clock.now();
-  for (const h of holes) {
-    const id = liveSliceId(h.startMs, h.endMs);
-    if (await deps.ledger.createSlice(newSlice({ sourceId: source.id, id, kind: 'live', runId: '', startMs: h.startMs, endMs: h.endMs }, now))) {
-      await deps.queue.send(pageJob(source.id, id, 0));
-      deps.log.log('warn', `source ${source.id}: no slice covered ${new Date(h.startMs).toISOString()} to ${new Date(h.endMs).toISOString()}; collecting it now`, { source: source.id, slice: id });
-    }
-  }
-  return holes.length;
 }
 
 function AUTO_REPLAYS_ALLOWED(s: SliceRow): boolean {

@@ -20,7 +20,7 @@ import type { Logger } from './log';
 /** What startTelemetry needs of the `applicationinsights` module (the 3.x shim API). */
 export interface AppInsightsModule {
   setup(connectionString: string): AppInsightsSetup;
-  readonly defaultClient: { config: { aadTokenCredential?: unknown }; trackEvent(e: { name: string; properties?: Record<string, string> }): void };
+  readonly defaultClient: { config: { aadTokenCredential?: unknown; azureMonitorOpenTelemetryOptions?: unknown; enableAutoCollectPerformance?: boolean }; trackEvent(e: { name: string; properties?: Record<string, string> }): void };
 }
 interface AppInsightsSetup {
   setAutoCollectConsole(value: boolean, collectConsoleLog?: boolean): AppInsightsSetup;
@@ -68,6 +68,46 @@ export function telemetrySettingsFrom(env: NodeJS.ProcessEnv): { settings?: Tele
   return { settings: { connectionString, entra: clientId ? { clientId } : {} }, problems };
 }
 
+/**
+ * Storage, token and instance-metadata calls: not recorded as dependencies. Their outcome is
+ * already in the page span (`mtc.outcome`, ERROR status with the cause) and in `mtc.errors`.
+ */
+export function isQuietDependency(host: string | undefined, port?: string | number | null): boolean {
+  const h = (host ?? '').toLowerCase();
+  if (/\.(blob|queue|table|file|dfs)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/.test(h)) return true;
+  if (h === '169.254.169.254' || h === '169.254.169.253') return true; // instance metadata, managed identity
+  if ((h === '127.0.0.1' || h === 'localhost') && [10000, 10001, 10002].includes(Number(port))) return true; // Azurite
+  return false;
+}
+
+/**
+ * What the Application Insights SDK collects (issue 19, docs/operations.md "What is recorded"):
+ * - kept: the collector's own spans (`mtc.plan`, `mtc.page`), its metrics and custom events, and
+ *   the HTTP dependencies that matter for a page: the API (Graph, RWS), token requests to Entra ID
+ *   and the destinations;
+ * - off: the Azure SDK instrumentation (a span per storage, Key Vault and identity SDK call), HTTP
+ *   dependencies to storage and to the instance metadata endpoint, the database and logging
+ *   library instrumentations (nothing here uses them), and performance counters.
+ */
+export const TELEMETRY_DESIGN = {
+  instrumentationOptions: {
+    http: {
+      enabled: true,
+      ignoreOutgoingRequestHook: (request: { hostname?: string | null; host?: string | null; port?: string | number | null }) =>
+        isQuietDependency((request.hostname ?? request.host ?? '').replace(/:\d+$/, ''), request.port),
+    },
+    azureSdk: { enabled: false },
+    mongoDb: { enabled: false },
+    mySql: { enabled: false },
+    redis: { enabled: false },
+    redis4: { enabled: false },
+    postgreSql: { enabled: false },
+    bunyan: { enabled: false },
+    winston: { enabled: false },
+  },
+  enableLiveMetrics: false,
+} as const;
+
 let client: AppInsightsModule['defaultClient'] | undefined;
 
 export interface StartTelemetryOptions {
@@ -89,6 +129,10 @@ export function startTelemetry(env: NodeJS.ProcessEnv = process.env, options: St
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ai = options.loadAppInsights ? options.loadAppInsights() : (require('applicationinsights') as AppInsightsModule);
   const setup = ai.setup(settings.connectionString).setAutoCollectConsole(false).setSendLiveMetrics(false);
+  // Telemetry by design (issue 19): the spans and metrics of docs/operations.md, not a dependency
+  // row per storage call (a page makes ~6-12 of them: 15-20 KB of ingestion a page by default).
+  ai.defaultClient.config.azureMonitorOpenTelemetryOptions = TELEMETRY_DESIGN;
+  ai.defaultClient.config.enableAutoCollectPerformance = false;
   if (settings.entra) {
     ai.defaultClient.config.aadTokenCredential = (options.managedIdentity ?? managedIdentityCredential)(settings.entra.clientId);
   }

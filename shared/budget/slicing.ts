@@ -6,7 +6,8 @@
  *   pageSize x (1 - 1 / (2 x 10)) = 95% of a page per request in expectation, and never less than
  *   pageSize x 10 / 11 (~4545 rows at 5000) once it holds >= 10 full pages' worth of rows.
  * - Live slices grow (merge poll intervals) until they expect at least `minExpectedRows`, so a
- *   quiet tenant does not spend a request a minute on empty ranges; `maxLiveSliceMs` bounds the lag.
+ *   quiet tenant does not spend a request a minute on empty ranges; `maxLiveSliceMs`, or the
+ *   source's lag target when the planner gives one, bounds the lag.
  * - Backfill ranges are cut at equal expected rows from the observed density (a histogram of done
  *   slices when there is one), so empty hours merge into their neighbours and slices finish together.
  * - Enough slices run in parallel to keep the budget busy at the observed latency (sizing.ts).
@@ -41,12 +42,18 @@ export interface LiveSliceInputs {
   maxLiveSliceMs?: number;
   /** A live request should expect at least this many rows. Default 1. */
   minExpectedRows?: number;
+  /**
+   * The lag the source may add beyond its collection delay (issue 19: e.g. 2 poll intervals). When
+   * given, it bounds the slice instead of maxLiveSliceMs: a quiet tenant's slice grows up to it, so
+   * live requests carry more rows while the lag target still holds.
+   */
+  lagTargetMs?: number;
 }
 
 /** The length of the next live slice: a whole number of poll intervals. */
 export function liveSliceMs(i: LiveSliceInputs): number {
   if (!(i.pollIntervalMs > 0)) throw new RangeError(`liveSliceMs: pollIntervalMs must be positive, got ${String(i.pollIntervalMs)}`);
-  const maxMs = Math.max(i.pollIntervalMs, i.maxLiveSliceMs ?? 15 * 60_000);
+  const maxMs = Math.max(i.pollIntervalMs, i.lagTargetMs ?? i.maxLiveSliceMs ?? 15 * 60_000);
   const minRows = i.minExpectedRows ?? 1;
   if (i.density === undefined || !(i.density > 0)) return i.density === 0 ? floorTo(maxMs, i.pollIntervalMs) : i.pollIntervalMs;
   const wanted = minRows / i.density;

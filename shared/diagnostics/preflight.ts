@@ -1,6 +1,7 @@
 /**
  * Preflight diagnostics run automatically (issue 8): when a source is added or its configuration
- * changes, the planner runs `diagnoseSource` once for it and records the result as the source's
+ * changes, the planner timer's preflight step (shared/planning/preflight-step.ts, beside the
+ * planning, never inside it: issue 19) runs `diagnoseSource` once for it and records the result as the source's
  * health state, so a broken setup shows up as `Error` with the fix before any slice is fetched.
  *
  * - When: the source's configuration hash (`configHashOf`) differs from the hash of the last
@@ -70,6 +71,12 @@ export interface PreflightRecord {
   code: string;
   state: string;
 }
+
+/**
+ * The states a passing or unfinished preflight may move a source from: planning does not wait for
+ * the preflight (issue 19), so a source may already be `Collecting` when it ends; it stays so.
+ */
+const BEFORE_COLLECTING: readonly SourceState[] = ['Pending', 'Initialized', 'Started', 'Authenticated', 'Error'];
 
 /** Diagnoses that say nothing about the setup (try again later), rather than a setup error. */
 const TRANSIENT: ReadonlySet<DiagnosisCode> = new Set(['ProbeFailed', 'TokenFailed', 'NetworkFailure']);
@@ -144,11 +151,12 @@ async function record(rt: PreflightRuntime, source: SourceConfig, hash: string, 
     // The transient cause is recorded as the last error (not as a state change), so status and the
     // --once summary say what is in the way.
     await setSourceState(rt, source.id, reached, {
+      onlyFrom: BEFORE_COLLECTING,
       reason: `preflight did not finish (${d.message}); it runs again at the next planning`,
       error: new CollectorError('ThirdPartyGeneric', d.message, { code: d.code, retryable: true, ...(d.fix ? { fix: d.fix } : {}) }),
     });
   } else {
-    await setSourceState(rt, source.id, 'Authenticated', { configHash: hash, reason: d.message });
+    await setSourceState(rt, source.id, 'Authenticated', { configHash: hash, reason: d.message, onlyFrom: BEFORE_COLLECTING });
   }
   await rt.ledger.health.upsertEntity({
     partitionKey: source.id, rowKey: 'health',

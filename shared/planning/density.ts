@@ -11,8 +11,9 @@ import { cutSlices, type Range } from './windows';
 /** Rows per ms over the done live slices of the last `lookbackMs` before `beforeMs`, or undefined. */
 export async function recentDensity(ledger: Ledger, sourceId: string, beforeMs: number, lookbackMs = 6 * 3600_000): Promise<number | undefined> {
   const done = [];
-  for await (const s of ledger.listSlices(sourceId, { fromRowKey: liveSlicePrefixAt(beforeMs - lookbackMs), toRowKey: 'M', state: 'done' })) {
-    if (s.kind === 'live' && s.endMs <= beforeMs) done.push({ startMs: s.startMs, endMs: s.endMs, rows: s.rows });
+  // A key range (no filter on state: the service would scan the whole partition for it).
+  for await (const s of ledger.listSlices(sourceId, { fromRowKey: liveSlicePrefixAt(beforeMs - lookbackMs), toRowKey: liveSlicePrefixAt(beforeMs) })) {
+    if (s.kind === 'live' && s.state === 'done' && s.endMs <= beforeMs) done.push({ startMs: s.startMs, endMs: s.endMs, rows: s.rows });
   }
   return done.length ? observedDensity(done) : undefined;
 }

@@ -17,12 +17,12 @@ import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
-import { cutRange, recentDensity } from './density';
+import { cutRange } from './density';
+import { encodeCheckpoint, readSinceCheckpoint } from './checkpoint';
 import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
-import { canPreflight, preflightIfChanged } from '../diagnostics/preflight';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -30,6 +30,15 @@ import { setSourceState } from '../health';
 
 /** Live slices planned in one run at most (the outbox holds MAX_OUTBOX_SLICES with re-reads). */
 export const MAX_LIVE_SLICES_PER_RUN = 200;
+
+/**
+ * Live slices of a quiet tenant grow (whole poll intervals) until a request expects a row, within a
+ * lag of two poll intervals beyond the collection delay (the lag target the benchmark checks):
+ * density and lag target together decide (issue 19). A busy tenant keeps one slice per interval.
+ */
+export const LIVE_SLICE_TARGET = (source: Pick<SourceConfig, 'pollIntervalMs'>) => ({
+  lagTargetMs: 2 * source.pollIntervalMs,
+});
 
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
 export const OUTBOX_STALE_MS = 2 * 60_000;
@@ -78,9 +87,10 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 
   // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
   // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
-  // Preflight diagnostics when the source is new or its configuration changed.
-  if (canPreflight(deps)) await preflightIfChanged(deps, source);
-  const recovery = await recoverSource(deps, source);
+  // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
+  // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
+  const health = await ledger.getHealth(source.id);
+  const recovery = await recoverSource(deps, source, { health, cursor });
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
 
   let relayed = 0;
@@ -99,14 +109,16 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
   // more (catching up, or after an outage) plans at once. On a quiet tenant the live window grows
-  // (whole poll intervals, up to 15 minutes) until it expects a row, so no request is spent on an
-  // empty range.
+  // (whole poll intervals, up to the lag target of two intervals, LIVE_SLICE_TARGET) until it
+  // expects a row, so no request is spent on an empty range.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
-  const density = await recentDensity(ledger, source.id, cursor.scheduledUntil);
+  // Density and hole filling read only what changed since the last run (checkpoint.ts).
+  const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
+  const density = seen.density;
   let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
     if (now - cursor.lastPlannedAt < source.pollIntervalMs) liveDue = false;
-    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs })) liveDue = false;
+    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs, ...LIVE_SLICE_TARGET(source) })) liveDue = false;
   }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
@@ -136,7 +148,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let rescans: PendingSlice[] = [];
   let rescanUntil = cursor.rescanUntil;
   if (source.settleRereadsMs.length) {
-    const completedUntil = (await ledger.getHealth(source.id))?.completedUntil || cursor.startMs;
+    const completedUntil = health?.completedUntil || cursor.startMs;
     const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0));
     rescans = plan.pending;
     rescanUntil = plan.rescanUntil;
@@ -152,7 +164,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     ...rescans,
   ];
   const etag = await ledger.swapCursor(cursor, {
-    scheduledUntil, pending, rescanUntil,
+    scheduledUntil, pending, rescanUntil, checkpoint: encodeCheckpoint(seen.checkpoint),
     ...(liveSlices.length ? { lastPlannedAt: now } : {}),
   });
   if (etag === undefined) {

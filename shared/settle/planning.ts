@@ -12,6 +12,8 @@ import { liveSlicePrefixAt, rescanSliceId } from '../state/ledger';
 /** Buckets planned per level in one planning run (bounds the work of a catch-up). */
 export const MAX_BUCKETS_PER_RUN = 48;
 
+const LIVE_DONE_MEMO = new Map<string, Map<number, number>>();
+
 export interface RescanPlan {
   pending: PendingSlice[];
   rescanUntil: number[];
@@ -25,7 +27,11 @@ export async function planRescans(
   const B = source.settleBucketMs;
   const rescanUntil = ages.map((_, k) => cursor.rescanUntil[k] || Math.floor(cursor.startMs / B) * B);
   const pending: PendingSlice[] = [];
-  const liveDoneAt = new Map<number, number>();
+  // Per process and source, the last live completion per bucket: each level of a bucket comes due
+  // at its own age, and the bucket's live slices are read once, not once per level (issue 19).
+  const memoKey = `${ledger.prefix}/${source.id}`;
+  const liveDoneAt = LIVE_DONE_MEMO.get(memoKey) ?? new Map<number, number>();
+  LIVE_DONE_MEMO.set(memoKey, liveDoneAt);
   const lastLiveDone = async (bucket: number): Promise<number> => {
     let at = liveDoneAt.get(bucket);
     if (at === undefined) {
@@ -34,6 +40,9 @@ export async function planRescans(
         if (s.kind === 'live' && s.endMs > bucket && s.startMs < bucket + B) at = Math.max(at, s.updatedAt);
       }
       liveDoneAt.set(bucket, at);
+      // Keep the buckets the oldest age can still ask for (and a margin).
+      const keep = bucket - (Math.max(0, ...ages) + 4 * B);
+      for (const b of liveDoneAt.keys()) if (b < keep) liveDoneAt.delete(b);
     }
     return at;
   };

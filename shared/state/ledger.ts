@@ -71,6 +71,8 @@ export interface CursorRow {
   lastPlannedAt: number;
   /** Settle re-reads: per level, buckets before this instant are planned (0 = not started). */
   rescanUntil: number[];
+  /** The planner's checkpoint (shared/planning/checkpoint.ts): what it has already read of the ledger. */
+  checkpoint?: string;
   etag: string;
 }
 
@@ -293,6 +295,7 @@ export class Ledger {
         pending: decodeOutbox(e.pending),
         lastPlannedAt: Number(e.lastPlannedAt ?? 0),
         rescanUntil: json<number[]>(e.rescanUntil, []),
+        checkpoint: String(e.checkpoint ?? ''),
         etag: String(e.etag),
       };
     } catch (err) {
@@ -313,12 +316,13 @@ export class Ledger {
   }
 
   /** Compare-and-swap on the cursor. Returns the new etag, or undefined when someone else changed it (412). */
-  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt' | 'rescanUntil'>>): Promise<string | undefined> {
+  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt' | 'rescanUntil' | 'checkpoint'>>): Promise<string | undefined> {
     const entity: WriteEntity = { partitionKey: c.sourceId, rowKey: 'cursor' };
     if (patch.scheduledUntil !== undefined) entity.scheduledUntil = patch.scheduledUntil;
     if (patch.pending !== undefined) entity.pending = encodeOutbox(patch.pending);
     if (patch.lastPlannedAt !== undefined) entity.lastPlannedAt = patch.lastPlannedAt;
     if (patch.rescanUntil !== undefined) entity.rescanUntil = JSON.stringify(patch.rescanUntil);
+    if (patch.checkpoint !== undefined) entity.checkpoint = patch.checkpoint;
     try {
       const r = await this.cursors.updateEntity(entity, 'Merge', { etag: c.etag });
       return r.etag ?? '';

@@ -51,6 +51,14 @@ test('a quiet tenant merges poll intervals so a live request expects a row; a bu
   assert.equal(liveSliceMs({ density: undefined, pollIntervalMs: poll }), poll);
 });
 
+test('with a lag target, a quiet tenant merges poll intervals up to the target until a request expects a tenth of a page', () => {
+  const poll = 60_000;
+  const target = { lagTargetMs: 2 * poll, minExpectedRows: 500 };
+  assert.equal(liveSliceMs({ density: 10_000 / DAY, pollIntervalMs: poll, ...target }), 2 * poll, '7 rows a minute: two intervals, the lag target');
+  assert.equal(liveSliceMs({ density: 0, pollIntervalMs: poll, ...target }), 2 * poll, 'an empty tenant keeps the lag target too');
+  assert.equal(liveSliceMs({ density: 1_000_000 / DAY, pollIntervalMs: poll, ...target }), poll, '694 rows a minute: every interval');
+});
+
 test('a 10-day backfill is cut into parallel slices that average at least 4500 rows per request', () => {
   const start = Date.UTC(2026, 0, 1);
   const slices = planBackfillSlices({ startMs: start, endMs: start + 10 * DAY, density: 1_000_000 / DAY, parallel: 2 });

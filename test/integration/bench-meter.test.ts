@@ -3,7 +3,7 @@
 // record per metric series per interval.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classify, MeteredTelemetry, startStorageMeter } from '../../bench/meter';
+import { classify, filtersNonKey, MeteredTelemetry, startStorageMeter } from '../../bench/meter';
 import { storageFromEnvironment } from '../../shared/state/storage';
 import { ManualClock } from '../../shared/time/clock';
 import { stopTestStorage, testStorage, uniqueName } from '../support/azurite';
@@ -36,9 +36,22 @@ test('the storage meter counts the SDK requests through it by service and operat
       // downloadToBuffer asks for the blob's properties, then downloads it: two billable reads.
       'blob write': 1, 'blob read': 2,
     });
+    // Entities read: the point read above, then a key query (4 entities) and a query on a non-key property.
+    assert.deepEqual(meter.reads(), { entities: 1, queries: 0, nonKeyQueries: 0 });
+    let n = 0;
+    for await (const _ of table.listEntities({ queryOptions: { filter: "PartitionKey eq 'p' and RowKey ge 'a'" } })) n++;
+    for await (const _ of table.listEntities({ queryOptions: { filter: "PartitionKey eq 'p' and n eq 1" } })) n++;
+    assert.equal(n, 5);
+    assert.deepEqual(meter.reads(), { entities: 6, queries: 2, nonKeyQueries: 1 });
   } finally {
     await meter.close();
   }
+});
+
+test('a query filters a non-key property when its filter names one outside quoted values', () => {
+  assert.equal(filtersNonKey(`/acct/t()?$filter=${encodeURIComponent("PartitionKey eq 'p' and RowKey ge 'L-0' and RowKey lt 'M'")}`), false);
+  assert.equal(filtersNonKey(`/acct/t()?$filter=${encodeURIComponent("PartitionKey eq 'p' and state eq 'parked'")}`), true);
+  assert.equal(filtersNonKey(`/acct/t()?$filter=${encodeURIComponent("PartitionKey eq 'state eq x'")}`), false);
 });
 
 test('storage requests are classified by what they cost', () => {

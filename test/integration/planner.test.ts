@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QueueClient } from '@azure/storage-queue';
-import { Ledger, newSlice } from '../../shared/state/ledger';
+import { Ledger, liveSliceId, newSlice } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
 import { JobQueue, decodeJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
@@ -135,13 +135,14 @@ test('finished slices older than the retention are pruned from the ledger; the w
   const { ledger, queue, clock } = await setup();
   const mk = (id: string, startMs: number, endMs: number, over: Partial<Parameters<typeof ledger.createSlice>[0]> = {}) =>
     ledger.createSlice({ ...newSlice({ sourceId: 'p1', id, kind: 'live', runId: '', startMs, endMs }, T0 - LEDGER_RETENTION_MS - 1000), state: 'done', ...over });
-  await mk('L-old', 0, 1000);
-  await mk('L-parked', 1000, 2000, { state: 'parked' });
-  await mk('L-recent', 2000, 3000, { updatedAt: T0 });
+  // Real slice ids: pruning reads key ranges (L-<start>-<end>), never a scan by state.
+  await mk(liveSliceId(0, 1000), 0, 1000);
+  await mk(liveSliceId(1000, 2000), 1000, 2000, { state: 'parked' });
+  await mk(liveSliceId(2000, 3000), 2000, 3000, { updatedAt: T0 });
   await mk('B-run-old', 0, 1000, { kind: 'backfill' });
   const n = await pruneLedger(deps(ledger, queue, clock), { id: 'p1' } as never, { completedUntil: 3000, settledUntil: 0 });
   assert.equal(n, 1);
   const left: string[] = [];
   for await (const s of ledger.listSlices('p1')) left.push(s.id);
-  assert.deepEqual(left.sort(), ['B-run-old', 'L-parked', 'L-recent']);
+  assert.deepEqual(left.sort(), ['B-run-old', liveSliceId(1000, 2000), liveSliceId(2000, 3000)]);
 });

@@ -12,6 +12,8 @@ import { storageFromEnvironment, type StorageClients } from '../../shared/state/
 import { decodeJob, type JobQueue } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
+import { runDuePreflights } from '../../shared/planning/preflight-step';
+import { canPreflight } from '../../shared/diagnostics/preflight';
 import { processPageJob, type PageOutcome, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
 import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
@@ -96,7 +98,10 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     prefix, queueName, clock, get config() { return rt.config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
     async plan(sourceId) {
       const source = rt.config.sources.find((s) => !sourceId || s.id === sourceId)!;
-      return (await planSource(deps, source)).outcome;
+      const outcome = (await planSource(deps, source)).outcome;
+      // As functions/plan.ts: the preflight step runs beside the planning (here after it, so its order is fixed).
+      if (canPreflight(deps)) await runDuePreflights(deps, [source]);
+      return outcome;
     },
     async drain(o = {}) {
       let jobs = 0;

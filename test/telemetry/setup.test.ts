@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ManagedIdentityCredential } from '@azure/identity';
-import { emitCustomEvent, forgetTelemetryClient, LazyManagedIdentityCredential, startTelemetry, telemetrySettingsFrom, type AppInsightsModule } from '../../shared/telemetry-setup';
+import { emitCustomEvent, forgetTelemetryClient, isQuietDependency, LazyManagedIdentityCredential, startTelemetry, TELEMETRY_DESIGN, telemetrySettingsFrom, type AppInsightsModule } from '../../shared/telemetry-setup';
 import { OtelTelemetry, EVENTS } from '../../shared/telemetry';
 import { MemoryLogger } from '../../shared/log';
 
@@ -32,7 +32,7 @@ function fakeAppInsights(): FakeAi {
     setSendLiveMetrics(v: boolean) { calls.push(`setSendLiveMetrics(${v})`); return chain; },
     start() { calls.push('start'); return undefined; },
   };
-  const defaultClient = { config: {} as { aadTokenCredential?: unknown }, trackEvent(e: { name: string; properties?: Record<string, string> }) { events.push(e); } };
+  const defaultClient = { config: {} as { aadTokenCredential?: unknown; azureMonitorOpenTelemetryOptions?: unknown; enableAutoCollectPerformance?: boolean }, trackEvent(e: { name: string; properties?: Record<string, string> }) { events.push(e); } };
   return { calls, events, defaultClient, setup(cs: string) { calls.push(`setup(${cs === CONNECTION ? 'the connection string' : 'another string'})`); return chain; } };
 }
 
@@ -105,6 +105,20 @@ test('with Authorization=AAD and a ClientId, ingestion authenticates with that u
   assert.deepEqual(identities, [UAMI]);
   assert.deepEqual(ai.defaultClient.config.aadTokenCredential, { fakeCredentialFor: UAMI });
   assert.deepEqual(ai.calls, ['setup(the connection string)', 'setAutoCollectConsole(false)', 'setSendLiveMetrics(false)', 'start']);
+});
+
+test('telemetry by design: no Azure SDK spans, no dependency per storage or metadata call, API and destination calls kept, no performance counters', () => {
+  const { started, ai } = start({ APPLICATIONINSIGHTS_CONNECTION_STRING: CONNECTION });
+  assert.equal(started, true);
+  assert.equal(ai.defaultClient.config.enableAutoCollectPerformance, false);
+  const options = ai.defaultClient.config.azureMonitorOpenTelemetryOptions as typeof TELEMETRY_DESIGN;
+  assert.equal(options, TELEMETRY_DESIGN);
+  assert.equal(options.instrumentationOptions.azureSdk.enabled, false);
+  const ignored = (hostname: string, port?: number) => options.instrumentationOptions.http.ignoreOutgoingRequestHook({ hostname, port: port ?? null });
+  for (const host of ['mtcstore.table.core.windows.net', 'mtcstore.queue.core.windows.net', 'mtcstore.blob.core.windows.net', 'x.table.core.usgovcloudapi.net', '169.254.169.254']) assert.equal(ignored(host), true, host);
+  assert.equal(ignored('127.0.0.1', 10002), true, 'Azurite');
+  for (const host of ['graph.microsoft.com', 'login.microsoftonline.com', 'outlook.office365.com', 'siem.example.com', 'x.ods.opinsights.azure.com']) assert.equal(ignored(host), false, host);
+  assert.equal(isQuietDependency('127.0.0.1', 8443), false, 'a local simulator or destination is a dependency');
 });
 
 test('the credential set for Entra ingestion is a real ManagedIdentityCredential (loaded on first use, created without a network call)', () => {

@@ -9,6 +9,7 @@ import { liveSlicePrefixAt } from '../../state/ledger';
 import { pageJob, type PageJob } from '../../queue/jobs';
 import { setSourceState } from '../../health';
 import { advanceSettled } from '../../settle/settled';
+import { advanceWatermarkFrom } from '../../watermark';
 import type { PageResultSummary, WorkerDeps } from '../deps';
 import type { ObtainedPage } from './obtain';
 
@@ -17,14 +18,17 @@ export async function continueSlice(deps: WorkerDeps, source: SourceConfig, slic
   const rows = { rowsFetched: page.content.fetched, rowsForwarded: page.content.events.length };
   // Never over an Error another instance wrote since this job read the health row (that would
   // silently resume a stopped source): the condition is checked inside the compare-and-swap.
+  // lastSuccessAt rides on the watermark's health write when this page ends a live slice (issue 19).
+  const successDue = health?.state === 'Collecting' && clock.now() - (health.lastSuccessAt || 0) >= 60_000;
+  const advances = slice.state === 'done' && slice.kind === 'live';
   if (health?.state !== 'Collecting') await setSourceState(deps, source.id, 'Collecting', { configHash: deps.configHashOf(source), onlyFrom: ['Pending', 'Started', 'Initialized', 'Authenticated'] });
-  else if (clock.now() - (health.lastSuccessAt || 0) >= 60_000) await deps.ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
+  else if (successDue && !advances) await deps.ledger.mergeHealth(source.id, { lastSuccessAt: clock.now() });
   if (slice.state !== 'done') {
     await deps.queue.send(pageJob(source.id, slice.id, job.page + 1));
     return { outcome: 'forwarded', ...rows };
   }
   if (slice.kind === 'live') {
-    const completedUntil = await advanceWatermark(deps.ledger, source.id);
+    const completedUntil = await advanceWatermarkFrom(deps.ledger, source.id, health?.state === 'Collecting' ? health : undefined, successDue ? { lastSuccessAt: clock.now() } : {});
     if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((clock.now() - completedUntil) / 1000)), { source: source.id });
   }
   if (slice.kind === 'rescan' && slice.id.startsWith(`R${source.settleRereadsMs.length - 1}-`)) {
