@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --scenario a|b|c[,..]] [--quick] [--latency-ms n] [--backfill-days n]
+ * `mtc bench [--scenario a|b|c|d[,..]] [--quick] [--latency-ms n] [--backfill-days n]
  *  [--hours n] [--tenants n] [--rows-per-day n] [--usage] [--no-baseline] [--no-page-cost] [--out dir]`
+ * (options declared once, in cli/mtc.ts; `npm run bench` is an alias)
  *
  * --usage counts the operations Azure bills (storage transactions through a counting proxy in
  * front of Azurite, function executions and instance time, telemetry records and bytes) and prints
@@ -29,39 +30,12 @@ import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type Baseli
 
 const ALLOWED = 90;
 
-interface Args { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+/** The benchmark's options, as `mtc bench` parsed and checked them (cli/mtc.ts declares them once). */
+export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+type Args = BenchArgs;
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { scenarios: ['a', 'b', 'c'], quick: false, usage: false, latencyMs: 3000, baseline: true, pageCost: true, out: path.resolve(__dirname, '..', '..', 'bench', 'results') };
-  const num = (flag: string, v: string | undefined) => {
-    const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${flag} needs a positive number, got ${String(v)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i]!;
-    if (f === '--scenario') {
-      const v = argv[++i] ?? '';
-      const list = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-      if (!list.length || list.some((s) => !['a', 'b', 'c', 'd'].includes(s))) throw new Error(`--scenario takes a, b, c or d (or a list such as a,c), got '${v}'`);
-      a.scenarios = list;
-    } else if (f === '--quick') a.quick = true;
-    else if (f === '--latency-ms') a.latencyMs = num(f, argv[++i]);
-    else if (f === '--backfill-days') a.backfillDays = num(f, argv[++i]);
-    else if (f === '--hours') a.hours = num(f, argv[++i]);
-    else if (f === '--tenants') a.tenants = Math.round(num(f, argv[++i]));
-    else if (f === '--rows-per-day') a.rowsPerDay = Math.round(num(f, argv[++i]));
-    else if (f === '--usage') a.usage = true;
-    else if (f === '--no-baseline') a.baseline = false;
-    else if (f === '--no-page-cost') a.pageCost = false;
-    else if (f === '--out') a.out = path.resolve(argv[++i] ?? '');
-    else if (f === '--help' || f === '-h') {
-      console.log('npm run bench -- [--scenario a|b|c|d[,...]] [--quick] [--latency-ms n] [--backfill-days n] [--hours n (a, c, d)] [--tenants n (a, c, d)] [--rows-per-day n (a, c)] [--usage] [--no-baseline] [--no-page-cost] [--out dir]');
-      process.exit(0);
-    } else throw new Error(`Unknown option ${f}; run with --help`);
-  }
-  return a;
-}
+/** Where results go unless --out says otherwise. */
+export const DEFAULT_RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
 
 function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
   const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0 };
@@ -202,8 +176,8 @@ function rereadCost(run: VirtualRun, sc: VirtualScenario) {
   return { rowsPerDay: sc.rowsPerDay, levels, measuredRescanRequests: run.byKind.rescan?.requests ?? 0, liveRequestsPerDay: livePerDay, rereadRequestsPerDay: perDay, shareOfLive: livePerDay ? perDay / livePerDay : 0 };
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+/** Runs the chosen scenarios and prints their figures (`mtc bench`). */
+export async function runBench(args: BenchArgs): Promise<void> {
   fs.mkdirSync(args.out, { recursive: true });
   let pageCost: PageCostResult | undefined;
   if (args.pageCost) {
@@ -305,7 +279,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exit(1);
-});
+if (require.main === module) {
+  // `node dist/bench/run.js [options]` is `mtc bench [options]`: one declaration of the options.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { main } = require('../cli/mtc') as typeof import('../cli/mtc');
+  main(['bench', ...process.argv.slice(2)]).then((code) => process.exit(code), (err: unknown) => {
+    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    process.exit(1);
+  });
+}

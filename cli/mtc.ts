@@ -11,7 +11,6 @@
  * everywhere, which node's util.parseArgs leaves to hand-written code.
  * Exit codes: 0 done, 1 the work failed (see the message), 2 a usage or configuration error.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../shared/config-common/issues';
@@ -36,39 +35,6 @@ const hostKeyOption = () => new Option('--key <key>', 'the function key (x-funct
 
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
-}
-
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-/** Runs a compiled script of this package as a child with the same terminal; resolves its exit code. */
-function runScript(relative: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', relative), ...args], { stdio: 'inherit' });
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-      resolve(code ?? (signal ? 1 : 0));
-    });
-  });
-}
-
-/** Options given on the command line (only those), back as arguments for a script with its own checks. */
-function argsOf(cmd: Command): string[] {
-  const out: string[] = [];
-  for (const o of cmd.options) {
-    const key = o.attributeName();
-    if (cmd.getOptionValueSource(key) !== 'cli') continue;
-    const v = cmd.getOptionValue(key) as unknown;
-    if (o.negate) { if (v === false) out.push(o.long!); continue; }
-    if (v === true) out.push(o.long!);
-    else if (Array.isArray(v)) for (const x of v) out.push(o.long!, String(x));
-    else if (v !== undefined && v !== false) out.push(o.long!, String(v));
-  }
-  return out;
 }
 
 export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: number | Promise<number>) => void): Command {
@@ -198,21 +164,43 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
     .addHelpText('after', examples(['mtc simulator --https --tenants 2 --rows-per-day 100000', 'mtc simulator --port 8443 --fault 503:0.05', 'mtc simulator --distribution-list 3000 --status-change-fraction 0.02']))
     .action((flags: SimulatorFlags) => setCode(runSimulator(simulatorOptionsFrom(flags)))));
 
-  const bench = program.command('bench')
+  const positive = (flag: string, integer = false) => (raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`${flag} needs a positive ${integer ? 'whole ' : ''}number, got '${raw}'`);
+    return n;
+  };
+  const scenarios = (raw: string): string[] => {
+    const list = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    if (!list.length || list.some((s) => !['a', 'b', 'c', 'd'].includes(s))) throw new InvalidArgumentError(`--scenario takes a, b, c or d (or a list such as a,c), got '${raw}'`);
+    return list;
+  };
+  program.command('bench')
     .description('the throughput benchmark (real planner and worker in virtual time); prints figures, writes bench/results')
-    .option('--scenario <list>', 'a, b, c or d, or a list such as a,c (default a,b,c; d is the 1000-tenant MSSP run)')
-    .option('--quick', 'shorter scenarios')
-    .option('--latency-ms <n>', 'simulated API latency')
-    .option('--backfill-days <n>', 'scenario b: days to backfill')
-    .option('--hours <n>', 'scenarios a, c and d: simulated hours')
-    .option('--tenants <n>', 'scenarios a, c and d: tenant count')
-    .option('--rows-per-day <n>', 'scenarios a and c: rows per tenant per day')
-    .option('--usage', 'count storage operations, executions and telemetry bytes (for docs/cost.md)')
+    .option('--scenario <list>', 'a, b, c or d, or a list such as a,c (default a,b,c; d is the 1000-tenant MSSP run)', scenarios, ['a', 'b', 'c'])
+    .option('--quick', 'shorter scenarios', false)
+    .option('--latency-ms <n>', 'simulated API latency', positive('--latency-ms'), 3000)
+    .option('--backfill-days <n>', 'scenario b: days to backfill', positive('--backfill-days'))
+    .option('--hours <n>', 'scenarios a, c and d: simulated hours', positive('--hours'))
+    .option('--tenants <n>', 'scenarios a, c and d: tenant count', positive('--tenants', true))
+    .option('--rows-per-day <n>', 'scenarios a and c: rows per tenant per day', positive('--rows-per-day', true))
+    .option('--usage', 'count storage operations, executions and telemetry bytes (for docs/cost.md)', false)
     .option('--no-baseline', 'skip the peer-like baseline')
     .option('--no-page-cost', 'skip the per-page CPU cost')
     .option('--out <dir>', 'results folder (default bench/results)')
-    .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline']))
-    .action(() => setCode(runScript('bench/run.js', argsOf(bench))));
+    .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline', 'mtc bench --scenario d --tenants 40 --hours 1 --usage']))
+    .action((o: { scenario: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; usage: boolean; baseline: boolean; pageCost: boolean; out?: string }) => {
+      setCode(import('../bench/run.js').then(async ({ runBench, DEFAULT_RESULTS_DIR }) => {
+        await runBench({
+          scenarios: o.scenario, quick: o.quick, latencyMs: o.latencyMs, usage: o.usage, baseline: o.baseline, pageCost: o.pageCost,
+          out: o.out ? path.resolve(o.out) : DEFAULT_RESULTS_DIR,
+          ...(o.backfillDays !== undefined ? { backfillDays: o.backfillDays } : {}),
+          ...(o.hours !== undefined ? { hours: o.hours } : {}),
+          ...(o.tenants !== undefined ? { tenants: o.tenants } : {}),
+          ...(o.rowsPerDay !== undefined ? { rowsPerDay: o.rowsPerDay } : {}),
+        });
+        return 0;
+      }));
+    });
 
   const count = (flag: string, min: number, max: number) => (raw: string): number => {
     const n = Number(raw);
