@@ -82,7 +82,7 @@ export interface Simulator {
    * first, like the API.
    */
   groundTruth(tenantId: string, startMs: number, endMs: number, opts?: GroundTruthOptions): GraphMessageTraceRow[];
-  countGroundTruth(tenantId: string, startMs: number, endMs: number, opts?: { asOf?: number; onlyVisible?: boolean }): number;
+  countGroundTruth(tenantId: string, startMs: number, endMs: number, opts?: GroundTruthOptions): number;
   stats(tenantId: string): SimulatorTenantStats;
   addFault(rule: FaultRule): void;
   /**
@@ -432,7 +432,10 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
       const asOf = opts?.asOf ?? clock.now();
       const onlyVisible = opts?.onlyVisible ?? true;
       let n = 0;
-      for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) if (!onlyVisible || t.traffic.isVisible(row, asOf)) n++;
+      for (const row of t.traffic.rowsInHalfOpen(startMs, endMs)) {
+        if (row.afterRead === 'late' && (opts?.lateRows === 'none' || (opts?.lateRows === 'served' && !t.traffic.lateRowServed(row)))) continue;
+        if (!onlyVisible || t.traffic.isVisible(row, asOf)) n++;
+      }
       return n;
     },
     stats(tenantId) {
