@@ -139,7 +139,9 @@ describe('two tenants, one healthy and one broken', () => {
     assert.equal(r.code, 1, explain(r));
     assert.match(r.stdout, /^ {2}source contoso: state Collecting, rows fetched [1-9]\d*/m, explain(r));
     assert.match(r.stdout, /^ {2}source fabrikam: state Error, rows fetched 0/m, explain(r));
-    assert.match(r.stdout, /FAILED: source fabrikam ended in Error$/m, explain(r));
+    // Pages may run before a new source's preflight (issue 19): the broken source's slices are then
+    // parked for 'config' (replayed by themselves once the source recovers) and the line says so too.
+    assert.match(r.stdout, /FAILED: source fabrikam ended in Error(; source fabrikam has \d+ parked slice\(s\))?(; source fabrikam collected nothing of what was planned)?$/m, explain(r));
     assert.doesNotMatch(r.stdout, /FAILED: .*contoso/, explain(r));
     const healthy = /source contoso: .*\n {4}destination local: rows forwarded (\d+)/.exec(r.stdout);
     assert.ok(healthy && Number(healthy[1]) > 0, `the healthy tenant's rows were forwarded\n${explain(r)}`);
