@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyGeneric } from '../errors';
 import { networkFailure } from './network';
-import { networkCauseOf, send, type ReplyHeaders } from '../outbound-http';
+import { looksLikeHtml, networkCauseOf, send, type ReplyHeaders } from '../outbound-http';
 
 export interface ApiGetOptions {
   /** The API name for error texts: "Graph", "RWS". */
@@ -101,6 +101,23 @@ export function checkApiUrl(url: string, origin: string, what: { apiName: string
     throw thirdPartyGeneric(
       `${what.apiName} returned a ${what.link} for ${parsed.origin}, not the configured ${what.endpoint} ${origin}; it was not followed, so the token was not sent there.`,
       { code: isContinuation ? 'CorruptNextLink' : 'BadUrl', retryable: isContinuation },
+    );
+  }
+}
+
+/**
+ * A 200 answer's body as JSON, or the error that says what came instead: an HTML page (a sign-in
+ * page or a proxy's, which passes) or a truncated or corrupt body. `htmlNote` adds what is known
+ * about that API's HTML answers to the message.
+ */
+export function parseJsonBody(body: string, statusCode: number, apiName: string, htmlNote = ''): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    const looksHtml = looksLikeHtml(body);
+    throw thirdPartyGeneric(
+      looksHtml ? `${apiName} answered with an HTML page instead of JSON (status ${statusCode}${htmlNote}).` : `${apiName} answered with a body that is not valid JSON (truncated or corrupt).`,
+      { code: looksHtml ? 'HtmlInsteadOfJson' : 'InvalidJson', statusCode, excerpt: excerptOf(body) },
     );
   }
 }

@@ -9,8 +9,8 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
 import type { MessageTraceRow } from '../../model/row';
-import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from '../http';
-import { looksLikeHtml, retryAfterSeconds } from '../../outbound-http';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions, parseJsonBody } from '../http';
+import { retryAfterSeconds } from '../../outbound-http';
 
 /** The one Retry-After parser (shared/outbound-http.ts), also known here for the Graph tests. */
 export { retryAfterSeconds };
@@ -93,16 +93,7 @@ export function parseGraphResponse(
   isContinuation: boolean,
 ): PageResult {
   if (statusCode === 200) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      const looksHtml = looksLikeHtml(body);
-      throw thirdPartyGeneric(
-        looksHtml ? 'Graph answered with an HTML page instead of JSON (status 200).' : 'Graph answered with a body that is not valid JSON (truncated or corrupt).',
-        { code: looksHtml ? 'HtmlInsteadOfJson' : 'InvalidJson', statusCode, excerpt: excerptOf(body) },
-      );
-    }
+    const parsed = parseJsonBody(body, statusCode, 'Graph');
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Array.isArray((parsed as { value?: unknown }).value)) {
       throw thirdPartyGeneric('Graph answered with JSON that has no `value` array.', { code: 'UnexpectedShape', statusCode, excerpt: excerptOf(body) });
     }

@@ -16,8 +16,8 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
 import type { MessageTraceRow } from '../../model/row';
-import { apiGet, bearerToken, checkApiUrl, pageGetOptions } from '../http';
-import { looksLikeHtml, retryAfterSeconds } from '../../outbound-http';
+import { apiGet, bearerToken, checkApiUrl, pageGetOptions, parseJsonBody } from '../http';
+import { retryAfterSeconds } from '../../outbound-http';
 import { classifyTokenError } from '../graph/client';
 import type { MessageTraceClient, PageRequest, PageResult } from '../client';
 
@@ -184,16 +184,7 @@ export function parseRwsResponse(
 ): PageResult {
   const excerpt = excerptOf(rwsErrorText(body) ?? body);
   if (statusCode === 200) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      const looksHtml = looksLikeHtml(body);
-      throw thirdPartyGeneric(
-        looksHtml ? 'RWS answered with an HTML page instead of JSON (status 200; often "Sign in to Outlook", which passes).' : 'RWS answered with a body that is not valid JSON (truncated or corrupt).',
-        { code: looksHtml ? 'HtmlInsteadOfJson' : 'InvalidJson', statusCode, excerpt: excerptOf(body) },
-      );
-    }
+    const parsed = parseJsonBody(body, statusCode, 'RWS', '; often "Sign in to Outlook", which passes');
     let records: unknown;
     let next: unknown;
     const obj = parsed as Record<string, unknown> | null;
