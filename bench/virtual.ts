@@ -26,7 +26,8 @@ import { storageFromEnvironment } from '../shared/state/storage';
 import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
 import { ManualClock, type Clock } from '../shared/time/clock';
 import { forEachSource, planSource } from '../shared/planning/planner';
-import { processPageJob, type WorkerDeps } from '../shared/worker/page-worker';
+import { type WorkerDeps } from '../shared/worker/page-worker';
+import { processJob } from '../shared/worker/jobs';
 import { deriveConcurrency } from '../shared/budget';
 import { parseConfig } from '../shared/components';
 import type { CollectorConfig } from '../shared/components';
@@ -387,7 +388,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
         pageJobExecutions++;
         startActor(async () => {
           const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
-          const res = await processPageJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
+          const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
           outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
           if (res.error && errors + (outcomes['retry-scheduled'] ?? 0) <= 5) progress?.(`page ${res.outcome}: ${res.error.message}`);
           await q.deleteMessage(m.messageId, m.popReceipt);

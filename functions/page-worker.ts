@@ -3,7 +3,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
 import { decodeJob, JobSchemaError } from '../shared/queue/jobs';
-import { processPageJob } from '../shared/worker/page-worker';
+import { processJob } from '../shared/worker/jobs';
 import { recordUnattributedPoison } from '../shared/worker/poison';
 import { SPANS, withSpan } from '../shared/telemetry';
 
@@ -26,7 +26,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
   };
   // Child of the enqueuer's span (planner, backfill, previous page, retry); linked to the host's invocation.
   await withSpan(SPANS.page, { parent: job.traceparent, invocation: context.traceContext?.traceParent, kind: SpanKind.CONSUMER, attributes }, async (span) => {
-    const result = await processPageJob(rt, job, meta);
+    const result = await processJob(rt, job, meta);
     span.setAttribute('mtc.outcome', result.outcome);
     if (result.rowsForwarded !== undefined) span.setAttribute('mtc.rows', result.rowsForwarded);
     if (result.error) {

@@ -12,7 +12,7 @@ import { checkUnknownFields } from '../config-common/unknown-fields';
 import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config-common/retry';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
-export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields'] as const;
+export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields', 'detail', 'traceEventId', 'rowKey', 'detailIndex', 'detailCount'] as const;
 
 export const SOURCE_DEFAULTS = {
   enabled: true,

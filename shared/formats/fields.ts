@@ -1,7 +1,7 @@
 /** Helpers shared by the formats: the row's canonical status, its time, and the event's custom fields. */
 import { receivedMs, type TraceEvent } from '../model/row';
 
-const ENVELOPE_KEYS = new Set(['eventId', 'tenantId', 'sourceId', 'collectedAt', 'api', 'row', 'raw']);
+const ENVELOPE_KEYS = new Set(['eventId', 'tenantId', 'sourceId', 'collectedAt', 'api', 'row', 'raw', 'detail', 'traceEventId', 'rowKey', 'detailIndex', 'detailCount']);
 
 /** The configured custom fields of a source (everything at the top level that is not the envelope). */
 export function customFieldsOf(event: TraceEvent): Record<string, unknown> {

@@ -23,7 +23,23 @@ export interface MessageTraceRow {
   [extra: string]: unknown;
 }
 
-/** The envelope every destination receives (documented in docs/events.md). */
+/**
+ * One event of Graph `getDetailsByRecipient` (reference B.6), as the API returns it: what happened
+ * to the message for one recipient (Receive, Deliver, Fail, Spam, Transport rule, …), with the
+ * XML `data` blob that names the rule, the filter verdict or the SMTP status.
+ */
+export interface MessageTraceDetail {
+  id?: string;
+  messageId?: string;
+  dateTime: string;
+  event: string;
+  action?: string;
+  description?: string;
+  data?: string;
+  [extra: string]: unknown;
+}
+
+/** The envelope every destination receives (documented in docs/api.md). */
 export interface TraceEvent {
   eventId: string;
   tenantId: string;
@@ -37,6 +53,22 @@ export interface TraceEvent {
   row: MessageTraceRow;
   /** For legacy APIs (RWS): the original record with its legacy field names. */
   raw?: unknown;
+  /**
+   * Detail events only (`collectedBy: "detail"`): one event of the row's getDetailsByRecipient
+   * answer. `row` is then the trace row it explains (as collected), `traceEventId` the eventId of
+   * that row's trace event (row key + status), `rowKey` the row key, and `detailIndex` /
+   * `detailCount` its place among the row's detail events. Trace events have none of these.
+   */
+  detail?: MessageTraceDetail;
+  traceEventId?: string;
+  rowKey?: string;
+  detailIndex?: number;
+  detailCount?: number;
+}
+
+/** Whether an event is a detail event (one getDetailsByRecipient event of a row) rather than a trace row. */
+export function isDetailEvent(event: TraceEvent): event is TraceEvent & { detail: MessageTraceDetail; traceEventId: string; rowKey: string; detailIndex: number; detailCount: number } {
+  return event.detail !== undefined;
 }
 
 /** The row key (tenant, id, recipient), as a short stable string. Recipient addresses compare case-insensitively. */
@@ -64,6 +96,45 @@ export function receivedMs(value: unknown): number {
   const frac = (m[2] ?? '').slice(0, 3).padEnd(3, '0');
   const zone = m[3] ?? 'Z';
   return Date.parse(`${m[1]}.${frac}${zone.toUpperCase() === 'Z' ? 'Z' : zone}`);
+}
+
+/**
+ * Deterministic id of a detail event: the row key, the status the details explain, and the
+ * detail's place, event name and time (the same answer collected twice gives the same ids).
+ */
+export function detailEventIdOf(tenantId: string, row: MessageTraceRow, index: number, detail: Pick<MessageTraceDetail, 'event' | 'dateTime'>): string {
+  const parts = [rowKey(tenantId, row), String(row.status ?? '').toLowerCase(), 'detail', String(index), String(detail.event ?? ''), String(detail.dateTime ?? '')];
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
+}
+
+/** The detail events of one row: one per getDetailsByRecipient event, in the API's order. */
+export function makeDetailEvents(args: {
+  tenantId: string;
+  sourceId: string;
+  api: string;
+  collectedAt: string;
+  fields: Record<string, string | number | boolean>;
+  /** The trace row the details explain (with the status they were asked for). */
+  row: MessageTraceRow;
+  details: MessageTraceDetail[];
+}): TraceEvent[] {
+  const key = rowKey(args.tenantId, args.row);
+  const traceEventId = eventIdOf(args.tenantId, args.row);
+  return args.details.map((detail, i) => ({
+    eventId: detailEventIdOf(args.tenantId, args.row, i, detail),
+    tenantId: args.tenantId,
+    sourceId: args.sourceId,
+    collectedAt: args.collectedAt,
+    api: args.api,
+    collectedBy: 'detail',
+    ...args.fields,
+    traceEventId,
+    rowKey: key,
+    detailIndex: i,
+    detailCount: args.details.length,
+    row: args.row,
+    detail,
+  }));
 }
 
 export function makeEvent(args: {

@@ -1,6 +1,10 @@
 /**
- * Page jobs: tiny, versioned, base64 queue messages (ARCHITECTURE invariant 5). They carry ids, a
- * page number and retry bookkeeping, never payloads or secrets.
+ * Jobs of the page-job queue: tiny, versioned, base64 queue messages (ARCHITECTURE invariant 5).
+ * They carry ids, a page number and retry bookkeeping, never payloads or secrets.
+ *
+ * One queue carries every kind of job, so one trigger, one poison path and one retry model serve
+ * them all: page jobs (no `kind` field, as every version wrote them) and the kinds of
+ * `OTHER_JOB_SCHEMAS`, each with its own `kind`. `processJob` (shared/worker/jobs.ts) dispatches.
  */
 import { z } from 'zod';
 import type { QueueClient } from '@azure/storage-queue';
@@ -30,6 +34,35 @@ export const PageJobSchema = z.object({
 
 export type PageJob = z.infer<typeof PageJobSchema>;
 
+/** Fields every job kind other than a page job has: its kind, then what it names and its retry bookkeeping. */
+export const JOB_BASE = {
+  v: z.literal(1),
+  sourceId: PageJobSchema.shape.sourceId,
+  attempt: PageJobSchema.shape.attempt,
+  notBefore: PageJobSchema.shape.notBefore,
+  traceparent: PageJobSchema.shape.traceparent,
+};
+
+/** The job kinds besides page jobs, each a strict object with a literal `kind` (one entry per kind). */
+const OTHER_JOB_SCHEMAS = [] as const;
+
+/** Any job of the queue. */
+export type QueueJob = PageJob;
+
+/** A page job (the kind without a `kind` field). */
+export function isPageJob(job: QueueJob): job is PageJob {
+  return !('kind' in job);
+}
+
+function schemaFor(value: unknown): z.ZodType<QueueJob> {
+  const kind = value !== null && typeof value === 'object' && 'kind' in value ? (value as { kind: unknown }).kind : undefined;
+  if (kind === undefined) return PageJobSchema;
+  const schema = (OTHER_JOB_SCHEMAS as readonly z.ZodObject[]).find((s) => (s.shape.kind as z.ZodLiteral<string>).value === kind);
+  return (schema ?? UNKNOWN_KIND) as unknown as z.ZodType<QueueJob>;
+}
+
+const UNKNOWN_KIND = z.object({ kind: z.never({ error: 'is not a job kind this version knows' }) });
+
 /** The job for page `page` of a slice, at its first attempt: the one way a new page job is made. */
 export function pageJob(sourceId: string, sliceId: string, page: number): PageJob {
   return { v: 1, sourceId, sliceId, page, attempt: 0 };
@@ -48,7 +81,7 @@ export class JobSchemaError extends Error {
 }
 
 /** Validates a trigger payload (the host hands over parsed JSON, or a string when it is not JSON). */
-export function decodeJob(payload: unknown): PageJob {
+export function decodeJob(payload: unknown): QueueJob {
   let value = payload;
   if (typeof payload === 'string') {
     try {
@@ -57,7 +90,7 @@ export function decodeJob(payload: unknown): PageJob {
       throw new JobSchemaError(['the message is not JSON'], payload.slice(0, 120));
     }
   }
-  const parsed = PageJobSchema.safeParse(value);
+  const parsed = schemaFor(value).safeParse(value);
   if (!parsed.success) {
     throw new JobSchemaError(
       parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`),
@@ -67,8 +100,8 @@ export function decodeJob(payload: unknown): PageJob {
   return parsed.data;
 }
 
-export function encodeJob(job: PageJob): string {
-  return Buffer.from(JSON.stringify(PageJobSchema.parse(job)), 'utf8').toString('base64');
+export function encodeJob(job: QueueJob): string {
+  return Buffer.from(JSON.stringify(schemaFor(job).parse(job)), 'utf8').toString('base64');
 }
 
 export class JobQueue {
@@ -81,11 +114,11 @@ export class JobQueue {
    * Sends a job; `delayMs` (clock time) becomes the message's initial visibility delay. The job
    * carries the traceparent of the active span (planner, backfill, page worker), else its own.
    */
-  async send(job: PageJob, opts: { delayMs?: number } = {}): Promise<void> {
+  async send(job: QueueJob, opts: { delayMs?: number } = {}): Promise<void> {
     const delayMs = Math.max(0, opts.delayMs ?? 0);
     const visibilityTimeout = Math.min(7 * 24 * 3600 - 60, Math.ceil(this.clock.toRealMs(delayMs) / 1000));
     const traceparent = currentTraceparent() ?? job.traceparent;
-    const traced: PageJob = traceparent ? { ...job, traceparent } : job;
+    const traced: QueueJob = traceparent ? { ...job, traceparent } : job;
     await this.client.sendMessage(encodeJob(delayMs > 0 ? { ...traced, notBefore: this.clock.now() + delayMs } : traced), {
       ...(visibilityTimeout > 0 ? { visibilityTimeout } : {}),
     });

@@ -14,7 +14,8 @@ import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
 import { runDuePreflights } from '../../shared/planning/preflight-step';
 import { canPreflight } from '../../shared/diagnostics/preflight';
-import { processPageJob, type PageOutcome, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
+import { type PageOutcome, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
+import { processJob } from '../../shared/worker/jobs';
 import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
 import type { TenantBudget } from '../../shared/budget';
@@ -126,7 +127,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
             continue;
           }
           const job = decodeJob(text);
-          const res = await processPageJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
+          const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
           outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
           await q.deleteMessage(m.messageId, m.popReceipt);
           inFlight.delete(m.messageId);
