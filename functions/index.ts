@@ -10,6 +10,7 @@ import './status';
 import './poison';
 import './poison-sweep';
 import './replay';
+import './replay-destination';
 import './diagnose';
 import { app } from '@azure/functions';
 import { getRuntime } from '../shared/runtime';

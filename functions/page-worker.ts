@@ -1,9 +1,9 @@
-/** Queue trigger: fetch and forward one page of one slice, in a span that continues the job's trace. */
+/** Queue trigger: one job of the page-job queue (a page of a slice, a destination's drain), in a span that continues the job's trace. */
 import { app, type InvocationContext } from '@azure/functions';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
 import { decodeJob, JobSchemaError } from '../shared/queue/jobs';
-import { processJob } from '../shared/worker/jobs';
+import { describeJob, jobAttributes, processJob } from '../shared/worker/jobs';
 import { recordUnattributedPoison } from '../shared/worker/poison';
 import { SPANS, withSpan } from '../shared/telemetry';
 
@@ -21,7 +21,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
   }
   const meta = { messageId, dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) };
   const attributes = {
-    'mtc.source': job.sourceId, 'mtc.slice': job.sliceId, 'mtc.page': job.page, 'mtc.attempt': job.attempt,
+    ...jobAttributes(job),
     'messaging.system': 'azure_storage_queue', 'messaging.message.id': messageId, 'mtc.dequeue_count': meta.dequeueCount,
   };
   // Child of the enqueuer's span (planner, backfill, previous page, retry); linked to the host's invocation.
@@ -33,7 +33,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
       span.setAttributes({ 'error.type': result.error.type, 'mtc.error.code': result.error.code });
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.message });
     }
-    context.debug(`page ${job.page} of ${job.sliceId}: ${result.outcome}`);
+    context.debug(`${describeJob(job)}: ${result.outcome}`);
   });
 }
 

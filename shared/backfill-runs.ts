@@ -92,12 +92,19 @@ export async function admitRun(deps: RunDeps, sourceId: string, plan: RunPlan): 
     for (const r of listed) {
       if (!(await finishIfDone(deps, sourceId, r))) active.push(r);
     }
-    const overlapping = active.find((r) => r.startMs < plan.endMs && plan.startMs < r.endMs);
+    // Runs for disjoint sets of destinations may overlap in time (a parked destination's replay).
+    const overlapping = active.find((r) => r.startMs < plan.endMs && plan.startMs < r.endMs && sharesDestinations(r, plan));
     if (overlapping) return { admitted: false, reason: 'overlap', run: overlapping };
     if (active.length >= MAX_ACTIVE_RUNS) return { admitted: false, reason: 'full', active };
     if (await store.swapActive(index, [...active, plan])) return { admitted: true };
   }
   return { admitted: false, reason: 'busy' };
+}
+
+/** Whether two runs deliver to a common destination (a run without a list delivers to all of them). */
+function sharesDestinations(a: Pick<RunPlan, 'destinations'>, b: Pick<RunPlan, 'destinations'>): boolean {
+  if (!a.destinations || !b.destinations) return true;
+  return a.destinations.some((d) => b.destinations!.includes(d));
 }
 
 async function legacyActive(deps: RunDeps, sourceId: string): Promise<RunPlan[]> {
@@ -109,6 +116,7 @@ function planOf(r: RunRow): RunPlan {
   return {
     runId: r.runId, startMs: r.startMs, endMs: r.endMs, createdAt: r.createdAt,
     density: r.density, sliceMs: r.sliceMs > 0 ? r.sliceMs : 60_000, pageSize: r.pageSize > 0 ? r.pageSize : 5000, slicesTotal: r.slicesTotal,
+    ...(r.destinations ? { destinations: r.destinations } : {}),
   };
 }
 
@@ -148,7 +156,10 @@ export async function materialiseRun(deps: RunDeps, sourceId: string, plan: RunP
   const now = deps.clock.now();
   const ids = slices.map((s) => backfillSliceId(plan.runId, s.startMs, s.endMs));
   await inBatches(slices, WRITE_CONCURRENCY, (s) =>
-    deps.ledger.createSlice(newSlice({ sourceId, id: backfillSliceId(plan.runId, s.startMs, s.endMs), kind: 'backfill', runId: plan.runId, startMs: s.startMs, endMs: s.endMs }, now)));
+    deps.ledger.createSlice({
+      ...newSlice({ sourceId, id: backfillSliceId(plan.runId, s.startMs, s.endMs), kind: 'backfill', runId: plan.runId, startMs: s.startMs, endMs: s.endMs }, now),
+      ...(plan.destinations ? { only: plan.destinations } : {}),
+    }));
   const waiting = new Set<string>();
   for await (const s of deps.ledger.listSlices(sourceId, { fromRowKey: `B-${plan.runId}-`, toRowKey: `B-${plan.runId}.` })) {
     if (s.state === 'pending' && s.page === 0 && !(s.claimOwner && s.claimUntil > deps.clock.now())) waiting.add(s.id);

@@ -24,6 +24,10 @@ export const HTTP_ROUTES = {
     methods: ['POST'], authLevel: 'function', route: 'sources/{source}/replay',
     summary: { POST: 'replay parked slices (all, or `{"sliceIds": [...]}`) and resume a source stopped in `Error`' },
   },
+  replayDestination: {
+    methods: ['POST'], authLevel: 'function', route: 'sources/{source}/destinations/{destination}/replay',
+    summary: { POST: 'replay a destination of a source: resume it when parked (its backlog drains, the ranges it missed are re-collected for it alone) and retry the units it refused' },
+  },
   diagnose: {
     methods: ['GET'], authLevel: 'function', route: 'sources/{source}/diagnose',
     summary: { GET: 'run the preflight diagnosis of a source now (token, permission, one-row probe) and return it' },

@@ -20,7 +20,10 @@ import type { SourceConfig } from './components';
 import type { CursorRow, HealthRow, Ledger, SliceRow } from './state/ledger';
 import { liveSlicePrefixAt, rescanPrefixAt } from './state/ledger';
 import { runStore } from './state/runs';
-import { pageJob, type JobQueue } from './queue/jobs';
+import { deliveryJob, pageJob, type JobQueue } from './queue/jobs';
+import type { BacklogStore } from './delivery/progress';
+import { gauges as backlogGauges } from './delivery/drain';
+import { admitReplay } from './delivery/replay';
 import { replay, touch } from './state/slice-machine';
 import type { Clock } from './time/clock';
 import type { Logger } from './log';
@@ -43,6 +46,8 @@ export interface RecoveryDeps {
   configHashOf(source: SourceConfig): string;
   /** When present, a resumed source gets a fresh credential (its cached token may predate the fix). */
   clientsFor?(source: SourceConfig): { credential: { renew(): void } };
+  /** When present, the sweep also looks after the destinations' backlogs (shared/delivery). */
+  backlog?: BacklogStore;
 }
 
 export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { automatic: boolean }): Promise<boolean> {
@@ -174,10 +179,40 @@ export async function recoverSource(
     const first = !sweeps.has(key);
     sweeps.set(key, { at: first ? now - stagger(key) : now, parked, hash, rescanFrom });
     deps.telemetry.gauge('slicesParked', parked, { source: source.id });
+    if (deps.backlog) await sweepBacklogs({ ...deps, backlog: deps.backlog }, source);
   }
   await resumeRuns(deps, source);
   await pruneLedger(deps, source, health);
   return { stopped: false, replayed, requeued, swept };
+}
+
+/** A lagging destination whose drain showed no sign of life for this long gets a new drain job. */
+export const STALE_DRAIN_MS = 15 * 60_000;
+/** A destination replay whose re-collection is not admitted this long after it resumed the destination is finished by the sweep. */
+export const REPLAY_GRACE_MS = 5 * 60_000;
+
+/**
+ * The destinations' side of the sweep: each destination's backlog gauges, and a new drain job for a
+ * lagging destination whose drain went missing (a job lost between a hand-off and its enqueue, or a
+ * drain that died and left no continuation). One point read per destination of the source.
+ */
+export async function sweepBacklogs(deps: RecoveryDeps & { backlog: BacklogStore }, source: SourceConfig): Promise<number> {
+  const now = deps.clock.now();
+  let restarted = 0;
+  for (const destId of source.destinations) {
+    const p = await deps.backlog.getProgress(source.id, destId);
+    if (!p) continue;
+    backlogGauges(deps, p);
+    // A replay interrupted before its re-collection was admitted: finish it.
+    if (p.replaying.length && now - p.resumedAt > REPLAY_GRACE_MS) await admitReplay({ ...deps, backlog: deps.backlog }, source, p);
+    if (p.state !== 'lagging' || (p.claimOwner && p.claimUntil > now)) continue;
+    const lastSign = Math.max(p.nextAttemptAt, p.lastDeliveredAt, p.lastErrorAt, p.since, p.claimUntil);
+    if (now - lastSign < STALE_DRAIN_MS) continue;
+    await deps.queue.send(deliveryJob(source.id, destId));
+    deps.log.log('warn', `destination ${destId} lags for source ${source.id} and its drain showed no sign for ${Math.round((now - lastSign) / 60_000)} min; started a new drain`, { source: source.id, destination: destId });
+    restarted++;
+  }
+  return restarted;
 }
 
 /** Done live and re-read slices are kept this long after they finished, then deleted. */

@@ -25,6 +25,7 @@ import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
 import { TenantBudget, budgetTableName } from './budget';
 import { readSettings, type RuntimeSettings } from './settings';
+import { BacklogStore } from './delivery/progress';
 
 export interface Runtime {
   config: CollectorConfig;
@@ -48,6 +49,8 @@ export interface Runtime {
   spill: ContainerClient;
   /** Blob container of the seen-store (settle re-reads). */
   seen: ContainerClient;
+  /** Each destination's backlog and progress per source (table and container `<prefix>backlog`). */
+  backlog: BacklogStore;
   clientsFor(source: SourceConfig): SourceClients;
   /** How long a page claim lives without renewal (MTC_CLAIM_TTL_SECONDS, default 60 s). */
   claimTtlMs: number;
@@ -157,7 +160,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const spillName = `${ledger.prefix}spill`;
   const budgetTable = budgetTableName(env);
   const seenName = `${ledger.prefix}seen`;
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`, `${queueName}-poison-poison`], [spillName, seenName]);
+  const backlogName = `${ledger.prefix}backlog`;
+  await storage.ensure([...ledger.tableNames(), budgetTable, backlogName], [queueName, `${queueName}-poison`, `${queueName}-poison-poison`], [spillName, seenName, backlogName]);
   const budget = new TenantBudget(storage.table(budgetTable), clock, {
     ...(settings.budgetLimit !== undefined ? { limit: settings.budgetLimit } : {}),
     ...(settings.budgetWindowSeconds !== undefined ? { windowMs: settings.budgetWindowSeconds * 1000 } : {}),
@@ -177,6 +181,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     destinations: destinationsOf(config),
     spill: storage.container(spillName),
     seen: storage.container(seenName),
+    backlog: new BacklogStore(storage.table(backlogName), storage.container(backlogName)),
     outboxStaleMs: settings.outboxStaleSeconds * 1000,
     claimTtlMs: settings.claimTtlSeconds * 1000,
     clientsFor(source) {

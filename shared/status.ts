@@ -32,6 +32,58 @@ export interface SourceStatus {
   slices: { pending: number; fetching: number; parked: number; done: number; rows: number; requests: number };
   parked: { sliceId: string; kind: string; start: string; end: string; page: number; reason: string; parkedAt?: string; error: unknown }[];
   runs: RunProgress[];
+  /**
+   * Each destination's own progress (shared/delivery): `ok` (it keeps up), `lagging` (units wait in
+   * its backlog, the others went on), or `parked` (its backlog passed a limit; the ranges it missed
+   * are listed and re-collected for it by POST /api/sources/{source}/destinations/{destination}/replay).
+   */
+  destinations: DestinationStatus[];
+}
+
+export interface DestinationStatus {
+  id: string;
+  state: string;
+  since?: string;
+  backlog: { units: number; events: number; bytes: number; oldestAt?: string; oldestAgeSeconds: number };
+  /** Units the destination refused permanently (parked on their own; replayed with the destination's replay). */
+  parkedUnits: { unit: string; events: number; error: unknown }[];
+  lastError?: unknown;
+  lastErrorAt?: string;
+  lastDeliveredAt?: string;
+  nextAttemptAt?: string;
+  parkReason?: string;
+  parkedAt?: string;
+  /** While parked: what it missed, as time ranges re-collected on replay. */
+  missed?: { units: number; events: number; ranges: { start: string; end: string }[] };
+}
+
+/** Parked units listed per destination in status. */
+const PARKED_UNITS_SHOWN = 50;
+
+async function destinationStatus(rt: Runtime, source: SourceConfig, id: string, now: number): Promise<DestinationStatus> {
+  const p = await rt.backlog.getProgress(source.id, id);
+  const parkedUnits: DestinationStatus['parkedUnits'] = [];
+  if (p && p.parkedEntries > 0) {
+    for await (const e of rt.backlog.listEntries(source.id, id)) {
+      if (e.state !== 'parked') continue;
+      parkedUnits.push({ unit: e.unit, events: e.events - e.delivered, error: parseJson(e.lastError) });
+      if (parkedUnits.length >= PARKED_UNITS_SHOWN) break;
+    }
+  }
+  return {
+    id,
+    state: p?.state ?? 'ok',
+    ...(p?.since ? { since: iso(p.since) } : {}),
+    backlog: { units: p?.pages ?? 0, events: p?.events ?? 0, bytes: p?.bytes ?? 0, ...(p?.oldestAt ? { oldestAt: iso(p.oldestAt) } : {}), oldestAgeSeconds: p?.oldestAt ? Math.max(0, Math.round((now - p.oldestAt) / 1000)) : 0 },
+    parkedUnits,
+    ...(p?.lastError ? { lastError: parseJson(p.lastError), lastErrorAt: iso(p.lastErrorAt) } : {}),
+    ...(p?.lastDeliveredAt ? { lastDeliveredAt: iso(p.lastDeliveredAt) } : {}),
+    ...(p?.nextAttemptAt && p.nextAttemptAt > now ? { nextAttemptAt: iso(p.nextAttemptAt) } : {}),
+    ...(p?.state === 'parked' ? {
+      parkReason: p.parkReason, parkedAt: iso(p.parkedAt),
+      missed: { units: p.missedUnits, events: p.missedEvents, ranges: p.missed.map((r) => ({ start: iso(r.startMs)!, end: iso(r.endMs)! })) },
+    } : {}),
+  };
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
@@ -88,5 +140,6 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
     slices: counts,
     parked,
     runs: await Promise.all(runs.sort((a, b) => b.createdAt - a.createdAt).slice(0, 20).map((r) => runProgress(rt, r))),
+    destinations: await Promise.all(source.destinations.map((id) => destinationStatus(rt, source, id, now))),
   };
 }

@@ -38,7 +38,7 @@ export interface TagValues {
   error_type: ErrorType;
   stage: 'receiving' | 'processing' | 'sending';
   code: string;
-  reason: 'outside_slice' | 'page_boundary_repeat' | 'unchanged_on_reread';
+  reason: 'outside_slice' | 'page_boundary_repeat' | 'unchanged_on_reread' | 'destination_parked';
   intentional: 'true';
   queue: string;
 }
@@ -80,7 +80,7 @@ export const METRICS = {
   },
   discarded: {
     name: 'mtc.events.discarded', kind: 'counter', unit: '{event}', tags: ['source', 'reason', 'intentional'],
-    description: 'Rows dropped on purpose. `reason`: `outside_slice` (the API returned a row outside the half-open slice), `page_boundary_repeat` (a row already received on the previous page or earlier on the same page), or `unchanged_on_reread` (a settle re-read found a row already forwarded and unchanged); `intentional`: `"true"`.',
+    description: 'Rows dropped on purpose. `reason`: `outside_slice` (the API returned a row outside the half-open slice), `page_boundary_repeat` (a row already received on the previous page or earlier on the same page), `unchanged_on_reread` (a settle re-read found a row already forwarded and unchanged), or `destination_parked` (events not stored for a parked destination, counted per unit it missed; the time range of the unit is recorded and re-collected for it on replay); `intentional`: `"true"`.',
   },
   lagSeconds: {
     name: 'mtc.source.lag_seconds', kind: 'gauge', unit: 's', tags: ['source'],
@@ -106,6 +106,22 @@ export const METRICS = {
     name: 'mtc.budget.utilisation', kind: 'gauge', unit: '1', tags: ['source'],
     description: 'Requests of the tenant budget used in the current rolling window over the requests the collector may use (0..1; above 1 only after charged retries).',
   },
+  backlogPages: {
+    name: 'mtc.destination.backlog_pages', kind: 'gauge', unit: '{page}', tags: ['source', 'destination'],
+    description: 'Pages (and detail units) waiting in a destination\'s backlog for a source: it was down or slow, the other destinations went on. 0 when the destination keeps up. Measured by the planner every sweep (about every 15 minutes) and by each drain pass.',
+  },
+  backlogBytes: {
+    name: 'mtc.destination.backlog_bytes', kind: 'gauge', unit: 'By', tags: ['source', 'destination'],
+    description: 'Bytes (gzip) of what waits in a destination\'s backlog for a source. Past the destination\'s `backlog.maxBytes` it is parked.',
+  },
+  backlogAgeSeconds: {
+    name: 'mtc.destination.backlog_age_seconds', kind: 'gauge', unit: 's', tags: ['source', 'destination'],
+    description: 'Age of the oldest unit waiting in a destination\'s backlog for a source (0 when none waits). Alert on it: it is how far the destination is behind. Past `backlog.maxAge` the destination is parked.',
+  },
+  destinationsParked: {
+    name: 'mtc.destinations.parked', kind: 'gauge', unit: '{destination}', tags: ['source', 'destination'],
+    description: '1 while a destination is parked for a source (its backlog passed a limit, or it refused our credentials): nothing more is stored for it and the ranges it misses are recorded for a replay; else 0.',
+  },
   pageLatency: {
     name: 'mtc.api.page_ms', kind: 'histogram', unit: 'ms', tags: ['source'],
     description: 'Latency of one successful API page request, in milliseconds.',
@@ -119,6 +135,8 @@ export const EVENTS = {
   sliceParked: 'mtc.slice.parked',
   /** A destination's start-up health check result. */
   destinationHealth: 'mtc.destination.health',
+  /** A destination was parked for a source (its backlog passed a limit). */
+  destinationParked: 'mtc.destination.parked',
 } as const;
 
 /** The properties of each custom event (documented; `message` and `fix` never contain a secret). */
@@ -134,6 +152,10 @@ export const EVENT_PROPERTIES: { readonly [K in keyof typeof EVENTS]: { readonly
   destinationHealth: {
     properties: ['destination', 'type', 'ok', 'durationMs', 'code', 'message', 'fix'],
     description: 'The result of a destination\'s health check at start-up (reported once, never retried).',
+  },
+  destinationParked: {
+    properties: ['source', 'destination', 'reason', 'pages', 'bytes', 'code', 'message'],
+    description: 'A destination was parked for a source: `reason` `limit:pages`, `limit:bytes`, `limit:age` (its backlog passed that limit) or `config` (it refused our credentials or the request, a 401, 403 or 404). Nothing more is stored for it; `POST /api/sources/{source}/destinations/{destination}/replay` resumes it and re-collects what it missed.',
   },
 };
 

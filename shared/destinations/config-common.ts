@@ -16,7 +16,7 @@ import { checkUnknownFields } from '../config-common/unknown-fields';
 import { isLoopbackHost } from '../config-common/urls';
 import { FORMAT_NAMES, type FormatName } from '../formats/registry';
 import { PRIVACY_DROP_FIELDS, PRIVACY_HASH_FIELDS, type PrivacyDropField, type PrivacyHashField } from '../formats/privacy';
-import { MINUTE_MS, SECOND_MS } from '../time/expressions';
+import { DAY_MS, MINUTE_MS, SECOND_MS } from '../time/expressions';
 import type { Destination } from './destination';
 
 /** Output format of a destination (one per folder under shared/formats; mapping tables in docs/destinations.md). */
@@ -29,6 +29,15 @@ export interface DestinationPrivacyConfig {
   /** HMAC key for hashing; without it, plain SHA-256. */
   hashKey?: SecretRef;
 }
+
+/** The limits of a destination's backlog (its `backlog` option): past any of them the destination is parked. */
+export interface BacklogLimits {
+  maxPages: number;
+  maxBytes: number;
+  maxAgeMs: number;
+}
+
+export const BACKLOG_DEFAULTS = { maxPages: 50_000, maxBytes: 10 * 1024 ** 3, maxAge: '7d' } as const;
 
 /** Fields every destination has (docs/destinations.md, "Common options"). */
 export interface DestinationCommonConfig {
@@ -43,6 +52,8 @@ export interface DestinationCommonConfig {
   acceptedDomainsBySource?: Record<string, string[]>;
   privacy: DestinationPrivacyConfig;
   retry: RetryPolicyConfig;
+  /** How much may wait for this destination while it is down or slow (shared/delivery), before it is parked. */
+  backlog: BacklogLimits;
 }
 
 /** What one destination folder registers: how the config loader parses it, and its factory. */
@@ -50,7 +61,37 @@ export interface DestinationSpec<C extends DestinationCommonConfig & { type: str
   create(config: C, secrets: SecretSource): Destination;
 }
 
-export const COMMON_FIELDS = ['id', 'type', 'format', 'acceptedDomains', 'privacy', 'retry'];
+export const COMMON_FIELDS = ['id', 'type', 'format', 'acceptedDomains', 'privacy', 'retry', 'backlog'];
+export const BACKLOG_FIELDS = ['maxPages', 'maxBytes', 'maxAge'];
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+const SIZE_MSG = 'must be a size: a number of bytes or a string such as "500MB" or "10GiB", from 1MB to 1TiB';
+
+/** A size in bytes: a number, or a string with a unit (KB, MB, GB, TB, KiB, MiB, GiB, TiB). */
+function sizeField() {
+  return z.union([z.number(), z.string()], { error: SIZE_MSG }).transform((raw, ctx): number => {
+    let bytes = Number.NaN;
+    if (typeof raw === 'number') bytes = raw;
+    else {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(raw);
+      if (m) bytes = Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]!;
+    }
+    if (!Number.isFinite(bytes) || bytes < 1e6 || bytes > 1024 ** 4) {
+      ctx.issues.push({ code: 'custom', input: raw, message: SIZE_MSG });
+      return z.NEVER;
+    }
+    return Math.floor(bytes);
+  });
+}
+
+const backlogSchema = z.object(
+  {
+    maxPages: intField(10, 10_000_000, BACKLOG_DEFAULTS.maxPages).default(BACKLOG_DEFAULTS.maxPages),
+    maxBytes: sizeField().default(BACKLOG_DEFAULTS.maxBytes),
+    maxAge: durationField(10 * MINUTE_MS, 90 * DAY_MS, BACKLOG_DEFAULTS.maxAge).prefault(BACKLOG_DEFAULTS.maxAge),
+  },
+  { error: `must be an object such as {"maxPages": ${BACKLOG_DEFAULTS.maxPages}, "maxBytes": "10GiB", "maxAge": "${BACKLOG_DEFAULTS.maxAge}"}` },
+);
 const PRIVACY_FIELDS = ['drop', 'hash', 'hashKeyRef'];
 
 export const COMMON_ALIASES: Record<string, string> = {
@@ -77,6 +118,7 @@ function commonShape(type: string, keyVaultUri: string | undefined, defaultForma
       )
       .prefault({}),
     retry: retrySchema.prefault({}),
+    backlog: backlogSchema.prefault({}),
   };
 }
 
@@ -115,6 +157,7 @@ export function parseEntry<S extends z.ZodRawShape>(
   const shape = { ...commonShape(opts.type, opts.keyVaultUri, opts.defaultFormat), ...opts.shape };
   checkUnknownFields(raw, Object.keys(shape), path, out, { aliases: { ...COMMON_ALIASES, ...(opts.aliases ?? {}) }, ...(opts.secretRefField ? { secretRefField: opts.secretRefField } : {}) });
   if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: RETRY_ALIASES });
+  if (isPlainObject(raw.backlog)) checkUnknownFields(raw.backlog, BACKLOG_FIELDS, [...path, 'backlog'], out, { aliases: { pages: 'maxPages', bytes: 'maxBytes', size: 'maxBytes', maxSize: 'maxBytes', age: 'maxAge', retention: 'maxAge' } });
   if (isPlainObject(raw.privacy)) checkUnknownFields(raw.privacy, PRIVACY_FIELDS, [...path, 'privacy'], out, { aliases: { remove: 'drop', pseudonymize: 'hash', pseudonymise: 'hash', key: 'hashKeyRef' }, secretRefField: 'hashKeyRef' });
   const parsed = z.object(shape).safeParse(raw);
   if (!parsed.success) {
@@ -122,11 +165,14 @@ export function parseEntry<S extends z.ZodRawShape>(
     return undefined;
   }
   if (out.issues.length > before) return undefined;
-  const d = parsed.data as Record<string, unknown> & { id: string; format: DestinationFormat; acceptedDomains: string[]; privacy: { drop: DestinationCommonConfig['privacy']['drop']; hash: DestinationCommonConfig['privacy']['hash']; hashKeyRef?: SecretRef }; retry: z.infer<typeof retrySchema> };
+  const d = parsed.data as Record<string, unknown> & { id: string; format: DestinationFormat; acceptedDomains: string[]; privacy: { drop: DestinationCommonConfig['privacy']['drop']; hash: DestinationCommonConfig['privacy']['hash']; hashKeyRef?: SecretRef }; retry: z.infer<typeof retrySchema>; backlog: z.output<typeof backlogSchema> };
   const privacy: DestinationCommonConfig['privacy'] = { drop: [...new Set(d.privacy.drop)], hash: [...new Set(d.privacy.hash)], ...(d.privacy.hashKeyRef ? { hashKey: d.privacy.hashKeyRef } : {}) };
   return {
     data: parsed.data as z.infer<z.ZodObject<S>> & Record<string, unknown>,
-    common: { id: d.id, format: d.format, acceptedDomains: d.acceptedDomains, privacy, retry: toRetryPolicy(d.retry) },
+    common: {
+      id: d.id, format: d.format, acceptedDomains: d.acceptedDomains, privacy, retry: toRetryPolicy(d.retry),
+      backlog: { maxPages: d.backlog.maxPages, maxBytes: d.backlog.maxBytes, maxAgeMs: d.backlog.maxAge },
+    },
   };
 }
 

@@ -23,6 +23,7 @@ import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
+import type { BacklogStore } from '../delivery/progress';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -54,6 +55,8 @@ export interface PlannerDeps {
   outboxStaleMs?: number;
   /** The seen-store container (settle re-reads). */
   seen?: ContainerClient;
+  /** The destinations' backlogs (shared/delivery): the sweep restarts a lost drain and measures them. */
+  backlog?: BacklogStore;
 }
 
 export type PlanOutcome =

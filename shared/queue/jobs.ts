@@ -43,11 +43,28 @@ export const JOB_BASE = {
   traceparent: PageJobSchema.shape.traceparent,
 };
 
+/**
+ * A destination's drain (shared/delivery/drain.ts): deliver what waits in its backlog for one
+ * source. Several may be queued; the progress row's lease lets one work at a time.
+ */
+export const DeliveryJobSchema = z.object({
+  ...JOB_BASE,
+  kind: z.literal('delivery'),
+  destination: z.string().min(1).max(64).regex(TABLE_KEY, 'must be a valid Table row id: no / \\ # ? or control characters'),
+}).strict();
+
+export type DeliveryJob = z.infer<typeof DeliveryJobSchema>;
+
+/** The drain job of a destination's backlog for a source, at its first attempt. */
+export function deliveryJob(sourceId: string, destination: string): DeliveryJob {
+  return { v: 1, kind: 'delivery', sourceId, destination, attempt: 0 };
+}
+
 /** The job kinds besides page jobs, each a strict object with a literal `kind` (one entry per kind). */
-const OTHER_JOB_SCHEMAS = [] as const;
+const OTHER_JOB_SCHEMAS = [DeliveryJobSchema] as const;
 
 /** Any job of the queue. */
-export type QueueJob = PageJob;
+export type QueueJob = PageJob | DeliveryJob;
 
 /** A page job (the kind without a `kind` field). */
 export function isPageJob(job: QueueJob): job is PageJob {
@@ -68,8 +85,8 @@ export function pageJob(sourceId: string, sliceId: string, page: number): PageJo
   return { v: 1, sourceId, sliceId, page, attempt: 0 };
 }
 
-/** The same page job, tried once more (a retry after a failed attempt). */
-export function nextAttempt(job: PageJob): PageJob {
+/** The same job, tried once more (a retry after a failed attempt). */
+export function nextAttempt<J extends QueueJob>(job: J): J {
   return { ...job, attempt: job.attempt + 1 };
 }
 
@@ -98,6 +115,13 @@ export function decodeJob(payload: unknown): QueueJob {
     );
   }
   return parsed.data;
+}
+
+/** Validates a payload that must be a page job (tests, tools that only handle page jobs). */
+export function decodePageJob(payload: unknown): PageJob {
+  const job = decodeJob(payload);
+  if (!isPageJob(job)) throw new JobSchemaError([`kind: a ${job.kind} job, not a page job`], JSON.stringify(job).slice(0, 120));
+  return job;
 }
 
 export function encodeJob(job: QueueJob): string {

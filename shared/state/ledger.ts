@@ -85,6 +85,8 @@ export interface DestinationMark {
   partialCount?: number;
   /** Written by earlier versions instead of partialCount: the last event id delivered. */
   partialKey?: string;
+  /** Pages of this slice handed to the destination's backlog instead of delivered directly (shared/delivery). */
+  handedOff?: number;
 }
 
 export interface SliceRow {
@@ -125,6 +127,8 @@ export interface SliceRow {
   parkedAt: number;
   /** Automatic replays after recovery (at most MAX_AUTO_REPLAYS). */
   autoReplays: number;
+  /** Delivered to these destinations only (a parked destination's replay); empty: every destination of the source. */
+  only: string[];
   createdAt: number;
   updatedAt: number;
   etag: string;
@@ -135,7 +139,7 @@ export function newSlice(fields: Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'ru
   return {
     ...fields, state: 'pending', page: 0, nextLink: '', boundaryKeys: [], rows: 0, requests: 0, attempts: 0, firstAttemptAt: 0,
     claimOwner: '', claimUntil: 0, marks: {}, lastError: '', linkFailures: 0, resumeUntil: 0, oldestMs: 0, carryPage: -1,
-    parkReason: '', parkedAt: 0, autoReplays: 0, createdAt: now, updatedAt: now,
+    parkReason: '', parkedAt: 0, autoReplays: 0, only: [], createdAt: now, updatedAt: now,
   };
 }
 
@@ -215,6 +219,7 @@ function toSlice(e: Entity): SliceRow {
     parkReason: String(e.parkReason ?? ''),
     parkedAt: Number(e.parkedAt ?? 0),
     autoReplays: Number(e.autoReplays ?? 0),
+    only: typeof e.only === 'string' && e.only ? e.only.split(',') : [],
     createdAt: Number(e.createdAt ?? 0),
     updatedAt: Number(e.updatedAt ?? 0),
     etag: String(e.etag ?? ''),
@@ -262,6 +267,7 @@ function fromSlice(s: Omit<SliceRow, 'etag'>): WriteEntity {
     parkReason: s.parkReason,
     parkedAt: s.parkedAt,
     autoReplays: s.autoReplays,
+    ...(s.only.length ? { only: bounded(s.id, 'only', s.only.join(',')) } : {}),
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
   };

@@ -33,6 +33,11 @@ export interface RunPlan {
   sliceMs: number;
   pageSize: number;
   slicesTotal: number;
+  /**
+   * A run for some destinations only (the replay of a parked destination re-collects what it
+   * missed for it alone); absent: every destination of the source.
+   */
+  destinations?: string[];
 }
 
 export interface RunRow extends RunPlan {
@@ -63,6 +68,7 @@ const RunPlanSchema = z.object({
   sliceMs: z.number().positive(),
   pageSize: z.number().int().positive(),
   slicesTotal: z.number().int().min(0),
+  destinations: z.array(z.string().min(1).max(64)).min(1).max(32).optional(),
 }).strip();
 
 type Entity = Record<string, unknown> & { rowKey?: string; etag?: string };
@@ -72,6 +78,7 @@ function toRun(sourceId: string, e: Entity): RunRow {
     sourceId, runId: String(e.rowKey), startMs: Number(e.startMs), endMs: Number(e.endMs),
     state: String(e.state) as RunState, slicesTotal: Number(e.slicesTotal), createdAt: Number(e.createdAt),
     density: Number(e.density ?? 0), sliceMs: Number(e.sliceMs ?? 0), pageSize: Number(e.pageSize ?? 0),
+    ...(typeof e.destinations === 'string' && e.destinations ? { destinations: e.destinations.split(',') } : {}),
     etag: String(e.etag),
   };
 }
@@ -120,6 +127,7 @@ export class RunStore {
       await this.table.createEntity({
         partitionKey: sourceId, rowKey: p.runId, startMs: p.startMs, endMs: p.endMs, state, slicesTotal: p.slicesTotal,
         createdAt: p.createdAt, density: p.density, sliceMs: p.sliceMs, pageSize: p.pageSize,
+        ...(p.destinations ? { destinations: p.destinations.join(',') } : {}),
       });
       return true;
     } catch (err) {

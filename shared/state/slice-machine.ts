@@ -9,7 +9,8 @@
  *      └─ (pending and fetching also park: a stopped source, a poison message)
  *
  * While claimed: renew (heartbeat, every holder write), markProgress (a destination acknowledged a
- * batch of the page), markDelivered (a destination has the whole page), countLinkFailure (a 400 on
+ * batch of the page), markDelivered (a destination has the whole page), markHandedOff (the page went
+ * to a destination's backlog instead, shared/delivery), countLinkFailure (a 400 on
  * the continuation). Unclaimed and untouched for long: touch (recovery re-enqueues its job).
  * New rows: newSlice (ledger.ts), newSkippedSlice, newGapSlice.
  *
@@ -34,7 +35,7 @@ export function fitsInline(content: { nextLink?: string | undefined; boundaryKey
 }
 
 export type SliceTransition =
-  | 'claim' | 'renew' | 'markProgress' | 'markDelivered' | 'recordPage' | 'release' | 'countLinkFailure'
+  | 'claim' | 'renew' | 'markProgress' | 'markDelivered' | 'markHandedOff' | 'recordPage' | 'release' | 'countLinkFailure'
   | 'heal' | 'retryLater' | 'park' | 'replay' | 'touch';
 
 /** A transition the machine does not allow from the slice's state: a bug in the caller. */
@@ -102,7 +103,7 @@ export function markProgress(slice: SliceRow, input: { destination: string; page
   if (input.delivered < 0 || input.partialCount < 0) refuse('markProgress', slice, 'a delivery count cannot be negative');
   const cur: DestinationMark = slice.marks[input.destination] ?? { pagesDone: input.page, rows: 0 };
   if (cur.pagesDone > input.page) refuse('markProgress', slice, `destination ${input.destination} already has page ${input.page}`);
-  return { ...slice, marks: { ...slice.marks, [input.destination]: { pagesDone: input.page, rows: cur.rows + input.delivered, partialCount: input.partialCount } } };
+  return { ...slice, marks: { ...slice.marks, [input.destination]: { pagesDone: input.page, rows: cur.rows + input.delivered, partialCount: input.partialCount, ...handedOffOf(cur) } } };
 }
 
 /** A destination has every event of page `page`. */
@@ -110,7 +111,22 @@ export function markDelivered(slice: SliceRow, input: { destination: string; pag
   requireClaimed('markDelivered', slice);
   if (input.page !== slice.page) refuse('markDelivered', slice, `page ${input.page} delivered while the slice is at page ${slice.page}`);
   const cur: DestinationMark = slice.marks[input.destination] ?? { pagesDone: input.page, rows: 0 };
-  return { ...slice, marks: { ...slice.marks, [input.destination]: { pagesDone: input.page + 1, rows: cur.rows } } };
+  return { ...slice, marks: { ...slice.marks, [input.destination]: { pagesDone: input.page + 1, rows: cur.rows, ...handedOffOf(cur) } } };
+}
+
+function handedOffOf(mark: DestinationMark): { handedOff?: number } {
+  return mark.handedOff ? { handedOff: mark.handedOff } : {};
+}
+
+/**
+ * The destination did not take page `page` directly: the page is in its backlog (shared/delivery),
+ * which delivers it; for the slice the page is done for that destination.
+ */
+export function markHandedOff(slice: SliceRow, input: { destination: string; page: number }): SliceRow {
+  requireClaimed('markHandedOff', slice);
+  if (input.page !== slice.page) refuse('markHandedOff', slice, `page ${input.page} handed off while the slice is at page ${slice.page}`);
+  const cur: DestinationMark = slice.marks[input.destination] ?? { pagesDone: input.page, rows: 0 };
+  return { ...slice, marks: { ...slice.marks, [input.destination]: { pagesDone: input.page + 1, rows: cur.rows, handedOff: (cur.handedOff ?? 0) + 1 } } };
 }
 
 export interface RecordedPage {

@@ -10,6 +10,7 @@ import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import type { Telemetry } from '../telemetry';
 import type { StoredPage } from './page-store';
+import type { BacklogStore } from '../delivery/progress';
 
 export interface SourceClients {
   api: MessageTraceClient;
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   spill: ContainerClient;
   /** The seen-store for settle re-reads. */
   seen: ContainerClient;
+  /** Each destination's backlog and progress (shared/delivery). */
+  backlog: BacklogStore;
   budget?: BudgetGate;
   /** How long a claim lives without renewal (default CLAIM_TTL_MS); renewed every third of it. */
   claimTtlMs?: number;

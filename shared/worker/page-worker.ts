@@ -4,15 +4,16 @@
  *   guard   → is the job due, its page current and unclaimed, its source not stopped?
  *   claim   → take the page in the ledger (compare-and-swap) and hold it (heartbeat)
  *   obtain  → the page's persisted copy, else one API request within the tenant budget
- *   deliver → to every destination not yet marked for this page
+ *   deliver → to every destination not yet marked for this page, at once; one that fails or is
+ *             behind gets the page in its backlog (shared/delivery) and the slice goes on
  *   commit  → record the page done (the claim's last write)
  *   continue→ enqueue the next page, or move the watermark after the last one
  *
  * Delivered twice, a job is forwarded once: the page number in the ledger and the claim make every
  * duplicate a no-op. A fetched page is persisted before its first send (shared/worker/page-store),
  * and every retry or resume delivers that copy, never a new fetch (invariant 8). Per-destination
- * marks (pages done, and an index into the page copy within a page) make a failing destination
- * retry alone. A corrupt continuation is healed by re-querying the rest of the slice. Failures
+ * marks (pages done, and an index into the page copy within a page) and per-destination backlogs
+ * make destinations independent (invariant 11): a failing one never holds the slice back. A corrupt continuation is healed by re-querying the rest of the slice. Failures
  * past the retry horizon park the slice; ThirdPartyConfig stops the source. Every change of the
  * slice row is a named transition of the slice state machine (shared/state/slice-machine).
  */
@@ -46,8 +47,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   try {
     page = await obtainPage(deps, source, claim, job, slice.attempts, timer);
     if ('outcome' in page) return page;
-    const failed = await deliverPage(deps, source, claim, job, page, timer);
-    if (failed) return failed;
+    await deliverPage(deps, source, claim, job, page, timer);
     recorded = await commitPage(deps, source, claim, job, page);
     if (!recorded) return { outcome: 'claimed-elsewhere' };
   } catch (err) {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { CollectorError } from '../errors';
 import type { Ledger } from '../state/ledger';
-import { decodeJob, JobSchemaError, type PageJob } from '../queue/jobs';
+import { decodeJob, isPageJob, JobSchemaError, type PageJob, type QueueJob } from '../queue/jobs';
 import { park } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import type { Logger } from '../log';
@@ -126,14 +126,21 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     await recordUnattributedPoison(deps, messageId, 'undecodable message: the message is not UTF-8 text', message, opts);
     return 'recorded as unattributed poison (not text)';
   }
-  let job: PageJob;
+  let decoded: QueueJob;
   try {
-    job = decodeJob(text);
+    decoded = decodeJob(text);
   } catch (err) {
     const reason = err instanceof JobSchemaError ? err.message : `undecodable message: ${err instanceof Error ? err.message : 'not a page job'}`;
     await recordUnattributedPoison(deps, messageId, reason, text, opts);
     return 'recorded as unattributed poison';
   }
+  if (!isPageJob(decoded)) {
+    // A drain job the host gave up on: nothing is lost (the backlog stays, the planner's sweep starts
+    // a new drain), but a drain failing on every attempt must be seen.
+    await recordUnattributedPoison(deps, messageId, `the drain job of destination ${decoded.destination} for source ${decoded.sourceId} failed on every attempt the host allows; its backlog is kept and the planner starts a new drain (see the logs for the error)`, JSON.stringify(decoded), opts);
+    return `recorded a failing drain of ${decoded.destination}`;
+  }
+  const job: PageJob = decoded;
   const slice = isStorableKey(job.sourceId) && isStorableKey(job.sliceId) ? await deps.ledger.getSlice(job.sourceId, job.sliceId) : undefined;
   if (!slice) {
     await recordUnattributedPoison(deps, messageId, `page job for unknown slice ${job.sourceId}/${job.sliceId}`, JSON.stringify(job), opts);

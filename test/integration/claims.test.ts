@@ -9,7 +9,7 @@ import type { Simulator } from '../../simulator';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { CLAIM_TTL_MS, processPageJob } from '../../shared/worker/page-worker';
 import type { Destination } from '../../shared/destinations/destination';
-import { decodeJob } from '../../shared/queue/jobs';
+import { decodePageJob as decodeJob } from '../../shared/queue/jobs';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { QueueClient } from '@azure/storage-queue';
 import { Ledger } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
-import { JobQueue, decodeJob } from '../../shared/queue/jobs';
+import { JobQueue, decodePageJob as decodeJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
 import { silentLogger } from '../../shared/log';

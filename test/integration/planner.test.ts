@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { QueueClient } from '@azure/storage-queue';
 import { Ledger, liveSliceId, newSlice } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
-import { JobQueue, decodeJob } from '../../shared/queue/jobs';
+import { JobQueue, decodePageJob as decodeJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource, OUTBOX_STALE_MS } from '../../shared/planning/planner';
 import { silentLogger } from '../../shared/log';

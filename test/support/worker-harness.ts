@@ -9,12 +9,12 @@ import { MemoryLogger } from '../../shared/log';
 import type { Ledger } from '../../shared/state/ledger';
 import { MemoryTelemetry } from '../../shared/telemetry';
 import { storageFromEnvironment, type StorageClients } from '../../shared/state/storage';
-import { decodeJob, type JobQueue } from '../../shared/queue/jobs';
+import { decodeJob, type JobQueue, type QueueJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
 import { runDuePreflights } from '../../shared/planning/preflight-step';
 import { canPreflight } from '../../shared/diagnostics/preflight';
-import { type PageOutcome, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
+import { type PageOutcome, type PageResultSummary, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
 import { processJob } from '../../shared/worker/jobs';
 import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
@@ -39,6 +39,13 @@ export interface Harness {
   outcomes: Record<string, number>;
   plan(sourceId?: string): Promise<string>;
   drain(opts?: { maxJobs?: number; advancePerJobMs?: number; maxDequeue?: number }): Promise<void>;
+  /**
+   * A timeline: the planner runs every `planEveryMs` of clock time (every source), and every job runs
+   * when it is due (its notBefore); the clock moves to the next planner run or due job when nothing
+   * is due now. `afterJob` sees each job and its result (e.g. to check what receivers hold after
+   * every page); `beforePlan` runs before each planner run (e.g. to bring a destination back).
+   */
+  runFor(durationMs: number, opts?: { planEveryMs?: number; afterJob?: (job: QueueJob, result: PageResultSummary) => Promise<void> | void; beforePlan?: (now: number) => Promise<void> | void }): Promise<void>;
   /** Replaces the configuration (as a redeploy with a changed config would). */
   reconfigure(doc: unknown): void;
   /**
@@ -153,6 +160,50 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
         }
       }
       throw new Error('drain did not finish');
+    },
+    async runFor(durationMs, ro = {}) {
+      const end = clock.now() + durationMs;
+      const every = ro.planEveryMs ?? 60_000;
+      let nextPlan = clock.now();
+      while (clock.now() < end) {
+        if (clock.now() >= nextPlan) {
+          await ro.beforePlan?.(clock.now());
+          for (const source of rt.config.sources) {
+            await planSource(deps, source);
+            if (canPreflight(deps)) await runDuePreflights(deps, [source]);
+          }
+          nextPlan += every;
+        }
+        // Every job due now, until a round finds none; remember when the others are due.
+        let earliest = Number.POSITIVE_INFINITY;
+        const seenNotDue = new Set<string>();
+        for (let round = 0; round < 100_000; round++) {
+          const r = await q.receiveMessages({ numberOfMessages: 16, visibilityTimeout: opts.visibilitySec ?? 60 });
+          if (!r.receivedMessageItems.length) break;
+          let ran = 0, fresh = 0;
+          for (const m of r.receivedMessageItems) {
+            const text = Buffer.from(m.messageText, 'base64').toString('utf8');
+            const job = decodeJob(text);
+            if (job.notBefore !== undefined && job.notBefore > clock.now()) {
+              earliest = Math.min(earliest, job.notBefore);
+              if (!seenNotDue.has(m.messageText)) fresh++;
+              seenNotDue.add(m.messageText);
+              await q.deleteMessage(m.messageId, m.popReceipt);
+              await q.sendMessage(m.messageText);
+              continue;
+            }
+            const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
+            outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
+            await q.deleteMessage(m.messageId, m.popReceipt);
+            ran++;
+            await ro.afterJob?.(job, res);
+          }
+          // Only jobs not yet due, all of them seen before: nothing more is due now.
+          if (!ran && !fresh) break;
+        }
+        const next = Math.min(nextPlan, earliest, end);
+        if (next > clock.now()) clock.set(next);
+      }
     },
     async releaseInFlight() {
       for (const [id, receipt] of inFlight) await q.updateMessage(id, receipt, undefined, 0).catch(() => undefined);

@@ -7,6 +7,9 @@ import type { ConfigIssue } from '../../shared/config-common/types';
 import type { HttpDestinationConfig } from '../../shared/destinations/http/config';
 import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../../shared/time/expressions';
 
+/** A destination's backlog limits when it sets none (docs/destinations.md). */
+const DEFAULT_BACKLOG = { maxPages: 50_000, maxBytes: 10 * 1024 ** 3, maxAgeMs: 7 * DAY_MS };
+
 const TENANT = '8f2c1a9e-3b4d-4c6e-9f01-23456789abcd';
 const CLIENT = '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9';
 const ENV = { CONTOSO_SECRET: 'set', KEY_VAULT_URI: 'https://mtc-vault.vault.azure.net/' };
@@ -91,6 +94,7 @@ describe('parseConfig: a valid document', () => {
       format: 'raw',
       acceptedDomains: [],
       privacy: { drop: [], hash: [] },
+      backlog: DEFAULT_BACKLOG,
     });
   });
 
@@ -150,7 +154,7 @@ describe('parseConfig: a valid document', () => {
     assert.equal(h.gzip, true);
     assert.equal(h.maxBatchBytes, 2_000_000);
     assert.equal(h.timeoutMs, 45 * SECOND_MS);
-    assert.deepEqual(config.destinations[1], { id: 'local', type: 'file', directory: './out', maxBatchRecords: 200, retry: DEFAULT_RETRY_POLICY, format: 'raw', acceptedDomains: [], privacy: { drop: [], hash: [] } });
+    assert.deepEqual(config.destinations[1], { id: 'local', type: 'file', directory: './out', maxBatchRecords: 200, retry: DEFAULT_RETRY_POLICY, format: 'raw', acceptedDomains: [], privacy: { drop: [], hash: [] }, backlog: DEFAULT_BACKLOG });
   });
 
   it('accepts a $schema field at the top level', () => {

@@ -73,35 +73,9 @@ export async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig,
   return scheduleRetryOrPark(deps, source, slice, job, error, source.retry, requests, 'receiving');
 }
 
-/** Some destinations failed the page: retry it (for them alone) at the pace of the slowest, or park. */
-export async function failDelivery(deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, failures: { destination: string; error: CollectorError }[], requests: number): Promise<PageResultSummary> {
-  // The slowest-recovering destination sets the pace: the longest delay among the failed ones.
-  let chosen = failures[0]!;
-  let policy = retryPolicyOf(deps, chosen.destination, source);
-  for (const f of failures.slice(1)) {
-    const p = retryPolicyOf(deps, f.destination, source);
-    if (retryDelayMs(p, job.attempt, f.error.retryAfterSec) > retryDelayMs(policy, job.attempt, chosen.error.retryAfterSec)) {
-      chosen = f;
-      policy = p;
-    }
-  }
-  const error = new CollectorError('FirstPartyGeneric', `destination ${chosen.destination}: ${chosen.error.message}`, {
-    code: chosen.error.code, retryable: failures.every((f) => policyRetries(retryPolicyOf(deps, f.destination, source), f.error)),
-    ...(chosen.error.statusCode ? { statusCode: chosen.error.statusCode } : {}),
-    ...(chosen.error.excerpt ? { excerpt: chosen.error.excerpt } : {}),
-    ...(chosen.error.fix ? { fix: chosen.error.fix } : {}),
-  });
-  return scheduleRetryOrPark(deps, source, slice, job, error, policy, requests, 'sending', `destination:${chosen.destination}`);
-}
-
-function retryPolicyOf(deps: WorkerDeps, destinationId: string, source: SourceConfig): RetryPolicyConfig {
-  const d = deps.config.destinations.find((x) => x.id === destinationId);
-  return d && 'retry' in d && d.retry ? d.retry : source.retry;
-}
-
 async function scheduleRetryOrPark(
   deps: WorkerDeps, source: SourceConfig, slice: SliceRow, job: PageJob, error: CollectorError,
-  policy: RetryPolicyConfig, requests: number, stage: 'receiving' | 'sending' | 'processing', parkReasonOverride?: string,
+  policy: RetryPolicyConfig, requests: number, stage: 'receiving' | 'processing', parkReasonOverride?: string,
 ): Promise<PageResultSummary> {
   const now = deps.clock.now();
   const delay = retryDelayMs(policy, job.attempt, error.retryAfterSec);
