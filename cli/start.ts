@@ -63,7 +63,15 @@ export function formatSummary(run: RunSummary, total: RunSummary, opts: { verbos
   for (const s of run.sources) {
     const t = totals.get(s.id) ?? s;
     lines.push(`  source ${s.id}: state ${s.state}, rows fetched ${s.rowsFetched}, requests ${s.requests}, slices done ${t.slices.done}, parked ${t.slices.parked}, pending ${t.slices.pending + t.slices.fetching}${t.completedUntil ? `, complete until ${t.completedUntil}` : ''}`);
-    for (const d of s.destinations) lines.push(`    destination ${d.id}: rows forwarded ${d.rowsForwarded}`);
+    for (const d of s.destinations) {
+      const td = t.destinations.find((x) => x.id === d.id) ?? d;
+      lines.push(`    destination ${d.id}: rows forwarded ${d.rowsForwarded}${td.state === 'ok' ? '' : `, ${td.state}${td.state === 'parked' ? ` (${td.parkReason})` : ''}, ${td.waiting} unit(s) waiting in its backlog`}`);
+      const de = td.lastError;
+      if (de && td.state !== 'ok') {
+        lines.push(`      last error${de.code ? ` [${de.code}]` : ''}: ${de.message ?? '(no message)'}`);
+        if (de.fix) lines.push(`      fix: ${de.fix}`);
+      }
+    }
     const e = s.lastError;
     if (e && (s.state !== 'Collecting' || t.slices.parked > 0 || t.slices.pending + t.slices.fetching > 0 || opts.verbose)) {
       lines.push(`    last error${e.code ? ` [${e.code}]` : ''}: ${e.message ?? '(no message)'}`);

@@ -117,6 +117,9 @@ param settleLagAlertThresholdSeconds int = 100800
 @description('Alert when a source gets more than this many 429 answers in each of two consecutive 15-minute windows (custom metric mtc.api.requests, status 429).')
 param throttledRequestsAlertThreshold int = 10
 
+@description('Alert when a destination has had units waiting in its backlog for longer than this (seconds).')
+param backlogAgeAlertThresholdSeconds int = 3600
+
 @description('Tags added to every resource.')
 param tags object = {}
 
@@ -140,13 +143,13 @@ var names = {
 // Names the code uses (shared/settings.ts defaults: queue page-jobs, table prefix mtc).
 var pageQueueName = 'page-jobs'
 var tablePrefix = 'mtc'
-var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget']
+var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget', '${tablePrefix}backlog']
 var deploymentContainerName = 'app-package-${take(resourceToken, 8)}'
 // Blob containers: the Functions host's own (timer locks and schedule status, host keys) and the
-// collector's (shared/runtime.ts: <prefix>spill, <prefix>seen). Created here so each gets its own
+// collector's (shared/runtime.ts: <prefix>spill, <prefix>seen, <prefix>backlog). Created here so each gets its own
 // narrow role assignment (modules/rbac.bicep).
 var hostContainerNames = ['azure-webjobs-hosts', 'azure-webjobs-secrets']
-var appContainerNames = ['${tablePrefix}spill', '${tablePrefix}seen']
+var appContainerNames = ['${tablePrefix}spill', '${tablePrefix}seen', '${tablePrefix}backlog']
 var workspaceForDiagnostics = diagnosticSettings ? monitoring.outputs.logAnalyticsId : ''
 
 module identity 'modules/identity.bicep' = {
@@ -267,6 +270,7 @@ module alerts 'modules/alerts.bicep' = {
     lagThresholdSeconds: lagAlertThresholdSeconds
     settleLagThresholdSeconds: settleLagAlertThresholdSeconds
     throttledRequestsThreshold: throttledRequestsAlertThreshold
+    backlogAgeThresholdSeconds: backlogAgeAlertThresholdSeconds
   }
 }
 

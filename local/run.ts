@@ -166,7 +166,8 @@ export interface SourceSummary {
   rowsFetched: number;
   requests: number;
   completedUntil?: string;
-  destinations: { id: string; rowsForwarded: number }[];
+  /** Per destination: rows it acknowledged (directly and from its backlog), its state and what still waits for it. */
+  destinations: { id: string; rowsForwarded: number; state: string; waiting: number; parkReason?: string; lastError?: SourceSummary['lastError'] }[];
 }
 
 export interface RunSummary {
@@ -201,13 +202,22 @@ export async function summarise(): Promise<RunSummary> {
     const health = await rt.ledger.getHealth(source.id);
     const lastError = parseLastError(health?.lastError);
     out.parked += slices.parked;
+    const destinations: SourceSummary['destinations'] = [];
+    for (const [id, rows] of forwarded) {
+      const p = await rt.backlog.getProgress(source.id, id);
+      const destError = p && p.state !== 'ok' ? parseLastError(p.lastError) : undefined;
+      destinations.push({
+        id, rowsForwarded: rows + (p?.drainedEvents ?? 0), state: p?.state ?? 'ok', waiting: p?.state === 'ok' ? 0 : p?.pages ?? 0,
+        ...(p?.parkReason ? { parkReason: p.parkReason } : {}), ...(destError ? { lastError: destError } : {}),
+      });
+    }
     out.sources.push({
       id: source.id, enabled: source.enabled,
       state: !source.enabled ? 'Stopping' : health?.state ?? 'Pending',
       ...(lastError ? { lastError } : {}),
       slices, rowsFetched, requests,
       ...(health?.completedUntil ? { completedUntil: new Date(health.completedUntil).toISOString() } : {}),
-      destinations: [...forwarded].map(([id, rowsForwarded]) => ({ id, rowsForwarded })),
+      destinations,
     });
   }
   return out;
@@ -226,7 +236,7 @@ export function summaryDelta(before: RunSummary, after: RunSummary): RunSummary 
         ...s,
         rowsFetched: s.rowsFetched - b.rowsFetched,
         requests: s.requests - b.requests,
-        destinations: s.destinations.map((d) => ({ id: d.id, rowsForwarded: d.rowsForwarded - (fwd.get(d.id) ?? 0) })),
+        destinations: s.destinations.map((d) => ({ ...d, rowsForwarded: d.rowsForwarded - (fwd.get(d.id) ?? 0) })),
       };
     }),
   };
@@ -234,8 +244,9 @@ export function summaryDelta(before: RunSummary, after: RunSummary): RunSummary 
 
 /**
  * Why a `--once` run failed, one line per problem (empty: it succeeded). A run fails when an
- * enabled source ends in Error or Stopping, when a slice is parked, or when an enabled source that
- * had work planned completed none of it. `run` holds this run's counters, `total` the ledger's.
+ * enabled source ends in Error or Stopping, when a slice is parked, when a destination is left
+ * behind (units wait in its backlog) or parked, or when an enabled source that had work planned
+ * completed none of it. `run` holds this run's counters, `total` the ledger's.
  */
 export function onceFailures(run: RunSummary, total: RunSummary, opts: { gaveUp?: boolean } = {}): string[] {
   const problems: string[] = [];
@@ -245,6 +256,10 @@ export function onceFailures(run: RunSummary, total: RunSummary, opts: { gaveUp?
     const t = totals.get(s.id) ?? s;
     if (s.state === 'Error' || s.state === 'Stopping') problems.push(`source ${s.id} ended in ${s.state}`);
     if (t.slices.parked > 0) problems.push(`source ${s.id} has ${t.slices.parked} parked slice(s)`);
+    for (const d of t.destinations) {
+      if (d.state === 'parked') problems.push(`destination ${d.id} of source ${s.id} is parked (${d.parkReason ?? 'limit'})`);
+      else if (d.state === 'lagging') problems.push(`destination ${d.id} of source ${s.id} is behind: ${d.waiting} unit(s) wait in its backlog`);
+    }
     const planned = t.slices.done + t.slices.parked + t.slices.pending + t.slices.fetching;
     if (planned > 0 && t.slices.done === 0) problems.push(`source ${s.id} collected nothing of what was planned`);
     else if (opts.gaveUp && t.slices.pending + t.slices.fetching > 0) problems.push(`source ${s.id} has ${t.slices.pending + t.slices.fetching} slice(s) still pending when the run gave up`);
@@ -252,10 +267,10 @@ export function onceFailures(run: RunSummary, total: RunSummary, opts: { gaveUp?
   return problems;
 }
 
-/** A number that grows whenever any source completes work (slices done or parked, rows fetched). */
+/** A number that grows whenever any source completes work (slices done or parked, rows fetched, rows a destination's drain delivered). */
 async function progressMark(): Promise<number> {
   const s = await summarise();
-  return s.sources.reduce((a, x) => a + x.slices.done + x.slices.parked + x.rowsFetched, 0);
+  return s.sources.reduce((a, x) => a + x.slices.done + x.slices.parked + x.rowsFetched + x.destinations.reduce((b, d) => b + d.rowsForwarded, 0), 0);
 }
 
 /**

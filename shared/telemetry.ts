@@ -147,7 +147,7 @@ export const EVENT_PROPERTIES: { readonly [K in keyof typeof EVENTS]: { readonly
   },
   sliceParked: {
     properties: ['source', 'slice', 'reason', 'errorType', 'code', 'message'],
-    description: 'A slice was parked. `reason`: `permanent`, `horizon`, `config`, `destination:<id>`, `poison` or `schema`.',
+    description: 'A slice was parked. `reason`: `permanent`, `horizon`, `config`, `poison` or `schema` (`destination:<id>` from versions before destinations had backlogs).',
   },
   destinationHealth: {
     properties: ['destination', 'type', 'ok', 'durationMs', 'code', 'message', 'fix'],
@@ -164,6 +164,8 @@ export const SPANS = {
   plan: 'mtc.plan',
   backfill: 'mtc.backfill',
   page: 'mtc.page',
+  /** A destination's drain job (shared/delivery/drain.ts): its backlog for one source. */
+  delivery: 'mtc.delivery',
 } as const;
 
 export type MetricKey = keyof typeof METRICS;

@@ -5,6 +5,9 @@
 //   mtc.source.lag_seconds  metric (gauge), dimension source        -> lag above a threshold
 //   mtc.health              event, properties source, state, errorType -> ThirdPartyConfig error
 //   mtc.api.requests        metric (counter), dimensions source, status -> sustained 429s
+//   mtc.destination.backlog_age_seconds metric (gauge), dimensions source, destination -> a destination behind
+//   mtc.destinations.parked metric (gauge), dimensions source, destination -> a parked destination
+// The destination rules split by "<source>/<destination>" in the source dimension.
 param location string
 param tags object = {}
 param appInsightsName string
@@ -18,6 +21,9 @@ param lagThresholdSeconds int = 3600
 @description('Alert when settledUntil is further behind now than this (seconds). Default: the last re-read age (24 h) + a bucket (1 h) + 3 h of margin.')
 param settleLagThresholdSeconds int = 100800
 param throttledRequestsThreshold int = 10
+
+@description('Alert when the oldest unit waiting for a destination is older than this (seconds).')
+param backlogAgeThresholdSeconds int = 3600
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
@@ -107,6 +113,32 @@ var rules = [
     aggregation: 'Total'
     threshold: throttledRequestsThreshold
     periods: 2
+  }
+  {
+    name: 'mtc-destination-backlog'
+    displayName: 'Message trace collector: a destination is behind'
+    description: 'A destination has had units waiting in its backlog for more than ${backlogAgeThresholdSeconds} s (mtc.destination.backlog_age_seconds): it is down or slow; the other destinations are not held back. See docs/operations.md, "Runbook: a destination behind or parked".'
+    severity: 2
+    windowSize: 'PT15M'
+    evaluationFrequency: 'PT5M'
+    query: 'customMetrics | where name == "mtc.destination.backlog_age_seconds" | extend source = strcat(tostring(customDimensions.source), "/", tostring(customDimensions.destination)) | summarize age = max(valueMax) by source'
+    measure: 'age'
+    aggregation: 'Maximum'
+    threshold: backlogAgeThresholdSeconds
+    periods: 1
+  }
+  {
+    name: 'mtc-destination-parked'
+    displayName: 'Message trace collector: a destination is parked'
+    description: 'A destination is parked for a source (mtc.destinations.parked): its backlog passed a limit, or it refused our credentials. Nothing more is stored for it; what it misses is recorded. Fix it, then POST /api/sources/<source>/destinations/<destination>/replay. See docs/operations.md, "Runbook: a destination behind or parked".'
+    severity: 1
+    windowSize: 'PT15M'
+    evaluationFrequency: 'PT5M'
+    query: 'customMetrics | where name == "mtc.destinations.parked" | extend source = strcat(tostring(customDimensions.source), "/", tostring(customDimensions.destination)) | summarize parked = max(valueMax) by source'
+    measure: 'parked'
+    aggregation: 'Maximum'
+    threshold: 0
+    periods: 1
   }
 ]
 

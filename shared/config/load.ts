@@ -131,6 +131,10 @@ function parseConfig<A extends AuthConfigBase, D extends DestinationConfigBase>(
       else destinationIdAt.set(id as string, i);
       if (!used.has(id as string)) out.warn(path, `no source sends to destination ${idText(id)}; add it to a source's "destinations" or remove it`);
     }
+    const rawRetry = raw && typeof raw === 'object' ? (raw as { retry?: unknown }).retry : undefined;
+    if (rawRetry && typeof rawRetry === 'object' && 'horizon' in rawRetry) {
+      out.warn([...path, 'retry', 'horizon'], 'a destination is no longer parked after a retry horizon: what it misses waits in its backlog until "backlog.maxAge" (default 7d), "backlog.maxPages" or "backlog.maxBytes" is passed; remove "horizon" or set "backlog.maxAge" instead');
+    }
     if (destination) {
       destinations.push(destination);
       const kind = components.destinations.find((k) => k.type === destination.type);

@@ -141,14 +141,15 @@ class DrainLease {
   }
 }
 
-interface Tally { pages: number; events: number; bytes: number; oldestAt: number; parkedEntries: number; uncommitted: number; left: number; delivered: number }
+interface Tally { pages: number; events: number; bytes: number; oldestAt: number; parkedEntries: number; uncommitted: number; left: number; delivered: number; drainedEvents?: number }
 
 async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Destination, job: DeliveryJob, lease: DrainLease): Promise<PageResultSummary> {
   const { backlog, clock, log } = deps;
   const destId = destination.id;
   const fields = { source: source.id, destination: destId };
   const started = performance.now();
-  let forwarded = 0;
+  /** Events delivered by this job, and how many of them the progress row already counts. */
+  let forwarded = 0, written = 0;
   for (let pass = 0; pass < 100; pass++) {
     const t: Tally = { pages: 0, events: 0, bytes: 0, oldestAt: 0, parkedEntries: 0, uncommitted: 0, left: 0, delivered: 0 };
     const count = (e: BacklogEntry) => {
@@ -192,22 +193,37 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
         if (rest.state === 'parked') t.parkedEntries++;
         else count(rest);
       }
-      return failPass(deps, source, destId, job, lease, result.error, t);
+      return failPass(deps, source, destId, job, lease, result.error, { ...t, drainedEvents: forwarded - written });
     }
     await lease.settle();
     if (lease.lost) return { outcome: 'claimed-elsewhere' };
     const now = clock.now();
     if (t.pages > 0) {
       // Units wait that this pass did not take (its time is up, or their producer has not committed yet).
-      await lease.update((x) => releaseDrain(recount(x, { ...t, delivered: t.delivered > 0 }, now)));
+      const unwritten = forwarded - written;
+      if (await lease.update((x) => releaseDrain(recount(x, { ...t, drainedEvents: unwritten }, now)))) written += unwritten;
       gauges(deps, lease.progress);
       const delayMs = t.left > 0 ? 0 : UNCOMMITTED_RETRY_MS;
       await deps.queue.send({ ...job, attempt: 0 }, { delayMs });
       log.log('info', `drain of ${destId} for ${source.id}: delivered ${t.delivered} unit(s), ${t.pages} still wait${t.left ? ' (continued in a new job)' : ' (their pages are not recorded yet)'}`, fields);
       return { outcome: 'forwarded', rowsForwarded: forwarded };
     }
-    // Nothing waits: back to ok, unless a hand-off raced in (the swap fails; go round again).
-    const done = await backlog.swapProgress(drained({ ...lease.progress, parkedEntries: t.parkedEntries }, now));
+    // Nothing waited in this pass. Decide on a fresh read of the row, then a fresh listing: a
+    // hand-off writes its entry before its compare-and-swap, so either this listing sees the entry
+    // or the swap below fails on the hand-off's write (and the drain goes round again).
+    const fresh = await backlog.getProgress(source.id, destId);
+    if (!fresh || fresh.state !== 'lagging' || fresh.claimOwner !== lease.progress.claimOwner) return { outcome: 'claimed-elsewhere', rowsForwarded: forwarded };
+    let waiting = false, parkedNow = 0;
+    for await (const e of backlog.listEntries(source.id, destId)) {
+      if (e.state === 'parked') parkedNow++;
+      else {
+        waiting = true;
+        break;
+      }
+    }
+    lease.progress = fresh;
+    if (waiting) continue;
+    const done = await backlog.swapProgress(drained(fresh, { drainedEvents: forwarded - written, parkedEntries: parkedNow }, now));
     if (done) {
       lease.progress = done;
       forgetDestinationStates(backlog);
@@ -215,9 +231,6 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
       log.log('info', `destination ${destId} caught up with source ${source.id}: its backlog is empty, pages go straight to it again`, fields);
       return { outcome: 'slice-done', rowsForwarded: forwarded };
     }
-    const fresh = await backlog.getProgress(source.id, destId);
-    if (!fresh || fresh.state !== 'lagging' || fresh.claimOwner !== lease.progress.claimOwner) return { outcome: 'claimed-elsewhere', rowsForwarded: forwarded };
-    lease.progress = fresh;
   }
   await deps.queue.send({ ...job, attempt: 0 });
   return { outcome: 'forwarded', rowsForwarded: forwarded };
@@ -296,8 +309,8 @@ async function failPass(deps: DrainDeps, source: SourceConfig, destId: string, j
   const policy = retryPolicyOfDestination(deps.config, destId);
   const delayMs = retryDelayMs(policy, lease.progress.attempts, error.retryAfterSec);
   const limits = backlogLimitsOf(deps.config, destId);
-  const written = await lease.update((x) => drainFailed(recount(x, { ...t, delivered: t.delivered > 0 }, now), { lastError: JSON.stringify(error.toHealth()), delayMs }, now));
-  if (!written) return { outcome: 'claimed-elsewhere', error };
+  const updated = await lease.update((x) => drainFailed(recount(x, { ...t, drainedEvents: t.drainedEvents ?? 0 }, now), { lastError: JSON.stringify(error.toHealth()), delayMs }, now));
+  if (!updated) return { outcome: 'claimed-elsewhere', error };
   gauges(deps, lease.progress);
   const passed = limitPassed(lease.progress, limits, now);
   if (passed) return parkDestination(deps, lease, passed, error);

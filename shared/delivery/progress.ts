@@ -57,6 +57,8 @@ export interface DestinationProgress {
   lastError: string;
   lastErrorAt: number;
   lastDeliveredAt: number;
+  /** Events the drain delivered from the backlog in all (for summaries; direct deliveries are in the slices' marks). */
+  drainedEvents: number;
   /** Why the destination is parked: `limit:pages`, `limit:bytes`, `limit:age` or `config`. */
   parkReason: string;
   parkedAt: number;
@@ -101,7 +103,7 @@ export function parsePageUnit(unit: string): { sliceId: string; page: number } |
 export function newProgress(sourceId: string, destination: string): DestinationProgress {
   return {
     sourceId, destination, state: 'ok', since: 0, pages: 0, events: 0, bytes: 0, oldestAt: 0, parkedEntries: 0,
-    claimOwner: '', claimUntil: 0, attempts: 0, nextAttemptAt: 0, lastError: '', lastErrorAt: 0, lastDeliveredAt: 0,
+    claimOwner: '', claimUntil: 0, attempts: 0, nextAttemptAt: 0, lastError: '', lastErrorAt: 0, lastDeliveredAt: 0, drainedEvents: 0,
     parkReason: '', parkedAt: 0, missed: [], missedUnits: 0, missedEvents: 0, replaying: [], resumedAt: 0, etag: '',
   };
 }
@@ -183,11 +185,12 @@ export function renewDrain(p: DestinationProgress, input: { owner: string; ttlMs
   return { ...p, claimUntil: now + input.ttlMs };
 }
 
-/** The drain delivered what it could; the backlog as counted now (exact: from the listing). */
-export function recount(p: DestinationProgress, input: { pages: number; events: number; bytes: number; oldestAt: number; parkedEntries: number; delivered: boolean }, now: number): DestinationProgress {
+/** The drain delivered what it could (`drainedEvents` more events); the backlog as counted now (exact: from the listing). */
+export function recount(p: DestinationProgress, input: { pages: number; events: number; bytes: number; oldestAt: number; parkedEntries: number; drainedEvents: number }, now: number): DestinationProgress {
   return {
     ...p, pages: input.pages, events: input.events, bytes: input.bytes, oldestAt: input.oldestAt, parkedEntries: input.parkedEntries,
-    ...(input.delivered ? { attempts: 0, nextAttemptAt: 0, lastDeliveredAt: now } : {}),
+    drainedEvents: p.drainedEvents + input.drainedEvents,
+    ...(input.drainedEvents > 0 ? { attempts: 0, nextAttemptAt: 0, lastDeliveredAt: now } : {}),
   };
 }
 
@@ -201,9 +204,10 @@ export function releaseDrain(p: DestinationProgress): DestinationProgress {
   return { ...p, claimOwner: '', claimUntil: 0 };
 }
 
-/** Nothing waits any more: back to ok (pages go straight to the destination again). */
-export function drained(p: DestinationProgress, now: number): DestinationProgress {
+/** Nothing waits any more (`drainedEvents` more delivered): back to ok (pages go straight to the destination again). */
+export function drained(p: DestinationProgress, input: { drainedEvents: number; parkedEntries: number }, now: number): DestinationProgress {
   if (p.state !== 'lagging') throw new IllegalProgressTransition('drained', p, 'only a lagging destination drains');
+  p = { ...p, drainedEvents: p.drainedEvents + input.drainedEvents, parkedEntries: input.parkedEntries };
   // Entries parked on their own stay counted (they wait for a replay); new units go straight to the destination.
   return { ...p, state: 'ok', since: 0, pages: 0, events: 0, bytes: 0, oldestAt: 0, claimOwner: '', claimUntil: 0, attempts: 0, nextAttemptAt: 0, lastDeliveredAt: now };
 }
@@ -268,6 +272,7 @@ function toProgress(sourceId: string, destination: string, e: Entity): Destinati
     claimOwner: String(e.claimOwner ?? ''), claimUntil: Number(e.claimUntil ?? 0),
     attempts: Number(e.attempts ?? 0), nextAttemptAt: Number(e.nextAttemptAt ?? 0),
     lastError: String(e.lastError ?? ''), lastErrorAt: Number(e.lastErrorAt ?? 0), lastDeliveredAt: Number(e.lastDeliveredAt ?? 0),
+    drainedEvents: Number(e.drainedEvents ?? 0),
     parkReason: String(e.parkReason ?? ''), parkedAt: Number(e.parkedAt ?? 0),
     missed: decodeRanges(e.missed), missedUnits: Number(e.missedUnits ?? 0), missedEvents: Number(e.missedEvents ?? 0),
     replaying: decodeRanges(e.replaying), resumedAt: Number(e.resumedAt ?? 0),
@@ -280,7 +285,7 @@ function fromProgress(p: DestinationProgress): Record<string, unknown> & { parti
     partitionKey: partitionOf(p.sourceId, p.destination), rowKey: PROGRESS_KEY,
     state: p.state, since: p.since, pages: p.pages, events: p.events, bytes: p.bytes, oldestAt: p.oldestAt, parkedEntries: p.parkedEntries,
     claimOwner: p.claimOwner, claimUntil: p.claimUntil, attempts: p.attempts, nextAttemptAt: p.nextAttemptAt,
-    lastError: clip(p.lastError), lastErrorAt: p.lastErrorAt, lastDeliveredAt: p.lastDeliveredAt,
+    lastError: clip(p.lastError), lastErrorAt: p.lastErrorAt, lastDeliveredAt: p.lastDeliveredAt, drainedEvents: p.drainedEvents,
     parkReason: p.parkReason, parkedAt: p.parkedAt, missed: encodeRanges(p.missed), missedUnits: p.missedUnits, missedEvents: p.missedEvents,
     replaying: encodeRanges(p.replaying), resumedAt: p.resumedAt,
   };

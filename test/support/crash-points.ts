@@ -35,7 +35,7 @@ const QUEUE_OPS = new Set(['sendMessage', 'receiveMessages', 'deleteMessage', 'p
 const CONTAINER_OPS = new Set(['createIfNotExists', 'deleteBlob']);
 const BLOB_OPS = new Set(['upload', 'uploadData', 'downloadToBuffer', 'download', 'deleteIfExists', 'delete', 'exists', 'getProperties']);
 /** Adapters whose callers name the site (the operation alone says little). */
-const ADAPTERS = /[\\/](state[\\/](ledger|storage|runs)|worker[\\/]page-store|settle[\\/]seen-store)\.js$/;
+const ADAPTERS = /[\\/](state[\\/](ledger|storage|runs)|worker[\\/]page-store|settle[\\/]seen-store|delivery[\\/]progress)\.js$/;
 
 /** The collector function that made the call: the first frame in dist/shared outside the adapters. */
 function callSite(op: string): string | undefined {
@@ -44,7 +44,7 @@ function callSite(op: string): string | undefined {
     const m = /at (?:async )?([\w.<>$]+) \((.*[\\/]dist[\\/]shared[\\/](.*?)\.js):\d+:\d+\)/.exec(line);
     if (!m) continue;
     if (ADAPTERS.test(`/${m[3]}.js`) || m[2]!.includes('node_modules')) continue;
-    const fn = m[1]!.replace(/^(HeldClaim|Ledger|TenantBudget|JobQueue)\./, '$1.');
+    const fn = m[1]!.replace(/^(HeldClaim|Ledger|TenantBudget|JobQueue|DrainLease)\./, '$1.');
     return `${op} <- ${fn} (${m[3]})`;
   }
   return undefined;

@@ -6,7 +6,8 @@
  *
  * It proves that every metric declared in METRICS comes out with exactly its declared tags, that
  * health changes are custom events, and that the queue hop carries the trace: a page job, its
- * continuation and its retry are spans of one trace, each the child of the span that enqueued it.
+ * continuation, its retry and the destination drain it started are spans of one trace, each the
+ * child of the span that enqueued it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -180,12 +181,23 @@ test('a page job, its continuation and its retry are spans of one trace, each th
   assert.equal(traceIds.size, 1, 'all pages of the slice are one trace');
   const plan = plans.find((s) => s.spanContext().traceId === [...traceIds][0]);
   assert.ok(plan, 'the trace starts at the plan span that enqueued page 0');
-  // The retried page (one API 503, one destination 503): its failing attempt is an ERROR span, the retry its child.
+  // The retried page (one API 503): its failing attempt is an ERROR span, the retry its child.
   const failed = pages.filter((s) => s.attributes['mtc.outcome'] === 'retry-scheduled');
-  assert.equal(failed.length, 2, 'one API failure and one destination failure were retried');
+  assert.equal(failed.length, 1, 'the API failure was retried (the destination failure went to its backlog, not a page retry)');
   for (const f of failed) {
     assert.equal(f.status.code, SpanStatusCode.ERROR);
     const retry = pages.find((s) => s.parentSpanContext?.spanId === f.spanContext().spanId && s.attributes['mtc.page'] === f.attributes['mtc.page'] && Number(s.attributes['mtc.attempt']) === Number(f.attributes['mtc.attempt']) + 1);
     assert.ok(retry, `the retry of ${String(f.attributes['mtc.slice'])} p${String(f.attributes['mtc.page'])} continues its trace`);
   }
+  // The destination's 503: the page went to its backlog, and the drain that delivered it continues
+  // the trace of the page that handed it off.
+  const drains = spans.filter((s) => s.name === SPANS.delivery);
+  assert.ok(drains.length >= 1, 'the destination\'s drain ran');
+  for (const d of drains) {
+    assert.equal(d.attributes['mtc.destination'], 'siem');
+    const parent = byId.get(d.parentSpanContext?.spanId ?? '');
+    assert.ok(parent && (parent.name === SPANS.page || parent.name === SPANS.delivery), 'a drain is the child of the page that handed off, or of the drain before it');
+    assert.equal(parent.spanContext().traceId, d.spanContext().traceId);
+  }
+  assert.ok(drains.some((d) => d.attributes['mtc.outcome'] === 'slice-done'), 'a drain caught the destination up');
 });

@@ -29,7 +29,7 @@ export function startJobTimer(clock: Clock, source: Pick<SourceConfig, 'id' | 'j
   const realMs = clock.toRealMs(limitMs);
   const timer = realMs > 0
     ? setTimeout(() => controller.abort(new CollectorError('ThirdPartyGeneric',
-      `${what} of source ${source.id} did not finish within its jobTimeout of ${formatLimit(limitMs)}; its requests were aborted and the page will be retried`,
+      `${what} of source ${source.id} did not finish within its jobTimeout of ${formatLimit(limitMs)}; its requests were aborted and it will be retried (a destination that did not answer gets the page in its backlog)`,
       { code: 'JobTimeout', retryable: true, fix: 'a destination or the API answers too slowly: check their health (GET /api/status/<source>), or raise the source\'s "jobTimeout" (keep it below host.json functionTimeout)' })), realMs)
     : undefined;
   timer?.unref?.();
