@@ -148,8 +148,8 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
   const destId = destination.id;
   const fields = { source: source.id, destination: destId };
   const started = performance.now();
-  /** Events delivered by this job, and how many of them the progress row already counts. */
-  let forwarded = 0, written = 0;
+  /** Events delivered by this job (the progress row counts them when the job ends: every path below ends it). */
+  let forwarded = 0;
   for (let pass = 0; pass < 100; pass++) {
     const t: Tally = { pages: 0, events: 0, bytes: 0, oldestAt: 0, parkedEntries: 0, uncommitted: 0, left: 0, delivered: 0 };
     const count = (e: BacklogEntry) => {
@@ -193,15 +193,14 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
         if (rest.state === 'parked') t.parkedEntries++;
         else count(rest);
       }
-      return failPass(deps, source, destId, job, lease, result.error, { ...t, drainedEvents: forwarded - written });
+      return failPass(deps, source, destId, job, lease, result.error, { ...t, drainedEvents: forwarded });
     }
     await lease.settle();
     if (lease.lost) return { outcome: 'claimed-elsewhere' };
     const now = clock.now();
     if (t.pages > 0) {
       // Units wait that this pass did not take (its time is up, or their producer has not committed yet).
-      const unwritten = forwarded - written;
-      if (await lease.update((x) => releaseDrain(recount(x, { ...t, drainedEvents: unwritten }, now)))) written += unwritten;
+      await lease.update((x) => releaseDrain(recount(x, { ...t, drainedEvents: forwarded }, now)));
       gauges(deps, lease.progress);
       const delayMs = t.left > 0 ? 0 : UNCOMMITTED_RETRY_MS;
       await deps.queue.send({ ...job, attempt: 0 }, { delayMs });
@@ -223,7 +222,7 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
     }
     lease.progress = fresh;
     if (waiting) continue;
-    const done = await backlog.swapProgress(drained(fresh, { drainedEvents: forwarded - written, parkedEntries: parkedNow }, now));
+    const done = await backlog.swapProgress(drained(fresh, { drainedEvents: forwarded, parkedEntries: parkedNow }, now));
     if (done) {
       lease.progress = done;
       forgetDestinationStates(backlog);
