@@ -44,11 +44,11 @@ test('the page queue, its poison queue, the state tables and every blob containe
     const leaf = (r: ArmResource): string => r.name.split('/').pop()!;
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/queueServices/queues').map(leaf).sort(), ['page-jobs', 'page-jobs-poison', 'page-jobs-poison-poison']);
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/tableServices/tables').map(leaf).sort(),
-      ['mtcbudget', 'mtccursors', 'mtchealth', 'mtcruns', 'mtcslices']);
+      ['mtcbacklog', 'mtcbudget', 'mtccursors', 'mtchealth', 'mtcruns', 'mtcslices']);
     const containers = ofType(snap, 'Microsoft.Storage/storageAccounts/blobServices/containers');
     for (const c of containers) assert.equal(at(c, 'properties.publicAccess'), 'None', c.name);
     const names = containers.map(leaf);
-    for (const name of ['azure-webjobs-hosts', 'azure-webjobs-secrets', 'mtcspill', 'mtcseen']) assert.ok(names.includes(name), `container ${name} missing`);
+    for (const name of ['azure-webjobs-hosts', 'azure-webjobs-secrets', 'mtcspill', 'mtcseen', 'mtcbacklog']) assert.ok(names.includes(name), `container ${name} missing`);
     assert.ok(names.some((n) => n.startsWith('app-package-')), 'no deployment package container');
   });
 });
@@ -221,6 +221,7 @@ test('each data role is granted to the app identity on the narrowest scope that 
       `${ROLE.storageBlobDataOwner} @ ${container('azure-webjobs-secrets')}`,
       `${ROLE.storageBlobDataContributor} @ ${container('mtcspill')}`,
       `${ROLE.storageBlobDataContributor} @ ${container('mtcseen')}`,
+      `${ROLE.storageBlobDataContributor} @ ${container('mtcbacklog')}`,
       `${ROLE.storageQueueDataContributor} @ ${storage.id}`,
       `${ROLE.storageTableDataContributor} @ ${storage.id}`,
       `${ROLE.keyVaultSecretsUser} @ ${single(snap, 'Microsoft.KeyVault/vaults').id}`,
@@ -362,11 +363,11 @@ test('the alert rules and the workbook query exactly the telemetry names documen
   const ops = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
   const rules = ofType(snap, 'Microsoft.Insights/scheduledQueryRules');
   const alertQueries = rules.map((r) => String(at(r, 'properties.criteria.allOf.0.query') ?? (at(r, 'properties.criteria.allOf') as { query: string }[])[0]!.query));
-  assert.equal(rules.length, 5);
+  assert.equal(rules.length, 7);
   const ai = single(snap, 'Microsoft.Insights/components');
   for (const r of rules) assert.deepEqual(at(r, 'properties.scopes'), [ai.id], r.name);
   const alerts = alertQueries.join('\n');
-  for (const name of ['mtc.slices.parked', 'mtc.source.lag_seconds', 'mtc.health', 'mtc.api.requests']) {
+  for (const name of ['mtc.slices.parked', 'mtc.source.lag_seconds', 'mtc.health', 'mtc.api.requests', 'mtc.destination.backlog_age_seconds', 'mtc.destinations.parked']) {
     assert.ok(alerts.includes(`name == "${name}"`), `no alert queries ${name}`);
   }
   assert.match(alerts, /customDimensions\.errorType\) == "ThirdPartyConfig"/);
