@@ -54,6 +54,12 @@ export interface SimulatorFlags {
   port?: number; host?: string; https?: boolean; seed?: number; rowsPerDay?: number; tenants?: number; latencyMs?: number; speed?: number;
   fault?: FaultRule[]; distributionListsPerDay?: number; distributionListRecipients?: { recipientsMin: number; recipientsMax: number };
   distributionList?: ListArg[]; lateRowFraction?: number; statusChangeFraction?: number;
+  detailRetentionDays?: number; detailBeyondRetention?: 'empty' | 'badRequest'; detailPageSize?: number;
+}
+
+function beyondRetentionArg(v: string): 'empty' | 'badRequest' {
+  if (v !== 'empty' && v !== 'badRequest') throw new InvalidArgumentError(`Option --detail-beyond-retention must be empty or badRequest, got '${v}'`);
+  return v;
 }
 
 /**
@@ -79,7 +85,12 @@ export function simulatorCommand(name = 'simulator'): Command {
     .option('--distribution-list-recipients <min-max>', 'recipients of those mails (default 1000-5000)', recipientsArg)
     .option('--distribution-list <recipients[@instant]>', 'one such mail at an ISO instant (default: 45 minutes before start); repeatable', listArg)
     .option('--late-row-fraction <f>', 'share of rows hidden until a page covering them was served (0..1, default 0)', fraction('--late-row-fraction'))
-    .option('--status-change-fraction <f>', 'share of rows whose status changes once a page served them (0..1, default 0)', fraction('--status-change-fraction'));
+    .option('--status-change-fraction <f>', 'share of rows whose status changes once a page served them (0..1, default 0)', fraction('--status-change-fraction'))
+    .option('--detail-retention-days <n>', 'getDetailsByRecipient: days a row keeps its details (default 90)',
+      numberArg('--detail-retention-days', (n) => n > 0 && n <= 3650, 'a number of days above 0, at most 3650'))
+    .option('--detail-beyond-retention <empty|badRequest>', 'getDetailsByRecipient for a row past the retention: {"value":[]} (empty, default) or a 400', beyondRetentionArg)
+    .option('--detail-page-size <n>', 'getDetailsByRecipient: events per page with @odata.nextLink (default 0: one page)',
+      numberArg('--detail-page-size', (n) => Number.isInteger(n) && n >= 0 && n <= 100_000, 'an integer from 0 to 100000'));
 }
 
 /** Simulator options from the parsed flags. */
@@ -90,6 +101,13 @@ export function simulatorOptionsFrom(f: SimulatorFlags, now: () => number = Date
   if (f.host !== undefined) options.host = f.host;
   if (f.seed !== undefined) options.seed = f.seed;
   if (f.latencyMs !== undefined) options.latency = { meanMs: f.latencyMs };
+  if (f.detailRetentionDays !== undefined || f.detailBeyondRetention !== undefined || f.detailPageSize !== undefined) {
+    options.graph = {
+      ...(f.detailRetentionDays !== undefined ? { detailRetentionDays: f.detailRetentionDays } : {}),
+      ...(f.detailBeyondRetention !== undefined ? { detailBeyondRetention: f.detailBeyondRetention } : {}),
+      ...(f.detailPageSize !== undefined ? { detailPageSize: f.detailPageSize } : {}),
+    };
+  }
   const traffic: NonNullable<SimulatorTenantOptions['traffic']> = {};
   if (f.distributionListsPerDay !== undefined || f.distributionListRecipients || f.distributionList) {
     const lists: DistributionListOptions = { ...defaultTrafficOptions(0).distributionLists, at: [] };

@@ -5,10 +5,10 @@
  */
 import { compareInstant, formatInstant, parseInstant, type Instant } from './instant';
 import { addressMatches, FilterError, parseGraphFilter, subjectMatches, type GraphFilter } from './graph-filter';
-import type { ResolvedSimulatorOptions } from './options';
+import { detailEventsOf, type DetailEvent } from './detail';
+import type { ResolvedGraphOptions } from './options';
 import { graphError, jsonResponse, MESSAGES, type RequestIds, type SimResponse } from './response';
 import { formatReceived, type TenantTraffic, type TraceRow, type TraceStatus } from './traffic';
-import { hash32 } from './prng';
 
 const DAY_MS = 86_400_000;
 const DEFAULT_WINDOW_MS = 48 * 3_600_000;
@@ -21,7 +21,7 @@ export interface GraphRequest {
   traffic: TenantTraffic;
   now: number;
   baseUrl: string;
-  options: ResolvedSimulatorOptions['graph'];
+  options: ResolvedGraphOptions;
 }
 
 /** The decoded `$skiptoken` (B.4): the V2-cmdlet continuation state. */
@@ -260,38 +260,82 @@ function collectPage(
   return { rows, more, hiddenCovered };
 }
 
+/** What getDetailsByRecipient knows about one (id, recipient) at `now`. */
+export type DetailAnswer =
+  | { kind: 'unknown' }
+  | { kind: 'beyondRetention'; retentionDays: number }
+  | { kind: 'events'; events: DetailEvent[] };
+
+/**
+ * The whole detail answer for (id, recipient) at `now`, before paging: the endpoint serves it and
+ * the ground truth returns it, so both always agree. Unknown ids and recipients, and rows not
+ * visible yet, are 'unknown' (B.6: {"value":[]}).
+ */
+export function detailAnswer(
+  traffic: TenantTraffic,
+  id: string,
+  recipientAddress: string,
+  now: number,
+  options: ResolvedGraphOptions,
+  version: 'v1.0' | 'beta',
+): DetailAnswer {
+  const message = traffic.rowsOfMessage(id.toLowerCase());
+  const row = message.find((r) => r.recipientAddress === recipientAddress.toLowerCase() && traffic.isVisible(r, now));
+  if (!row) return { kind: 'unknown' };
+  if (row.received.ms < now - options.detailRetentionDays * DAY_MS) return { kind: 'beyondRetention', retentionDays: options.detailRetentionDays };
+  const events = detailEventsOf(row, traffic.statusOf(row, now), now, {
+    seed: traffic.seed,
+    tenantIndex: traffic.tenantIndex,
+    domain: traffic.options.acceptedDomains[0]!,
+    recipients: message.length,
+    precision: options.receivedPrecision,
+    version,
+    shape: { spamData: options.detailSpamData, quarantine: options.detailQuarantine, eventNames: options.detailEventNames },
+  });
+  return { kind: 'events', events };
+}
+
+/** The detail `$skiptoken` (simulator paging, graph.detailPageSize): base64 JSON of the next event's index. */
+function encodeDetailToken(index: number): string {
+  return Buffer.from(JSON.stringify({ DetailIndex: index }), 'utf8').toString('base64');
+}
+
+function decodeDetailToken(text: string): number | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as { DetailIndex?: unknown };
+    return Number.isInteger(v.DetailIndex) && (v.DetailIndex as number) > 0 ? (v.DetailIndex as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** GET …/messageTraces/{id}/getDetailsByRecipient(recipientAddress='x') (B.6). */
 export function getDetailsByRecipient(req: GraphRequest, id: string, recipientAddress: string): SimResponse {
-  const row = req.traffic.rowsOfMessage(id.toLowerCase())
-    .find((r) => r.recipientAddress === recipientAddress.toLowerCase() && req.traffic.isVisible(r, req.now));
   const headers = { 'request-id': req.ids.requestId, 'client-request-id': req.ids.clientRequestId };
-  if (!row) return jsonResponse(200, { value: [] }, headers);
-  const precision = req.options.receivedPrecision;
-  const status = req.traffic.statusOf(row, req.now);
-  const server = `${row.id.slice(0, 2).toUpperCase()}2PR00MB${(hash32(row.received.ms) % 9000) + 1000}.namprd00.prod.outlook.com`;
-  const base = { id: row.id, messageId: row.messageId, action: '' };
-  const events: Record<string, unknown>[] = [{
-    ...base,
-    dateTime: formatReceived(row.received, precision),
-    event: 'Receive',
-    description: `Message received by: ${server}`,
-    data: `<root><MEP Name="Directionality" String="${row.direction === 'inbound' ? 'Incoming' : 'Originating'}"/><MEP Name="ClientIP" String="${row.fromIP}"/></root>`,
-  }];
-  const final: Partial<Record<TraceStatus, [string, string]>> = {
-    delivered: ['Deliver', 'The message was successfully delivered.'],
-    failed: ['Fail', 'Reason: [{LED=550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup}]'],
-    quarantined: ['Quarantine', 'The message was quarantined.'],
-    filteredAsSpam: ['Deliver', 'The message was delivered to the Junk Email folder.'],
-    expanded: ['Expand', 'The message was sent to a distribution group and expanded.'],
-    recalled: ['Recall', 'The message was recalled.'],
-  };
-  const last = final[status];
-  if (last) {
-    const at = Math.min(req.now, Math.max(row.finalAtMs, row.received.ms + 1000 + (hash32(row.received.ms, row.recipientAddress.length) % 4000)));
-    events.push({ ...base, dateTime: formatReceived({ ms: at, sub: 0 }, precision), event: last[0], description: last[1], data: '<root><MEP Name="DeliveryPriority" String="Normal"/></root>' });
+  const o = req.options;
+  let offset = 0;
+  const skipText = queryParam(req.url, '$skiptoken');
+  if (skipText !== undefined) {
+    const index = decodeDetailToken(skipText);
+    if (index === undefined) return badRequest(req, 'The $skiptoken is not valid. Follow @odata.nextLink exactly as returned.');
+    offset = index;
   }
-  return jsonResponse(200, {
-    '@odata.context': `${req.baseUrl}/${req.version}/$metadata#Collection(microsoft.graph.exchangeMessageTraceDetail)`,
-    value: events,
-  }, headers);
+  const answer = detailAnswer(req.traffic, id, recipientAddress, req.now, o, req.version);
+  if (answer.kind === 'unknown') return jsonResponse(200, { value: [] }, headers);
+  if (answer.kind === 'beyondRetention') {
+    if (o.detailBeyondRetention === 'badRequest') return badRequest(req, MESSAGES.startTooOld(answer.retentionDays));
+    return jsonResponse(200, { value: [] }, headers);
+  }
+  const all = answer.events;
+  const pageSize = o.detailPageSize > 0 ? o.detailPageSize : Math.max(1, all.length);
+  const page = all.slice(offset, offset + pageSize);
+  const body: Record<string, unknown> = {};
+  // B.6: v1.0 carries @odata.context; the beta example has none and types each item instead.
+  if (req.version === 'v1.0') body['@odata.context'] = `${req.baseUrl}/v1.0/$metadata#Collection(microsoft.graph.exchangeMessageTraceDetail)`;
+  body.value = page;
+  if (offset + pageSize < all.length) {
+    const quoted = encodeURIComponent(recipientAddress.replace(/'/g, "''"));
+    body['@odata.nextLink'] = `${req.baseUrl}/${req.version}/admin/exchange/tracing/messageTraces/${encodeURIComponent(id)}/getDetailsByRecipient(recipientAddress='${quoted}')?$skiptoken=${encodeURIComponent(encodeDetailToken(offset + pageSize))}`;
+  }
+  return jsonResponse(200, body, headers);
 }

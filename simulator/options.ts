@@ -7,6 +7,7 @@ import { SystemClock, type Clock } from '../shared/time/clock';
 import { FAULT_KINDS, type FaultRule } from './faults';
 import { hash32, Prng } from './prng';
 import { parseInstant } from './instant';
+import { DEFAULT_DETAIL_EVENT_NAMES, type DetailEventNames } from './detail';
 import { defaultTrafficOptions, type ReceivedPrecision, type TrafficOptions } from './traffic';
 
 export interface SimulatorTenantOptions {
@@ -42,7 +43,26 @@ export interface GraphBehaviourOptions {
    * length is not documented (B.4, UNCONFIRMED); collectors must store any length.
    */
   skipTokenPadding?: number;
+  /**
+   * getDetailsByRecipient (B.6): how long after receivedDateTime a row still has details. Default
+   * 90 (the V2 detail cmdlet searches 90 days). UNCONFIRMED for Graph: without dates the V2 cmdlet
+   * searches only the last 48 hours, so 2 is also plausible.
+   */
+  detailRetentionDays?: number;
+  /** A row older than detailRetentionDays: 'empty' (default) answers {"value":[]}, 'badRequest' a 400. UNCONFIRMED. */
+  detailBeyondRetention?: 'empty' | 'badRequest';
+  /** Events per detail page; longer answers carry @odata.nextLink. Default 0: no paging (B.6: paging is not documented). */
+  detailPageSize?: number;
+  /** Anti-spam verdict data: 'fields' (default: one MEP per field, SCL/SFV/CAT/BCL/DI...) or 'customData' (one `S:SFA=…` blob). UNCONFIRMED. */
+  detailSpamData?: 'fields' | 'customData';
+  /** A quarantined row ends with 'deliverToQuarantine' (default: Deliver to the quarantine folder) or 'quarantineEvent'. UNCONFIRMED. */
+  detailQuarantine?: 'deliverToQuarantine' | 'quarantineEvent';
+  /** Event names no Microsoft source confirms for this API (see simulator/detail.ts DetailEventNames). */
+  detailEventNames?: Partial<DetailEventNames>;
 }
+
+/** Graph options with every default filled in. */
+export type ResolvedGraphOptions = Required<Omit<GraphBehaviourOptions, 'detailEventNames'>> & { detailEventNames: DetailEventNames };
 
 export interface RwsBehaviourOptions {
   maxTop?: number;
@@ -88,7 +108,7 @@ export interface ResolvedSimulatorOptions {
   tokenLifetimeSec: number;
   latency: { meanMs: number; jitterMs: number };
   throttle: { limit: number; windowMs: number; countRejected: boolean };
-  graph: Required<GraphBehaviourOptions>;
+  graph: ResolvedGraphOptions;
   rws: Required<RwsBehaviourOptions>;
   faults: FaultRule[];
 }
@@ -130,6 +150,7 @@ const weight = nonNeg;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ADDRESS = /^[^@\s]+@[^@\s]+$/;
 const instantText = z.string().refine((t) => parseInstant(t) !== undefined, 'must be an ISO 8601 date-time such as 2026-03-01T10:00:00.0000000Z');
+const eventName = z.string().min(1, 'must be a non-empty event name such as Spam').max(64);
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 
 const trafficSchema = z.strictObject({
@@ -212,6 +233,15 @@ const optionsSchema = z.strictObject({
     receivedPrecision: z.enum(['seconds', 'millis', 'ticks7']).optional(),
     boundaryRepeats: z.enum(['sameTimestamp', 'lastRow', 'none']).optional(),
     skipTokenPadding: int(0, 1_000_000).optional(),
+    detailRetentionDays: z.number().positive().max(3650).optional(),
+    detailBeyondRetention: z.enum(['empty', 'badRequest']).optional(),
+    detailPageSize: int(0, 100_000).optional(),
+    detailSpamData: z.enum(['fields', 'customData']).optional(),
+    detailQuarantine: z.enum(['deliverToQuarantine', 'quarantineEvent']).optional(),
+    detailEventNames: z.strictObject({
+      spam: eventName.optional(), malware: eventName.optional(), transportRule: eventName.optional(),
+      expand: eventName.optional(), sendExternal: eventName.optional(), quarantine: eventName.optional(),
+    }).optional(),
   }).optional(),
   rws: z.strictObject({
     maxTop: int(1, 1_000_000).optional(),
@@ -314,7 +344,7 @@ export function parseSimulatorOptions(input: SimulatorOptions | undefined = {}):
       domainOwner.set(d.toLowerCase(), t.index);
     }
   }
-  const graph: Required<GraphBehaviourOptions> = {
+  const graph: ResolvedGraphOptions = {
     maxTop: o.graph?.maxTop ?? 5000,
     defaultTop: o.graph?.defaultTop ?? 1000,
     maxWindowDays: o.graph?.maxWindowDays ?? 10,
@@ -323,6 +353,12 @@ export function parseSimulatorOptions(input: SimulatorOptions | undefined = {}):
     receivedPrecision: o.graph?.receivedPrecision ?? 'ticks7',
     boundaryRepeats: o.graph?.boundaryRepeats ?? 'sameTimestamp',
     skipTokenPadding: o.graph?.skipTokenPadding ?? 0,
+    detailRetentionDays: o.graph?.detailRetentionDays ?? 90,
+    detailBeyondRetention: o.graph?.detailBeyondRetention ?? 'empty',
+    detailPageSize: o.graph?.detailPageSize ?? 0,
+    detailSpamData: o.graph?.detailSpamData ?? 'fields',
+    detailQuarantine: o.graph?.detailQuarantine ?? 'deliverToQuarantine',
+    detailEventNames: { ...DEFAULT_DETAIL_EVENT_NAMES, ...o.graph?.detailEventNames },
   };
   if (graph.defaultTop > graph.maxTop) throw new SimulatorOptionsError('graph.defaultTop', `Invalid simulator option graph.defaultTop: ${graph.defaultTop} is above graph.maxTop (${graph.maxTop})`);
   return {

@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import type { Clock } from '../shared/time/clock';
 import { EntraSimulator, type EntraApp } from './entra';
 import { ECHO_FAULTS, FaultEngine, type FaultApi, type FaultKind, type FaultRule } from './faults';
-import { getDetailsByRecipient, listMessageTraces, poisonNextLink, type GraphRequest } from './graph';
+import type { DetailEvent } from './detail';
+import { detailAnswer, getDetailsByRecipient, listMessageTraces, poisonNextLink, type GraphRequest } from './graph';
 import { parseSimulatorOptions, SimulatorOptionsError, type ResolvedTenant, type SimulatorOptions, type SimulatorTenantOptions } from './options';
 import { hash32, Prng } from './prng';
 import { graphError, jsonResponse, MESSAGES, newRequestIds, rwsError, type RequestIds, type SimResponse } from './response';
@@ -62,6 +63,20 @@ export interface GroundTruthOptions {
   lateRows?: 'visible' | 'served' | 'none';
 }
 
+/** Options of the detail ground truth. */
+export interface DetailGroundTruthOptions {
+  /** The instant asked about (default clock.now()): the row's visibility and status then. */
+  asOf?: number;
+  /** 'v1.0' (default) or 'beta' (each event then carries @odata.type). */
+  version?: 'v1.0' | 'beta';
+}
+
+/** One row of groundTruthDetails: the row (as groundTruth returns it) and its detail events. */
+export interface RowWithDetails {
+  row: GraphMessageTraceRow;
+  details: DetailEvent[];
+}
+
 export interface Simulator {
   /** e.g. https://127.0.0.1:54321 (authority host, Graph root and RWS host are the same origin). */
   readonly baseUrl: string;
@@ -83,6 +98,20 @@ export interface Simulator {
    */
   groundTruth(tenantId: string, startMs: number, endMs: number, opts?: GroundTruthOptions): GraphMessageTraceRow[];
   countGroundTruth(tenantId: string, startMs: number, endMs: number, opts?: GroundTruthOptions): number;
+  /**
+   * Detail ground truth: exactly the events getDetailsByRecipient answers for this row at
+   * `asOf` (every page of it, in order), or [] when it answers {"value":[]} (unknown id or
+   * recipient, a row not visible yet, a row beyond graph.detailRetentionDays; with
+   * detailBeyondRetention 'badRequest' the endpoint answers 400 there instead). The recipient
+   * compares case-insensitively.
+   */
+  detailsGroundTruth(tenantId: string, row: { id: string; recipientAddress: string }, opts?: DetailGroundTruthOptions): DetailEvent[];
+  /**
+   * groundTruth for [startMs, endMs) with each row's detail ground truth, optionally only the rows
+   * whose status (as of asOf, case-insensitive) is in `statuses`, e.g. ['failed', 'quarantined',
+   * 'filteredAsSpam'] for the rows a collector enriches.
+   */
+  groundTruthDetails(tenantId: string, startMs: number, endMs: number, opts?: GroundTruthOptions & DetailGroundTruthOptions & { statuses?: string[] }): RowWithDetails[];
   stats(tenantId: string): SimulatorTenantStats;
   addFault(rule: FaultRule): void;
   /**
@@ -437,6 +466,21 @@ export async function startSimulator(options?: SimulatorOptions): Promise<Simula
         if (!onlyVisible || t.traffic.isVisible(row, asOf)) n++;
       }
       return n;
+    },
+    detailsGroundTruth(tenantId, row, opts) {
+      const t = tenantOrThrow(tenantId, 'detailsGroundTruth');
+      if (!row || typeof row.id !== 'string' || typeof row.recipientAddress !== 'string') {
+        throw new TypeError('Simulator.detailsGroundTruth: pass the row as { id, recipientAddress } (strings), e.g. a row of groundTruth()');
+      }
+      const answer = detailAnswer(t.traffic, row.id, row.recipientAddress, opts?.asOf ?? clock.now(), o.graph, opts?.version ?? 'v1.0');
+      return answer.kind === 'events' ? answer.events : [];
+    },
+    groundTruthDetails(tenantId, startMs, endMs, opts) {
+      const wanted = opts?.statuses?.map((s) => s.toLowerCase());
+      const asOf = opts?.asOf ?? clock.now();
+      return simulator.groundTruth(tenantId, startMs, endMs, { ...opts, asOf })
+        .filter((r) => !wanted || wanted.includes(r.status.toLowerCase()))
+        .map((r) => ({ row: r, details: simulator.detailsGroundTruth(tenantId, r, { asOf, ...(opts?.version ? { version: opts.version } : {}) }) }));
     },
     stats(tenantId) {
       return structuredClone(tenantOrThrow(tenantId, 'stats').stats);

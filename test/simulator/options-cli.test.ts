@@ -67,7 +67,8 @@ describe('command line', () => {
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 
-  for (const [args, option] of [[['--bogus'], '--bogus'], [['--port', 'abc'], '--port'], [['--fault', 'explode:0.5'], '--fault'], [['--speed', '0'], '--speed'], [['--rows-per-day'], '--rows-per-day']] as const) {
+  for (const [args, option] of [[['--bogus'], '--bogus'], [['--port', 'abc'], '--port'], [['--fault', 'explode:0.5'], '--fault'], [['--speed', '0'], '--speed'], [['--rows-per-day'], '--rows-per-day'],
+    [['--detail-retention-days', '0'], '--detail-retention-days'], [['--detail-beyond-retention', 'never'], '--detail-beyond-retention'], [['--detail-page-size', '1.5'], '--detail-page-size']] as const) {
     test(`${args.join(' ')} exits with code 2 and a message naming ${option}`, async () => {
       const r = await run([...args]);
       assert.equal(r.code, 2);
@@ -84,6 +85,16 @@ describe('command line', () => {
     assert.deepEqual(options.latency, { meanMs: 20 });
     assert.deepEqual(options.faults, [{ kind: '503', probability: 0.1 }, { kind: 'html', probability: 0.02 }]);
     assert.match(options.clock!.describe(), /accelerated x60/);
+  });
+
+  test('the getDetailsByRecipient flags set graph.detailRetentionDays, detailBeyondRetention and detailPageSize', () => {
+    const { options } = parseCliArgs(['--detail-retention-days', '2', '--detail-beyond-retention', 'badRequest', '--detail-page-size', '3'], () => 1_000);
+    assert.deepEqual(options.graph, { detailRetentionDays: 2, detailBeyondRetention: 'badRequest', detailPageSize: 3 });
+    const resolved = parseSimulatorOptions(options).graph;
+    assert.equal(resolved.detailRetentionDays, 2);
+    assert.equal(parseCliArgs([], () => 1_000).options.graph, undefined, 'no flag, no graph options');
+    assert.equal(parseSimulatorOptions().graph.detailRetentionDays, 90);
+    assert.equal(parseSimulatorOptions().graph.detailPageSize, 0);
   });
 
   test('starts, prints the URLs, each tenant\'s credentials and a curl sequence, and stops on SIGINT', async () => {
