@@ -88,8 +88,8 @@ export class ElasticDestination implements Destination {
 
   /** The index and pipeline of an event. */
   private targetOf(event: TraceEvent): { index: string; pipeline?: string } {
-    if (isDetailEvent(event)) return this.detail;
-    return { index: this.config.index, ...(this.config.pipeline ? { pipeline: this.config.pipeline } : {}) };
+    const { index, pipeline } = isDetailEvent(event) ? this.detail : this.config;
+    return { index, ...(pipeline ? { pipeline } : {}) };
   }
 
   async send(events: TraceEvent[], ctx: SendContext): Promise<void> {

@@ -14,9 +14,9 @@
  *   intermediary: the Exchange Online server;
  * - security_result: summary (event name), description (the SMTP response or description), action
  *   (ALLOW, BLOCK, QUARANTINE, ALLOW_WITH_MODIFICATION for a control's verdict, FAIL for a failed
- *   delivery), rule_name / rule_id (transport or DLP rule), category (MAIL_SPAM, MAIL_PHISHING,
- *   MAIL_SPOOFING, SOFTWARE_MALICIOUS, DATA_EXFILTRATION for DLP, POLICY_VIOLATION for a mail flow rule),
- *   confidence_details (the SCL), detection_fields (SFV, CAT, DI, SCL, the enhanced status code);
+ *   delivery), rule_name / rule_id (transport or DLP rule), category (MAIL_SPAM for spam and bulk,
+ *   MAIL_PHISHING for phishing and spoofing or impersonation, SOFTWARE_MALICIOUS, DATA_EXFILTRATION for
+ *   a DLP rule), confidence_details (the SCL), detection_fields (SFV, CAT, DI, SCL, the enhanced status code);
  * - additional: the collector's join keys (trace_event_id, row_key, detail_index, detail_count), the
  *   tenant and source, the row's status, and `data`, the XML blob whole.
  *
@@ -29,7 +29,7 @@ import { controlVerdict, detailFacts, threatCategoryOf } from '../detail';
 import { canonicalStatus, compact, detailFieldsOf, detailIso, text } from '../fields';
 
 const ACTIONS = { allowed: 'ALLOW', blocked: 'BLOCK', deleted: 'BLOCK', quarantined: 'QUARANTINE', junk: 'ALLOW_WITH_MODIFICATION', modified: 'ALLOW_WITH_MODIFICATION', detected: 'UNKNOWN_ACTION' } as const;
-const CATEGORIES = { phishing: 'MAIL_PHISHING', spam: 'MAIL_SPAM', bulk: 'MAIL_SPAM', spoofing: 'MAIL_SPOOFING', malware: 'SOFTWARE_MALICIOUS' } as const;
+const CATEGORIES = { phishing: 'MAIL_PHISHING', spam: 'MAIL_SPAM', bulk: 'MAIL_SPAM', spoofing: 'MAIL_PHISHING', malware: 'SOFTWARE_MALICIOUS' } as const;
 
 export function toDetailUdm(event: TraceEvent): Record<string, unknown> {
   const r = event.row;
@@ -42,7 +42,6 @@ export function toDetailUdm(event: TraceEvent): Record<string, unknown> {
   const category = [
     threat ? CATEGORIES[threat] : undefined,
     facts.kind === 'dlp-rule' ? 'DATA_EXFILTRATION' : undefined,
-    facts.kind === 'transport-rule' && verdict && verdict !== 'allowed' && verdict !== 'detected' ? 'POLICY_VIOLATION' : undefined,
   ].filter((c): c is string => !!c);
   const action = verdict ? ACTIONS[verdict] : facts.kind === 'fail' ? 'FAIL' : undefined;
   const denied = verdict === 'blocked' || verdict === 'quarantined' || verdict === 'deleted';
