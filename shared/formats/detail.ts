@@ -386,10 +386,11 @@ export function controlVerdict(facts: DetailFacts, action?: unknown): ControlVer
   }
   if (act.includes('quarantine')) return 'quarantined';
   if (act.includes('delete')) return 'deleted';
-  if (/\b(ba|block\w*|reject\w*|nd[rd])\b/.test(act)) return 'blocked';
+  if (/\b(ba|block\w*|reject\w*)\b/.test(act)) return 'blocked';
   if (act.includes('allow')) return 'allowed';
-  if (act.trim()) return 'modified';
-  return 'detected';
+  // Notifications, reports and audits leave the message as it was.
+  if (!act.trim() || /notify|report|alert|audit|incident/.test(act)) return 'detected';
+  return 'modified';
 }
 
 /** Phishing, malware or spam from the spam category (CAT) and verdict, as the threat category of a detail. */
@@ -397,8 +398,8 @@ export function threatCategoryOf(facts: DetailFacts): 'phishing' | 'malware' | '
   const cat = facts.spamCategory;
   if (cat === 'HPHISH' || cat === 'PHSH' || cat === 'HPHSH') return 'phishing';
   if (cat === 'MALW' || facts.kind === 'malware') return 'malware';
-  if (cat === 'SPOOF' || cat === 'DIMP' || cat === 'GIMP' || cat === 'UIMP' || cat === 'OSPM') return cat === 'OSPM' ? 'spam' : 'spoofing';
+  if (cat === 'SPOOF' || cat === 'DIMP' || cat === 'GIMP' || cat === 'UIMP') return 'spoofing';
   if (cat === 'BULK') return 'bulk';
-  if (cat === 'SPM' || cat === 'HSPM' || facts.sfv === 'SPM') return 'spam';
+  if (cat === 'SPM' || cat === 'HSPM' || cat === 'OSPM' || facts.sfv === 'SPM') return 'spam';
   return undefined;
 }

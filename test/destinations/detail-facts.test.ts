@@ -65,6 +65,16 @@ describe('detail facts', () => {
     assert.equal(detailFacts(d('Spam', 'Spam confidence level: 42')).scl, undefined, 'an SCL outside -1..9 is not an SCL');
   });
 
+  it('reads a control\'s verdict from the spam action, the verdict, or the rule\'s action', () => {
+    const rule = (action: string) => controlVerdict(detailFacts(d('Transport rule', '', `<root><MEP Name="CustomData" Blob="S:TRA=ETR|ruleId=x|action=${action}|mode=Enforce" /></root>`)));
+    assert.deepEqual(['RejectMessage', 'DeleteMessage', 'Quarantine', 'ApplyHtmlDisclaimer', 'SetSCL', 'NotifyUser', 'GenerateIncidentReport'].map(rule), ['blocked', 'deleted', 'quarantined', 'modified', 'modified', 'detected', 'detected']);
+    const spam = (di: string, sfv = 'SPM') => controlVerdict(detailFacts(d('Spam', '', `<root><MEP Name="DI" String="${di}" /><MEP Name="SFV" String="${sfv}" /></root>`)));
+    assert.deepEqual(['SQ', 'SJ', 'SD', 'SB', 'SN'].map((di) => spam(di)), ['quarantined', 'junk', 'deleted', 'blocked', 'allowed']);
+    assert.equal(spam('', 'NSPM'), 'allowed');
+    assert.equal(spam('', 'SPM'), 'detected');
+    assert.equal(controlVerdict(detailFacts(d('Fail', 'Reason: [{LED=550 5.1.10 x}]'))), undefined, 'a routing step has no verdict');
+  });
+
   it('classifies the event names the API writes, in any case', () => {
     const names: [string, string][] = [['Receive', 'receive'], ['SUBMIT', 'submit'], ['Send external', 'send'], ['Deliver', 'deliver'], ['Fail', 'fail'], ['Defer', 'defer'], ['Drop', 'drop'], ['Expand DL', 'expand'], ['Resolve', 'redirect'], ['Transport rule', 'transport-rule'], ['DLP rule', 'dlp-rule'], ['Spam', 'spam'], ['Malware', 'malware'], ['Quarantine', 'quarantine'], ['Sensitivity label', 'other'], ['', 'other']];
     for (const [name, kind] of names) assert.equal(detailKind(name), kind, name);
