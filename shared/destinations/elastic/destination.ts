@@ -48,8 +48,7 @@ export function detailTarget(config: Pick<ElasticDestinationConfig, 'index' | 'f
 
 /** The document Elastic's message trace integration pipeline reads, around a report record. */
 export function integrationDocument(record: Record<string, unknown>, acceptedDomains: readonly string[]): Record<string, unknown> {
-  const at = record.Received ?? record.Date;
-  const received = typeof at === 'string' ? receivedMs(at) : Number.NaN;
+  const received = typeof record.Received === 'string' ? receivedMs(record.Received) : Number.NaN;
   return {
     ...(Number.isNaN(received) ? {} : { '@timestamp': new Date(received).toISOString() }),
     message: JSON.stringify(record),

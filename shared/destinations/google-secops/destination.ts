@@ -60,9 +60,8 @@ export class GoogleSecOpsDestination implements Destination {
     return this.config.logType === GOOGLE_SECOPS_MESSAGETRACE_LOG_TYPE;
   }
 
-  /** A detail event as a UDM event, after the privacy rules, with the namespace and labels. */
-  private async udmOf(event: TraceEvent): Promise<Record<string, unknown>> {
-    const key = this.config.privacy.hashKey ? await this.secrets.get(this.config.privacy.hashKey) : undefined;
+  /** A detail event as a UDM event, after the privacy rules (`key`: the resolved hash key), with the namespace and labels. */
+  private udmOf(event: TraceEvent, key: string | undefined): Record<string, unknown> {
     const udm = toDetailUdm(applyPrivacy(event, this.config.privacy, key));
     const labels = Object.entries(this.config.labels).map(([k, value]) => ({ key: k, value }));
     if (labels.length) (udm.metadata as Record<string, unknown>).ingestion_labels = labels;
@@ -76,13 +75,15 @@ export class GoogleSecOpsDestination implements Destination {
     const tooLarge = (e: TraceEvent) => firstPartyGeneric(`Destination ${this.id} (Google SecOps): event ${e.eventId} alone is larger than a request may be (${this.config.maxBatchBytes} bytes).`, {
       code: 'EntryTooLarge', retryable: false, fix: 'Drop large fields with "privacy": {"drop": ["subject"]}, or raise "maxBatchBytes" up to 1000000.',
     });
+    const runs = runsBy(events, (e) => (isDetailEvent(e) && this.detailsAsUdm ? 'udm' : 'log') as 'udm' | 'log');
+    const key = runs.some((r) => r.key === 'udm') && this.config.privacy.hashKey ? await this.secrets.get(this.config.privacy.hashKey) : undefined;
     const batches: { kind: 'udm' | 'log'; entries: string[] }[] = [];
-    for (const run of runsBy(events, (e) => (isDetailEvent(e) && this.detailsAsUdm ? 'udm' : 'log') as 'udm' | 'log')) {
+    for (const run of runs) {
       const overhead = Buffer.byteLength(run.key === 'udm' ? this.udmEnvelope([]) : this.envelope([]));
       const entries: string[] = [];
       for (const e of run.items) {
         const entry = run.key === 'udm'
-          ? JSON.stringify(await this.udmOf(e))
+          ? JSON.stringify(this.udmOf(e, key))
           : JSON.stringify({ log_text: JSON.stringify(format(e)), ts_rfc3339: new Date(eventTimeMs(e)).toISOString() });
         if (overhead + Buffer.byteLength(entry) > this.config.maxBatchBytes) throw tooLarge(e);
         entries.push(entry);
