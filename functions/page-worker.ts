@@ -2,7 +2,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
-import { decodeJob, JobSchemaError } from '../shared/queue/jobs';
+import { decodeJob, isPageJob, JobSchemaError } from '../shared/queue/jobs';
 import { processJob } from '../shared/worker/jobs';
 import { recordUnattributedPoison } from '../shared/worker/poison';
 import { SPANS, withSpan } from '../shared/telemetry';
@@ -20,8 +20,9 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
     return;
   }
   const meta = { messageId, dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) };
+  const named = isPageJob(job) ? { 'mtc.slice': job.sliceId, 'mtc.page': job.page } : { 'mtc.job_kind': job.kind, 'mtc.detail_record': job.record };
   const attributes = {
-    'mtc.source': job.sourceId, 'mtc.slice': job.sliceId, 'mtc.page': job.page, 'mtc.attempt': job.attempt,
+    'mtc.source': job.sourceId, ...named, 'mtc.attempt': job.attempt,
     'messaging.system': 'azure_storage_queue', 'messaging.message.id': messageId, 'mtc.dequeue_count': meta.dequeueCount,
   };
   // Child of the enqueuer's span (planner, backfill, previous page, retry); linked to the host's invocation.
@@ -33,7 +34,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
       span.setAttributes({ 'error.type': result.error.type, 'mtc.error.code': result.error.code });
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.message });
     }
-    context.debug(`page ${job.page} of ${job.sliceId}: ${result.outcome}`);
+    context.debug(`${isPageJob(job) ? `page ${job.page} of ${job.sliceId}` : `${job.kind} job of ${job.record}`}: ${result.outcome}`);
   });
 }
 

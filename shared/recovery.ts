@@ -13,6 +13,8 @@
  *   STALE_SLICE_MS, not claimed), so nothing waits unseen.
  * - Holes between the watermark and the cursor are found by the planner's checkpoint
  *   (shared/planning/checkpoint.ts), from what changed since its last run.
+ * - Detail records (detail enrichment) are swept, replayed after recovery and pruned the same way
+ *   (shared/details/sweep.ts).
  * - Every read here is a RowKey range (issue 19): no query filters on `state`, whose cost grows
  *   with the whole partition (8 days of slices) however few rows it returns.
  */
@@ -27,6 +29,8 @@ import type { Logger } from './log';
 import type { Telemetry } from './telemetry';
 import { setSourceState } from './health';
 import { resumeRuns } from './backfill-runs';
+import type { DetailStore } from './details/store';
+import { replayParkedDetails, sweepDetailsIfDue } from './details/sweep';
 
 export const MAX_AUTO_REPLAYS = 3;
 export const STALE_SLICE_MS = 30 * 60_000;
@@ -43,6 +47,8 @@ export interface RecoveryDeps {
   configHashOf(source: SourceConfig): string;
   /** When present, a resumed source gets a fresh credential (its cached token may predate the fix). */
   clientsFor?(source: SourceConfig): { credential: { renew(): void } };
+  /** The detail records (detail enrichment): swept, replayed and pruned here too. */
+  details?: DetailStore;
 }
 
 export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { automatic: boolean }): Promise<boolean> {
@@ -55,7 +61,9 @@ export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { a
 }
 
 /** Manual replay (the replay route). */
-export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sliceIds?: string[]): Promise<{ replayed: string[]; resumed: boolean; notParked: string[] }> {
+export async function replayParked(
+  deps: RecoveryDeps, source: SourceConfig, sliceIds?: string[], detailRecords?: string[],
+): Promise<{ replayed: string[]; resumed: boolean; notParked: string[]; detailsReplayed: number; detailsNotParked: string[] }> {
   const health = await deps.ledger.getHealth(source.id);
   let resumed = false;
   if (health?.state === 'Error') {
@@ -70,7 +78,15 @@ export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sli
     if (await replaySlice(deps, s, { automatic: false })) replayed.push(s.id);
   }
   const notParked = wanted ? [...wanted].filter((id) => !replayed.includes(id)) : [];
-  return { replayed, resumed, notParked };
+  // Parked detail records too: all of them with no ids given, else the records named.
+  let detailsReplayed = 0;
+  let detailsNotParked: string[] = [];
+  if (deps.details && (!sliceIds || detailRecords)) {
+    const d = await replayParkedDetails({ ...deps, details: deps.details }, source, detailRecords);
+    detailsReplayed = d.replayed.length;
+    detailsNotParked = d.notParked;
+  }
+  return { replayed, resumed, notParked, detailsReplayed, detailsNotParked };
 }
 
 /** The sweep of a source's unfinished slices runs at least this often (per process), see `sweepDue`. */
@@ -177,6 +193,7 @@ export async function recoverSource(
   }
   await resumeRuns(deps, source);
   await pruneLedger(deps, source, health);
+  if (deps.details) await sweepDetailsIfDue({ ...deps, details: deps.details }, source, health);
   return { stopped: false, replayed, requeued, swept };
 }
 

@@ -25,6 +25,7 @@ import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
 import { TenantBudget, budgetTableName } from './budget';
 import { readSettings, type RuntimeSettings } from './settings';
+import { DetailStore } from './details/store';
 
 export interface Runtime {
   config: CollectorConfig;
@@ -48,6 +49,8 @@ export interface Runtime {
   spill: ContainerClient;
   /** Blob container of the seen-store (settle re-reads). */
   seen: ContainerClient;
+  /** The detail records of detail enrichment (table and container `<prefix>details`). */
+  details: DetailStore;
   clientsFor(source: SourceConfig): SourceClients;
   /** How long a page claim lives without renewal (MTC_CLAIM_TTL_SECONDS, default 60 s). */
   claimTtlMs: number;
@@ -157,11 +160,17 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const spillName = `${ledger.prefix}spill`;
   const budgetTable = budgetTableName(env);
   const seenName = `${ledger.prefix}seen`;
-  await storage.ensure([...ledger.tableNames(), budgetTable], [queueName, `${queueName}-poison`, `${queueName}-poison-poison`], [spillName, seenName]);
+  await storage.ensure(
+    [...ledger.tableNames(), budgetTable, DetailStore.tableName(ledger.prefix)],
+    [queueName, `${queueName}-poison`, `${queueName}-poison-poison`],
+    [spillName, seenName, DetailStore.containerName(ledger.prefix)],
+  );
   const budget = new TenantBudget(storage.table(budgetTable), clock, {
     ...(settings.budgetLimit !== undefined ? { limit: settings.budgetLimit } : {}),
     ...(settings.budgetWindowSeconds !== undefined ? { windowMs: settings.budgetWindowSeconds * 1000 } : {}),
     ...(settings.budgetHeadroom !== undefined ? { headroom: settings.budgetHeadroom } : {}),
+    ...(settings.detailReserve !== undefined ? { detailReserve: settings.detailReserve } : {}),
+    ...(settings.detailReserveFactor !== undefined ? { detailReserveFactor: settings.detailReserveFactor } : {}),
   });
   const queueClient = storage.queue(queueName);
   const queue = options.queue ? options.queue(queueClient, clock) : new JobQueue(queueClient, clock);
@@ -177,6 +186,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     destinations: destinationsOf(config),
     spill: storage.container(spillName),
     seen: storage.container(seenName),
+    details: new DetailStore(storage, ledger.prefix),
     outboxStaleMs: settings.outboxStaleSeconds * 1000,
     claimTtlMs: settings.claimTtlSeconds * 1000,
     clientsFor(source) {

@@ -5,6 +5,7 @@ import type { SourceConfig } from './components';
 import type { Runtime } from './runtime';
 import { runProgress, type RunProgress } from './backfill-runs';
 import { runStore } from './state/runs';
+import { detailStatus, type DetailStatus } from './details/sweep';
 
 export interface SourceStatus {
   id: string;
@@ -32,6 +33,8 @@ export interface SourceStatus {
   slices: { pending: number; fetching: number; parked: number; done: number; rows: number; requests: number };
   parked: { sliceId: string; kind: string; start: string; end: string; page: number; reason: string; parkedAt?: string; error: unknown }[];
   runs: RunProgress[];
+  /** Detail enrichment (only for a source with a `details` block): requests today and the cap, backlog, done, parked, skipped. */
+  details?: DetailStatus;
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
@@ -88,5 +91,6 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
     slices: counts,
     parked,
     runs: await Promise.all(runs.sort((a, b) => b.createdAt - a.createdAt).slice(0, 20).map((r) => runProgress(rt, r))),
+    ...(source.details ? { details: await detailStatus(rt, source) } : {}),
   };
 }

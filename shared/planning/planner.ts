@@ -23,6 +23,7 @@ import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
+import type { DetailStore } from '../details/store';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -54,6 +55,8 @@ export interface PlannerDeps {
   outboxStaleMs?: number;
   /** The seen-store container (settle re-reads). */
   seen?: ContainerClient;
+  /** The detail records (detail enrichment): the recovery pass sweeps them. */
+  details?: DetailStore;
 }
 
 export type PlanOutcome =

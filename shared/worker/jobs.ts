@@ -5,9 +5,16 @@
 import { isPageJob, type QueueJob } from '../queue/jobs';
 import type { MessageMeta, PageResultSummary, WorkerDeps } from './deps';
 import { processPageJob } from './page-worker';
+import { processDetailJob } from '../details/job';
 
 export async function processJob(deps: WorkerDeps, job: QueueJob, meta: MessageMeta): Promise<PageResultSummary> {
   if (isPageJob(job)) return processPageJob(deps, job, meta);
-  const never: never = job;
-  throw new Error(`no handler for the job kind of ${JSON.stringify(never)}`);
+  switch (job.kind) {
+    case 'detail':
+      return processDetailJob(deps, job, meta);
+    default: {
+      const never: never = job.kind;
+      throw new Error(`no handler for the job kind ${JSON.stringify(never)}`);
+    }
+  }
 }

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { CollectorError } from '../errors';
 import type { Ledger } from '../state/ledger';
-import { decodeJob, JobSchemaError, type PageJob } from '../queue/jobs';
+import { decodeJob, isPageJob, JobSchemaError, type QueueJob } from '../queue/jobs';
+import { parkPoisonedDetail } from '../details/poison';
 import { park } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import type { Logger } from '../log';
@@ -116,7 +117,7 @@ function asText(payload: unknown): unknown {
 
 /**
  * Handles one message from a poison queue, whatever it holds: a page job of a slice still in
- * progress parks the slice; anything else (not UTF-8, not JSON, not a page job, a job of a slice
+ * progress parks the slice; a detail job parks its detail record (shared/details/poison.ts); anything else (not UTF-8, not JSON, not a page job, a job of a slice
  * that does not exist) is recorded as unattributed poison. Bad input never throws; only a storage
  * failure does (the message is then tried again).
  */
@@ -126,13 +127,20 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     await recordUnattributedPoison(deps, messageId, 'undecodable message: the message is not UTF-8 text', message, opts);
     return 'recorded as unattributed poison (not text)';
   }
-  let job: PageJob;
+  let job: QueueJob;
   try {
     job = decodeJob(text);
   } catch (err) {
     const reason = err instanceof JobSchemaError ? err.message : `undecodable message: ${err instanceof Error ? err.message : 'not a page job'}`;
     await recordUnattributedPoison(deps, messageId, reason, text, opts);
     return 'recorded as unattributed poison';
+  }
+  if (!isPageJob(job)) {
+    const outcome = await parkPoisonedDetail(deps, job);
+    if (outcome === 'parked') return `parked detail record ${job.record}`;
+    if (outcome === 'stale') return 'stale (the detail record moved on)';
+    await recordUnattributedPoison(deps, messageId, `detail job for unknown detail record ${job.sourceId}/${job.record}`, JSON.stringify(job), opts);
+    return 'recorded as unattributed poison (unknown detail record)';
   }
   const slice = isStorableKey(job.sourceId) && isStorableKey(job.sliceId) ? await deps.ledger.getSlice(job.sourceId, job.sliceId) : undefined;
   if (!slice) {
