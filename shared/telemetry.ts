@@ -171,6 +171,8 @@ export const SPANS = {
   plan: 'mtc.plan',
   backfill: 'mtc.backfill',
   page: 'mtc.page',
+  /** A detail job (detail enrichment), the child of the page span that admitted its row. */
+  detail: 'mtc.detail',
 } as const;
 
 export type MetricKey = keyof typeof METRICS;
