@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator, SimulatorOptions } from '../../simulator';
 import { eventIdOf, isDetailEvent, receivedMs, rowKey, type TraceEvent } from '../../shared/model/row';
-import { createHarness, outcomesText, type Harness } from '../support/worker-harness';
+import { createHarness, outcomesText, type Harness, type HarnessInstrument } from '../support/worker-harness';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { DetailTruth, detailSets, recordBudget, refusalsBlamingDetail } from '../support/details-truth';
@@ -20,6 +20,8 @@ import { handlePoisonMessage, listUnattributedPoison } from '../../shared/worker
 import { decodeJob, detailJob, JobSchemaError } from '../../shared/queue/jobs';
 import { replayParked } from '../../shared/recovery';
 import type { Runtime } from '../../shared/runtime';
+import type { DetailRequest } from '../../shared/api/client';
+import type { GraphMessageTraceClient } from '../../shared/api/graph/client';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -82,14 +84,14 @@ function doc(details: Record<string, unknown>, extra: Record<string, unknown> = 
   };
 }
 
-async function harness(d: unknown, budgetLimit = 100, startAt = T0): Promise<Harness> {
+async function harness(d: unknown, budgetLimit = 100, startAt = T0, instrument?: HarnessInstrument): Promise<Harness> {
   siem.events.length = 0;
   archive.events.length = 0;
   siem.failWith(0, 0);
   archive.failWith(0, 0);
   sim.clearFaults();
   const tenant = sim.tenants.find((t) => t.tenantId === (d as { sources: { tenantId: string }[] }).sources[0]!.tenantId)!;
-  const h = await createHarness({ doc: d, env: { SIM_SECRET: tenant.clientSecret }, startAt, budgetLimit });
+  const h = await createHarness({ doc: d, env: { SIM_SECRET: tenant.clientSecret }, startAt, budgetLimit, ...(instrument ? { instrument } : {}) });
   current = h;
   return h;
 }
@@ -331,5 +333,47 @@ describe('detail enrichment', () => {
     assert.equal((await records(h)).find((r) => r.key === victim.key)!.state, 'done');
     const qualifying = new Set(qualifyingTraceEvents(siem).map((e) => e.eventId));
     assert.equal(await assertDetailSets(siem, qualifying), qualifying.size, 'every qualifying row has its set, the replayed one too');
+  });
+
+  it('an answer in several parts (@odata.nextLink) is followed, each part one more budgeted request, and delivered whole', { timeout: 300_000 }, async () => {
+    // The simulator answers in one part; here each first answer points on to a second part (the
+    // simulator serves the same path again), as a paged answer would.
+    const paging: HarnessInstrument = {
+      storage: (x) => x,
+      destination: (_id, d) => d,
+      clients: (c) => ({
+        ...c,
+        api: new Proxy(c.api, {
+          get(t, prop, receiver) {
+            const value = Reflect.get(t, prop, receiver) as unknown;
+            if (prop !== 'fetchDetails' || typeof value !== 'function') return value;
+            return async (request: DetailRequest, opts?: { signal?: AbortSignal }) => {
+              const answer = await (value as NonNullable<typeof c.api.fetchDetails>).call(t, request, opts);
+              if (request.kind !== 'first') return answer;
+              const url = (t as GraphMessageTraceClient).detailUrl(request.traceId, request.recipientAddress);
+              return { ...answer, nextLink: `${url}?$skiptoken=part2` };
+            };
+          },
+        }),
+      }),
+    };
+    const h = await harness(doc({}, { pageSize: 500, start: new Date(T0 - HOUR).toISOString() }), 100, T0, paging);
+    const rec = recordBudget(h.deps.budget!, () => h.clock.now());
+    h.deps.budget = rec.gate;
+    await runMinutes(h, 10);
+    const qualifying = qualifyingTraceEvents(siem);
+    assert.ok(qualifying.length > 5);
+    const sets = detailSets(siem.events);
+    for (const e of qualifying) {
+      const set = sets.get(e.eventId)!;
+      const part = await truth.details(e.row.id, e.row.recipientAddress, Date.parse(set[0]!.collectedAt));
+      assert.deepEqual(set.map((x) => x.detail), [...part, ...part], 'both parts, in order');
+      assert.equal(set[0]!.detailCount, 2 * part.length);
+    }
+    const answered = h.telemetry.total('mtc.details.requests', { status: '200' });
+    assert.equal(answered, 2 * qualifying.length, 'two requests a row');
+    const grants = rec.calls.filter((c) => c.priority === 'detail' && c.granted).length;
+    assert.equal(grants, h.telemetry.total('mtc.details.requests'), 'every detail request had its own budget grant');
+    assert.equal((await sourceStatus(h.deps as Runtime, h.config.sources[0]!)).details?.today.requests, h.telemetry.total('mtc.details.requests'), 'the cap counted both parts');
   });
 });
