@@ -376,4 +376,56 @@ describe('detail enrichment', () => {
     assert.equal(grants, h.telemetry.total('mtc.details.requests'), 'every detail request had its own budget grant');
     assert.equal((await sourceStatus(h.deps as Runtime, h.config.sources[0]!)).details?.today.requests, h.telemetry.total('mtc.details.requests'), 'the cap counted both parts');
   });
+
+  it('an answer too large for a Table property (10x a long one: 600K characters) waits in a blob the record points to, and is delivered whole', { timeout: 300_000 }, async () => {
+    // Each answer made 600K characters long: the simulator's events, then 400 more with 1500 characters of data each.
+    const big: HarnessInstrument = {
+      storage: (x) => x,
+      destination: (_id, d) => d,
+      clients: (c) => ({
+        ...c,
+        api: new Proxy(c.api, {
+          get(t, prop, receiver) {
+            const value = Reflect.get(t, prop, receiver) as unknown;
+            if (prop !== 'fetchDetails' || typeof value !== 'function') return value;
+            return async (request: DetailRequest, opts?: { signal?: AbortSignal }) => {
+              const answer = await (value as NonNullable<typeof c.api.fetchDetails>).call(t, request, opts);
+              const filler = Array.from({ length: 400 }, (_, i) => ({ ...answer.details[0]!, event: 'Transport rule', description: `rule ${i}`, data: `<root><MEP Name="Rule" String="${'x'.repeat(1450)}"/></root>` }));
+              return { ...answer, details: [...answer.details, ...filler] };
+            };
+          },
+        }),
+      }),
+    };
+    const h = await harness(doc({ statuses: ['failed'] }, { pageSize: 1000, start: new Date(T0 - 30 * MINUTE).toISOString() }), 100, T0, big);
+    await h.plan();
+    await h.drain({ untilMs: h.clock.now() + 30_000 }); // the pages (the details start a minute after them)
+    archive.failWith(503, 1_000_000); // then the archive is down: every answer waits in its record
+    await h.drain({ untilMs: h.clock.now() + 3 * MINUTE });
+    const store = (h.deps as Runtime).details;
+    const waiting = (await records(h)).filter((r) => r.fetchedAt > 0 && r.state !== 'done');
+    assert.ok(waiting.length > 0, 'answers fetched and waiting for the archive');
+    for (const r of waiting) {
+      assert.ok(r.payloadBlob, `record ${r.key} points to a blob`);
+      const raw = await store.table.getEntity<Record<string, unknown>>('contoso', r.key);
+      const longest = Math.max(...Object.values(raw).map((v) => (typeof v === 'string' ? v.length : 0)));
+      assert.ok(longest < 30_000, `every property of the record is bounded (${longest} characters)`);
+      assert.equal((await store.get('contoso', r.key))!.answer!.length, r.eventCount);
+      assert.ok(r.eventCount > 400);
+    }
+    archive.failWith(0, 0);
+    await runMinutes(h, 30);
+    const qualifying = qualifyingTraceEvents(archive).filter((e) => e.row.status === 'failed');
+    const sets = detailSets(archive.events);
+    for (const e of qualifying) {
+      const set = sets.get(e.eventId)!;
+      assert.equal(set.length, set[0]!.detailCount);
+      assert.ok(set.length > 400);
+      assert.equal(new Set(set.map((x) => x.eventId)).size, set.length);
+    }
+    assert.ok((await records(h)).every((r) => r.state === 'done' && !r.payloadBlob), 'done records keep no blob');
+    let blobs = 0;
+    for await (const _ of store.container.listBlobsFlat()) blobs++;
+    assert.equal(blobs, 0, 'the blobs are deleted once their records are done');
+  });
 });
