@@ -16,6 +16,10 @@
  *   c  20 tenants of 100k rows/day in one deployment (live)
  *   d  an MSSP: 1000 tenants (mixOf: 1% at 1M rows/day, the rest 10k-100k), all new at the start,
  *      24 simulated hours with settle re-reads (--tenants and --hours make it smaller)
+ *   e  detail enrichment (issue 17): two tenants of 1M rows/day, 3% of rows qualifying (1% each
+ *      failed, quarantined, filteredAsSpam), settle re-reads on; details on for t0 (--detail-cap a
+ *      day), off for t1 in the same run: detail requests a day, their share of the budget, the
+ *      time to a row's detail events, live lag with details on vs off, the backlog, the cap
  * Writes bench/results/<scenario>.json and <scenario>.svg. Not part of the tests.
  */
 import fs from 'node:fs';
@@ -31,7 +35,7 @@ import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type Baseli
 const ALLOWED = 90;
 
 /** The benchmark's options, as `mtc bench` parsed and checked them (cli/mtc.ts declares them once). */
-export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
 type Args = BenchArgs;
 
 /** Where results go unless --out says otherwise. */
@@ -57,6 +61,19 @@ function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
     return {
       title: `d: ${tenants} tenants (${perClass} rows/day), all new at the start, ${hours} simulated hours live, settle re-reads +1h/+6h/+24h`,
       sc: { ...common, tenants, rowsPerDay: Math.round(mix.reduce((x, y) => x + y, 0) / tenants), mix, durationMs: hours * HOUR, settle: true },
+    };
+  }
+  if (id === 'e') {
+    const hours = a.hours ?? (a.quick ? 2 : 6);
+    const rows = a.rowsPerDay ?? 1_000_000;
+    const cap = a.detailCap ?? 20_000;
+    return {
+      title: `e: detail enrichment, 2 tenants of ${rows} rows/day with 3% of rows qualifying, details on for t0 (cap ${cap}/day) and off for t1, ${hours} simulated hours, settle re-reads on`,
+      sc: {
+        ...common, tenants: 2, rowsPerDay: rows, durationMs: hours * HOUR, settle: true,
+        statusWeights: { delivered: 0.95, failed: 0.01, quarantined: 0.01, filteredAsSpam: 0.01, expanded: 0.02, recalled: 0 },
+        details: { tenants: [0], dailyRequestCap: cap },
+      },
     };
   }
   const hours = a.hours ?? (a.quick ? 1 : 3);
@@ -176,6 +193,32 @@ function rereadCost(run: VirtualRun, sc: VirtualScenario) {
   return { rowsPerDay: sc.rowsPerDay, levels, measuredRescanRequests: run.byKind.rescan?.requests ?? 0, liveRequestsPerDay: livePerDay, rereadRequestsPerDay: perDay, shareOfLive: livePerDay ? perDay / livePerDay : 0 };
 }
 
+/** Scenario e's figures: what detail enrichment did, and live lag with details on (t0) vs off (t1). */
+function detailFigures(run: VirtualRun, sc: VirtualScenario) {
+  if (!run.details) return undefined;
+  const days = (run.endedAt - run.startedAt) / DAY;
+  const windows = (run.endedAt - run.startedAt) / WINDOW_MS;
+  const steady = run.samples.filter((s) => s.tMin >= 10);
+  const lagOf = (i: number) => steady.map((s) => s.lagsMin[i]!).filter((x) => Number.isFinite(x));
+  return run.details.on.map((d) => {
+    const i = Number(d.source.slice(1));
+    const control = sc.tenants > 1 ? (i === 0 ? 1 : 0) : undefined;
+    return {
+      source: d.source,
+      qualifyingRows: d.qualifying, qualifyingPerDay: d.qualifying / days,
+      detailRequests: d.requests, detailRequestsPerDay: d.requests / days,
+      budgetShare: d.requests / (run.allowedPerWindow * windows),
+      done: d.done, skippedCap: d.skippedCap, skippedRetention: d.skippedRetention, parked: d.parked, pendingAtEnd: d.pending,
+      delayP50Min: percentile(d.delaysSec, 50) / 60, delayP95Min: percentile(d.delaysSec, 95) / 60, delayMaxMin: d.delaysSec.length ? Math.max(...d.delaysSec) / 60 : NaN,
+      lagOnP50Min: percentile(lagOf(i), 50), lagOnP95Min: percentile(lagOf(i), 95),
+      ...(control !== undefined ? { lagOffP50Min: percentile(lagOf(control), 50), lagOffP95Min: percentile(lagOf(control), 95) } : {}),
+      waitedForDetail: d.waitedForDetail, controlWaitedForDetail: run.details!.offWaitedForDetail,
+      backlog: d.backlog,
+      budgetPerDay: run.allowedPerWindow * (DAY / WINDOW_MS),
+    };
+  });
+}
+
 /** Runs the chosen scenarios and prints their figures (`mtc bench`). */
 export async function runBench(args: BenchArgs): Promise<void> {
   fs.mkdirSync(args.out, { recursive: true });
@@ -237,6 +280,15 @@ export async function runBench(args: BenchArgs): Promise<void> {
         console.log(`  reconciliation: measured re-reads ${reread.levels.map((l) => `R${l.level}: ${l.slices} buckets, ${l.requests} requests (${r1(l.requestsPerBucket, 2)}/bucket)`).join('; ') || 'none'}`);
         console.log(`           => ${r1(reread.rereadRequestsPerDay, 0)} re-read requests/day for a ${sc.rowsPerDay} rows/day tenant = ${r1(reread.shareOfLive * 100)}% of live requests (${r1(reread.liveRequestsPerDay, 0)}/day)`);
       }
+      const det = detailFigures(ours, sc);
+      for (const d of det ?? []) {
+        console.log(`  details  ${d.source}: ${d.qualifyingRows} qualifying rows (${r1(d.qualifyingPerDay, 0)}/day; the budget allows ${d.budgetPerDay} requests/day in all)  detail requests ${d.detailRequests} = ${r1(d.detailRequestsPerDay, 0)}/day = ${r1(d.budgetShare * 100)}% of the budget`);
+        console.log(`           done ${d.done}, skipped by the cap ${d.skippedCap}, by retention ${d.skippedRetention}, parked ${d.parked}, still pending at the end ${d.pendingAtEnd}`);
+        console.log(`           collection -> detail events p50 ${r1(d.delayP50Min)} / p95 ${r1(d.delayP95Min)} / max ${r1(d.delayMaxMin)} min`);
+        console.log(`           live lag with details on p50 ${r1(d.lagOnP50Min)} / p95 ${r1(d.lagOnP95Min)} min; off (the other tenant, same run) p50 ${r1(d.lagOffP50Min ?? NaN)} / p95 ${r1(d.lagOffP95Min ?? NaN)} min`);
+        console.log(`           requests that waited because of a detail grant: ${d.waitedForDetail} (the tenant without details: ${d.controlWaitedForDetail.join(', ')})`);
+        console.log(`           backlog (pending detail records) every 15 sim-min: ${d.backlog.map((b) => `${r1(b.tMin / 60, 2)}h ${b.pending}`).join(', ')}`);
+      }
       let b: ReturnType<typeof baselineFigures> | undefined;
       let baseRun: BaselineRun | undefined;
       if (args.baseline) {
@@ -264,7 +316,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
         scenario: id, title, quick: args.quick, scenarioConfig: sc,
         method: 'virtual time: real planSource + processPageJob + TenantBudget + ledger + queue on Azurite, in-process simulator on a ManualClock; the clock jumps only when every actor waits on a clock sleep',
         theoreticalMinFormula: 'ceil(backfill rows / 5000) requests at 90 per 5 minutes: minutes = ceil(rows / 5000) x 5 / 90',
-        ours: o, usage: ours.usage, planner: plannerFigures(ours), perTenant: (ours as VirtualRun & { perTenant?: unknown }).perTenant, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
+        ours: o, details: det, usage: ours.usage, planner: plannerFigures(ours), perTenant: (ours as VirtualRun & { perTenant?: unknown }).perTenant, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
         samples: { ours: ours.samples, baseline: baseRun?.samples },
       };
       fs.writeFileSync(path.join(args.out, `${id}.json`), JSON.stringify(result, null, 2));

@@ -24,7 +24,9 @@ import { runDuePreflights } from '../shared/planning/preflight-step';
 import { Ledger } from '../shared/state/ledger';
 import { storageFromEnvironment } from '../shared/state/storage';
 import { METRIC_EXPORT_INTERVAL_MS } from '../shared/telemetry-setup';
-import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
+import { JobQueue, decodeJob, type QueueJob } from '../shared/queue/jobs';
+import { sweepDetails } from '../shared/details/sweep';
+import { DetailStore } from '../shared/details/store';
 import { ManualClock, type Clock } from '../shared/time/clock';
 import { forEachSource, planSource } from '../shared/planning/planner';
 import { type WorkerDeps } from '../shared/worker/page-worker';
@@ -49,11 +51,11 @@ const realWait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Holds delayed jobs in memory until the ManualClock reaches their due time (see the header). */
 export class VirtualDelayQueue extends JobQueue {
-  private readonly delayed: { dueAt: number; job: PageJob }[] = [];
+  private readonly delayed: { dueAt: number; job: QueueJob }[] = [];
   constructor(client: ConstructorParameters<typeof JobQueue>[0], private readonly vclock: Clock) {
     super(client, vclock);
   }
-  override async send(job: PageJob, opts: { delayMs?: number } = {}): Promise<void> {
+  override async send(job: QueueJob, opts: { delayMs?: number } = {}): Promise<void> {
     const delayMs = Math.max(0, opts.delayMs ?? 0);
     if (delayMs <= 0) return super.send(job);
     const dueAt = Math.ceil(this.vclock.now() + delayMs);
@@ -124,6 +126,28 @@ export interface VirtualScenario {
   seed: number;
   /** Rows per day of each tenant (scenario d's mix); default rowsPerDay for every tenant. */
   mix?: number[];
+  /** The simulator's final-status weights (scenario e: the share of rows that qualify for details). */
+  statusWeights?: { delivered: number; failed: number; quarantined: number; filteredAsSpam: number; expanded: number; recalled: number };
+  /** Detail enrichment (scenario e): on for the tenants listed (by index), with this daily request cap. */
+  details?: { tenants: number[]; dailyRequestCap: number };
+}
+
+/** What detail enrichment did in a run (scenario e), per tenant with details on. */
+export interface DetailRunFigures {
+  source: string;
+  qualifying: number;
+  requests: number;
+  done: number;
+  skippedCap: number;
+  skippedRetention: number;
+  parked: number;
+  pending: number;
+  /** Seconds from a row's collection to its detail events acknowledged, of every done row. */
+  delaysSec: number[];
+  /** The budget's count of live, backfill and rescan requests that waited because of a detail grant. */
+  waitedForDetail: number;
+  /** Backlog (pending detail records) sampled every 15 simulated minutes. */
+  backlog: { tMin: number; pending: number }[];
 }
 
 /** One planner timer run: table entities the planning read per source, queries by a non-key property, real work time. */
@@ -163,6 +187,8 @@ export interface VirtualRun {
   plannerTicks: PlannerTick[];
   /** Longest planner run in real time (the planning work itself; the virtual clock does not move while it computes). */
   longestPlannerTickRealMs: number;
+  /** Scenario e: detail enrichment per tenant with details on, and the waits of the tenants without (the control). */
+  details?: { on: DetailRunFigures[]; offWaitedForDetail: number[] };
 }
 
 export interface RunUsage {
@@ -199,7 +225,10 @@ async function simulatorFor(sc: VirtualScenario, clock: ManualClock, https: bool
     tokenLifetimeSec: 86_400,
     latency: { meanMs: sc.latencyMs, jitterMs: sc.latencyMs / 6 },
     throttle: { limit: LIMIT, windowMs: WINDOW_MS },
-    tenants: Array.from({ length: sc.tenants }, (_, i) => ({ rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const } } })),
+    tenants: Array.from({ length: sc.tenants }, (_, i) => ({
+      rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay,
+      traffic: { visibilityDelay: { minMs: 0, maxMs: 4 * MIN, distribution: 'uniform' as const }, ...(sc.statusWeights ? { status: sc.statusWeights } : {}) },
+    })),
   });
   // Replace, not accumulate: every simulator's CA has the same subject, and with an earlier one still
   // trusted the next run's TLS handshakes failed (scenario c after a: no request at all).
@@ -233,6 +262,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       collectionDelay: `${sc.collectionDelayMs / 1000}s`,
       pollInterval: `${sc.pollIntervalMs / 1000}s`,
       ...(sc.settle ? {} : { settle: { rereads: [] } }),
+      ...(sc.details?.tenants.includes(i) ? { details: { enabled: true, dailyRequestCap: sc.details.dailyRequestCap } } : {}),
       destinations: ['count'],
     })),
     destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true }],
@@ -275,6 +305,9 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   let preflightBusy = false;
 
   const totalRequests = () => tenantIds.reduce((a, t) => a + sim.stats(t).listRequests + sim.stats(t).detailRequests, 0);
+  const detailSources = config.sources.filter((s) => s.details?.enabled);
+  const backlogs = new Map<string, { tMin: number; pending: number }[]>(detailSources.map((s) => [s.id, []]));
+  let nextBacklogAt = T0;
 
   const tick = async () => {
     const now = clock.now();
@@ -314,6 +347,10 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
         backfill = { startedAt: now, startMs, endMs: liveStart, rows: 0, requests: 0, slices: Number(res.body.slicesTotal) };
         progress?.(`backfill ${backfillRunId}: ${backfill.slices} slice(s) at +${((now - T0) / MIN).toFixed(0)} sim-min`);
       }
+    }
+    if (detailSources.length && now >= nextBacklogAt) {
+      nextBacklogAt += 15 * MIN;
+      for (const s of detailSources) backlogs.get(s.id)!.push({ tMin: (now - T0) / MIN, pending: (await sweepDetails(rt, s, { resend: false })).pending });
     }
     const duringBackfill = !!backfill && backfill.doneAt === undefined;
     if (backfill && backfill.doneAt === undefined && backfillRunId) {
@@ -460,6 +497,30 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       }
     }
   }
+  let details: VirtualRun['details'];
+  if (sc.details) {
+    const on: DetailRunFigures[] = [];
+    for (const s of detailSources) {
+      const f: DetailRunFigures = {
+        source: s.id, qualifying: 0, requests: sim.stats(s.tenantId).detailRequests, done: 0, skippedCap: 0, skippedRetention: 0, parked: 0, pending: 0,
+        delaysSec: [], waitedForDetail: (await budget.usage(s.tenantId)).waitedForDetail, backlog: backlogs.get(s.id) ?? [],
+      };
+      for await (const r of rt.details.listRange(s.id, 0, clock.now() + DAY)) {
+        f.qualifying++;
+        if (r.state === 'done') {
+          f.done++;
+          f.delaysSec.push((r.doneAt - r.collectedAt) / 1000);
+        } else if (r.state === 'skipped') {
+          if (r.skipReason === 'cap') f.skippedCap++;
+          else f.skippedRetention++;
+        } else if (r.state === 'parked') f.parked++;
+        else f.pending++;
+      }
+      on.push(f);
+    }
+    const offWaitedForDetail = await Promise.all(config.sources.filter((s) => !s.details?.enabled).map(async (s) => (await budget.usage(s.tenantId)).waitedForDetail));
+    details = { on, offWaitedForDetail };
+  }
   const result: VirtualRun = {
     startedAt: T0, endedAt: clock.now(), slots, samples,
     rowsDelivered: receiver.rows, bytesDelivered: receiver.bytes,
@@ -471,6 +532,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     allowedPerWindow: budget.options.allowed,
     longestPlannerTickMs: longestTickMs,
     plannerTicks, longestPlannerTickRealMs: longestTickRealMs,
+    ...(details ? { details } : {}),
     usage: {
       plannerExecutions, pageJobExecutions, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
       ...(storageCounts ? { storage: storageCounts } : {}),
@@ -482,7 +544,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   await plannerMeter?.close();
   await receiver.close();
   await sim.stop();
-  for (const t of [...ledger.tableNames(), `${prefix}budget`]) await rt.storage.table(t).deleteTable().catch(() => undefined);
+  for (const t of [...ledger.tableNames(), `${prefix}budget`, DetailStore.tableName(prefix)]) await rt.storage.table(t).deleteTable().catch(() => undefined);
   for (const name of [rt.queueName, `${rt.queueName}-poison`, `${rt.queueName}-poison-poison`]) await rt.storage.queue(name).delete().catch(() => undefined);
   return result;
 }

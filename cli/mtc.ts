@@ -171,24 +171,25 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
   };
   const scenarios = (raw: string): string[] => {
     const list = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-    if (!list.length || list.some((s) => !['a', 'b', 'c', 'd'].includes(s))) throw new InvalidArgumentError(`--scenario takes a, b, c or d (or a list such as a,c), got '${raw}'`);
+    if (!list.length || list.some((s) => !['a', 'b', 'c', 'd', 'e'].includes(s))) throw new InvalidArgumentError(`--scenario takes a, b, c, d or e (or a list such as a,c), got '${raw}'`);
     return list;
   };
   program.command('bench')
     .description('the throughput benchmark (real planner and worker in virtual time); prints figures, writes bench/results')
-    .option('--scenario <list>', 'a, b, c or d, or a list such as a,c (default a,b,c; d is the 1000-tenant MSSP run)', scenarios, ['a', 'b', 'c'])
+    .option('--scenario <list>', 'a, b, c, d or e, or a list such as a,c (default a,b,c; d is the 1000-tenant MSSP run, e detail enrichment)', scenarios, ['a', 'b', 'c'])
     .option('--quick', 'shorter scenarios', false)
     .option('--latency-ms <n>', 'simulated API latency', positive('--latency-ms'), 3000)
     .option('--backfill-days <n>', 'scenario b: days to backfill', positive('--backfill-days'))
-    .option('--hours <n>', 'scenarios a, c and d: simulated hours', positive('--hours'))
+    .option('--hours <n>', 'scenarios a, c, d and e: simulated hours', positive('--hours'))
     .option('--tenants <n>', 'scenarios a, c and d: tenant count', positive('--tenants', true))
-    .option('--rows-per-day <n>', 'scenarios a and c: rows per tenant per day', positive('--rows-per-day', true))
+    .option('--rows-per-day <n>', 'scenarios a, c and e: rows per tenant per day', positive('--rows-per-day', true))
+    .option('--detail-cap <n>', 'scenario e: the daily detail request cap of the tenant with details on (default 20000)', positive('--detail-cap', true))
     .option('--usage', 'count storage operations, executions and telemetry bytes (for docs/cost.md)', false)
     .option('--no-baseline', 'skip the peer-like baseline')
     .option('--no-page-cost', 'skip the per-page CPU cost')
     .option('--out <dir>', 'results folder (default bench/results)')
-    .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline', 'mtc bench --scenario d --tenants 40 --hours 1 --usage']))
-    .action((o: { scenario: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; usage: boolean; baseline: boolean; pageCost: boolean; out?: string }) => {
+    .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline', 'mtc bench --scenario d --tenants 40 --hours 1 --usage', 'mtc bench --scenario e --hours 26 --no-baseline']))
+    .action((o: { scenario: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; usage: boolean; baseline: boolean; pageCost: boolean; out?: string }) => {
       setCode(import('../bench/run.js').then(async ({ runBench, DEFAULT_RESULTS_DIR }) => {
         await runBench({
           scenarios: o.scenario, quick: o.quick, latencyMs: o.latencyMs, usage: o.usage, baseline: o.baseline, pageCost: o.pageCost,
@@ -197,6 +198,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
           ...(o.hours !== undefined ? { hours: o.hours } : {}),
           ...(o.tenants !== undefined ? { tenants: o.tenants } : {}),
           ...(o.rowsPerDay !== undefined ? { rowsPerDay: o.rowsPerDay } : {}),
+          ...(o.detailCap !== undefined ? { detailCap: o.detailCap } : {}),
         });
         return 0;
       }));

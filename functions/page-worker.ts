@@ -25,7 +25,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
     'messaging.system': 'azure_storage_queue', 'messaging.message.id': messageId, 'mtc.dequeue_count': meta.dequeueCount,
   };
   // Child of the enqueuer's span (planner, backfill, previous page, retry); linked to the host's invocation.
-  await withSpan(isPageJob(job) ? SPANS.page : SPANS.delivery, { parent: job.traceparent, invocation: context.traceContext?.traceParent, kind: SpanKind.CONSUMER, attributes }, async (span) => {
+  await withSpan(isPageJob(job) ? SPANS.page : job.kind === 'detail' ? SPANS.detail : SPANS.delivery, { parent: job.traceparent, invocation: context.traceContext?.traceParent, kind: SpanKind.CONSUMER, attributes }, async (span) => {
     const result = await processJob(rt, job, meta);
     span.setAttribute('mtc.outcome', result.outcome);
     if (result.rowsForwarded !== undefined) span.setAttribute('mtc.rows', result.rowsForwarded);

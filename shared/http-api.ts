@@ -22,7 +22,7 @@ export const HTTP_ROUTES = {
   },
   replay: {
     methods: ['POST'], authLevel: 'function', route: 'sources/{source}/replay',
-    summary: { POST: 'replay parked slices (all, or `{"sliceIds": [...]}`) and resume a source stopped in `Error`' },
+    summary: { POST: 'replay parked slices and parked detail records (all, or `{"sliceIds": [...]}` and/or `{"detailRecords": [...]}`) and resume a source stopped in `Error`' },
   },
   replayDestination: {
     methods: ['POST'], authLevel: 'function', route: 'sources/{source}/destinations/{destination}/replay',

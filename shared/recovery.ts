@@ -13,6 +13,8 @@
  *   STALE_SLICE_MS, not claimed), so nothing waits unseen.
  * - Holes between the watermark and the cursor are found by the planner's checkpoint
  *   (shared/planning/checkpoint.ts), from what changed since its last run.
+ * - Detail records (detail enrichment) are swept, replayed after recovery and pruned the same way
+ *   (shared/details/sweep.ts).
  * - Every read here is a RowKey range (issue 19): no query filters on `state`, whose cost grows
  *   with the whole partition (8 days of slices) however few rows it returns.
  */
@@ -30,6 +32,8 @@ import type { Logger } from './log';
 import type { Telemetry } from './telemetry';
 import { setSourceState } from './health';
 import { resumeRuns } from './backfill-runs';
+import type { DetailStore } from './details/store';
+import { replayParkedDetails, sweepDetailsIfDue } from './details/sweep';
 
 export const MAX_AUTO_REPLAYS = 3;
 export const STALE_SLICE_MS = 30 * 60_000;
@@ -48,6 +52,8 @@ export interface RecoveryDeps {
   clientsFor?(source: SourceConfig): { credential: { renew(): void } };
   /** When present, the sweep also looks after the destinations' backlogs (shared/delivery). */
   backlog?: BacklogStore;
+  /** The detail records (detail enrichment): swept, replayed and pruned here too. */
+  details?: DetailStore;
 }
 
 export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { automatic: boolean }): Promise<boolean> {
@@ -60,7 +66,9 @@ export async function replaySlice(deps: RecoveryDeps, slice: SliceRow, opts: { a
 }
 
 /** Manual replay (the replay route). */
-export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sliceIds?: string[]): Promise<{ replayed: string[]; resumed: boolean; notParked: string[] }> {
+export async function replayParked(
+  deps: RecoveryDeps, source: SourceConfig, sliceIds?: string[], detailRecords?: string[],
+): Promise<{ replayed: string[]; resumed: boolean; notParked: string[]; detailsReplayed: number; detailsNotParked: string[] }> {
   const health = await deps.ledger.getHealth(source.id);
   let resumed = false;
   if (health?.state === 'Error') {
@@ -75,7 +83,15 @@ export async function replayParked(deps: RecoveryDeps, source: SourceConfig, sli
     if (await replaySlice(deps, s, { automatic: false })) replayed.push(s.id);
   }
   const notParked = wanted ? [...wanted].filter((id) => !replayed.includes(id)) : [];
-  return { replayed, resumed, notParked };
+  // Parked detail records too: all of them with no ids given, else the records named.
+  let detailsReplayed = 0;
+  let detailsNotParked: string[] = [];
+  if (deps.details && (!sliceIds || detailRecords)) {
+    const d = await replayParkedDetails({ ...deps, details: deps.details }, source, detailRecords);
+    detailsReplayed = d.replayed.length;
+    detailsNotParked = d.notParked;
+  }
+  return { replayed, resumed, notParked, detailsReplayed, detailsNotParked };
 }
 
 /** The sweep of a source's unfinished slices runs at least this often (per process), see `sweepDue`. */
@@ -183,6 +199,7 @@ export async function recoverSource(
   }
   await resumeRuns(deps, source);
   await pruneLedger(deps, source, health);
+  if (deps.details) await sweepDetailsIfDue({ ...deps, details: deps.details }, source, health);
   return { stopped: false, replayed, requeued, swept };
 }
 

@@ -26,6 +26,7 @@ import { emitCustomEvent } from './telemetry-setup';
 import { TenantBudget, budgetTableName } from './budget';
 import { readSettings, type RuntimeSettings } from './settings';
 import { BacklogStore } from './delivery/progress';
+import { DetailStore } from './details/store';
 
 export interface Runtime {
   config: CollectorConfig;
@@ -51,6 +52,8 @@ export interface Runtime {
   seen: ContainerClient;
   /** Each destination's backlog and progress per source (table and container `<prefix>backlog`). */
   backlog: BacklogStore;
+  /** The detail records of detail enrichment (table and container `<prefix>details`). */
+  details: DetailStore;
   clientsFor(source: SourceConfig): SourceClients;
   /** How long a page claim lives without renewal (MTC_CLAIM_TTL_SECONDS, default 60 s). */
   claimTtlMs: number;
@@ -161,11 +164,17 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const budgetTable = budgetTableName(env);
   const seenName = `${ledger.prefix}seen`;
   const backlogName = `${ledger.prefix}backlog`;
-  await storage.ensure([...ledger.tableNames(), budgetTable, backlogName], [queueName, `${queueName}-poison`, `${queueName}-poison-poison`], [spillName, seenName, backlogName]);
+  await storage.ensure(
+    [...ledger.tableNames(), budgetTable, backlogName, DetailStore.tableName(ledger.prefix)],
+    [queueName, `${queueName}-poison`, `${queueName}-poison-poison`],
+    [spillName, seenName, backlogName, DetailStore.containerName(ledger.prefix)],
+  );
   const budget = new TenantBudget(storage.table(budgetTable), clock, {
     ...(settings.budgetLimit !== undefined ? { limit: settings.budgetLimit } : {}),
     ...(settings.budgetWindowSeconds !== undefined ? { windowMs: settings.budgetWindowSeconds * 1000 } : {}),
     ...(settings.budgetHeadroom !== undefined ? { headroom: settings.budgetHeadroom } : {}),
+    ...(settings.detailReserve !== undefined ? { detailReserve: settings.detailReserve } : {}),
+    ...(settings.detailReserveFactor !== undefined ? { detailReserveFactor: settings.detailReserveFactor } : {}),
   });
   const queueClient = storage.queue(queueName);
   const queue = options.queue ? options.queue(queueClient, clock) : new JobQueue(queueClient, clock);
@@ -182,6 +191,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     spill: storage.container(spillName),
     seen: storage.container(seenName),
     backlog: new BacklogStore(storage.table(backlogName), storage.container(backlogName)),
+    details: new DetailStore(storage, ledger.prefix),
     outboxStaleMs: settings.outboxStaleSeconds * 1000,
     claimTtlMs: settings.claimTtlSeconds * 1000,
     clientsFor(source) {

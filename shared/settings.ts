@@ -89,6 +89,16 @@ export const RUNTIME_SETTINGS = {
     description: 'Share of the limit left for admins and other tools, from 0 to below 1 (default 0.1: the collector uses at most 90 of 100).',
     parser: share(0, 0.99),
   }),
+  detailReserve: typed({
+    name: 'MTC_BUDGET_DETAIL_RESERVE', requiredInAzure: false, default: undefined,
+    description: 'Detail enrichment: free requests a detail request must leave in the tenant\'s rolling window, at least (default 10 of the 90 the collector uses). Detail requests only use what live collection, backfill and settle leave.',
+    parser: wholeNumber(0, 10_000),
+  }),
+  detailReserveFactor: typed({
+    name: 'MTC_BUDGET_DETAIL_RESERVE_FACTOR', requiredInAzure: false, default: undefined,
+    description: 'Detail enrichment: a detail request also leaves this many times the live, backfill and re-read requests of the window free (default 1: room for those to double before they meet a detail request).',
+    parser: share(0, 10),
+  }),
   claimTtlSeconds: typed({
     name: 'MTC_CLAIM_TTL_SECONDS', requiredInAzure: false, default: 60,
     description: 'How long a page claim lives without renewal (default 60); its holder renews it every third of that while it works, and a dead holder\'s page is taken over after it.',
@@ -148,6 +158,8 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   declared(RUNTIME_SETTINGS.budgetLimit),
   declared(RUNTIME_SETTINGS.budgetWindowSeconds),
   declared(RUNTIME_SETTINGS.budgetHeadroom),
+  declared(RUNTIME_SETTINGS.detailReserve),
+  declared(RUNTIME_SETTINGS.detailReserveFactor),
   declared(RUNTIME_SETTINGS.claimTtlSeconds),
   declared(RUNTIME_SETTINGS.outboxStaleSeconds),
   declared(RUNTIME_SETTINGS.localLockSeconds),

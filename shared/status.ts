@@ -5,6 +5,7 @@ import type { SourceConfig } from './components';
 import type { Runtime } from './runtime';
 import { runProgress, type RunProgress } from './backfill-runs';
 import { runStore } from './state/runs';
+import { detailStatus, type DetailStatus } from './details/sweep';
 
 export interface SourceStatus {
   id: string;
@@ -38,6 +39,8 @@ export interface SourceStatus {
    * are listed and re-collected for it by POST /api/sources/{source}/destinations/{destination}/replay).
    */
   destinations: DestinationStatus[];
+  /** Detail enrichment (only for a source with a `details` block): requests today and the cap, backlog, done, parked, skipped. */
+  details?: DetailStatus;
 }
 
 export interface DestinationStatus {
@@ -141,5 +144,6 @@ export async function sourceStatus(rt: Runtime, source: SourceConfig): Promise<S
     parked,
     runs: await Promise.all(runs.sort((a, b) => b.createdAt - a.createdAt).slice(0, 20).map((r) => runProgress(rt, r))),
     destinations: await Promise.all(source.destinations.map((id) => destinationStatus(rt, source, id, now))),
+    ...(source.details ? { details: await detailStatus(rt, source) } : {}),
   };
 }

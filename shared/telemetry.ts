@@ -38,7 +38,8 @@ export interface TagValues {
   error_type: ErrorType;
   stage: 'receiving' | 'processing' | 'sending';
   code: string;
-  reason: 'outside_slice' | 'page_boundary_repeat' | 'unchanged_on_reread' | 'destination_parked';
+  /** Why rows were dropped (`mtc.events.discarded`), or why a detail request was not made (`mtc.details.skipped`). */
+  reason: 'outside_slice' | 'page_boundary_repeat' | 'unchanged_on_reread' | 'destination_parked' | 'cap' | 'retention';
   intentional: 'true';
   queue: string;
 }
@@ -126,6 +127,34 @@ export const METRICS = {
     name: 'mtc.api.page_ms', kind: 'histogram', unit: 'ms', tags: ['source'],
     description: 'Latency of one successful API page request, in milliseconds.',
   },
+  detailRequests: {
+    name: 'mtc.details.requests', kind: 'counter', unit: '{request}', tags: ['source', 'status'],
+    description: 'Detail requests (Graph `getDetailsByRecipient`, detail enrichment) sent; each spends the tenant budget like a page request (those are `mtc.api.requests`). `status` as for `mtc.api.requests`.',
+  },
+  detailEvents: {
+    name: 'mtc.details.events', kind: 'counter', unit: '{event}', tags: ['source', 'destination'],
+    description: 'Detail events a destination acknowledged (one per event of a row\'s getDetailsByRecipient answer). Trace rows are `mtc.rows.forwarded`.',
+  },
+  detailsSkipped: {
+    name: 'mtc.details.skipped', kind: 'counter', unit: '{row}', tags: ['source', 'reason'],
+    description: 'Qualifying rows whose details were not requested: `reason` `cap` (the source\'s `details.dailyRequestCap` was reached that UTC day) or `retention` (the row is older than `details.retention`, the API no longer has its details).',
+  },
+  detailBacklog: {
+    name: 'mtc.details.backlog', kind: 'gauge', unit: '{row}', tags: ['source'],
+    description: 'Qualifying rows waiting for their detail request (measured by the planner\'s detail sweep, every 5 minutes). It grows while live collection, backfill and settle leave the budget no room; see the runbook in docs/operations.md.',
+  },
+  detailsParked: {
+    name: 'mtc.details.parked', kind: 'gauge', unit: '{row}', tags: ['source'],
+    description: 'Detail records parked (retry horizon passed, permanent error, poison); they wait for a replay (`POST /api/sources/{id}/replay`), and those parked for recovery replay by themselves.',
+  },
+  detailDelay: {
+    name: 'mtc.details.delay_seconds', kind: 'histogram', unit: 's', tags: ['source'],
+    description: 'Seconds from a qualifying row\'s collection (its page recorded) to its detail events acknowledged by every destination.',
+  },
+  budgetWaitedForDetail: {
+    name: 'mtc.budget.waited_for_detail', kind: 'gauge', unit: '{request}', tags: ['source'],
+    description: 'Live, backfill and rescan requests of the source\'s tenant that were refused and would have been granted without the detail grants in the rolling window (a count kept in the budget entity since it was created). Detail requests must never make the others wait: the target is 0; alert on any increase.',
+  },
 } as const satisfies Record<string, MetricDeclaration>;
 
 export const EVENTS = {
@@ -166,6 +195,8 @@ export const SPANS = {
   page: 'mtc.page',
   /** A destination's drain job (shared/delivery/drain.ts): its backlog for one source. */
   delivery: 'mtc.delivery',
+  /** A detail job (detail enrichment), the child of the page span that admitted its row. */
+  detail: 'mtc.detail',
 } as const;
 
 export type MetricKey = keyof typeof METRICS;
@@ -279,14 +310,14 @@ export interface GaugeDeps {
   clock: Clock;
   telemetry: Telemetry;
   /** The tenant budget (shared/budget): `usage(tenantId)` gives the grants in the current window. */
-  budget?: { usage(tenantKey: string): Promise<{ used: number; allowed: number }> };
+  budget?: { usage(tenantKey: string): Promise<{ used: number; allowed: number; waitedForDetail?: number }> };
 }
 
 /**
  * Sets the lag, planning-lag and budget-use gauges of one source from its health row, its cursor
  * and the tenant budget. (The parked-slice gauge is set by the planner's recovery pass.)
  */
-export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[] }): Promise<void> {
+export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[]; details?: { enabled: boolean } }): Promise<void> {
   const now = deps.clock.now();
   const tags = { source: source.id };
   const [health, cursor] = await Promise.all([deps.ledger.getHealth(source.id), deps.ledger.getCursor(source.id)]);
@@ -300,6 +331,7 @@ export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string;
   if (deps.budget) {
     const usage = await deps.budget.usage(source.tenantId);
     if (usage.allowed > 0) deps.telemetry.gauge('budgetUse', Math.round((usage.used / usage.allowed) * 1000) / 1000, tags);
+    if (source.details?.enabled && usage.waitedForDetail !== undefined) deps.telemetry.gauge('budgetWaitedForDetail', usage.waitedForDetail, tags);
   }
 }
 

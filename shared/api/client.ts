@@ -3,7 +3,7 @@
  * Graph (shared/api/graph/client.ts) implements it; the legacy RWS API plugs in the same way, so
  * both go through the same planner, ledger, budget and retry machinery.
  */
-import type { MessageTraceRow } from '../model/row';
+import type { MessageTraceDetail, MessageTraceRow } from '../model/row';
 
 export type PageRequest =
   | { kind: 'window'; startMs: number; endMs: number; top: number }
@@ -20,10 +20,30 @@ export interface PageResult {
   bytes?: number;
 }
 
+/** One request for a row's details: the first (trace id + recipient) or a continuation link. */
+export type DetailRequest =
+  | { kind: 'first'; traceId: string; recipientAddress: string }
+  | { kind: 'continuation'; url: string };
+
+export interface DetailResult {
+  /** The detail events of this answer, in API order. */
+  details: MessageTraceDetail[];
+  /** The next part of the answer (`@odata.nextLink`); absent on the last. Each follow-up is one more request. */
+  nextLink?: string;
+  /** Bytes of the response body received (decoded). */
+  bytes?: number;
+}
+
 export interface MessageTraceClient {
   /** The API and version, as the event envelope's `api` field says it (`graph/v1.0`, `rws`). */
   readonly api: string;
   fetchPage(request: PageRequest, opts?: { signal?: AbortSignal; clientRequestId?: string }): Promise<PageResult>;
+  /**
+   * One `getDetailsByRecipient` request (Graph, reference B.6). Absent for APIs that have none
+   * built (RWS: its MessageTraceDetail report is not implemented; the configuration refuses
+   * `details` for it).
+   */
+  fetchDetails?(request: DetailRequest, opts?: { signal?: AbortSignal; clientRequestId?: string }): Promise<DetailResult>;
 }
 
 /** A credential the worker can renew after a 401 on a token that was valid. */

@@ -3,7 +3,7 @@
  * See docs/throughput.md for the model and where the worker and planner call these.
  */
 export {
-  TenantBudget, BudgetOptionError, budgetTableName, resolveBudgetOptions, decide, LIVE_WAIT_GRACE_MS, BUDGET_PRIORITIES,
+  TenantBudget, BudgetOptionError, budgetTableName, resolveBudgetOptions, decide, detailReserveFor, LIVE_WAIT_GRACE_MS, DEMAND_GRACE_MS, BUDGET_PRIORITIES,
 } from './tenant-budget';
 export type {
   BudgetPriority, AcquireResult, RefusalReason, BudgetUsage, TenantBudgetOptions, ResolvedBudgetOptions, BudgetState, Grant, Decision,

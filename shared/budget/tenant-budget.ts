@@ -14,7 +14,7 @@
  * updated only by compare-and-swap (ETag If-Match), so racing instances never both take the last
  * slot: the loser re-reads and re-decides.
  *
- * Priorities: live > backfill > rescan. Backfill and rescan only get what live collection does not
+ * Priorities: live > backfill > rescan > detail. Backfill and rescan only get what live collection does not
  * need, measured rather than guessed: a live request refused because the window is full records
  * that it waits (`liveWaits`: its key and the time it comes back), and backfill and rescan leave
  * one free slot per waiting live request, so the slots that free next go to live. A waiter's grant
@@ -25,6 +25,22 @@
  * wait at all. Rescan in addition yields `rescanYield` slots to backfill while a backfill is
  * running. Live may use every allowed slot.
  *
+ * Detail requests (issue 17: getDetailsByRecipient) come last, after rescan, and must never make
+ * a live, backfill or rescan request wait. A slot in a rolling window cannot be taken back once
+ * granted, so a detail request gets one only when (1) no live request is waiting, (2) no live,
+ * backfill or rescan request was refused recently (`demandUntil`: the time the last refused one
+ * comes back, plus DEMAND_GRACE_MS), and (3) the window keeps a reserve after the grant:
+ * max(`detailReserve`, ceil(`detailReserveFactor` x the non-detail grants in the window), the
+ * busiest window of non-detail grants lately, decayed over PEAK_MEMORY_MS) free slots, so the
+ * others can grow by that much, or come back with a burst as large as their last, before they
+ * meet a detail grant. Refused detail
+ * requests get tickets (`detailNextAt`): each comes back one detail slot after the previous one,
+ * so a backlog of thousands of detail jobs costs one refusal per detail slot, not a stampede.
+ * It is measured, not assumed: every refusal of a live, backfill or rescan request is decided a
+ * second time without the detail grants in the window, and one that would then have been granted
+ * counts in `waitedForDetail` (the entity's counter; `usage()`, the
+ * `mtc.budget.waited_for_detail` gauge, the tests and the benchmark read it). The target is 0.
+ *
  * A 429 with Retry-After pauses the tenant for every worker (`pause`). A refused caller never
  * sleeps: it re-enqueues its job with a visibility delay of `waitMs`.
  */
@@ -33,14 +49,19 @@ import type { TableClient } from '@azure/data-tables';
 import type { Clock } from '../time/clock';
 import { isStatus } from '../state/storage';
 
-export type BudgetPriority = 'live' | 'backfill' | 'rescan';
-export const BUDGET_PRIORITIES: readonly BudgetPriority[] = ['live', 'backfill', 'rescan'];
+export type BudgetPriority = 'live' | 'backfill' | 'rescan' | 'detail';
+export const BUDGET_PRIORITIES: readonly BudgetPriority[] = ['live', 'backfill', 'rescan', 'detail'];
 
-export type RefusalReason = 'window-full' | 'paused' | 'reserved-for-live' | 'contended';
+/** `reserved-for-others`: a detail request refused to leave the slot to live, backfill or rescan. */
+export type RefusalReason = 'window-full' | 'paused' | 'reserved-for-live' | 'reserved-for-others' | 'contended';
 
 export type AcquireResult =
   | { granted: true }
-  | { granted: false; waitMs: number; reason: RefusalReason };
+  | {
+    granted: false; waitMs: number; reason: RefusalReason;
+    /** A live, backfill or rescan request that would have been granted without the detail grants in the window. */
+    becauseOfDetail?: boolean;
+  };
 
 export interface BudgetUsage {
   /** Requests granted in the current rolling window (all priorities). */
@@ -59,6 +80,15 @@ export interface BudgetUsage {
   liveReserve: number;
   /** Live requests waiting for a slot right now (backfill and rescan leave a free slot for each). */
   liveWaiters: number;
+  /**
+   * Live, backfill and rescan requests refused so far that would have been granted without the
+   * detail grants in the window (a counter kept in the entity since it was created). Target 0.
+   */
+  waitedForDetail: number;
+  /** Until when detail requests yield to a refused live, backfill or rescan request (0: not now). */
+  demandUntil: number;
+  /** When the next refused detail request is told to come back (its ticket); 0 when none waits. */
+  detailNextAt: number;
 }
 
 export interface TenantBudgetOptions {
@@ -76,6 +106,13 @@ export interface TenantBudgetOptions {
   minLiveReserve?: number;
   /** Slots rescan leaves to backfill while a backfill holds grants in the window. Default 2. */
   rescanYield?: number;
+  /** Free slots a detail grant must leave in the window, at least. Default 10. */
+  detailReserve?: number;
+  /**
+   * A detail grant also leaves ceil(this x the live, backfill and rescan grants in the window)
+   * free: room for the others to double (default 1) before they meet a detail grant.
+   */
+  detailReserveFactor?: number;
   /** Compare-and-swap attempts before a caller is told to come back (reason 'contended'). Default 12. */
   maxAttempts?: number;
   /** waitMs returned on 'contended'. Default 1000. */
@@ -101,7 +138,7 @@ function checkNumber(name: string, value: unknown, min: number, max: number, int
 
 export function resolveBudgetOptions(opts: TenantBudgetOptions = {}): ResolvedBudgetOptions {
   if (opts === null || typeof opts !== 'object') throw new BudgetOptionError('(options)', 'TenantBudget options must be an object (or omitted)');
-  const known = new Set(['limit', 'windowMs', 'headroom', 'minLiveReserve', 'rescanYield', 'maxAttempts', 'contendedWaitMs']);
+  const known = new Set(['limit', 'windowMs', 'headroom', 'minLiveReserve', 'rescanYield', 'detailReserve', 'detailReserveFactor', 'maxAttempts', 'contendedWaitMs']);
   for (const k of Object.keys(opts)) {
     if (!known.has(k)) throw new BudgetOptionError(k, `Unknown TenantBudget option ${k}; use one of ${[...known].join(', ')}`);
   }
@@ -112,9 +149,11 @@ export function resolveBudgetOptions(opts: TenantBudgetOptions = {}): ResolvedBu
   if (allowed < 1) throw new BudgetOptionError('headroom', `TenantBudget option headroom ${headroom} leaves no request of the limit ${limit}; lower the headroom`);
   const minLiveReserve = checkNumber('minLiveReserve', opts.minLiveReserve ?? 0, 0, allowed - 1, true);
   const rescanYield = checkNumber('rescanYield', opts.rescanYield ?? Math.min(2, allowed), 0, allowed, true);
+  const detailReserve = checkNumber('detailReserve', opts.detailReserve ?? Math.min(10, allowed), 0, allowed, true);
+  const detailReserveFactor = checkNumber('detailReserveFactor', opts.detailReserveFactor ?? 1, 0, 10, false);
   const maxAttempts = checkNumber('maxAttempts', opts.maxAttempts ?? 12, 1, 1000, true);
   const contendedWaitMs = checkNumber('contendedWaitMs', opts.contendedWaitMs ?? 1000, 1, 3_600_000, true);
-  return { limit, windowMs, headroom, allowed, minLiveReserve, rescanYield, maxAttempts, contendedWaitMs };
+  return { limit, windowMs, headroom, allowed, minLiveReserve, rescanYield, detailReserve, detailReserveFactor, maxAttempts, contendedWaitMs };
 }
 
 /** The table name of the budget: `<prefix>budget` (prefix from MTC_TABLE_PREFIX, default `mtc`). */
@@ -124,8 +163,8 @@ export function budgetTableName(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 const ROW_KEY = 'budget';
-const PRIORITY_CODE: Record<BudgetPriority, string> = { live: 'l', backfill: 'b', rescan: 'r' };
-const CODE_PRIORITY: Record<string, BudgetPriority> = { l: 'live', b: 'backfill', r: 'rescan' };
+const PRIORITY_CODE: Record<BudgetPriority, string> = { live: 'l', backfill: 'b', rescan: 'r', detail: 'd' };
+const CODE_PRIORITY: Record<string, BudgetPriority> = { l: 'live', b: 'backfill', r: 'rescan', d: 'detail' };
 
 /** One granted request: clock time and priority. Kept oldest first. */
 export interface Grant { at: number; priority: BudgetPriority }
@@ -141,9 +180,30 @@ export interface BudgetState {
    * backfill and rescan off for long).
    */
   liveWaits: Record<string, number>;
+  /** Detail requests yield until then: a refused live, backfill or rescan request comes back (plus DEMAND_GRACE_MS). */
+  demandUntil?: number;
+  /** The ticket of the next refused detail request (clock time it is told to come back). */
+  detailNextAt?: number;
+  /** Refused live, backfill and rescan requests that the detail grants in the window made wait (cumulative). */
+  waitedForDetail?: number;
+  /** The most live, backfill and rescan grants one window held lately, and when (the reserve remembers bursts). */
+  peakOthers?: number;
+  peakAt?: number;
 }
 
 export const LIVE_WAIT_GRACE_MS = 30_000;
+/** After a refused live, backfill or rescan request's return time, detail requests still yield this long. */
+export const DEMAND_GRACE_MS = 30_000;
+/** demandUntil is written only when it moves by at least this much (a busy backfill refused every second writes less). */
+const DEMAND_WRITE_STEP_MS = 5_000;
+/**
+ * How long the reserve remembers the busiest window of live, backfill and rescan requests: it
+ * decays to nothing over this time. Bursts recur (a settle bucket every hour, a backfill, a
+ * catch-up after an outage), and a detail grant taken between two of them would make the next one wait.
+ */
+export const PEAK_MEMORY_MS = 3600_000;
+/** Compare-and-swap attempts of a detail request: it gives way under contention instead of adding to it. */
+const DETAIL_MAX_ATTEMPTS = 3;
 /** At most this many live waiters are remembered per tenant (the oldest go first). */
 const MAX_LIVE_WAITERS = 64;
 
@@ -154,18 +214,21 @@ function activeWaits(waits: Record<string, number>, now: number): Record<string,
 
 export type Decision =
   | { granted: true; state: BudgetState }
-  | { granted: false; waitMs: number; reason: Exclude<RefusalReason, 'contended'>; state?: BudgetState };
+  | { granted: false; waitMs: number; reason: Exclude<RefusalReason, 'contended'>; state?: BudgetState; becauseOfDetail?: boolean };
 
 /**
  * The pure decision for one acquire at `now` (exported for tests and the benchmark): prunes the
  * log and the live waiters, applies pause, the per-priority cap (backfill and rescan leave
- * minLiveReserve slots plus one per waiting live request) and the window. Returns the new state on
- * a grant, and on a live refusal that records or moves its waiter entry. `waiterKey` names the
- * live request (the page worker passes slice and page); it defaults to 'live'.
+ * minLiveReserve slots plus one per waiting live request; detail see `decideDetail`) and the
+ * window. Returns the new state on a grant, and on a refusal that changes the entity (a live
+ * waiter recorded or moved, the demand of a refused request, the waited-for-detail counter, a
+ * detail ticket). `waiterKey` names the live request (the page worker passes slice and page); it
+ * defaults to 'live'.
  */
 export function decide(state: BudgetState, priority: BudgetPriority, now: number, o: ResolvedBudgetOptions, waiterKey = 'live'): Decision {
   const grants = pruned(state.grants, now, o.windowMs);
   if (state.pausedUntil > now) return { granted: false, waitMs: state.pausedUntil - now, reason: 'paused' };
+  if (priority === 'detail') return decideDetail(state, grants, now, o);
   const waits = activeWaits(state.liveWaits, now);
   const used = grants.length;
   let cap = o.allowed;
@@ -180,7 +243,11 @@ export function decide(state: BudgetState, priority: BudgetPriority, now: number
   if (used < cap) {
     const nextWaits = { ...waits };
     if (priority === 'live') delete nextWaits[waiterKey];
-    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority }], liveWaits: nextWaits } };
+    const next: BudgetState = { ...state, grants: [...grants, { at: now, priority }], liveWaits: nextWaits };
+    // The busiest window of the others lately (see PEAK_MEMORY_MS), for the detail reserve.
+    const others = grants.reduce((n, g) => n + (g.priority === 'detail' ? 0 : 1), 1);
+    if (others >= rememberedPeak(state, now)) Object.assign(next, { peakOthers: others, peakAt: now });
+    return { granted: true, state: next };
   }
   // Refused: the window must lose (used - cap + 1) grants before this priority fits under its cap.
   // The (used - cap)-th oldest grant (0-based) leaves the window at its time + windowMs. A live
@@ -188,11 +255,70 @@ export function decide(state: BudgetState, priority: BudgetPriority, now: number
   let waitMs = o.windowMs; // a cap of 0 with nothing granted (tiny budgets): try again next window
   if (used > 0) waitMs = Math.max(1, grants[Math.min(used - 1, used - cap)]!.at + o.windowMs - now + 1);
   if (priority !== 'live' && waiters > 0) waitMs = Math.min(waitMs, Math.max(1, Math.min(...Object.values(waits)) + LIVE_WAIT_GRACE_MS - now));
+  // Would it have been granted without the detail grants in the window? Then detail made it wait.
+  const becauseOfDetail = grants.some((g) => g.priority === 'detail')
+    && decide({ ...state, grants: grants.filter((g) => g.priority !== 'detail') }, priority, now, o, waiterKey).granted;
+  let next: BudgetState | undefined;
   if (priority === 'live' && reason === 'window-full' && waits[waiterKey] !== now + waitMs) {
     // Record (or move) this request's wait, so backfill and rescan leave the slot that frees to it.
-    return { granted: false, waitMs, reason, state: { ...state, grants, liveWaits: activeWaits({ ...waits, [waiterKey]: now + waitMs }, now) } };
+    next = { ...state, grants, liveWaits: activeWaits({ ...waits, [waiterKey]: now + waitMs }, now) };
   }
-  return { granted: false, waitMs, reason };
+  // Detail requests yield until this request has come back (and a little after). Written only
+  // while detail requests are about (a grant in the window, or a ticket handed out in the last
+  // window): a tenant without detail enrichment writes nothing more on a refusal than before.
+  const detailsAbout = grants.some((g) => g.priority === 'detail') || (state.detailNextAt ?? 0) > now - o.windowMs;
+  const demandUntil = now + waitMs + DEMAND_GRACE_MS;
+  if (detailsAbout && demandUntil >= (state.demandUntil ?? 0) + DEMAND_WRITE_STEP_MS) next = { ...(next ?? { ...state, grants }), demandUntil };
+  if (becauseOfDetail) next = { ...(next ?? { ...state, grants }), waitedForDetail: (state.waitedForDetail ?? 0) + 1 };
+  return { granted: false, waitMs, reason, ...(next ? { state: next } : {}), ...(becauseOfDetail ? { becauseOfDetail } : {}) };
+}
+
+/**
+ * The free slots a detail grant leaves in the window when `nonDetail` live, backfill and rescan
+ * grants are in it and the busiest window of those lately held `peak` (decayed).
+ */
+export function detailReserveFor(nonDetail: number, o: ResolvedBudgetOptions, peak = 0): number {
+  return Math.max(o.detailReserve, Math.ceil(o.detailReserveFactor * nonDetail), Math.ceil(peak));
+}
+
+/** The busiest window of live, backfill and rescan grants lately, decayed linearly to 0 over PEAK_MEMORY_MS. */
+export function rememberedPeak(state: Pick<BudgetState, 'peakOthers' | 'peakAt'>, now: number): number {
+  const age = Math.max(0, now - (state.peakAt ?? 0));
+  return age >= PEAK_MEMORY_MS ? 0 : (state.peakOthers ?? 0) * (1 - age / PEAK_MEMORY_MS);
+}
+
+/**
+ * A detail request (see the header): granted only with no live waiter, no recent refusal of a
+ * live, backfill or rescan request, and the reserve left free after it. A refusal hands out the
+ * next ticket: come back at max(when the window could take it, the previous ticket + one detail
+ * slot), so refused detail jobs return one per detail slot.
+ */
+function decideDetail(state: BudgetState, grants: Grant[], now: number, o: ResolvedBudgetOptions): Decision {
+  const waits = activeWaits(state.liveWaits, now);
+  const waitTimes = Object.values(waits);
+  const nonDetail = grants.reduce((n, g) => n + (g.priority === 'detail' ? 0 : 1), 0);
+  const cap = Math.max(0, o.allowed - o.minLiveReserve - detailReserveFor(nonDetail, o, rememberedPeak(state, now)));
+  const used = grants.length;
+  let waitMs: number;
+  let reason: 'window-full' | 'reserved-for-live' | 'reserved-for-others';
+  if (waitTimes.length) {
+    waitMs = Math.max(1, Math.min(...waitTimes) + LIVE_WAIT_GRACE_MS - now);
+    reason = 'reserved-for-live';
+  } else if ((state.demandUntil ?? 0) > now) {
+    waitMs = state.demandUntil! - now;
+    reason = 'reserved-for-others';
+  } else if (used < cap) {
+    return { granted: true, state: { ...state, grants: [...grants, { at: now, priority: 'detail' }], liveWaits: waits } };
+  } else {
+    waitMs = used > 0 && cap > 0 ? Math.max(1, grants[Math.min(used - 1, used - cap)]!.at + o.windowMs - now + 1) : o.windowMs;
+    reason = used >= o.allowed ? 'window-full' : 'reserved-for-others';
+  }
+  // One detail slot: the most detail requests a window can take (with no other request in it),
+  // spread over the window. While the others use more, returning tickets are refused and queue
+  // again; the spacing never stretches the queue for a capacity that is only low for a while.
+  const spacing = Math.ceil(o.windowMs / Math.max(1, o.allowed - o.minLiveReserve - o.detailReserve));
+  const at = Math.max(now + waitMs, state.detailNextAt ?? 0);
+  return { granted: false, waitMs: at - now, reason, state: { ...state, grants, liveWaits: waits, detailNextAt: at + spacing } };
 }
 
 function pruned(grants: Grant[], now: number, windowMs: number): Grant[] {
@@ -207,8 +333,8 @@ function pruned(grants: Grant[], now: number, windowMs: number): Grant[] {
  * priority into buckets of grantBucketMs and stored as counts. A grant is recorded at the END of
  * its bucket, so it stays in the window a little longer than it really does: the count of any
  * rolling window can only be overestimated, never under, and the limit is still never exceeded.
- * At most (windowMs / grantBucketMs + 1) buckets x 3 priorities, ~7 characters each: under 13K
- * characters for any window and limit (the default 5-minute window: 1 s buckets, under 7K).
+ * At most (windowMs / grantBucketMs + 1) buckets x 4 priorities, ~7 characters each: under 17K
+ * characters for any window and limit (the default 5-minute window: 1 s buckets, under 9K).
  */
 export function grantBucketMs(windowMs: number): number {
   return Math.max(1000, Math.ceil(windowMs / 600));
@@ -241,7 +367,7 @@ export function decodeGrants(text: unknown): Grant[] {
     const base = parseInt(baseText ?? '', 36);
     if (!(width > 0) || !Number.isFinite(base)) return [];
     for (const part of (list ?? '').split(',')) {
-      const m = /^([lbr])([0-9a-z]+)(?:\*([0-9a-z]+))?$/.exec(part);
+      const m = /^([lbrd])([0-9a-z]+)(?:\*([0-9a-z]+))?$/.exec(part);
       if (!m) continue;
       const priority = CODE_PRIORITY[m[1]!]!;
       const at = (base + parseInt(m[2]!, 36)) * width;
@@ -299,19 +425,23 @@ export class TenantBudget {
   async acquire(tenantKey: string, priority: BudgetPriority, waiterKey?: string): Promise<AcquireResult> {
     checkTenantKey(tenantKey);
     if (!BUDGET_PRIORITIES.includes(priority)) {
-      throw new BudgetOptionError('priority', `TenantBudget.acquire priority must be 'live', 'backfill' or 'rescan', got ${String(priority)}`);
+      throw new BudgetOptionError('priority', `TenantBudget.acquire priority must be 'live', 'backfill', 'rescan' or 'detail', got ${String(priority)}`);
     }
-    for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
+    const attempts = priority === 'detail' ? Math.min(DETAIL_MAX_ATTEMPTS, this.options.maxAttempts) : this.options.maxAttempts;
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const loaded = await this.load(tenantKey);
       const d = decide(loaded.state, priority, this.clock.now(), this.options, waiterKey);
       if (!d.granted) {
-        // A live refusal records its waiter entry; if another instance wrote first, decide again.
+        // A refusal that changes the entity (a live waiter, the demand, the counter, a detail
+        // ticket) writes it; if another instance wrote first, decide again.
         if (d.state && !(await this.store(tenantKey, d.state, loaded.etag))) continue;
-        return { granted: false, waitMs: d.waitMs, reason: d.reason };
+        return { granted: false, waitMs: d.waitMs, reason: d.reason, ...(d.becauseOfDetail ? { becauseOfDetail: true } : {}) };
       }
       if (await this.store(tenantKey, d.state, loaded.etag)) return { granted: true };
     }
-    return { granted: false, waitMs: this.options.contendedWaitMs, reason: 'contended' };
+    // A detail request that met contention comes back a little later (spread, so they do not meet again).
+    const wait = priority === 'detail' ? Math.round(this.options.contendedWaitMs * (2 + 3 * Math.random())) : this.options.contendedWaitMs;
+    return { granted: false, waitMs: wait, reason: 'contended' };
   }
 
   /**
@@ -347,7 +477,7 @@ export class TenantBudget {
     const { state } = await this.load(tenantKey);
     const now = this.clock.now();
     const grants = pruned(state.grants, now, this.options.windowMs);
-    const byPriority: Record<BudgetPriority, number> = { live: 0, backfill: 0, rescan: 0 };
+    const byPriority: Record<BudgetPriority, number> = { live: 0, backfill: 0, rescan: 0, detail: 0 };
     for (const g of grants) byPriority[g.priority]++;
     return {
       used: grants.length,
@@ -359,6 +489,9 @@ export class TenantBudget {
       byPriority,
       liveReserve: this.options.minLiveReserve,
       liveWaiters: Object.keys(activeWaits(state.liveWaits, now)).length,
+      waitedForDetail: state.waitedForDetail ?? 0,
+      demandUntil: (state.demandUntil ?? 0) > now ? state.demandUntil! : 0,
+      detailNextAt: (state.detailNextAt ?? 0) > now ? state.detailNextAt! : 0,
     };
   }
 
@@ -377,18 +510,26 @@ export class TenantBudget {
     try {
       const e = await this.table.getEntity<Record<string, unknown>>(tenantKey, ROW_KEY);
       return {
-        state: { grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? ''), liveWaits: decodeWaits(e.liveWaits) },
+        state: {
+          grants: decodeGrants(e.grants), pausedUntil: Number(e.pausedUntil ?? 0) || 0, pauseReason: String(e.pauseReason ?? ''), liveWaits: decodeWaits(e.liveWaits),
+          demandUntil: Number(e.demandUntil ?? 0) || 0, detailNextAt: Number(e.detailNextAt ?? 0) || 0, waitedForDetail: Number(e.waitedForDetail ?? 0) || 0,
+          peakOthers: Number(e.peakOthers ?? 0) || 0, peakAt: Number(e.peakAt ?? 0) || 0,
+        },
         etag: String(e.etag),
       };
     } catch (err) {
-      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '', liveWaits: {} }, etag: undefined };
+      if (isStatus(err, 404)) return { state: { grants: [], pausedUntil: 0, pauseReason: '', liveWaits: {}, demandUntil: 0, detailNextAt: 0, waitedForDetail: 0 }, etag: undefined };
       throw err;
     }
   }
 
   /** Compare-and-swap: create when there was no entity, else replace if the ETag still matches. */
   private async store(tenantKey: string, s: BudgetState, etag: string | undefined): Promise<boolean> {
-    const entity = { partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants, this.options.windowMs), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveWaits: JSON.stringify(s.liveWaits) };
+    const entity = {
+      partitionKey: tenantKey, rowKey: ROW_KEY, grants: encodeGrants(s.grants, this.options.windowMs), pausedUntil: s.pausedUntil, pauseReason: s.pauseReason, liveWaits: JSON.stringify(s.liveWaits),
+      demandUntil: s.demandUntil ?? 0, detailNextAt: s.detailNextAt ?? 0, waitedForDetail: s.waitedForDetail ?? 0,
+      peakOthers: s.peakOthers ?? 0, peakAt: s.peakAt ?? 0,
+    };
     try {
       if (etag === undefined) await this.table.createEntity(entity);
       else await this.table.updateEntity(entity, 'Replace', { etag });

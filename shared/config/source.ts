@@ -10,6 +10,7 @@ import { addZodIssues, isPlainObject, type IssueCollector, type Path } from '../
 import type { CloudName, RwsOptions, SourceConfigOf, SourceEndpoints } from './types';
 import { checkUnknownFields } from '../config-common/unknown-fields';
 import { RETRY_ALIASES, RETRY_FIELDS, retrySchema, toRetryPolicy } from '../config-common/retry';
+import { DETAIL_ALIASES, DETAIL_FIELDS, detailsSchema, rwsDetailsMessage, toDetailOptions } from './details';
 
 /** Keys of the event envelope; `fields` must not reuse them. */
 export const ENVELOPE_KEYS = ['tenantId', 'sourceId', 'eventId', 'collectedAt', 'api', 'row', 'fields', 'detail', 'traceEventId', 'rowKey', 'detailIndex', 'detailCount'] as const;
@@ -158,6 +159,7 @@ function sourceSchema(methods: readonly AuthMethodKind[], keyVaultUri: string | 
       nextLinkFailureLimit: intField(1, 20, 3).default(SOURCE_DEFAULTS.nextLinkFailureLimit),
       logLevel: z.enum(['debug', 'info', 'warn', 'error'], { error: 'must be "debug", "info" (the default), "warn" or "error"' }).default('info'),
       settle: settleSchema.prefault({}),
+      details: detailsSchema.optional(),
       destinations: z
         .array(z.string({ error: 'must be the id of a destination defined under "destinations"' }), {
           error: 'must be a list of destination ids, e.g. ["siem"]',
@@ -199,6 +201,9 @@ const SOURCE_ALIASES: Record<string, string> = {
   local_domains: 'acceptedDomains',
   metadata: 'fields',
   tags: 'fields',
+  detail: 'details',
+  enrichment: 'details',
+  detailEnrichment: 'details',
 };
 
 /** Checks one source against the auth methods given; returns the normalised source when it has no problem. */
@@ -207,11 +212,12 @@ export function parseSource<A extends AuthConfigBase>(raw: unknown, path: Path, 
   const authFields = ['method', ...new Set(methods.flatMap(fieldsOf))];
   const before = out.issues.length;
   if (isPlainObject(raw)) {
-    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: authFields, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS, rws: RWS_FIELDS }, secretRefField: 'auth.clientSecretRef' });
+    checkUnknownFields(raw, SOURCE_FIELDS, path, out, { aliases: SOURCE_ALIASES, nested: { auth: authFields, endpoints: ENDPOINT_FIELDS, retry: RETRY_FIELDS, rws: RWS_FIELDS, details: DETAIL_FIELDS.filter((f) => f !== 'enabled') }, secretRefField: 'auth.clientSecretRef' });
     if (isPlainObject(raw.auth)) checkUnknownFields(raw.auth, authFields, [...path, 'auth'], out, { aliases: Object.assign({ type: 'method' }, ...methods.map((m) => m.aliases ?? {})) });
     if (isPlainObject(raw.rws)) checkUnknownFields(raw.rws, RWS_FIELDS, [...path, 'rws'], out, { aliases: { url: 'reportUrl', reportURL: 'reportUrl', top: 'maxPageSize', pageSize: 'maxPageSize' } });
     if (isPlainObject(raw.settle)) checkUnknownFields(raw.settle, ['rereads', 'bucket'], [...path, 'settle'], out, { aliases: { ages: 'rereads', rescans: 'rereads', bucketLength: 'bucket' } });
     if (isPlainObject(raw.retry)) checkUnknownFields(raw.retry, RETRY_FIELDS, [...path, 'retry'], out, { aliases: RETRY_ALIASES });
+    if (isPlainObject(raw.details)) checkUnknownFields(raw.details, DETAIL_FIELDS, [...path, 'details'], out, { aliases: DETAIL_ALIASES });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
   const parsed = sourceSchema(methods, keyVaultUri).safeParse(raw);
@@ -228,6 +234,9 @@ export function parseSource<A extends AuthConfigBase>(raw: unknown, path: Path, 
     const rawRws = isPlainObject(raw.rws) ? raw.rws : undefined;
     if (api === 'rws' && knownCloud?.graphMessageTrace && rawRws?.allowInGlobalCloud !== true) {
       out.add([...path, 'api'], rwsInGlobalCloudMessage());
+    }
+    if (api === 'rws' && isPlainObject(raw.details) && raw.details.enabled === true) {
+      out.add([...path, 'details'], rwsDetailsMessage());
     }
     if (api !== 'rws' && raw.rws !== undefined) {
       out.add([...path, 'rws'], 'applies only to "api": "rws"; remove it or set "api": "rws"');
@@ -306,6 +315,8 @@ export function parseSource<A extends AuthConfigBase>(raw: unknown, path: Path, 
     settleRereadsMs: [...new Set(p.settle.rereads)].sort((a, b) => a - b),
     settleBucketMs: p.settle.bucket,
     destinations: p.destinations,
+    // Only when set, so the config hash of a source without it is what it was before the field existed.
+    ...(p.details !== undefined ? { details: toDetailOptions(p.details) } : {}),
   };
 }
 

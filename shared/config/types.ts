@@ -82,6 +82,23 @@ export interface SourceConfigOf<A extends AuthConfigBase> {
   settleBucketMs: number;
   /** Destination ids this source feeds (each exists in `destinations`). */
   destinations: string[];
+  /** Detail enrichment (getDetailsByRecipient for qualifying rows); absent when not configured (off). */
+  details?: DetailOptions;
+}
+
+/** A source's `details` block, normalised (shared/config/details.ts). */
+export interface DetailOptions {
+  enabled: boolean;
+  /** The statuses that trigger a detail request, as the configuration names them (compared case-insensitively). */
+  statuses: string[];
+  /** Detail requests per UTC day for this source; a row whose turn comes after it is skipped (reason cap). */
+  dailyRequestCap: number;
+  /** Sender address patterns, lowercase (`*` wildcards); empty: any sender. */
+  senders: string[];
+  /** Recipient address patterns, lowercase; empty: any recipient. */
+  recipients: string[];
+  /** Rows older than this (ms) are skipped (reason retention): the API no longer has their details. */
+  retentionMs: number;
 }
 
 /**

@@ -24,6 +24,7 @@ import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
 import type { BacklogStore } from '../delivery/progress';
+import type { DetailStore } from '../details/store';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -57,6 +58,8 @@ export interface PlannerDeps {
   seen?: ContainerClient;
   /** The destinations' backlogs (shared/delivery): the sweep restarts a lost drain and measures them. */
   backlog?: BacklogStore;
+  /** The detail records (detail enrichment): the recovery pass sweeps them. */
+  details?: DetailStore;
 }
 
 export type PlanOutcome =

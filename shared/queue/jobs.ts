@@ -60,11 +60,24 @@ export function deliveryJob(sourceId: string, destination: string): DeliveryJob 
   return { v: 1, kind: 'delivery', sourceId, destination, attempt: 0 };
 }
 
+/**
+ * A detail job (issue 17): one getDetailsByRecipient call for one qualifying row, named by its
+ * detail record (`<prefix>details`, shared/details/store.ts). The record holds everything else.
+ */
+export const DetailJobSchema = z.object({
+  ...JOB_BASE,
+  kind: z.literal('detail'),
+  /** The detail record's RowKey: `<receivedMs>~<row key>~<status>`. */
+  record: z.string().min(1).max(200).regex(TABLE_KEY, 'must be a valid Table row id: no / \\ # ? or control characters'),
+}).strict();
+
+export type DetailJob = z.infer<typeof DetailJobSchema>;
+
 /** The job kinds besides page jobs, each a strict object with a literal `kind` (one entry per kind). */
-const OTHER_JOB_SCHEMAS = [DeliveryJobSchema] as const;
+const OTHER_JOB_SCHEMAS = [DeliveryJobSchema, DetailJobSchema] as const;
 
 /** Any job of the queue. */
-export type QueueJob = PageJob | DeliveryJob;
+export type QueueJob = PageJob | DeliveryJob | DetailJob;
 
 /** A page job (the kind without a `kind` field). */
 export function isPageJob(job: QueueJob): job is PageJob {
@@ -90,9 +103,19 @@ export function nextAttempt<J extends QueueJob>(job: J): J {
   return { ...job, attempt: job.attempt + 1 };
 }
 
+/** The detail job of one detail record, at its first attempt: the one way a new detail job is made. */
+export function detailJob(sourceId: string, record: string): DetailJob {
+  return { v: 1, kind: 'detail', sourceId, record, attempt: 0 };
+}
+
+export function isDetailJob(job: QueueJob): job is DetailJob {
+  return 'kind' in job && job.kind === 'detail';
+}
+
 export class JobSchemaError extends Error {
-  constructor(readonly issues: string[], readonly excerpt: string) {
-    super(`The queue message is not a valid page job: ${issues.join('; ')}`);
+  /** `what`: the kind the message claims to be ("page job", "detail job", "job" for an unknown kind). */
+  constructor(readonly issues: string[], readonly excerpt: string, what = 'page job') {
+    super(`The queue message is not a valid ${what}: ${issues.join('; ')}`);
     this.name = 'JobSchemaError';
   }
 }
@@ -109,9 +132,12 @@ export function decodeJob(payload: unknown): QueueJob {
   }
   const parsed = schemaFor(value).safeParse(value);
   if (!parsed.success) {
+    const kind = value !== null && typeof value === 'object' && 'kind' in value ? (value as { kind: unknown }).kind : undefined;
+    const what = kind === undefined ? 'page job' : kind === 'detail' ? 'detail job' : 'job';
     throw new JobSchemaError(
       parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`),
       JSON.stringify(value)?.slice(0, 120) ?? '',
+      what,
     );
   }
   return parsed.data;

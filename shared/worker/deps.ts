@@ -11,6 +11,7 @@ import type { Clock } from '../time/clock';
 import type { Telemetry } from '../telemetry';
 import type { StoredPage } from './page-store';
 import type { BacklogStore } from '../delivery/progress';
+import type { DetailStore } from '../details/store';
 
 export interface SourceClients {
   api: MessageTraceClient;
@@ -18,14 +19,16 @@ export interface SourceClients {
 }
 
 export type Priority = 'live' | 'backfill' | 'rescan';
+/** Priorities of the budget: a page's, or `detail` (getDetailsByRecipient, the lowest). */
+export type RequestPriority = Priority | 'detail';
 
 /** The tenant request budget, shared by every instance (shared/budget). */
 export interface BudgetGate {
   /** `waiterKey` names the request (slice and page), so a refused live request keeps its place. */
-  acquire(tenantKey: string, priority: Priority, waiterKey?: string): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
+  acquire(tenantKey: string, priority: RequestPriority, waiterKey?: string): Promise<{ granted: true } | { granted: false; waitMs: number; reason: string }>;
   pause(tenantKey: string, untilMs: number, reason: string): Promise<void>;
   /** Records a request sent without an acquire (the retry after a token renewal). */
-  charge?(tenantKey: string, priority: Priority, count?: number): Promise<void>;
+  charge?(tenantKey: string, priority: RequestPriority, count?: number): Promise<void>;
 }
 
 export interface WorkerDeps {
@@ -47,6 +50,8 @@ export interface WorkerDeps {
   budget?: BudgetGate;
   /** How long a claim lives without renewal (default CLAIM_TTL_MS); renewed every third of it. */
   claimTtlMs?: number;
+  /** The detail records (issue 17); without it detail enrichment is off whatever the configuration says. */
+  details?: DetailStore;
 }
 
 export interface MessageMeta {
@@ -57,7 +62,9 @@ export interface MessageMeta {
 
 export type PageOutcome =
   | 'forwarded' | 'slice-done' | 'duplicate' | 'claimed-elsewhere' | 'deferred' | 'retry-scheduled'
-  | 'parked' | 'unknown-source' | 'unknown-slice';
+  | 'parked' | 'unknown-source' | 'unknown-slice'
+  // Detail jobs: the row's detail events delivered, or the row skipped (cap, retention).
+  | 'detail-done' | 'skipped';
 
 export interface PageResultSummary {
   outcome: PageOutcome;

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { CollectorError } from '../errors';
 import type { Ledger } from '../state/ledger';
 import { decodeJob, isPageJob, JobSchemaError, type PageJob, type QueueJob } from '../queue/jobs';
+import { parkPoisonedDetail } from '../details/poison';
 import { park } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import type { Logger } from '../log';
@@ -116,7 +117,7 @@ function asText(payload: unknown): unknown {
 
 /**
  * Handles one message from a poison queue, whatever it holds: a page job of a slice still in
- * progress parks the slice; anything else (not UTF-8, not JSON, not a page job, a job of a slice
+ * progress parks the slice; a detail job parks its detail record (shared/details/poison.ts); anything else (not UTF-8, not JSON, not a page job, a job of a slice
  * that does not exist) is recorded as unattributed poison. Bad input never throws; only a storage
  * failure does (the message is then tried again).
  */
@@ -135,6 +136,13 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     return 'recorded as unattributed poison';
   }
   if (!isPageJob(decoded)) {
+    if (decoded.kind === 'detail') {
+      const outcome = await parkPoisonedDetail(deps, decoded);
+      if (outcome === 'parked') return `parked detail record ${decoded.record}`;
+      if (outcome === 'stale') return 'stale (the detail record moved on)';
+      await recordUnattributedPoison(deps, messageId, `detail job for unknown detail record ${decoded.sourceId}/${decoded.record}`, JSON.stringify(decoded), opts);
+      return 'recorded as unattributed poison (unknown detail record)';
+    }
     // A drain job the host gave up on: nothing is lost (the backlog stays, the planner's sweep starts
     // a new drain), but a drain failing on every attempt must be seen.
     await recordUnattributedPoison(deps, messageId, `the drain job of destination ${decoded.destination} for source ${decoded.sourceId} failed on every attempt the host allows; its backlog is kept and the planner starts a new drain (see the logs for the error)`, JSON.stringify(decoded), opts);

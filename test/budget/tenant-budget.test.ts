@@ -263,7 +263,7 @@ test('bad options and arguments are refused with the option named', async () => 
   assert.throws(() => new TenantBudget(table, clock, { windowMS: 1 } as unknown as TenantBudgetOptions), /Unknown TenantBudget option windowMS/);
   const b = new TenantBudget(table, clock);
   await assert.rejects(b.acquire('a/b', 'live'), /tenantKey must be/);
-  await assert.rejects(b.acquire('t', 'urgent' as BudgetPriority), /priority must be 'live', 'backfill' or 'rescan'/);
+  await assert.rejects(b.acquire('t', 'urgent' as BudgetPriority), /priority must be 'live', 'backfill', 'rescan' or 'detail'/);
   await assert.rejects(b.pause('t', Number.NaN, 'x'), /untilMs must be epoch milliseconds/);
   assert.equal(budgetTableName({}), 'mtcbudget');
   assert.equal(budgetTableName({ MTC_TABLE_PREFIX: 'e2e1' }), 'e2e1budget');

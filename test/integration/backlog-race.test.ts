@@ -88,7 +88,7 @@ describe('a destination\'s backlog under racing callers', () => {
       for (const m of r.receivedMessageItems) {
         const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
         if (deps.clock instanceof ManualClock && job.notBefore && job.notBefore > deps.clock.now()) deps.clock.set(job.notBefore);
-        if ('kind' in job) await processDeliveryJob(deps, job, { messageId: m.messageId, dequeueCount: 1 });
+        if ('kind' in job && job.kind === 'delivery') await processDeliveryJob(deps, job, { messageId: m.messageId, dequeueCount: 1 });
         await queue.deleteMessage(m.messageId, m.popReceipt);
       }
     }

@@ -9,7 +9,7 @@ import type { Simulator } from '../../simulator';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { CLAIM_TTL_MS, processPageJob } from '../../shared/worker/page-worker';
 import type { Destination } from '../../shared/destinations/destination';
-import { decodePageJob as decodeJob } from '../../shared/queue/jobs';
+import { decodePageJob } from '../../shared/queue/jobs';
 import { createHarness, type Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 
@@ -57,7 +57,7 @@ async function takeJob(h: Harness) {
   const r = await q.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 1 });
   const m = r.receivedMessageItems[0]!;
   await q.deleteMessage(m.messageId, m.popReceipt);
-  return { job: decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8')), messageId: m.messageId };
+  return { job: decodePageJob(Buffer.from(m.messageText, 'base64').toString('utf8')), messageId: m.messageId };
 }
 
 describe('page claims', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { QueueClient } from '@azure/storage-queue';
 import { Ledger } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
-import { JobQueue, decodePageJob as decodeJob } from '../../shared/queue/jobs';
+import { JobQueue, decodePageJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource } from '../../shared/planning/planner';
 import { silentLogger } from '../../shared/log';
@@ -33,7 +33,7 @@ async function drainJobs(q: QueueClient) {
     const r = await q.receiveMessages({ numberOfMessages: 32 });
     if (!r.receivedMessageItems.length) return jobs;
     for (const m of r.receivedMessageItems) {
-      jobs.push(decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8')));
+      jobs.push(decodePageJob(Buffer.from(m.messageText, 'base64').toString('utf8')));
       await q.deleteMessage(m.messageId, m.popReceipt);
     }
   }

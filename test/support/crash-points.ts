@@ -18,7 +18,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import type { StorageClients } from '../../shared/state/storage';
 import type { Destination } from '../../shared/destinations/destination';
 import type { SourceClients } from '../../shared/worker/page-worker';
-import { rowKey } from '../../shared/model/row';
+import { isDetailEvent, rowKey } from '../../shared/model/row';
 import type { HarnessInstrument } from './worker-harness';
 
 export class CrashError extends Error {
@@ -35,15 +35,15 @@ const QUEUE_OPS = new Set(['sendMessage', 'receiveMessages', 'deleteMessage', 'p
 const CONTAINER_OPS = new Set(['createIfNotExists', 'deleteBlob']);
 const BLOB_OPS = new Set(['upload', 'uploadData', 'downloadToBuffer', 'download', 'deleteIfExists', 'delete', 'exists', 'getProperties']);
 /** Adapters whose callers name the site (the operation alone says little). */
-const ADAPTERS = /[\\/](state[\\/](ledger|storage|runs)|worker[\\/]page-store|settle[\\/]seen-store|delivery[\\/]progress)\.js$/;
+const ADAPTERS = /[\\/](state[\\/](ledger|storage|runs)|worker[\\/]page-store|settle[\\/]seen-store|delivery[\\/]progress|details[\\/]store)\.js$/;
 
-/** The collector function that made the call: the first frame in dist/shared outside the adapters. */
-function callSite(op: string): string | undefined {
+/** The collector function that made the call: the first frame in dist/shared outside the adapters (and `more`). */
+function callSite(op: string, more?: RegExp): string | undefined {
   const stack = new Error().stack?.split('\n').slice(2) ?? [];
   for (const line of stack) {
     const m = /at (?:async )?([\w.<>$]+) \((.*[\\/]dist[\\/]shared[\\/](.*?)\.js):\d+:\d+\)/.exec(line);
     if (!m) continue;
-    if (ADAPTERS.test(`/${m[3]}.js`) || m[2]!.includes('node_modules')) continue;
+    if (ADAPTERS.test(`/${m[3]}.js`) || more?.test(`/${m[3]}.js`) || m[2]!.includes('node_modules')) continue;
     const fn = m[1]!.replace(/^(HeldClaim|Ledger|TenantBudget|JobQueue|DrainLease)\./, '$1.');
     return `${op} <- ${fn} (${m[3]})`;
   }
@@ -57,11 +57,15 @@ export class CrashSwitch {
   killedAt: string | undefined;
   /** Rows acknowledged by a destination and not yet recorded in the ledger, per destination. */
   readonly unrecorded = new Map<string, string[]>();
-  constructor(readonly armed?: { site: string; mode: CrashMode }) {}
+  /**
+   * `opts.adapters`: more modules whose callers name the site (the detail crash test names queue
+   * sends and budget calls by the detail code that makes them).
+   */
+  constructor(readonly armed?: { site: string; mode: CrashMode }, private readonly opts: { adapters?: RegExp } = {}) {}
 
   async call<T>(op: string, run: () => Promise<T>): Promise<T> {
     if (this.dead) throw new CrashError(this.killedAt ?? op);
-    const site = callSite(op);
+    const site = callSite(op, this.opts.adapters);
     if (site === undefined) return run(); // the test's own reads, not the collector's
     this.sites.set(site, (this.sites.get(site) ?? 0) + 1);
     const hit = this.armed && this.armed.site === site && this.sites.get(site) === 1;
@@ -134,13 +138,15 @@ export class CrashSwitch {
             const send = value as Destination['send'];
             return (events: Parameters<Destination['send']>[0], ctx: Parameters<Destination['send']>[1]) => {
               let recorded = 0;
-              return sw.call(`destination.send(${id})`, () => send.call(t, events, {
+              // Detail events (detail enrichment) are their own sites: a run can die in their delivery alone.
+              const kind = events.some(isDetailEvent) ? ' detail' : '';
+              return sw.call(`destination.send(${id})${kind}`, () => send.call(t, events, {
                 ...ctx,
                 onProgress: async (deliveredSoFar: number, bytes?: number) => {
                   // The batch is acknowledged: until the ledger records it, its rows may come again.
                   const acked = events.slice(recorded, deliveredSoFar).map((e) => rowKey(tenantId, e.row));
                   sw.unrecorded.set(id, acked);
-                  await sw.call(`destination.ack(${id})`, async () => undefined);
+                  await sw.call(`destination.ack(${id})${kind}`, async () => undefined);
                   await ctx.onProgress?.(deliveredSoFar, bytes);
                   sw.unrecorded.delete(id);
                   recorded = deliveredSoFar;
@@ -156,8 +162,8 @@ export class CrashSwitch {
           api: new Proxy(c.api, {
             get(t, prop, receiver) {
               const value = Reflect.get(t, prop, receiver) as unknown;
-              if (prop !== 'fetchPage' || typeof value !== 'function') return value;
-              return (...args: unknown[]) => sw.call('api.fetchPage', () => (value as (...a: unknown[]) => Promise<unknown>).apply(t, args));
+              if ((prop !== 'fetchPage' && prop !== 'fetchDetails') || typeof value !== 'function') return value;
+              return (...args: unknown[]) => sw.call(`api.${prop}`, () => (value as (...a: unknown[]) => Promise<unknown>).apply(t, args));
             },
           }),
         };

@@ -2,7 +2,9 @@
  * A small, deterministic stand-in for the Functions host around the real planner, page worker and
  * poison handler: real Azurite queues, tables and blobs, the real simulator, a ManualClock. `drain`
  * receives page jobs and runs them until the queue is empty, moving the clock forward to the
- * earliest due job when everything left is waiting (retry backoff, budget waits).
+ * earliest due job when everything left is waiting (retry backoff, budget waits). A job received
+ * before its `notBefore` is hidden until the clock reaches it (as its visibility delay hides it in
+ * Azure), so a backlog of delayed jobs (detail jobs waiting for budget) costs one receive each.
  */
 import { createRuntime } from '../../shared/runtime';
 import { MemoryLogger } from '../../shared/log';
@@ -38,7 +40,11 @@ export interface Harness {
   deps: WorkerDeps & { outboxStaleMs: number };
   outcomes: Record<string, number>;
   plan(sourceId?: string): Promise<string>;
-  drain(opts?: { maxJobs?: number; advancePerJobMs?: number; maxDequeue?: number }): Promise<void>;
+  /**
+   * Runs jobs until the queue is empty. With `untilMs`, it stops instead of moving the clock past
+   * that instant (the clock is then at `untilMs`): a test can run the planner every minute, as the timer does.
+   */
+  drain(opts?: { maxJobs?: number; advancePerJobMs?: number; maxDequeue?: number; untilMs?: number }): Promise<void>;
   /**
    * A timeline: the planner runs every `planEveryMs` of clock time (every source), and every job runs
    * when it is due (its notBefore); the clock moves to the next planner run or due job when nothing
@@ -101,6 +107,8 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   // The host's own receive and delete calls are not the collector's: they bypass the instrument.
   const q = raw.queue(queueName);
   const inFlight = new Map<string, string>();
+  /** Received jobs not yet due, hidden until their notBefore (message id -> pop receipt, due time). */
+  const sleeping = new Map<string, { popReceipt: string; due: number }>();
 
   return {
     prefix, queueName, clock, get config() { return rt.config; }, env, ledger, storage, queue, log, telemetry, budget, deps, outcomes,
@@ -113,9 +121,25 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     },
     async drain(o = {}) {
       let jobs = 0;
-      for (let round = 0; round < 10_000; round++) {
+      for (let round = 0; round < 100_000; round++) {
+        // Jobs sent with a delay sleep invisible until the clock reaches them (the visibility delay
+        // Azure gives them): a backlog of delayed jobs is not received again at every clock step.
+        for (const [id, s] of sleeping) {
+          if (s.due > clock.now()) continue;
+          sleeping.delete(id);
+          await q.updateMessage(id, s.popReceipt, undefined, 0).catch(() => undefined);
+        }
         const r = await q.receiveMessages({ numberOfMessages: 16, visibilityTimeout: opts.visibilitySec ?? 60 });
         if (!r.receivedMessageItems.length) {
+          if (sleeping.size) {
+            const due = Math.min(...[...sleeping.values()].map((s) => s.due));
+            if (o.untilMs !== undefined && due > o.untilMs) {
+              if (o.untilMs > clock.now()) clock.set(o.untilMs);
+              return;
+            }
+            clock.set(Math.max(clock.now(), due));
+            continue;
+          }
           const props = await q.getProperties();
           if (!props.approximateMessagesCount) return;
           await new Promise((res) => setTimeout(res, 50));
@@ -134,6 +158,13 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
             continue;
           }
           const job = decodeJob(text);
+          if (job.notBefore !== undefined && job.notBefore > clock.now()) {
+            const u = await q.updateMessage(m.messageId, m.popReceipt, undefined, 7 * 24 * 3600 - 60);
+            inFlight.delete(m.messageId);
+            sleeping.set(m.messageId, { popReceipt: u.popReceipt!, due: job.notBefore });
+            progressed = true;
+            continue;
+          }
           const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
           outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
           await q.deleteMessage(m.messageId, m.popReceipt);
@@ -143,10 +174,8 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
           } else {
             progressed = true;
           }
-          if (res.outcome === 'retry-scheduled' || res.outcome === 'deferred') {
-            // The re-sent job carries notBefore; find it on the next round.
-          }
           jobs++;
+          if (process.env.MTC_HARNESS_VERBOSE && jobs % 200 === 0) console.log(`harness: ${jobs} jobs, clock ${new Date(clock.now()).toISOString()}, ${sleeping.size} sleeping, ${JSON.stringify(outcomes)}`);
           if (o.advancePerJobMs) clock.advance(o.advancePerJobMs);
           if (o.maxJobs && jobs >= o.maxJobs) return;
         }
@@ -154,7 +183,11 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
           // Everything waits: jump to when the next job is due (peek the queue for notBefore).
           const peek = await q.peekMessages({ numberOfMessages: 32 });
           const due = peek.peekedMessageItems.map((p) => decodeJob(Buffer.from(p.messageText, 'base64').toString('utf8')).notBefore ?? clock.now());
-          const next = Math.min(earliest, ...due);
+          const next = Math.min(earliest, ...due, ...[...sleeping.values()].map((x) => x.due));
+          if (o.untilMs !== undefined && next > o.untilMs) {
+            if (o.untilMs > clock.now()) clock.set(o.untilMs);
+            return;
+          }
           if (next > clock.now()) clock.set(next);
           else clock.advance(1000);
         }
@@ -208,6 +241,9 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     async releaseInFlight() {
       for (const [id, receipt] of inFlight) await q.updateMessage(id, receipt, undefined, 0).catch(() => undefined);
       inFlight.clear();
+      // Delayed jobs stay in the queue when a process dies: the next process sees them (and sleeps them again).
+      for (const [id, s] of sleeping) await q.updateMessage(id, s.popReceipt, undefined, 0).catch(() => undefined);
+      sleeping.clear();
     },
     reconfigure(doc) {
       rt.reconfigure(parseConfig(doc, { env }).config);

@@ -18,6 +18,7 @@ import type { LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
 import { forgetTelemetryClient, startTelemetry, type AppInsightsModule } from '../../shared/telemetry-setup';
 import { EVENT_PROPERTIES, EVENTS, METRICS, SPANS, type MetricDeclaration } from '../../shared/telemetry';
+import { isDetailEvent } from '../../shared/model/row';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { simulatorGraphSource, startTestRun } from '../support/local-run';
 
@@ -73,6 +74,8 @@ before(async () => {
         sliceLength: '1h',
         pageSize: 40,
         destinations: ['siem'],
+        // A cap of 3 a day: some qualifying rows get their details, the rest are skipped (cap).
+        details: { enabled: true, dailyRequestCap: 3 },
       }],
       destinations: [{ id: 'siem', type: 'http', url: receiver.url, allowInsecureLoopback: true, maxBatchRecords: 25 }],
     }),
@@ -118,9 +121,16 @@ test('the metric values agree with what the receiver got and what failed', () =>
   const sum = (name: string, filter: Record<string, string> = {}) => points
     .filter((p) => p.name === name && Object.entries(filter).every(([k, v]) => p.attributes[k] === v))
     .reduce((a, p) => a + p.value, 0);
-  assert.ok(receiver.events.length > 100, `rows reached the receiver: ${receiver.events.length}`);
-  assert.equal(sum(METRICS.rowsForwarded.name, { destination: 'siem' }), receiver.events.length);
-  assert.equal(sum(METRICS.eventsReceived.name), receiver.events.length, 'every kept row was forwarded once');
+  const rows = receiver.events.filter((e) => !isDetailEvent(e));
+  const details = receiver.events.filter((e) => isDetailEvent(e));
+  assert.ok(rows.length > 100, `rows reached the receiver: ${rows.length}`);
+  assert.equal(sum(METRICS.rowsForwarded.name, { destination: 'siem' }), rows.length);
+  assert.equal(sum(METRICS.eventsReceived.name), rows.length, 'every kept row was forwarded once');
+  assert.ok(details.length > 0, 'detail events reached the receiver');
+  assert.equal(sum(METRICS.detailEvents.name, { destination: 'siem' }), details.length, 'every detail event counted once');
+  assert.equal(sum(METRICS.detailRequests.name, { status: '200' }), 3, 'detail requests up to the cap');
+  assert.ok(sum(METRICS.detailsSkipped.name, { reason: 'cap' }) > 0, 'rows past the cap counted as skipped');
+  assert.equal(sum(METRICS.budgetWaitedForDetail.name), 0, 'no request waited because of a detail request');
   const sentBytes = receiver.events.reduce((a, e) => a + Buffer.byteLength(JSON.stringify(e)) + 1, 0);
   assert.equal(sum(METRICS.bytesSent.name, { destination: 'siem' }), sentBytes, 'bytes sent are the serialised events, before compression');
   assert.ok(sum(METRICS.bytesReceived.name) > sentBytes / 4, 'bytes received count the API bodies');

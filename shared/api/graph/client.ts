@@ -8,18 +8,18 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { CollectorError, excerptOf, thirdPartyConfig, thirdPartyGeneric } from '../../errors';
-import type { MessageTraceRow } from '../../model/row';
+import type { MessageTraceDetail, MessageTraceRow } from '../../model/row';
 import { apiGet, bearerToken, checkApiUrl, pageGetOptions, parseJsonBody } from '../http';
 import { retryAfterSeconds } from '../../outbound-http';
 
 /** The one Retry-After parser (shared/outbound-http.ts), also known here for the Graph tests. */
 export { retryAfterSeconds };
-import type { MessageTraceClient, PageRequest, PageResult } from '../client';
+import type { DetailRequest, DetailResult, MessageTraceClient, PageRequest, PageResult } from '../client';
 
 export const MESSAGE_TRACE_APP_ID = '8bd644d1-64a1-4d4b-ae52-2e0cbf64e373';
 export const GRAPH_PERMISSION = 'ExchangeMessageTrace.Read.All';
 
-export type { PageRequest, PageResult } from '../client';
+export type { DetailRequest, DetailResult, PageRequest, PageResult } from '../client';
 
 export interface GraphClientOptions {
   graphBaseUrl: string;
@@ -58,6 +58,26 @@ export class GraphMessageTraceClient implements MessageTraceClient {
     const response = await apiGet(url, pageGetOptions('Graph', token, this.options, opts));
     const page = parseGraphResponse(response.statusCode, response.headers, response.body, request.kind === 'continuation');
     return { ...page, bytes: Buffer.byteLength(response.body) };
+  }
+
+  /**
+   * The getDetailsByRecipient URL of one row (B.6): the trace id as a path segment and the
+   * recipient as the function's string parameter, its `'` doubled (OData) and the rest
+   * percent-encoded (`@` stays as written, as Graph's own examples show it).
+   */
+  detailUrl(traceId: string, recipientAddress: string): string {
+    const base = this.options.graphBaseUrl.replace(/\/+$/, '');
+    const quoted = encodeURIComponent(recipientAddress.replace(/'/g, "''")).replace(/%40/g, '@');
+    return `${base}/${this.options.apiVersion}/admin/exchange/tracing/messageTraces/${encodeURIComponent(traceId)}/getDetailsByRecipient(recipientAddress='${quoted}')`;
+  }
+
+  async fetchDetails(request: DetailRequest, opts: { signal?: AbortSignal; clientRequestId?: string } = {}): Promise<DetailResult> {
+    const url = request.kind === 'first' ? this.detailUrl(request.traceId, request.recipientAddress) : request.url;
+    this.checkUrl(url, request.kind === 'continuation');
+    const token = await this.getToken();
+    const response = await apiGet(url, pageGetOptions('Graph', token, this.options, opts));
+    const answer = parseGraphDetailResponse(response.statusCode, response.headers, response.body, request.kind === 'continuation');
+    return { ...answer, bytes: Buffer.byteLength(response.body) };
   }
 
   private getToken(): Promise<string> {
@@ -114,13 +134,45 @@ export function parseGraphResponse(
     }
     return { rows, ...(typeof next === 'string' && next ? { nextLink: next } : {}) };
   }
+  throw graphError(statusCode, headers, body, isContinuation);
+}
 
+/** Maps one getDetailsByRecipient response (B.6) to its detail events and nextLink, or to a typed error (the same classification as a page). */
+export function parseGraphDetailResponse(
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+  body: string,
+  isContinuation: boolean,
+): Omit<DetailResult, 'bytes'> {
+  if (statusCode !== 200) throw graphError(statusCode, headers, body, isContinuation);
+  const parsed = parseJsonBody(body, statusCode, 'Graph');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Array.isArray((parsed as { value?: unknown }).value)) {
+    throw thirdPartyGeneric('Graph answered getDetailsByRecipient with JSON that has no `value` array.', { code: 'UnexpectedShape', statusCode, excerpt: excerptOf(body) });
+  }
+  const obj = parsed as { value: unknown[]; '@odata.nextLink'?: unknown };
+  const details: MessageTraceDetail[] = [];
+  for (const [i, item] of obj.value.entries()) {
+    const d = item as MessageTraceDetail | null;
+    if (!d || typeof d !== 'object' || Array.isArray(d) || typeof d.event !== 'string' || typeof d.dateTime !== 'string') {
+      throw thirdPartyGeneric(`Graph detail event ${i} lacks a string event or dateTime.`, { code: 'UnexpectedShape', statusCode, excerpt: excerptOf(JSON.stringify(item)) });
+    }
+    details.push(d);
+  }
+  const next = obj['@odata.nextLink'];
+  if (next !== undefined && next !== null && typeof next !== 'string') {
+    throw thirdPartyGeneric('Graph answered getDetailsByRecipient with a non-string @odata.nextLink.', { code: 'UnexpectedShape', statusCode, excerpt: excerptOf(body) });
+  }
+  return { details, ...(typeof next === 'string' && next ? { nextLink: next } : {}) };
+}
+
+/** The typed error of a Graph answer that is not 200 (list and detail calls alike). */
+function graphError(statusCode: number, headers: Record<string, string | string[] | undefined>, body: string, isContinuation: boolean): CollectorError {
   const err = graphErrorOf(body);
   const retryAfterSec = retryAfterSeconds(headers);
   const excerpt = excerptOf(err.message ?? body);
   if (statusCode === 401) {
     if (/service principal/i.test(err.message ?? '') || /Service principal-less/i.test(body)) {
-      throw thirdPartyConfig(
+      return thirdPartyConfig(
         `Graph refused the call: the tenant has no service principal for Microsoft's message trace app ${MESSAGE_TRACE_APP_ID}.`,
         {
           code: 'MissingServicePrincipal', statusCode, excerpt,
@@ -128,27 +180,27 @@ export function parseGraphResponse(
         },
       );
     }
-    throw thirdPartyGeneric('Graph rejected the access token (401).', { code: err.code ?? 'InvalidAuthenticationToken', statusCode, excerpt });
+    return thirdPartyGeneric('Graph rejected the access token (401).', { code: err.code ?? 'InvalidAuthenticationToken', statusCode, excerpt });
   }
   if (statusCode === 403) {
-    throw thirdPartyConfig(`Graph denied access to message trace (403): the app lacks the ${GRAPH_PERMISSION} application permission or its admin consent.`, {
+    return thirdPartyConfig(`Graph denied access to message trace (403): the app lacks the ${GRAPH_PERMISSION} application permission or its admin consent.`, {
       code: err.code ?? 'Forbidden', statusCode, excerpt,
       fix: `In Entra ID, add the Microsoft Graph application permission ${GRAPH_PERMISSION} to the app registration and grant admin consent for the tenant.`,
     });
   }
   if (statusCode === 429) {
-    throw thirdPartyGeneric('Graph throttled the tenant (429).', { code: 'Throttled', statusCode, excerpt, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
+    return thirdPartyGeneric('Graph throttled the tenant (429).', { code: 'Throttled', statusCode, excerpt, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
   }
   if (statusCode === 400) {
     if (isContinuation) {
-      throw thirdPartyGeneric('Graph rejected a nextLink (400); the continuation may be corrupt.', { code: 'CorruptNextLink', statusCode, excerpt });
+      return thirdPartyGeneric('Graph rejected a nextLink (400); the continuation may be corrupt.', { code: 'CorruptNextLink', statusCode, excerpt });
     }
-    throw thirdPartyGeneric('Graph rejected the query (400).', { code: err.code ?? 'BadRequest', statusCode, excerpt, retryable: false });
+    return thirdPartyGeneric('Graph rejected the query (400).', { code: err.code ?? 'BadRequest', statusCode, excerpt, retryable: false });
   }
   if (statusCode >= 500 || statusCode === 408) {
-    throw thirdPartyGeneric(`Graph failed with ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
+    return thirdPartyGeneric(`Graph failed with ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
   }
-  throw thirdPartyGeneric(`Graph answered with unexpected status ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, retryable: false });
+  return thirdPartyGeneric(`Graph answered with unexpected status ${statusCode}.`, { code: `Http${statusCode}`, statusCode, excerpt, retryable: false });
 }
 
 /**

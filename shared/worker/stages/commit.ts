@@ -12,6 +12,7 @@ import { deletePage } from '../page-store';
 import type { WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
+import { admitDetails } from '../../details/admission';
 
 /** The slice row with the page recorded, or undefined when the claim was lost first. */
 export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage): Promise<SliceRow | undefined> {
@@ -20,6 +21,8 @@ export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: 
   for (const w of content.seenWrites ?? []) {
     await writeSeen(deps.seen, source.id, w.bucket, `${claim.slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
   }
+  // Detail enrichment (issue 17): records and jobs of the qualifying rows, before the page is recorded.
+  await admitDetails(deps, source, claim.slice, content.events);
   const previousCarry = claim.slice.carryPage;
   const committed = await claim.commit((s) => recordPage(s, {
     page: job.page, nextLink: content.nextLink, boundaryKeys: content.boundaryKeys, oldestMs: content.oldestMs,
