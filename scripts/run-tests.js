@@ -11,8 +11,10 @@ async function main() {
   const root = path.join(__dirname, '..');
   const { startAzurite } = require(path.join(root, 'dist/test/support/azurite.js'));
   const azurite = await startAzurite();
-  const files = process.argv.slice(2);
-  const args = ['--test', '--test-reporter=spec', '--test-timeout=900000',
+  // Options (e.g. --test-name-pattern=...) go to node's test runner; the rest are test files.
+  const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+  const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const args = ['--test', '--test-reporter=spec', '--test-timeout=900000', ...flags,
     ...(files.length ? files : ['dist/test/**/*.test.js'])];
   const child = spawn(process.execPath, args, {
     cwd: root,
