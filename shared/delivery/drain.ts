@@ -31,6 +31,7 @@ import { announceParked, backlogLimitsOf, retryPolicyOfDestination } from './han
 import {
   claimDrain, drained, drainFailed, limitPassed, park, parsePageUnit, recount, releaseDrain, renewDrain,
   type BacklogEntry, type BacklogStore, type DestinationProgress,
+  isDetailUnit,
 } from './progress';
 
 export interface DrainDeps {
@@ -274,7 +275,7 @@ async function deliverEntry(deps: DrainDeps, source: SourceConfig, destination: 
           const marked = await backlog.markEntry(source.id, destId, current, { delivered: from + deliveredSoFar });
           if (!marked) throw lostLease();
           current = marked;
-          deps.telemetry.count('rowsForwarded', delivered, { source: source.id, destination: destId });
+          deps.telemetry.count(isDetailUnit(entry.unit) ? 'detailEvents' : 'rowsForwarded', delivered, { source: source.id, destination: destId });
           if (!(await lease.renew())) throw lostLease();
         },
       });

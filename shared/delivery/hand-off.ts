@@ -21,7 +21,7 @@ import { BACKLOG_DEFAULTS } from '../destinations/config-common';
 import { DEFAULT_RETRY_POLICY } from '../config-common/retry';
 import type { RetryPolicyConfig } from '../config-common/types';
 import type { Ledger } from '../state/ledger';
-import { handedOff, recordMissed, type BacklogStore, type DestinationProgress } from './progress';
+import { handedOff, keptWhileParked, recordMissed, type BacklogStore, type DestinationProgress } from './progress';
 
 export interface HandOffDeps {
   config: CollectorConfig;
@@ -57,6 +57,11 @@ export interface HandOffUnit {
   lastError?: string;
   /** Whether the health row the caller read already lists the destination as behind. */
   hinted?: boolean;
+  /**
+   * Store the unit even when the destination is parked (a row's detail events: a replay re-collects
+   * pages by time range, but a row's detail answer is asked once). Bounded by the daily detail cap.
+   */
+  keepWhenParked?: boolean;
 }
 
 /**
@@ -88,6 +93,18 @@ export async function handOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'
       return 'queued';
     }
     throw new Error(`could not record the backlog of destination ${destination} (source ${source.id}) after 50 compare-and-swap attempts`);
+  }
+  if (u.keepWhenParked) {
+    const entry = await backlog.putEntry(source.id, destination, u.unit, u.events, { startMs: u.startMs, endMs: u.endMs }, clock.now());
+    for (let attempt = 0; attempt < 50; attempt++) {
+      if (attempt > 0) p = await backlog.progress(source.id, destination);
+      if (p.state !== 'parked') return handOff(deps, source, destination, u);
+      if (await backlog.swapProgress(keptWhileParked(p, { events: entry.events - entry.delivered, bytes: entry.bytes }, clock.now()))) {
+        if (!u.hinted) await deps.ledger.markBehind(source.id, destination, true);
+        return 'queued';
+      }
+    }
+    throw new Error(`could not record a unit kept for the parked destination ${destination} (source ${source.id}) after 50 compare-and-swap attempts`);
   }
   for (let attempt = 0; attempt < 50; attempt++) {
     if (attempt > 0) p = await backlog.progress(source.id, destination);

@@ -100,6 +100,11 @@ export function parsePageUnit(unit: string): { sliceId: string; page: number } |
   return m ? { sliceId: m[1]!, page: Number(m[2]) } : undefined;
 }
 
+/** Whether a unit holds a row's detail events (its id is the record's detail slice id, shared/details/deliver.ts). */
+export function isDetailUnit(unit: string): boolean {
+  return unit.startsWith('D-');
+}
+
 export function newProgress(sourceId: string, destination: string): DestinationProgress {
   return {
     sourceId, destination, state: 'ok', since: 0, pages: 0, events: 0, bytes: 0, oldestAt: 0, parkedEntries: 0,
@@ -139,6 +144,16 @@ export function handedOff(p: DestinationProgress, input: { events: number; bytes
   };
   const passed = p.attempts > 0 ? limitPassed(next, input.limits, now) : undefined;
   return passed ? park(next, { reason: passed }, now) : next;
+}
+
+/**
+ * A unit stored although the destination is parked: only units that a replay cannot re-collect by
+ * time range (a row's detail events, bounded by the source's daily detail cap). It waits with the
+ * rest of the backlog and drains on resume; the destination stays parked.
+ */
+export function keptWhileParked(p: DestinationProgress, input: { events: number; bytes: number }, now: number): DestinationProgress {
+  if (p.state !== 'parked') throw new IllegalProgressTransition('keptWhileParked', p, 'only a parked destination keeps units aside');
+  return { ...p, pages: p.pages + 1, events: p.events + input.events, bytes: p.bytes + input.bytes, oldestAt: p.oldestAt || now };
 }
 
 /** Parks the destination: nothing more is stored for it, the drain stops, what it misses is recorded. */

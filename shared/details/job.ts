@@ -11,7 +11,8 @@
  *   cap     → the day's request counter, by compare-and-swap, before the request
  *   fetch   → the answer (each `@odata.nextLink` one more budgeted request), persisted in the
  *             record BEFORE the first send: every retry delivers the same events (invariant 8)
- *   deliver → deliverDetailEvents (shared/details/deliver.ts), a mark per destination
+ *   deliver → deliverDetailEvents (shared/details/deliver.ts), a mark per destination; a destination
+ *             that fails or is behind gets the events through its own backlog (shared/delivery)
  *   commit  → done; the answer dropped from the record
  *
  * Every failure is retried on the source's retry policy (a destination's on its own policy) and
@@ -82,6 +83,8 @@ export async function processDetailJob(deps: WorkerDeps, job: DetailJob, meta: M
       if (!grant.granted) return deferUnclaimed(d, record, job, grant.waitMs);
     }
   }
+  // An answer persisted by an earlier attempt: that attempt may have reached delivery.
+  const answeredBefore = record.answer !== undefined;
   const held = await DetailClaim.take(d, record, meta.messageId);
   if (!held) return { outcome: 'claimed-elsewhere' };
   const timer = startJobTimer(deps.clock, source, `the detail request of a row`);
@@ -95,7 +98,9 @@ export async function processDetailJob(deps: WorkerDeps, job: DetailJob, meta: M
       tenantId: source.tenantId, sourceId: source.id, api: deps.clientsFor(source).api.api,
       collectedAt: new Date(r.fetchedAt || deps.clock.now()).toISOString(), fields: source.fields, row: r.row, details: r.answer ?? [],
     });
-    const failures = await deliverDetailEvents(deps, source, held, events, { signal: timer.signal, expired: () => timer.expired() });
+    const failures = await deliverDetailEvents(deps, source, held, events, {
+      signal: timer.signal, expired: () => timer.expired(), behind: health?.behind ?? [], retried: answeredBefore,
+    });
     if (failures.length) return await failDelivery(d, source, held, job, failures);
     const doneRecord = await held.commit((x) => finish(x, deps.clock.now()));
     if (!doneRecord) return { outcome: 'claimed-elsewhere' };
@@ -197,28 +202,18 @@ async function handleFetchFailure(d: Deps, source: SourceConfig, held: DetailCla
   return retryOrPark(d, source, held, job, error, source.retry, requests, 'receiving');
 }
 
-/** Some destinations failed: retry (for them alone) at the pace of the slowest to recover, or park. */
+/**
+ * The events could not even be handed to a failing destination's backlog (a storage failure):
+ * retried on the source's policy, the destinations already marked are not sent again.
+ */
 async function failDelivery(d: Deps, source: SourceConfig, held: DetailClaim, job: DetailJob, failures: DetailDeliveryFailure[]): Promise<PageResultSummary> {
-  let chosen = failures[0]!;
-  let policy = retryPolicyOf(d, chosen.destination, source);
-  for (const f of failures.slice(1)) {
-    const p = retryPolicyOf(d, f.destination, source);
-    if (retryDelayMs(p, job.attempt, f.error.retryAfterSec) > retryDelayMs(policy, job.attempt, chosen.error.retryAfterSec)) {
-      chosen = f;
-      policy = p;
-    }
-  }
+  const chosen = failures[0]!;
   const error = new CollectorError('FirstPartyGeneric', `destination ${chosen.destination}: ${chosen.error.message}`, {
-    code: chosen.error.code, retryable: failures.every((f) => policyRetries(retryPolicyOf(d, f.destination, source), f.error)),
+    code: chosen.error.code, retryable: chosen.error.retryable,
     ...(chosen.error.statusCode ? { statusCode: chosen.error.statusCode } : {}),
     ...(chosen.error.fix ? { fix: chosen.error.fix } : {}),
   });
-  return retryOrPark(d, source, held, job, error, policy, 0, 'sending', `destination:${chosen.destination}`);
-}
-
-function retryPolicyOf(d: Deps, destinationId: string, source: SourceConfig): RetryPolicyConfig {
-  const dest = d.config.destinations.find((x) => x.id === destinationId);
-  return dest && 'retry' in dest && dest.retry ? dest.retry : source.retry;
+  return retryOrPark(d, source, held, job, error, source.retry, 0, 'sending', `destination:${chosen.destination}`);
 }
 
 async function retryOrPark(

@@ -22,6 +22,8 @@ import { replayParked } from '../../shared/recovery';
 import type { Runtime } from '../../shared/runtime';
 import type { DetailRequest } from '../../shared/api/client';
 import type { GraphMessageTraceClient } from '../../shared/api/graph/client';
+import { replayDestination } from '../../shared/delivery/replay';
+import { isDetailUnit } from '../../shared/delivery/progress';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -303,6 +305,39 @@ describe('detail enrichment', () => {
     assert.ok(h.telemetry.total('mtc.details.events', { destination: 'archive' }) > 0);
   });
 
+  it('a destination parked past its backlog limit still gets every detail set: its backlog keeps them while it is parked, and its replay delivers each once', { timeout: 600_000 }, async () => {
+    const d = doc({}, { start: new Date(T0 - HOUR).toISOString() }); // pages of 25 rows
+    (d.destinations[1] as Record<string, unknown>).backlog = { maxPages: 10 };
+    const h = await harness(d);
+    const rt = h.deps as Runtime;
+    const source = h.config.sources[0]!;
+    archive.failWith(503, 1_000_000);
+    await runMinutes(h, 40);
+    const parked = (await sourceStatus(rt, source)).destinations.find((x) => x.id === 'archive')!;
+    assert.equal(parked.state, 'parked', JSON.stringify(parked));
+    const kept: { unit: string; enqueuedAt: number }[] = [];
+    for await (const e of rt.backlog.listEntries('contoso', 'archive')) if (isDetailUnit(e.unit)) kept.push(e);
+    assert.ok(kept.some((e) => e.enqueuedAt > Date.parse(parked.parkedAt!)), `detail sets were kept after the park (${kept.length} detail units)`);
+    assert.ok(parked.missed && parked.missed.units > 0, 'pages were missed (not stored) while parked');
+    assert.ok((await records(h)).every((r) => r.state === 'done'), 'every record is done: the parked destination holds nothing back');
+
+    archive.failWith(0, 0);
+    const replay = await replayDestination(rt, source, 'archive');
+    assert.equal(replay.resumed, true);
+    await runMinutes(h, 40);
+    // The re-collection for the archive alone may read a row whose status changed since live
+    // collection read it: that row version is new (its own record and detail set, for every
+    // destination), though only the archive got its trace event.
+    const qualifying = new Set([...qualifyingTraceEvents(siem), ...qualifyingTraceEvents(archive)].map((e) => e.eventId));
+    assert.ok(qualifying.size > 5);
+    const sets = await assertDetailSets(siem, qualifying);
+    assert.ok(sets >= new Set(qualifyingTraceEvents(siem).map((e) => e.eventId)).size);
+    assert.equal(await assertDetailSets(archive, qualifying), sets, 'the archive got every set once, the ones kept while it was parked from its backlog');
+    const after = (await sourceStatus(rt, source)).destinations.find((x) => x.id === 'archive')!;
+    assert.equal(after.state, 'ok', JSON.stringify(after));
+    assert.ok(h.telemetry.total('mtc.details.events', { destination: 'archive' }) > 0, 'the drain counts detail events as detail events');
+  });
+
   it('bad queue messages of kind detail are poison with a clear reason; a detail job the host gave up on parks its record, and a replay delivers it', { timeout: 300_000 }, async () => {
     assert.throws(() => decodeJob({ v: 1, kind: 'detail', sourceId: 'contoso' }), (err: unknown) => err instanceof JobSchemaError && /not a valid detail job: record: /.test(err.message));
     assert.throws(() => decodeJob({ v: 1, kind: 'detail', sourceId: 'contoso', record: 'a/b' }), /not a valid detail job: record: must be a valid Table row id/);
@@ -336,8 +371,9 @@ describe('detail enrichment', () => {
   });
 
   it('an answer in several parts (@odata.nextLink) is followed, each part one more budgeted request, and delivered whole', { timeout: 300_000 }, async () => {
-    // The simulator answers in one part; here each first answer points on to a second part (the
-    // simulator serves the same path again), as a paged answer would.
+    // The simulator answers in one part here; each first answer is made to point on to a second
+    // part: the simulator's own continuation from the answer's second event (its $skiptoken is
+    // base64 JSON of the next event's index), so the second part is the answer without its first event.
     const paging: HarnessInstrument = {
       storage: (x) => x,
       destination: (_id, d) => d,
@@ -351,7 +387,8 @@ describe('detail enrichment', () => {
               const answer = await (value as NonNullable<typeof c.api.fetchDetails>).call(t, request, opts);
               if (request.kind !== 'first') return answer;
               const url = (t as GraphMessageTraceClient).detailUrl(request.traceId, request.recipientAddress);
-              return { ...answer, nextLink: `${url}?$skiptoken=part2` };
+              const token = Buffer.from(JSON.stringify({ DetailIndex: 1 }), 'utf8').toString('base64');
+              return { ...answer, nextLink: `${url}?$skiptoken=${encodeURIComponent(token)}` };
             };
           },
         }),
@@ -367,8 +404,9 @@ describe('detail enrichment', () => {
     for (const e of qualifying) {
       const set = sets.get(e.eventId)!;
       const part = await truth.details(e.row.id, e.row.recipientAddress, Date.parse(set[0]!.collectedAt));
-      assert.deepEqual(set.map((x) => x.detail), [...part, ...part], 'both parts, in order');
-      assert.equal(set[0]!.detailCount, 2 * part.length);
+      assert.ok(part.length > 1, 'the simulator answers with more than one event');
+      assert.deepEqual(set.map((x) => x.detail), [...part, ...part.slice(1)], 'both parts, in order');
+      assert.equal(set[0]!.detailCount, 2 * part.length - 1);
     }
     const answered = h.telemetry.total('mtc.details.requests', { status: '200' });
     assert.equal(answered, 2 * qualifying.length, 'two requests a row');
@@ -379,9 +417,18 @@ describe('detail enrichment', () => {
 
   it('an answer too large for a Table property (10x a long one: 600K characters) waits in a blob the record points to, and is delivered whole', { timeout: 300_000 }, async () => {
     // Each answer made 600K characters long: the simulator's events, then 400 more with 1500 characters of data each.
+    // Every time the archive is sent detail events, the records fetched and not done yet are inspected first.
+    const hook: { inspect?: () => Promise<void> } = {};
+    let inspected = 0;
     const big: HarnessInstrument = {
       storage: (x) => x,
-      destination: (_id, d) => d,
+      destination: (id, d) => (id !== 'archive' ? d : {
+        ...d,
+        send: async (events, ctx) => {
+          if (hook.inspect && events.some(isDetailEvent)) await hook.inspect();
+          return d.send(events, ctx);
+        },
+      }),
       clients: (c) => ({
         ...c,
         api: new Proxy(c.api, {
@@ -398,21 +445,24 @@ describe('detail enrichment', () => {
       }),
     };
     const h = await harness(doc({ statuses: ['failed'] }, { pageSize: 1000, start: new Date(T0 - 30 * MINUTE).toISOString() }), 100, T0, big);
+    const store = (h.deps as Runtime).details;
+    hook.inspect = async () => {
+      const waiting = (await records(h)).filter((r) => r.fetchedAt > 0 && r.state !== 'done');
+      for (const r of waiting) {
+        assert.ok(r.payloadBlob, `record ${r.key} points to a blob`);
+        const raw = await store.table.getEntity<Record<string, unknown>>('contoso', r.key);
+        const longest = Math.max(...Object.values(raw).map((v) => (typeof v === 'string' ? v.length : 0)));
+        assert.ok(longest < 30_000, `every property of the record is bounded (${longest} characters)`);
+        assert.equal((await store.get('contoso', r.key))!.answer!.length, r.eventCount);
+        assert.ok(r.eventCount > 400);
+        inspected++;
+      }
+    };
     await h.plan();
     await h.drain({ untilMs: h.clock.now() + 30_000 }); // the pages (the details start a minute after them)
-    archive.failWith(503, 1_000_000); // then the archive is down: every answer waits in its record
+    archive.failWith(503, 1_000_000); // then the archive is down: every set waits in its backlog
     await h.drain({ untilMs: h.clock.now() + 3 * MINUTE });
-    const store = (h.deps as Runtime).details;
-    const waiting = (await records(h)).filter((r) => r.fetchedAt > 0 && r.state !== 'done');
-    assert.ok(waiting.length > 0, 'answers fetched and waiting for the archive');
-    for (const r of waiting) {
-      assert.ok(r.payloadBlob, `record ${r.key} points to a blob`);
-      const raw = await store.table.getEntity<Record<string, unknown>>('contoso', r.key);
-      const longest = Math.max(...Object.values(raw).map((v) => (typeof v === 'string' ? v.length : 0)));
-      assert.ok(longest < 30_000, `every property of the record is bounded (${longest} characters)`);
-      assert.equal((await store.get('contoso', r.key))!.answer!.length, r.eventCount);
-      assert.ok(r.eventCount > 400);
-    }
+    assert.ok(inspected > 0, 'answers were fetched and inspected before their first send');
     archive.failWith(0, 0);
     await runMinutes(h, 30);
     const qualifying = qualifyingTraceEvents(archive).filter((e) => e.row.status === 'failed');
