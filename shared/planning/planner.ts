@@ -18,7 +18,7 @@ import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
 import { cutRange } from './density';
-import { encodeCheckpoint, readSinceCheckpoint } from './checkpoint';
+import { encodeCheckpoint, liveReadDoneAt, pruneLiveReads, readSinceCheckpoint } from './checkpoint';
 import { liveSliceMs } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
@@ -152,9 +152,12 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let rescanUntil = cursor.rescanUntil;
   if (source.settleRereadsMs.length) {
     const completedUntil = health?.completedUntil || cursor.startMs;
-    const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0));
+    // Each bucket's live read is known from the checkpoint's fold (no second read of its slices).
+    const known = (bucket: number) => liveReadDoneAt(seen.checkpoint, bucket, source.settleBucketMs);
+    const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0), known);
     rescans = plan.pending;
     rescanUntil = plan.rescanUntil;
+    seen.checkpoint = pruneLiveReads(seen.checkpoint, Math.min(...rescanUntil));
   }
 
   if (!liveSlices.length && !rescans.length && !gap) {
