@@ -19,7 +19,7 @@ import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
 import { cutRange } from './density';
 import { encodeCheckpoint, liveReadDoneAt, pruneLiveReads, readSinceCheckpoint } from './checkpoint';
-import { liveSliceMs } from '../budget';
+import { liveSliceForLag } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
@@ -33,13 +33,22 @@ import { setSourceState } from '../health';
 export const MAX_LIVE_SLICES_PER_RUN = 200;
 
 /**
- * Live slices of a quiet tenant grow (whole poll intervals) until a request expects a row, within a
- * lag of two poll intervals beyond the collection delay (the lag target the benchmark checks):
- * density and lag target together decide (issue 19). A busy tenant keeps one slice per interval.
+ * The lag a source may add beyond its collection delay: two poll intervals (the lag target the
+ * benchmark checks, collection delay + 2 poll intervals). Live slices span as many whole intervals
+ * as it holds while one request is expected to hold them (liveSliceForLag, issue 19): a quiet
+ * tenant's slice covers two intervals, one request instead of two; a tenant of more than half a
+ * page per interval keeps one interval per slice.
  */
 export const LIVE_SLICE_TARGET = (source: Pick<SourceConfig, 'pollIntervalMs'>) => ({
   lagTargetMs: 2 * source.pollIntervalMs,
 });
+
+/**
+ * Timer runs are not exactly one poll interval apart (a run starts late or a little early, the
+ * planning of many sources takes seconds): planning decisions allow this much slack, so an early
+ * run still plans and a late one does not add a whole interval of lag.
+ */
+export const PLAN_TOLERANCE_MS = 5_000;
 
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
 export const OUTBOX_STALE_MS = 2 * 60_000;
@@ -111,17 +120,19 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   }
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
-  // more (catching up, or after an outage) plans at once. On a quiet tenant the live window grows
-  // (whole poll intervals, up to the lag target of two intervals, LIVE_SLICE_TARGET) until it
-  // expects a row, so no request is spent on an empty range.
+  // more (catching up, or after an outage) plans at once. A quiet tenant's live slice spans two
+  // intervals (LIVE_SLICE_TARGET): a run waits while waiting one more interval keeps the slice
+  // within that length, and plans otherwise, so the lag stays within the target whatever the
+  // phase of the timer.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
   // Density and hole filling read only what changed since the last run (checkpoint.ts).
   const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
   const density = seen.density;
   let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
-    if (now - cursor.lastPlannedAt < source.pollIntervalMs) liveDue = false;
-    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs, ...LIVE_SLICE_TARGET(source) })) liveDue = false;
+    const sliceMs = liveSliceForLag({ density, pollIntervalMs: source.pollIntervalMs, pageSize: source.pageSize, ...LIVE_SLICE_TARGET(source) });
+    if (now - cursor.lastPlannedAt < source.pollIntervalMs - PLAN_TOLERANCE_MS) liveDue = false;
+    else if (behindMs + source.pollIntervalMs <= sliceMs + PLAN_TOLERANCE_MS) liveDue = false;
   }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
