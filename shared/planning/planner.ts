@@ -43,13 +43,6 @@ export const LIVE_SLICE_TARGET = (source: Pick<SourceConfig, 'pollIntervalMs'>) 
   lagTargetMs: 2 * source.pollIntervalMs,
 });
 
-/**
- * Timer runs are not exactly one poll interval apart (a run starts late or a little early, the
- * planning of many sources takes seconds): planning decisions allow this much slack, so an early
- * run still plans and a late one does not add a whole interval of lag.
- */
-export const PLAN_TOLERANCE_MS = 5_000;
-
 /** The outbox is relayed by another planner only when it is older than this (its writer likely died). */
 export const OUTBOX_STALE_MS = 2 * 60_000;
 
@@ -121,9 +114,11 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
   // more (catching up, or after an outage) plans at once. A quiet tenant's live slice spans two
-  // intervals (LIVE_SLICE_TARGET): a run waits while waiting one more interval keeps the slice
-  // within that length, and plans otherwise, so the lag stays within the target whatever the
-  // phase of the timer.
+  // intervals (LIVE_SLICE_TARGET). Timer runs are not exactly an interval apart (a run starts
+  // late or early, planning many sources takes seconds), so a run plans when the live window is
+  // nearer its length than the next run would be (at least its length minus half an interval),
+  // and a run less than three quarters of an interval after the last planning one (a second run
+  // in the same interval) waits.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
   // Density and hole filling read only what changed since the last run (checkpoint.ts).
   const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
