@@ -17,7 +17,7 @@ import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
-import { cutRange } from './density';
+import { cutLiveRange } from './density';
 import { encodeCheckpoint, liveReadDoneAt, pruneLiveReads, readSinceCheckpoint } from './checkpoint';
 import { liveSliceForLag } from '../budget';
 import { CollectorError } from '../errors';
@@ -126,8 +126,8 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
     const sliceMs = liveSliceForLag({ density, pollIntervalMs: source.pollIntervalMs, pageSize: source.pageSize, ...LIVE_SLICE_TARGET(source) });
-    if (now - cursor.lastPlannedAt < source.pollIntervalMs - PLAN_TOLERANCE_MS) liveDue = false;
-    else if (behindMs + source.pollIntervalMs <= sliceMs + PLAN_TOLERANCE_MS) liveDue = false;
+    if (now - cursor.lastPlannedAt < (3 * source.pollIntervalMs) / 4) liveDue = false;
+    else if (behindMs + source.pollIntervalMs / 2 < sliceMs) liveDue = false;
   }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
@@ -148,9 +148,11 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     }
     const target = floorTo(now - source.collectionDelayMs, SECOND);
     const end = Math.min(target, from + MAX_WINDOW_MS);
+    // A cold start or catch-up is cut so it costs at most ceil(rows / page) / 0.9 requests whatever
+    // its density (cutLiveRange: one slice per window unless the density proves the pages full).
     // At most MAX_LIVE_SLICES_PER_RUN per run keeps the outbox bounded (invariant 9); a catch-up
     // of more plans the rest on the next run (a minute later: far sooner than the budget fetches them).
-    if (end > from) liveSlices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: MAX_LIVE_SLICES_PER_RUN });
+    if (end > from) liveSlices = cutLiveRange({ startMs: from, endMs: end }, { density, pageSize: source.pageSize, maxSliceMs: source.sliceMs }).slice(0, MAX_LIVE_SLICES_PER_RUN);
   }
 
   // Settle re-reads of buckets whose live collection is done and whose age has come.
