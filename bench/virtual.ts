@@ -23,6 +23,7 @@ import { MeteredTelemetry, startStorageMeter, type StorageCounts, type StorageMe
 import { runDuePreflights } from '../shared/planning/preflight-step';
 import { Ledger } from '../shared/state/ledger';
 import { storageFromEnvironment } from '../shared/state/storage';
+import { METRIC_EXPORT_INTERVAL_MS } from '../shared/telemetry-setup';
 import { JobQueue, decodeJob, type PageJob } from '../shared/queue/jobs';
 import { ManualClock, type Clock } from '../shared/time/clock';
 import { forEachSource, planSource } from '../shared/planning/planner';
@@ -242,7 +243,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true }],
   };
   const config: CollectorConfig = parseConfig(doc, { env }).config;
-  const telemetry = new MeteredTelemetry(clock);
+  const telemetry = new MeteredTelemetry(clock, METRIC_EXPORT_INTERVAL_MS);
   // The one wiring (shared/runtime.ts), with the virtual clock, the delay-holding queue and a metered telemetry.
   const rt = await createRuntime({
     env, clock, config, telemetry, log: new MemoryLogger(),

@@ -192,7 +192,9 @@ export async function resumeRuns(deps: RunDeps, source: Pick<SourceConfig, 'id'>
   }
   let finished = 0;
   for (let attempt = 0; attempt < 8; attempt++) {
-    const current = await store.getActive(source.id);
+    // The index read above serves the first attempt unless a run was materialised meanwhile (one read a planner run, issue 19).
+    const current = attempt === 0 && materialised === 0 ? index : await store.getActive(source.id);
+    if (!current.runs.length) break;
     const keep: RunPlan[] = [];
     for (const r of current.runs) if (!(await finishIfDone(deps, source.id, r))) keep.push(r);
     if (keep.length === current.runs.length) break;

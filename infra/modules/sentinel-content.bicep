@@ -1,6 +1,8 @@
-// Microsoft Sentinel content over the MessageTrace_CL table (logs-ingestion.bicep): the ASIM Email Event
-// parsers vimEmailEventMicrosoftMessageTrace (filtering) and ASimEmailEventMicrosoftMessageTrace as
-// workspace functions, two hunting queries and a workbook with a "Mail flow (ASIM)" tab that use them.
+// Microsoft Sentinel content over the MessageTrace_CL and MessageTraceDetail_CL tables
+// (logs-ingestion.bicep): the ASIM Email Event parsers vimEmailEventMicrosoftMessageTrace (filtering;
+// trace rows, completed by their detail events) and ASimEmailEventMicrosoftMessageTrace as workspace
+// functions, two hunting queries and a workbook with a "Mail flow (ASIM)" tab that use them, plus two
+// tiles over the detail table (SMTP status of failures, rules that acted).
 // Every query is a file in infra/kql/ (one query or function body each; a header line
 // `// function: <name>(<parameters>)` or `// query: <name>`), loaded here with loadTextContent.
 // test/infra/sentinel-content.test.ts keeps the function parameters here equal to the files' headers.
@@ -100,7 +102,7 @@ var workbookContent = {
       type: 1
       name: 'intro'
       content: {
-        json: '## Exchange Online message trace (${environmentName})\nRows collected by message-trace-collector into MessageTrace_CL, through the ASIM Email Event parser vimEmailEventMicrosoftMessageTrace. docs/siem/sentinel.md.'
+        json: '## Exchange Online message trace (${environmentName})\nRows collected by message-trace-collector into MessageTrace_CL, through the ASIM Email Event parser vimEmailEventMicrosoftMessageTrace; the last two tiles read the detail events in MessageTraceDetail_CL. docs/siem/sentinel.md.'
       }
     }
     {
@@ -156,6 +158,8 @@ var workbookContent = {
           workspaceTile('failed-today', 'Failed, quarantined or dropped today', loadTextContent('../kql/workbook-failed-or-quarantined-today.kql'), 'table')
           workspaceTile('by-location', 'Messages per hour by delivery location (last day)', loadTextContent('../kql/workbook-mail-by-delivery-location.kql'), 'timechart')
           workspaceTile('blocked-domains', 'Sender domains with the most quarantined or dropped mail (7 days)', loadTextContent('../kql/workbook-top-blocked-sender-domains.kql'), 'table')
+          workspaceTile('failures-by-status', 'Why mail failed today: SMTP status of the Fail steps (detail events)', loadTextContent('../kql/workbook-failures-by-smtp-status.kql'), 'table')
+          workspaceTile('top-rules', 'Transport and DLP rules that acted on the most mail (7 days, detail events)', loadTextContent('../kql/workbook-top-rules.kql'), 'table')
         ]
       }
     }

@@ -27,7 +27,7 @@ import { retryDelayMs, policyRetries } from '../worker/retry';
 import { startJobTimer } from '../worker/stages/job-timeout';
 import type { MessageMeta, PageResultSummary } from '../worker/deps';
 import type { CollectorConfig } from '../components';
-import { announceParked, backlogLimitsOf, forgetDestinationStates, retryPolicyOfDestination } from './hand-off';
+import { announceParked, backlogLimitsOf, retryPolicyOfDestination } from './hand-off';
 import {
   claimDrain, drained, drainFailed, limitPassed, park, parsePageUnit, recount, releaseDrain, renewDrain,
   type BacklogEntry, type BacklogStore, type DestinationProgress,
@@ -225,7 +225,8 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
     const done = await backlog.swapProgress(drained(fresh, { drainedEvents: forwarded, parkedEntries: parkedNow }, now));
     if (done) {
       lease.progress = done;
-      forgetDestinationStates(backlog);
+      // Pages go straight to it again (a hand-off racing in after this sets the hint back).
+      await deps.ledger.markBehind(source.id, destId, false);
       gauges(deps, done);
       log.log('info', `destination ${destId} caught up with source ${source.id}: its backlog is empty, pages go straight to it again`, fields);
       return { outcome: 'slice-done', rowsForwarded: forwarded };
@@ -322,7 +323,6 @@ async function parkDestination(deps: DrainDeps, lease: DrainLease, reason: strin
   const now = deps.clock.now();
   const written = await lease.update((x) => park(x, { reason, ...(error ? { lastError: JSON.stringify(error.toHealth()) } : {}) }, now));
   if (!written) return { outcome: 'claimed-elsewhere', ...(error ? { error } : {}) };
-  forgetDestinationStates(deps.backlog);
   announceParked(deps, lease.progress);
   gauges(deps, lease.progress);
   return { outcome: 'parked', ...(error ? { error } : {}) };

@@ -3,9 +3,11 @@
  * destination did not take at once is handed to its backlog, and the unit is done for that
  * destination as far as the slice is concerned (shared/delivery/progress.ts has the model).
  *
- * The state a page worker reads to decide "try directly, or straight to the backlog" is cached per
- * process for a few seconds: either mistake is safe (a direct attempt at a lagging destination
- * delivers or hands off; a hand-off to a destination that just recovered is drained at once).
+ * Whether a page job tries a destination directly or sends the page straight to its backlog comes
+ * from a hint in the source's health row (`behind`), which the job reads anyway: set when the
+ * destination starts lagging, cleared when its drain empties the backlog. Either mistake is safe: a
+ * direct attempt at a lagging destination delivers or hands off; a hand-off to a destination that
+ * recovered makes it lag again for one drain. A hand-off that finds the hint missing sets it.
  */
 import type { SourceConfig } from '../components';
 import type { TraceEvent } from '../model/row';
@@ -18,47 +20,17 @@ import type { DestinationConfig, CollectorConfig } from '../components';
 import { BACKLOG_DEFAULTS } from '../destinations/config-common';
 import { DEFAULT_RETRY_POLICY } from '../config-common/retry';
 import type { RetryPolicyConfig } from '../config-common/types';
-import { handedOff, recordMissed, type BacklogStore, type DestinationProgress, type ProgressState } from './progress';
+import type { Ledger } from '../state/ledger';
+import { handedOff, recordMissed, type BacklogStore, type DestinationProgress } from './progress';
 
 export interface HandOffDeps {
   config: CollectorConfig;
   backlog: BacklogStore;
+  ledger: Pick<Ledger, 'markBehind'>;
   queue: JobQueue;
   clock: Clock;
   log: Logger;
   telemetry: Telemetry;
-}
-
-/** How long a read of a destination's state is reused by this process (clock time). */
-export const STATE_CACHE_MS = 10_000;
-const stateCache = new WeakMap<BacklogStore, Map<string, { state: ProgressState; at: number }>>();
-
-function cacheOf(store: BacklogStore): Map<string, { state: ProgressState; at: number }> {
-  let c = stateCache.get(store);
-  if (!c) stateCache.set(store, (c = new Map()));
-  return c;
-}
-
-function remember(store: BacklogStore, p: Pick<DestinationProgress, 'sourceId' | 'destination' | 'state'>, now: number): void {
-  const c = cacheOf(store);
-  c.set(`${p.sourceId}~${p.destination}`, { state: p.state, at: now });
-  if (c.size > 10_000) c.delete(c.keys().next().value!);
-}
-
-/** Whether the destination takes units directly (`ok`) or they join its backlog (`lagging`, `parked`). */
-export async function destinationState(deps: Pick<HandOffDeps, 'backlog' | 'clock'>, sourceId: string, destination: string): Promise<ProgressState> {
-  const now = deps.clock.now();
-  const hit = cacheOf(deps.backlog).get(`${sourceId}~${destination}`);
-  if (hit && now >= hit.at && now - hit.at < STATE_CACHE_MS) return hit.state;
-  const p = await deps.backlog.getProgress(sourceId, destination);
-  const state = p?.state ?? 'ok';
-  remember(deps.backlog, { sourceId, destination, state }, now);
-  return state;
-}
-
-/** Forgets what this process knows of destinations' states (tests that change them behind its back). */
-export function forgetDestinationStates(store: BacklogStore): void {
-  cacheOf(store).clear();
 }
 
 export function destinationConfig(config: CollectorConfig, id: string): DestinationConfig | undefined {
@@ -83,6 +55,8 @@ export interface HandOffUnit {
   endMs: number;
   /** Why it was not delivered directly (the direct attempt's error as health JSON), if it was tried. */
   lastError?: string;
+  /** Whether the health row the caller read already lists the destination as behind. */
+  hinted?: boolean;
 }
 
 /**
@@ -104,7 +78,7 @@ export async function handOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'
       const next = handedOff(p, { events: entry.events - entry.delivered, bytes: entry.bytes, limits, ...(u.lastError ? { lastError: u.lastError } : {}) }, clock.now());
       const written = await backlog.swapProgress(next);
       if (!written) continue;
-      remember(backlog, written, clock.now());
+      if (wasOk || !u.hinted) await deps.ledger.markBehind(source.id, destination, true);
       if (wasOk) {
         // The first unit waiting: its drain job comes after the destination's first retry interval.
         await deps.queue.send(deliveryJob(source.id, destination), { delayMs: retryPolicyOfDestination(deps.config, destination).initialMs });
@@ -120,7 +94,7 @@ export async function handOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'
     if (p.state !== 'parked') return handOff(deps, source, destination, u);
     const written = await backlog.swapProgress(recordMissed(p, { startMs: u.startMs, endMs: u.endMs, events: u.events.length }));
     if (written) {
-      remember(backlog, written, clock.now());
+      if (!u.hinted) await deps.ledger.markBehind(source.id, destination, true);
       deps.telemetry.count('discarded', u.events.length, { source: source.id, reason: 'destination_parked', intentional: 'true' });
       return 'missed';
     }

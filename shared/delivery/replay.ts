@@ -15,7 +15,6 @@ import { clampToHistory } from '../time/expressions';
 import { floorTo, SECOND } from '../planning/windows';
 import { deliveryJob } from '../queue/jobs';
 import type { RunPlan } from '../state/runs';
-import { forgetDestinationStates } from './hand-off';
 import { replayAdmitted, resume, type BacklogStore, type DestinationProgress } from './progress';
 
 export interface DestinationReplayDeps extends RunDeps {
@@ -60,7 +59,7 @@ export async function replayDestination(deps: DestinationReplayDeps, source: Sou
       break;
     }
   }
-  forgetDestinationStates(backlog);
+  if (p && p.state === 'lagging') await deps.ledger.markBehind(source.id, destination, true);
   const out: DestinationReplay = { source: source.id, destination, resumed, unitsReplayed };
   if (p?.replaying.length) {
     const r = await admitReplay(deps, source, p);

@@ -41,3 +41,23 @@ export function compact<T>(value: T): T {
   }
   return out as T;
 }
+
+/** A detail event's custom fields: the source's fields, without `collectedBy` (the kind is a field of its own in every format). */
+export function detailFieldsOf(event: TraceEvent): Record<string, unknown> {
+  const { collectedBy: _kind, ...fields } = customFieldsOf(event);
+  void _kind;
+  return fields;
+}
+
+/** A detail event's dateTime as ISO 8601 with milliseconds (UTC), else the row's received time, else undefined. */
+export function detailIso(event: TraceEvent): string | undefined {
+  const ms = receivedMs(event.detail?.dateTime);
+  return Number.isNaN(ms) ? receivedIso(event) : new Date(ms).toISOString();
+}
+
+/** An event name in lower kebab case ("Transport rule" -> "transport-rule"), for action fields. */
+export function kebab(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const s = v.trim().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return s || undefined;
+}

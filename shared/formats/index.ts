@@ -1,9 +1,11 @@
 /**
  * Output formats, chosen per destination: `raw` (the event envelope, unchanged), `ecs`, `ocsf`
  * (Email Activity 4009), `sentinel` (flat columns) and `o365-messagetrace` (the legacy report's
- * record, which the SIEM vendors' own message trace parsers read). Privacy rules run first, on the row, so every
- * format sees the same dropped or hashed values. Mapping tables: docs/destinations.md. Each format is
- * a folder (format.ts, README.md) registered by one line in ./registry.ts.
+ * record, which the SIEM vendors' own message trace parsers read). Privacy rules run first, on the row
+ * (and a detail event's detail), so every format sees the same dropped or hashed values. Every format
+ * maps both kinds of event: trace rows and detail events (one getDetailsByRecipient event each, read by
+ * ./detail.ts). Mapping tables: docs/destinations.md. Each format is a folder (format.ts, README.md)
+ * registered by one line in ./registry.ts.
  */
 import type { TraceEvent } from '../model/row';
 import { applyPrivacy, type PrivacyRules } from './privacy';
@@ -39,5 +41,8 @@ export function createFormatter(options: FormatOptions, hashKey?: string): Forma
 
 export { mailDirection, domainOf, type MailDirection } from './direction';
 export { applyPrivacy, PRIVACY_DROP_FIELDS, PRIVACY_HASH_FIELDS, type PrivacyRules } from './privacy';
-export { SENTINEL_COLUMNS } from './sentinel/format';
-export { MESSAGETRACE_FIELDS, reportStatus, toMessageTrace } from './o365-messagetrace/format';
+export { SENTINEL_COLUMNS, SENTINEL_DETAIL_COLUMNS } from './sentinel/format';
+export { MESSAGETRACE_FIELDS, MESSAGETRACEDETAIL_FIELDS, reportStatus, toMessageTrace, toMessageTraceDetail } from './o365-messagetrace/format';
+export { ECS_DATASET, ECS_DETAIL_DATASET } from './ecs/format';
+export { eventKindOf, eventTimeMs, runsBy, type EventKind } from './event-kind';
+export { detailFacts, detailKind, type DetailFacts, type DetailKind } from './detail';

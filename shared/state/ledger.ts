@@ -156,6 +156,12 @@ export interface HealthRow {
   lastErrorAt: number;
   lastSuccessAt: number;
   configHash: string;
+  /**
+   * Destinations of the source that are behind (lagging or parked, shared/delivery): a hint the
+   * page job reads with this row, so it sends a page straight to their backlog without asking
+   * their progress rows. Set when one starts lagging, cleared when its backlog is empty.
+   */
+  behind: string[];
   etag: string;
 }
 
@@ -396,6 +402,7 @@ export class Ledger {
         lastErrorAt: Number(e.lastErrorAt ?? 0),
         lastSuccessAt: Number(e.lastSuccessAt ?? 0),
         configHash: String(e.configHash ?? ''),
+        behind: typeof e.behind === 'string' && e.behind ? e.behind.split(',') : [],
         etag: String(e.etag),
       };
     } catch (err) {
@@ -405,8 +412,26 @@ export class Ledger {
   }
 
   /** Merges health fields (last writer wins except completedUntil, which only moves forward via advanceWatermark). */
-  async mergeHealth(sourceId: string, patch: Partial<Omit<HealthRow, 'sourceId' | 'etag'>>): Promise<void> {
+  async mergeHealth(sourceId: string, patch: Partial<Omit<HealthRow, 'sourceId' | 'etag' | 'behind'>>): Promise<void> {
     await this.health.upsertEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge');
+  }
+
+  /** Adds or removes a destination from the health row's `behind` hint, by compare-and-swap (a no-op when it is so already). */
+  async markBehind(sourceId: string, destination: string, behind: boolean): Promise<void> {
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const h = await this.getHealth(sourceId);
+      const has = h?.behind.includes(destination) ?? false;
+      if (has === behind) return;
+      const next = behind ? [...(h?.behind ?? []), destination] : (h?.behind ?? []).filter((d) => d !== destination);
+      try {
+        if (!h) await this.health.createEntity({ partitionKey: sourceId, rowKey: 'health', behind: next.join(',') });
+        else await this.health.updateEntity({ partitionKey: sourceId, rowKey: 'health', behind: next.join(',') }, 'Merge', { etag: h.etag });
+        return;
+      } catch (err) {
+        if (isStatus(err, 412) || isStatus(err, 409)) continue;
+        throw err;
+      }
+    }
   }
 
   /** Moves settledUntil forward by compare-and-swap; never backwards. */

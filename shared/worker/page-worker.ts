@@ -47,7 +47,7 @@ export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: Messa
   try {
     page = await obtainPage(deps, source, claim, job, slice.attempts, timer);
     if ('outcome' in page) return page;
-    await deliverPage(deps, source, claim, job, page, timer);
+    await deliverPage(deps, source, claim, job, page, health, timer);
     recorded = await commitPage(deps, source, claim, job, page);
     if (!recorded) return { outcome: 'claimed-elsewhere' };
   } catch (err) {

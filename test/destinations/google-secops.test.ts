@@ -7,9 +7,10 @@ import { createDestination } from '../../shared/destinations';
 import { makeEvent } from '../../shared/model/row';
 import { componentTestdata } from '../support/testdata';
 import { configOf, ctxOf, issuesOf, rejection } from './helpers';
-import { manyEvents, sampleEvents, TENANT } from './fixtures';
+import { manyEvents, sampleDetailEvents, sampleEvents, TENANT } from './fixtures';
 import { secretsOf } from './vendor-receiver';
-import { SECOPS_CUSTOMER_ID, startSecOpsReceiver, type SecOpsReceiver } from './google-secops-receiver';
+import { SECOPS_CUSTOMER_ID, startSecOpsReceiver, udmProblems, type SecOpsReceiver } from './google-secops-receiver';
+import { toDetailUdm } from '../../shared/formats/udm/detail';
 
 const testdata = (name: string) => componentTestdata('destinations', 'google-secops', name);
 const parser = JSON.parse(readFileSync(testdata('office_365_messagetrace.json'), 'utf8')) as { log_type: string; udm: Record<string, string>; sample: Record<string, unknown> };
@@ -127,5 +128,27 @@ describe('google-secops (service account token and Ingestion API v2, against a l
     assert.match(lines, /region: must be the region of your Google SecOps instance: "us", "europe"/);
     assert.match(lines, /privateKey: secrets are never inline in the configuration; remove "privateKey" and set "serviceAccountRef"/);
     assert.ok(!lines.includes('BEGIN PRIVATE KEY'), 'the inline secret is not echoed');
+  });
+
+  it('maps every detail event to a UDM event of the schema\'s fields and enums (EMAIL_UNCATEGORIZED, the verdict in security_result)', () => {
+    const udm = sampleDetailEvents().map((e) => toDetailUdm(e));
+    for (const u of udm) assert.deepEqual(udmProblems(u), [], JSON.stringify(u).slice(0, 200));
+    const verdicts = udm.map((u) => [(u.metadata as Record<string, unknown>).product_event_type, (u.security_result as Record<string, unknown>[])[0]!.action, (u.security_result as Record<string, unknown>[])[0]!.category]);
+    assert.deepEqual(verdicts.filter(([, action]) => action !== undefined), [
+      ['Fail', ['FAIL'], undefined],
+      ['Fail', ['FAIL'], undefined],
+      ['Transport rule', ['QUARANTINE'], undefined],
+      ['Spam', ['ALLOW_WITH_MODIFICATION'], ['MAIL_SPAM']],
+      ['Spam', ['QUARANTINE'], ['MAIL_PHISHING']],
+    ]);
+    assert.ok(udm.every((u) => (u.metadata as Record<string, unknown>).event_type === 'EMAIL_UNCATEGORIZED'));
+  });
+
+  it('refuses, as SecOps does, a UDM event with an unknown field, a wrong type or an unknown enum value (so the check can fail)', () => {
+    const [u] = sampleDetailEvents().map((e) => toDetailUdm(e));
+    assert.match(udmProblems({ ...u, metadata: { ...(u!.metadata as object), event_type: 'EMAIL_BOUNCE' } }).join(), /invalid value "EMAIL_BOUNCE" for enum event_type/);
+    assert.match(udmProblems({ ...u, network: { email: { to: 'x@y.z' } } }).join(), /network\.email\.to: must be a list/);
+    assert.match(udmProblems({ ...u, principal: { user: { mail: ['x@y.z'] } } }).join(), /Unknown name "mail"/);
+    assert.match(udmProblems({ ...u, metadata: { ...(u!.metadata as object), event_timestamp: 'yesterday' } }).join(), /not an RFC 3339 timestamp/);
   });
 });

@@ -205,7 +205,7 @@ describe('datadog', () => {
     assert.deepEqual(Object.keys(body[0]!).sort(), ['ddsource', 'ddtags', 'hostname', 'message', 'service']);
     assert.equal(body[0]!.ddsource, 'microsoft-365');
     assert.equal(body[0]!.service, 'exchange-online');
-    assert.equal(body[0]!.ddtags, `env:prod,tenant_id:${TENANT},mtc_source:contoso`);
+    assert.equal(body[0]!.ddtags, `env:prod,tenant_id:${TENANT},mtc_source:contoso,mtc_kind:trace`);
     assert.equal((JSON.parse(body[0]!.message!) as { eventId: string }).eventId, sampleEvents()[0]!.eventId);
   });
 

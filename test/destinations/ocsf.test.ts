@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createFormatter } from '../../shared/formats';
 import { componentTestdata } from '../support/testdata';
-import { ACCEPTED, sampleEvents } from './fixtures';
+import { ACCEPTED, sampleDetailEvents, sampleEvents } from './fixtures';
 
 /** shared/formats/ocsf/testdata/ocsf-1.8.0 in the source tree. */
 const schemaFile = (name: string) => JSON.parse(readFileSync(componentTestdata('formats', 'ocsf', 'ocsf-1.8.0', name), 'utf8')) as Def;
@@ -15,7 +15,7 @@ type Doc = Record<string, unknown>;
 
 const dictionary = schemaFile('dictionary.json');
 const SCALARS = new Set(Object.keys((dictionary as unknown as { types: { attributes: Record<string, unknown> } }).types.attributes));
-const OBJECT_FILES: Record<string, string> = { email: 'objects/email.json', network_endpoint: 'objects/network_endpoint.json', endpoint: 'objects/endpoint.json', _entity: 'objects/_entity.json', metadata: 'objects/metadata.json', product: 'objects/product.json', feature: 'objects/feature.json' };
+const OBJECT_FILES: Record<string, string> = { email: 'objects/email.json', network_endpoint: 'objects/network_endpoint.json', endpoint: 'objects/endpoint.json', _entity: 'objects/_entity.json', metadata: 'objects/metadata.json', product: 'objects/product.json', feature: 'objects/feature.json', policy: 'objects/policy.json' };
 
 /** Attribute definitions of a class or object: its own over what it extends, each completed from the dictionary. */
 function attributesOf(def: Def, load: (name: string) => Def | undefined): Record<string, AttrDef> {
@@ -109,6 +109,25 @@ describe('OCSF 1.8.0 Email Activity (the class definition from the OCSF schema r
     assert.deepEqual(docs.map((d) => [d.direction_id, d.direction]), [[1, 'Inbound'], [2, 'Outbound'], [3, 'Internal']]);
     assert.deepEqual(docs.map((d) => [d.status_id, d.status, d.status_detail]), [[1, 'Success', 'Delivered'], [2, 'Failure', 'Failed'], [99, 'Quarantined', 'Quarantined']]);
     assert.deepEqual(docs.map((d) => [d.action_id, d.disposition_id]), [[1, 1], [undefined, undefined], [2, 3]]);
+  });
+
+  it('validates every detail event\'s document the same way, and tells the kinds apart and correlates them', () => {
+    const details = sampleDetailEvents().map(createFormatter({ format: 'ocsf', acceptedDomains: ACCEPTED, privacy: { drop: [], hash: [] } }));
+    for (const doc of details) {
+      const profiles = ((doc.metadata as Doc).profiles as string[] | undefined) ?? [];
+      assert.deepEqual(problems(doc, classAttributes(profiles)), [], `detail ${String((doc.metadata as Doc).uid)} (${String((doc.metadata as Doc).event_code)})`);
+      assert.equal((doc.metadata as Doc).log_name, 'MessageTraceDetail');
+      assert.equal(doc.type_uid, CLASS_UID * 100 + (doc.activity_id as number));
+    }
+    for (const doc of docs) assert.equal((doc.metadata as Doc).log_name, 'MessageTrace');
+    const byCode = (code: string) => details.filter((d) => (d.metadata as Doc).event_code === code);
+    assert.deepEqual([...new Set(details.map((d) => `${String((d.metadata as Doc).event_code)}:${String(d.activity_id)}`))].sort(),
+      ['Deliver:4', 'Fail:4', 'Receive:2', 'Send external:1', 'Spam:3', 'Transport rule:3']);
+    assert.deepEqual(byCode('Fail').map((d) => [d.status_id, d.status_code]), [[2, '5.1.1'], [2, '5.1.10']]);
+    assert.deepEqual(byCode('Spam').map((d) => [d.action_id, d.disposition_id, d.disposition, d.confidence_score, d.confidence_id]), [[4, 99, 'Junk Email folder', 6, 2], [2, 3, 'Quarantined', 9, 3]]);
+    assert.deepEqual(byCode('Transport rule').map((d) => [d.disposition_id, (d.policy as Doc).name, (d.policy as Doc).uid]), [[3, 'Quarantine payroll keywords', '9d0c4b1e-7a2f-4c3d-8e5b-6f1a2b3c4d5e']]);
+    const failedRow = docs[1]!;
+    assert.ok(details.some((d) => (d.metadata as Doc).correlation_uid === (failedRow.metadata as Doc).correlation_uid), 'a detail correlates with its trace row');
   });
 
   it('catches a document that breaks the definition (so the validation can fail)', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { SENTINEL_COLUMNS } from '../../shared/formats';
+import { SENTINEL_COLUMNS, SENTINEL_DETAIL_COLUMNS } from '../../shared/formats';
 
 function root(): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
@@ -80,3 +80,19 @@ test('the ASIM parser takes the schema\'s filter parameters and outputs only fie
   assert.match(parser, /EventSchemaVersion = '1\.0\.0'/);
   assert.match(parser, /EmailToRecipients = pack_array\(/, 'EmailToRecipients is dynamic, as the schema types it');
 });
+
+test('the ASIM parser stays one event per trace row, completed by the row\'s detail events, and the hunting queries read rows only through it', () => {
+  const parser = readFileSync(join(KQL, 'vimEmailEventMicrosoftMessageTrace.kql'), 'utf8').split('\n').filter((l) => !l.startsWith('//')).join('\n');
+  assert.match(parser, /^MessageTrace_CL$/m, 'the events are the rows of the trace table');
+  assert.match(parser, /let details = MessageTraceDetail_CL[\s\S]*summarize[\s\S]*by EventId = TraceEventId;/, 'details are summarised per trace row');
+  assert.match(parser, /\| lookup kind=leftouter details on EventId/, 'a left lookup: a row without details stays, and a row never repeats');
+  for (const column of ['RuleName', 'SpamConfidenceLevel', 'SpamCategory', 'MalwareName', 'SmtpResponse', 'SmtpEnhancedStatusCode', 'DetailEvent', 'TraceEventId']) {
+    assert.ok(SENTINEL_DETAIL_COLUMNS.some((c) => c.name === column), `${column} is a column of the detail table`);
+    assert.match(parser, new RegExp(`\\b${column}\\b`), `the parser reads ${column}`);
+  }
+  for (const f of kqlFiles.filter((x) => x.startsWith('hunting-'))) {
+    const text = readFileSync(join(KQL, f), 'utf8').split('\n').filter((l) => !l.startsWith('//')).join('\n');
+    assert.ok(!/MessageTraceDetail_CL|MessageTrace_CL/.test(text), `${f} reads the tables only through the parser`);
+  }
+});
+

@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BacklogStore } from '../../shared/delivery/progress';
-import { handOff, forgetDestinationStates } from '../../shared/delivery/hand-off';
+import { handOff } from '../../shared/delivery/hand-off';
 import { processDeliveryJob, type DrainDeps } from '../../shared/delivery/drain';
 import { deliveryJob, JobQueue, decodeJob } from '../../shared/queue/jobs';
 import { Ledger } from '../../shared/state/ledger';
@@ -44,7 +44,7 @@ async function setup() {
   const cs = await testStorage();
   const prefix = uniqueName('br');
   const storage = storageFromEnvironment({ JobsStorage: cs });
-  await storage.ensure([`${prefix}backlog`, `${prefix}slices`], [`${prefix}-q`], [`${prefix}backlog`]);
+  await storage.ensure([`${prefix}backlog`, `${prefix}slices`, `${prefix}health`], [`${prefix}-q`], [`${prefix}backlog`]);
   const clock = new ManualClock(Date.UTC(2026, 11, 1));
   const backlog = new BacklogStore(storage.table(`${prefix}backlog`), storage.container(`${prefix}backlog`));
   const queue = new JobQueue(storage.queue(`${prefix}-q`), clock);
@@ -75,7 +75,6 @@ describe('a destination\'s backlog under racing callers', () => {
         if (i % 3 === 0) work.push(drainOnce());
       }
       await Promise.all(work);
-      forgetDestinationStates(backlog);
       // The invariant at every quiet moment: units waiting means the destination is lagging (a drain will run).
       let waiting = 0;
       for await (const e of backlog.listEntries('s', 'd')) if (e.state === 'waiting') waiting++;

@@ -6,7 +6,7 @@ import type { SplunkHecDestinationConfig } from '../../shared/destinations/splun
 import { createDestination } from '../../shared/destinations';
 import { makeEvent } from '../../shared/model/row';
 import { configOf, ctxOf } from '../destinations/helpers';
-import { sampleEvents, TENANT } from '../destinations/fixtures';
+import { sampleDetailEvents, sampleEvents, TENANT } from '../destinations/fixtures';
 import { secretsOf, startVendorReceiver, type VendorReceiver } from '../destinations/vendor-receiver';
 import { parseConf, searchTime, type SplunkApp } from './splunk-conf';
 
@@ -24,6 +24,7 @@ const app: SplunkApp = {
 };
 const cim = JSON.parse(readFileSync(repoPath('test', 'siem', 'testdata', 'cim-email-fields.json'), 'utf8')) as { tags: Record<string, string>; fields: string[]; prescribed: Record<string, string[]> };
 const GOLDEN = repoPath('test', 'siem', 'testdata', 'expected_splunk_cim.json');
+const GOLDEN_DETAIL = repoPath('test', 'siem', 'testdata', 'expected_splunk_detail.json');
 
 const receivers: VendorReceiver[] = [];
 after(async () => { for (const r of receivers) await r.close(); });
@@ -75,3 +76,53 @@ describe('siem/splunk/TA-message-trace-collector maps our default HEC events to 
     assert.throws(() => searchTime({ props, eventtypes: new Map(), tags: new Map() }, 'x', { b: 'c' }), /replace\(\) is not supported/);
   });
 });
+
+/** What the destination sends for detail events with its defaults. */
+async function detailsSentByDefault(): Promise<{ sourcetype: string; event: Record<string, unknown> }[]> {
+  const r = await startVendorReceiver(() => ({ status: 200, body: { text: 'Success', code: 0 } }));
+  receivers.push(r);
+  const d = createDestination(configOf<SplunkHecDestinationConfig>({ id: 'splunk', type: 'splunk-hec', url: r.url, allowInsecureLoopback: true, tokenRef: 'env:HEC' }), secretsOf({ HEC: 't' }));
+  await d.send(sampleDetailEvents(), ctxOf());
+  return r.requests[0]!.body.split('\n').map((l) => JSON.parse(l) as { sourcetype: string; event: Record<string, unknown> });
+}
+
+/** The fields the add-on gives detail events beyond CIM Email's names (props.conf). */
+const DETAIL_EXTRA_FIELDS = ['enhanced_status_code', 'spam_verdict', 'spam_category', 'spam_action'];
+
+describe('siem/splunk/TA-message-trace-collector reads detail events', () => {
+  it('gets them under their own sourcetype, as the legacy MessageTraceDetail record', async () => {
+    const sent = await detailsSentByDefault();
+    assert.ok(sent.every((s) => s.sourcetype === 'ms:o365:reporting:messagetrace:detail'));
+    for (const s of sent) for (const k of Object.keys(s.event)) assert.ok(['MessageTraceId', 'MessageId', 'Date', 'Event', 'Action', 'Detail', 'Data', 'SenderAddress', 'RecipientAddress'].includes(k), k);
+  });
+
+  it('extracts the SMTP status, the rule and the spam verdict as in the golden file', async () => {
+    const out = (await detailsSentByDefault()).map((s) => {
+      const e = searchTime(app, s.sourcetype, s.event);
+      const mapped: Record<string, unknown> = { Event: s.event.Event };
+      for (const k of Object.keys(e).sort()) if (cim.fields.includes(k) || DETAIL_EXTRA_FIELDS.includes(k) || k === 'eventtype') mapped[k] = e[k];
+      return mapped;
+    });
+    if (process.env.MTC_UPDATE_GOLDEN === '1') writeFileSync(GOLDEN_DETAIL, JSON.stringify(out, null, 2) + '\n');
+    assert.deepEqual(out, JSON.parse(readFileSync(GOLDEN_DETAIL, 'utf8')));
+    const fail = out.find((o) => o.enhanced_status_code === '5.1.10')!;
+    assert.deepEqual([fail.status_code, fail.recipient], ['550', 'ghost@contoso.com']);
+    const rule = out.find((o) => o.signature)!;
+    assert.deepEqual([rule.signature, rule.signature_id], ['Quarantine payroll keywords', '9d0c4b1e-7a2f-4c3d-8e5b-6f1a2b3c4d5e']);
+    const phish = out.find((o) => o.filter_score === '9')!;
+    assert.deepEqual([phish.spam_verdict, phish.spam_category, phish.spam_action], ['SPM', 'HPHISH', 'SQ']);
+    assert.equal(out.find((o) => o.filter_score === '6')!.spam_category, 'SPM', 'from the spam filter agent\'s CustomData');
+  });
+
+  it('keeps them out of the CIM Email data model (no tags), with no field beyond CIM Email\'s names and the documented extras', async () => {
+    for (const s of await detailsSentByDefault()) {
+      const e = searchTime(app, s.sourcetype, s.event);
+      assert.deepEqual(e.eventtype, ['ms_o365_message_trace_detail'], 'only the detail eventtype: the trace eventtypes match their sourcetype exactly');
+      assert.deepEqual(e.tag, []);
+      const added = Object.keys(e).filter((k) => !(k in s.event) && !['sourcetype', 'eventtype', 'tag'].includes(k));
+      for (const k of added) assert.ok(cim.fields.includes(k) || DETAIL_EXTRA_FIELDS.includes(k), `${k} is a CIM Email name or a documented extra`);
+      for (const f of ['src_user', 'recipient', 'internal_message_id', 'message_info', 'vendor_product']) assert.ok(e[f] !== undefined, `${f} is set`);
+    }
+  });
+});
+

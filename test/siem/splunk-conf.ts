@@ -1,6 +1,7 @@
 /**
  * Enough of Splunk's search-time processing to test a CIM mapping without Splunk: .conf files
- * (stanzas, `key = value`, `#` comments, `\` continuations), FIELDALIAS and EVAL of props.conf, the
+ * (stanzas, `key = value`, `#` comments, `\` continuations), EXTRACT (inline extractions with named
+ * groups, over _raw or `in <field>`; PCRE and JavaScript agree on the subset used), FIELDALIAS and EVAL of props.conf, the
  * eventtypes.conf searches and tags.conf. The eval and search languages are the subset the app uses
  * (string and number literals, fields, ==, !=, AND, OR, NOT, parentheses, and the functions case, if,
  * true, null, lower, upper, split, mvindex, coalesce, len); anything else is an error, so the app
@@ -130,14 +131,26 @@ function compile(src: string, search: boolean): (e: SplunkEvent) => Value {
 export interface SplunkApp { props: Conf; eventtypes: Conf; tags: Conf }
 
 /**
- * An event at search time: the JSON fields (KV_MODE = json), then field aliases, then calculated
- * fields (each evaluated on the aliased event, as Splunk does), then eventtypes and their tags.
+ * An event at search time, in Splunk's order: inline extractions (EXTRACT, over _raw: HEC keeps the
+ * event's JSON text), the JSON fields (KV_MODE = json), then field aliases, then calculated fields
+ * (each evaluated on the aliased event, as Splunk does), then eventtypes and their tags.
  */
 export function searchTime(app: SplunkApp, sourcetype: string, json: SplunkEvent): SplunkEvent & { eventtype: string[]; tag: string[] } {
   const props = app.props.get(sourcetype);
   if (!props) throw new Error(`props.conf has no stanza [${sourcetype}]`);
   if (props.get('KV_MODE') !== 'json') throw new Error('KV_MODE must be json for JSON events');
-  const e: SplunkEvent = { sourcetype, ...json };
+  const raw = JSON.stringify(json);
+  const extracted: SplunkEvent = {};
+  for (const [key, value] of props) {
+    if (!key.startsWith('EXTRACT-')) continue;
+    const m = /^(.*?)(?: in (\w+))?$/.exec(value)!;
+    const source = m[2] ? json[m[2]] : raw;
+    if (typeof source !== 'string') continue;
+    const found = new RegExp(m[1]!).exec(source);
+    if (!m[1]!.includes('(?<')) throw new Error(`${key}: an extraction needs named groups`);
+    for (const [name, v] of Object.entries(found?.groups ?? {})) if (v !== undefined) extracted[name] = v;
+  }
+  const e: SplunkEvent = { sourcetype, ...extracted, ...json };
   for (const [key, value] of props) {
     if (!key.startsWith('FIELDALIAS-')) continue;
     const parts = value.split(/\s+/);

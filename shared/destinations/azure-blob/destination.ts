@@ -1,6 +1,8 @@
 /**
  * Azure Blob archive: the events of one slice page as one gzipped NDJSON blob under a deterministic
- * name (names.ts), so a retry overwrites instead of duplicating. Optionally the page's API rows too.
+ * name (names.ts), so a retry overwrites instead of duplicating. Optionally the page's API rows too:
+ * one entry per event, in the events' order, the API's record of each (a trace row, its legacy record
+ * for RWS rows, or a detail event's getDetailsByRecipient entry).
  * Blob metadata records the format, so `npm run replay` only re-sends raw archives.
  * Auth: the managed identity (DefaultAzureCredential; role "Storage Blob Data Contributor" on the
  * container) with `accountUrl`, or a connection string from a secret.
@@ -72,7 +74,7 @@ export class AzureBlobDestination implements Destination {
         this.created = true;
       }
       if (this.config.archiveRawPages) {
-        const rows = events.map((e) => (e.raw !== undefined ? e.raw : e.row));
+        const rows = events.map((e) => (e.detail !== undefined ? e.detail : e.raw !== undefined ? e.raw : e.row));
         const page = gzipSync(Buffer.from(JSON.stringify({ value: rows }), 'utf8'));
         current = call();
         await container.getBlockBlobClient(`${base}${PAGE_SUFFIX}`).upload(page, page.length, {

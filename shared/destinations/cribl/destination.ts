@@ -4,14 +4,20 @@
  * pipeline) and the metadata fields `host`, `source` and `sourcetype`. Auth: `Authorization: <token>`.
  * gzip with Content-Encoding. 2xx is success; 429 and 5xx retryable; 401 permanent; 413 permanent.
  * Cribl documents a 2 MB request limit for this endpoint in older versions, hence the default.
+ * Detail events carry the sourcetype `o365:messagetrace:detail` (rows `o365:messagetrace`), so a Cribl
+ * route tells them apart, and `_time` is the detail's own dateTime.
  */
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
-import { receivedMs, type TraceEvent } from '../../model/row';
+import { isDetailEvent, type TraceEvent } from '../../model/row';
+import { eventTimeMs } from '../../formats';
 import { batchLines, deliverInOrder, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest } from '../transport';
 import type { CriblDestinationConfig } from './config';
+
+export const CRIBL_SOURCETYPE = 'o365:messagetrace';
+export const CRIBL_DETAIL_SOURCETYPE = 'o365:messagetrace:detail';
 
 export class CriblDestination implements Destination {
   readonly type = 'cribl';
@@ -33,16 +39,13 @@ export class CriblDestination implements Destination {
   async send(events: TraceEvent[], ctx: SendContext): Promise<void> {
     if (!events.length) return;
     const format = await this.formatter.get();
-    const lines = events.map((e) => {
-      const ms = receivedMs(e.row.receivedDateTime);
-      return JSON.stringify({
-        _time: (Number.isNaN(ms) ? Date.parse(e.collectedAt) : ms) / 1000,
-        _raw: JSON.stringify(format(e)),
-        host: e.tenantId,
-        source: `mtc:${e.sourceId}`,
-        sourcetype: 'o365:messagetrace',
-      });
-    });
+    const lines = events.map((e) => JSON.stringify({
+      _time: eventTimeMs(e) / 1000,
+      _raw: JSON.stringify(format(e)),
+      host: e.tenantId,
+      source: `mtc:${e.sourceId}`,
+      sourcetype: isDetailEvent(e) ? CRIBL_DETAIL_SOURCETYPE : CRIBL_SOURCETYPE,
+    }));
     const batches = batchLines(lines, this.config.maxBatchRecords, this.config.maxBatchBytes);
     const headers = await this.headers();
     await deliverInOrder(batches, (b) => b.length, ctx, async (batch) => {

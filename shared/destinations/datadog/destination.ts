@@ -7,11 +7,14 @@
  * retryable; 413 permanent (lower maxBatchBytes). The event time is in `message` (Datadog only
  * accepts log timestamps up to 18 h old, so the entry carries none and Datadog stamps intake time;
  * remap `received` as the date in a log pipeline if wanted). No idempotency key.
+ * Every entry is tagged with its kind, `mtc_kind:trace` or `mtc_kind:detail` (a detail event: one
+ * getDetailsByRecipient event of a row), so a facet or an index filter tells them apart.
  */
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { firstPartyGeneric } from '../../errors';
 import type { TraceEvent } from '../../model/row';
+import { eventKindOf } from '../../formats';
 import { deliverInOrder, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest } from '../transport';
@@ -30,7 +33,7 @@ export class DatadogDestination implements Destination {
     if (!events.length) return;
     const format = await this.formatter.get();
     const entries = events.map((e) => {
-      const tags = [...this.config.ddtags, `tenant_id:${e.tenantId}`, `mtc_source:${e.sourceId}`].join(',');
+      const tags = [...this.config.ddtags, `tenant_id:${e.tenantId}`, `mtc_source:${e.sourceId}`, `mtc_kind:${eventKindOf(e)}`].join(',');
       const s = JSON.stringify({ ddsource: this.config.ddsource, ddtags: tags, hostname: e.tenantId, service: this.config.service, message: JSON.stringify(format(e)) });
       if (Buffer.byteLength(s) > DATADOG_LIMITS.entryBytes) {
         throw firstPartyGeneric(`Destination ${this.id} (Datadog): event ${e.eventId} is larger than Datadog's 1 MB per log entry.`, {

@@ -15,15 +15,36 @@
  * `event.original` and parses it into `microsoft.online_message_trace.*` and ECS), `_conf.local_domains`
  * the accepted domains (its pipeline derives `email.direction` from them and then removes `_conf`),
  * and `@timestamp` the received time (its pipeline sets the same value from `Received`).
+ *
+ * Detail events never go into the integration's data stream: its pipeline parses `message` as a
+ * trace record and sets `_id` to its fingerprint of sender, recipient, Message-ID, trace id, subject,
+ * status and size, so a row's details would come out as trace rows without a status, and all but the
+ * first of them would be dropped as duplicates of each other (409). With the `o365-messagetrace`
+ * format, or when the index is the integration's data stream, details are written to their own
+ * data stream, `logs-mtc.message_trace_detail-<namespace>` (the namespace of a `logs-<dataset>-<namespace>`
+ * index; another index gets `<index>-detail`), as ECS documents (the data stream is ours: no
+ * integration reads a detail record, and a data stream needs `@timestamp`; docs/siem/elastic.md),
+ * without the configured `pipeline` (written for the trace documents). With any other format and
+ * index, details go where the rows go, in the same format (which marks the kind). `_id` is the
+ * eventId in every case, so repeats stay idempotent. A batch is sent as runs of one target, in order.
  */
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { excerptOf, firstPartyGeneric } from '../../errors';
-import { receivedMs, type TraceEvent } from '../../model/row';
+import { isDetailEvent, receivedMs, type TraceEvent } from '../../model/row';
+import { ECS_DETAIL_DATASET, runsBy } from '../../formats';
 import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest, joinUrl } from '../transport';
-import type { ElasticDestinationConfig } from './config';
+import { ELASTIC_INTEGRATION_DATASET, type ElasticDestinationConfig } from './config';
+
+/** Where detail events go for a configured index and format (see the comment above). */
+export function detailTarget(config: Pick<ElasticDestinationConfig, 'index' | 'format' | 'pipeline'>): { index: string; pipeline?: string; separate: boolean } {
+  const integration = config.index.startsWith(`logs-${ELASTIC_INTEGRATION_DATASET}-`);
+  if (!integration && config.format !== 'o365-messagetrace') return { index: config.index, ...(config.pipeline ? { pipeline: config.pipeline } : {}), separate: false };
+  const stream = /^logs-[^-]+-(.+)$/.exec(config.index);
+  return { index: stream ? `logs-${ECS_DETAIL_DATASET}-${stream[1]}` : `${config.index}-detail`, separate: true };
+}
 
 /** The document Elastic's message trace integration pipeline reads, around a report record. */
 export function integrationDocument(record: Record<string, unknown>, acceptedDomains: readonly string[]): Record<string, unknown> {
@@ -43,9 +64,14 @@ export class ElasticDestination implements Destination {
   readonly id: string;
   readonly idempotent = true;
   private readonly formatter: DestinationFormatter;
+  /** The formatter of detail events: ECS in their own data stream, else the configured format. */
+  private readonly detailFormatter: DestinationFormatter;
+  private readonly detail: ReturnType<typeof detailTarget>;
   constructor(private readonly config: ElasticDestinationConfig, private readonly secrets: SecretSource) {
     this.id = config.id;
     this.formatter = new DestinationFormatter(config, secrets);
+    this.detail = detailTarget(config);
+    this.detailFormatter = this.detail.separate && config.format !== 'ecs' ? new DestinationFormatter({ ...config, format: 'ecs' }, secrets) : this.formatter;
   }
 
   private async headers(): Promise<Record<string, string>> {
@@ -53,22 +79,35 @@ export class ElasticDestination implements Destination {
     return { authorization: `ApiKey ${key}`, 'content-type': 'application/x-ndjson', ...(this.config.gzip ? { 'content-encoding': 'gzip' } : {}) };
   }
 
-  private bulkUrl(): string {
+  private bulkUrl(pipeline: string | undefined): string {
     const u = new URL(joinUrl(this.config.url, '/_bulk'));
-    if (this.config.pipeline) u.searchParams.set('pipeline', this.config.pipeline);
+    if (pipeline) u.searchParams.set('pipeline', pipeline);
     return u.href;
+  }
+
+  /** The index and pipeline of an event. */
+  private targetOf(event: TraceEvent): { index: string; pipeline?: string } {
+    const { index, pipeline } = isDetailEvent(event) ? this.detail : this.config;
+    return { index, ...(pipeline ? { pipeline } : {}) };
   }
 
   async send(events: TraceEvent[], ctx: SendContext): Promise<void> {
     if (!events.length) return;
     const format = await this.formatter.get();
+    const formatDetail = await this.detailFormatter.get();
     // One "line" per event: action and document together, so batching never splits a pair.
-    const pairs = events.map((e) => `${JSON.stringify({ create: { _index: this.config.index, _id: e.eventId } })}\n${JSON.stringify(this.document(e, format(e)))}`);
-    const batches = batchLines(pairs, this.config.maxBatchRecords, this.config.maxBatchBytes);
+    const batches = runsBy(events, (e) => JSON.stringify(this.targetOf(e))).flatMap((run) => {
+      const target = this.targetOf(run.items[0]!);
+      const pairs = run.items.map((e) => {
+        // A detail's record: ECS in its own data stream, else the configured format (detailFormatter).
+        const doc = isDetailEvent(e) ? formatDetail(e) : this.document(e, format(e));
+        return `${JSON.stringify({ create: { _index: target.index, _id: e.eventId } })}\n${JSON.stringify(doc)}`;
+      });
+      return batchLines(pairs, this.config.maxBatchRecords, this.config.maxBatchBytes).map((lines) => ({ lines, url: this.bulkUrl(target.pipeline) }));
+    });
     const headers = await this.headers();
-    const url = this.bulkUrl();
     let delivered = 0, bytes = 0;
-    for (const batch of batches) {
+    for (const { lines: batch, url } of batches) {
       const raw = Buffer.from(batch.join('\n') + '\n', 'utf8');
       const reply = await httpRequest(this.id, url, { body: this.config.gzip ? gzipSync(raw) : raw, headers, timeoutMs: this.config.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
       if (reply.status < 200 || reply.status >= 300) {

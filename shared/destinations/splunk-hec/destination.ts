@@ -11,12 +11,18 @@
  *   20 unhealthy, queues full (ack) · 21 invalid token (ack) · 22 token disabled (ack) ·
  *   23 unhealthy, index/cluster unavailable · 24 unhealthy, ingest unavailable.
  * HEC has no idempotency key: a batch acknowledged but not recorded (crash) is sent again.
+ *
+ * Detail events get the sourcetype `<sourcetype>:detail` (by default
+ * `ms:o365:reporting:messagetrace:detail`), so searches and add-ons written for the trace sourcetype
+ * never see them (siem/splunk/TA-message-trace-collector extracts their fields), and their `time` is
+ * the detail's own dateTime.
  */
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { excerptOf, firstPartyGeneric, type CollectorError } from '../../errors';
-import { receivedMs, type TraceEvent } from '../../model/row';
+import { isDetailEvent, type TraceEvent } from '../../model/row';
+import { eventTimeMs } from '../../formats';
 import { batchLines, linesBytes, type Destination, type SendContext } from '../destination';
 import { DestinationFormatter } from '../formatting';
 import { httpFailure, httpRequest, type HttpReply } from '../transport';
@@ -27,6 +33,11 @@ const AUTH_CODES = new Set([1, 2, 3, 4, 16, 21, 22]);
 const RETRYABLE_CODES = new Set([8, 9, 18, 19, 20, 23, 24]);
 
 interface HecReply { text?: string; code?: number; 'invalid-event-number'?: number }
+
+/** The sourcetype of detail events: the trace sourcetype with ":detail". */
+export function detailSourcetype(sourcetype: string): string {
+  return `${sourcetype}:detail`;
+}
 
 export class SplunkHecDestination implements Destination {
   readonly type = 'splunk-hec';
@@ -48,12 +59,11 @@ export class SplunkHecDestination implements Destination {
   }
 
   envelope(event: TraceEvent, record: Record<string, unknown>): Record<string, unknown> {
-    const ms = receivedMs(event.row.receivedDateTime);
     return {
-      time: Number.isNaN(ms) ? Date.parse(event.collectedAt) / 1000 : ms / 1000,
+      time: eventTimeMs(event) / 1000,
       host: this.config.host ?? event.tenantId,
       source: this.config.source ?? `mtc:${event.sourceId}`,
-      sourcetype: this.config.sourcetype,
+      sourcetype: isDetailEvent(event) ? detailSourcetype(this.config.sourcetype) : this.config.sourcetype,
       ...(this.config.index ? { index: this.config.index } : {}),
       event: record,
     };

@@ -5,11 +5,14 @@
  * 429 (throttled) and 5xx are retryable; 401/403/404 mean the source URL is wrong or the source was
  * deleted (permanent, fix the secret); 413 is permanent (lower maxBatchBytes).
  * Sumo has no idempotency key. The URL is a secret: it never appears in an error.
+ * Detail events are sent in requests of their own with the category `<category>/detail` (when a
+ * category is set), so `_sourceCategory` tells them apart; a batch is sent as runs of one kind, in order.
  */
 import { gzipSync } from 'node:zlib';
 import type { SecretSource } from '../../auth/secrets';
 import { excerptOf, firstPartyGeneric } from '../../errors';
 import type { TraceEvent } from '../../model/row';
+import { eventKindOf, runsBy, type EventKind } from '../../formats';
 import { batchLines, deliverInOrder, type Destination, type SendContext } from '../destination';
 import { urlProblem } from '../config-common';
 import { DestinationFormatter } from '../formatting';
@@ -36,13 +39,13 @@ export class SumoLogicDestination implements Destination {
     return url;
   }
 
-  headers(): Record<string, string> {
+  headers(kind: EventKind = 'trace'): Record<string, string> {
     const c = this.config;
     const fields = Object.entries(c.fields).map(([k, v]) => `${k}=${v}`).join(',');
     return {
       'content-type': 'text/plain',
       ...(c.gzip ? { 'content-encoding': 'gzip' } : {}),
-      ...(c.category ? { 'x-sumo-category': c.category } : {}),
+      ...(c.category ? { 'x-sumo-category': kind === 'detail' ? `${c.category}/detail` : c.category } : {}),
       ...(c.name ? { 'x-sumo-name': c.name } : {}),
       ...(c.host ? { 'x-sumo-host': c.host } : {}),
       ...(fields ? { 'x-sumo-fields': fields } : {}),
@@ -53,9 +56,9 @@ export class SumoLogicDestination implements Destination {
     if (!events.length) return;
     const url = await this.url();
     const format = await this.formatter.get();
-    const batches = batchLines(events.map((e) => JSON.stringify(format(e))), this.config.maxBatchRecords, this.config.maxBatchBytes);
-    const headers = this.headers();
-    await deliverInOrder(batches, (b) => b.length, ctx, async (batch) => {
+    const batches = runsBy(events, eventKindOf).flatMap((run) => batchLines(run.items.map((e) => JSON.stringify(format(e))), this.config.maxBatchRecords, this.config.maxBatchBytes)
+      .map((lines) => ({ lines, headers: this.headers(run.key) })));
+    await deliverInOrder(batches, (b) => b.lines.length, ctx, async ({ lines: batch, headers }) => {
       const raw = Buffer.from(batch.join('\n') + '\n', 'utf8');
       const reply = await httpRequest(this.id, url, { body: this.config.gzip ? gzipSync(raw) : raw, headers, timeoutMs: this.config.timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
       if (reply.status >= 200 && reply.status < 300) return;

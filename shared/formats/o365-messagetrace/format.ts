@@ -11,13 +11,22 @@
  * the report-only fields of the original record (Organization, StartDate, EndDate, Index).
  * Fields the report does not have (tenant, event id, source, custom fields) are not added: the vendors'
  * parsers map every field they find, and an unknown one would land in their unparsed leftovers.
+ *
+ * A detail event (one getDetailsByRecipient event) becomes the legacy report's `MessageTraceDetail`
+ * record, the record of Get-MessageTraceDetail: MessageTraceId, MessageId, Date, Event, Action,
+ * Detail (the description), Data (the XML blob, unchanged), SenderAddress, RecipientAddress. With the
+ * trace record it shares MessageTraceId and RecipientAddress, the row key, so a search joins the two
+ * on them.
  */
-import { receivedMs, type TraceEvent } from '../../model/row';
+import { isDetailEvent, receivedMs, type TraceEvent } from '../../model/row';
 import type { FormatSpec } from '../spec';
 import { text } from '../fields';
 
 /** The report's field names, in the report's order. */
 export const MESSAGETRACE_FIELDS = ['MessageTraceId', 'Organization', 'MessageId', 'Received', 'SenderAddress', 'RecipientAddress', 'Subject', 'Status', 'ToIP', 'FromIP', 'Size', 'StartDate', 'EndDate', 'Index'] as const;
+
+/** The detail report's field names (Get-MessageTraceDetail, the Reporting web service's MessageTraceDetail), in its order. */
+export const MESSAGETRACEDETAIL_FIELDS = ['MessageTraceId', 'MessageId', 'Date', 'Event', 'Action', 'Detail', 'Data', 'SenderAddress', 'RecipientAddress'] as const;
 
 /** Graph status -> the report's status text (first letter upper case). */
 export function reportStatus(status: unknown): string | undefined {
@@ -56,4 +65,26 @@ export function toMessageTrace(event: TraceEvent): Record<string, unknown> {
   return out;
 }
 
-export const messageTraceFormat = { name: 'o365-messagetrace', map: (event: TraceEvent) => toMessageTrace(event) } as const satisfies FormatSpec;
+/** The legacy `MessageTraceDetail` record of a detail event (`Data` is the XML blob as the API sent it). */
+export function toMessageTraceDetail(event: TraceEvent): Record<string, unknown> {
+  const r = event.row;
+  const d = event.detail ?? { dateTime: '', event: '' };
+  const out: Record<string, unknown> = {
+    MessageTraceId: text(r.id) ?? text(d.id),
+    MessageId: text(d.messageId) ?? text(r.messageId),
+    Date: text(d.dateTime),
+    Event: text(d.event),
+    Action: text(d.action),
+    Detail: text(d.description),
+    Data: text(d.data),
+    SenderAddress: text(r.senderAddress),
+    RecipientAddress: text(r.recipientAddress),
+  };
+  for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+export const messageTraceFormat = {
+  name: 'o365-messagetrace',
+  map: (event: TraceEvent) => (isDetailEvent(event) ? toMessageTraceDetail(event) : toMessageTrace(event)),
+} as const satisfies FormatSpec;

@@ -8,12 +8,12 @@
 import type { SourceConfig } from '../../components';
 import { asCollectorError } from '../../errors';
 import type { TraceEvent } from '../../model/row';
-import type { DestinationMark } from '../../state/ledger';
+import type { DestinationMark, HealthRow } from '../../state/ledger';
 import { markDelivered, markHandedOff, markProgress } from '../../state/slice-machine';
 import type { PageJob } from '../../queue/jobs';
 import { errorTags } from '../../telemetry';
 import { pageUnit } from '../../delivery/progress';
-import { destinationState, handOff } from '../../delivery/hand-off';
+import { handOff } from '../../delivery/hand-off';
 import type { WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
@@ -23,12 +23,13 @@ import type { JobTimer } from './job-timeout';
  * Delivers the page: afterwards every destination has it, or has it in its backlog. Throws only
  * for the collector's own failures (storage, a lost claim), which the worker retries.
  */
-export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage, timer?: JobTimer): Promise<void> {
+export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage, health: Pick<HealthRow, 'behind'> | undefined, timer?: JobTimer): Promise<void> {
   const events = page.content.events;
   // A slice for some destinations only (a parked destination's replay) delivers to those alone.
   const only = claim.slice.only;
   const targets = only.length ? source.destinations.filter((d) => only.includes(d)) : source.destinations;
-  const results = await Promise.allSettled(targets.map((destId) => deliverTo(deps, source, claim, job, events, destId, timer)));
+  const behind = new Set(health?.behind ?? []);
+  const results = await Promise.allSettled(targets.map((destId) => deliverTo(deps, source, claim, job, events, destId, behind.has(destId), timer)));
   // A lost claim first: the page is another worker's now (it resumes from the page copy).
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
   const lost = failed.find((e) => asCollectorError(e).code === 'ClaimLost');
@@ -36,7 +37,7 @@ export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim:
   if (failed.length) throw failed[0];
 }
 
-async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[], destId: string, timer?: JobTimer): Promise<void> {
+async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[], destId: string, behind: boolean, timer?: JobTimer): Promise<void> {
   const destination = deps.destinations.get(destId);
   if (!destination) return;
   const fields = { source: source.id, slice: claim.slice.id, page: job.page, destination: destId };
@@ -62,9 +63,10 @@ async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClai
     claim.patchLocal((s) => markDelivered(s, { destination: destId, page: job.page }));
     return;
   }
-  // Behind already (or parked): the page joins its backlog without a direct attempt, in order.
-  if ((await destinationState(deps, source.id, destId)) !== 'ok') {
-    await handOff(deps, source, destId, { unit, events: events.slice(from), ...range });
+  // Behind already (or parked), as the health row read by this job says: the page joins its
+  // backlog without a direct attempt, in order.
+  if (behind) {
+    await handOff(deps, source, destId, { unit, events: events.slice(from), ...range, hinted: true });
     claim.patchLocal((s) => markHandedOff(s, { destination: destId, page: job.page }));
     return;
   }
