@@ -33,8 +33,8 @@ import { liveSliceId, liveSlicePrefixAt, newSlice } from '../state/ledger';
 import type { Clock } from '../time/clock';
 
 export const DENSITY_HALF_LIFE_MS = 6 * 3600_000;
-/** Look-back when a hole is suspected at the start of the checked range (a slice may straddle it). */
-const STRADDLE_LOOKBACK_MS = 24 * 3600_000;
+/** First look-back when a hole is suspected at the start of the checked range (a slice may straddle it); doubled until a slice is found. */
+const STRADDLE_LOOKBACK_MS = 3600_000;
 
 /** Late settle buckets kept in the checkpoint at most (a run of buckets with one finish time each). */
 export const MAX_LATE_RUNS = 64;
@@ -241,9 +241,21 @@ export async function readSinceCheckpoint(deps: CheckpointDeps, source: SourceCo
     if (expected < cursor.scheduledUntil) found.push({ startMs: expected, endMs: cursor.scheduledUntil });
     if (found.length && found[0]!.startMs === from) {
       // A slice that starts before `from` may cover its start: look back before calling it a hole.
+      // Live slices tile the range, so the latest ones to start before `from` decide; they are
+      // looked for further back each time (an hour, two, four...: a cold start's slice is up to
+      // 10 days long, a gap of expired history longer), back to the source's start at most.
       let coveredUntil = from;
-      for await (const s of range(Math.max(0, from - STRADDLE_LOOKBACK_MS), from)) {
-        if (s.kind === 'live' && s.startMs <= from && s.endMs > coveredUntil) coveredUntil = s.endMs;
+      let hi = from;
+      for (let back = STRADDLE_LOOKBACK_MS; hi > cursor.startMs; back *= 2) {
+        const lo = Math.max(cursor.startMs, from - back);
+        let any = false;
+        for await (const s of range(lo, hi)) {
+          if (s.kind !== 'live') continue;
+          any = true;
+          if (s.startMs <= from && s.endMs > coveredUntil) coveredUntil = s.endMs;
+        }
+        if (any) break;
+        hi = lo;
       }
       const first = found[0]!;
       if (coveredUntil >= first.endMs) found.shift();

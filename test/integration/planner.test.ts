@@ -255,3 +255,28 @@ test('the settle planner reads no live slice again: a bucket\'s live read comes 
   }
   assert.ok(skipped > 0 && skipped < rescans.length, `some re-reads skipped (${skipped} of ${rescans.length}), others not`);
 });
+
+test('a watermark moved by hand into a 10-day slice finds the slice that covers it, however far back it starts: no hole is filled, nothing is read twice', async () => {
+  const { ledger, queue, queueClient, clock } = await setup();
+  const source = sourceFixture({ id: 'straddle', start: { kind: 'relative', text: '-12d' }, sliceMs: 10 * DAY });
+  // The cold start: one 10-day slice, then the rest; both read.
+  await planSource(deps(ledger, queue, clock), source);
+  clock.advance(MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  await finishLive(ledger, source.id, 0.001, clock.now());
+  const [long] = await live(ledger, source.id);
+  assert.equal(long!.endMs - long!.startMs, 10 * DAY);
+  // A run that plans folds them into the checkpoint (density, coverage checked up to the cursor).
+  clock.advance(2 * MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  await finishLive(ledger, source.id, 0.001, clock.now());
+  await drainJobs(queueClient);
+  // An operator moves the watermark back to 7 days into the long slice (a restore, a manual edit).
+  const inside = long!.startMs + 7 * DAY;
+  await ledger.health.updateEntity({ partitionKey: source.id, rowKey: 'health', completedUntil: inside }, 'Merge');
+  clock.advance(MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  const slices = await live(ledger, source.id);
+  for (let i = 1; i < slices.length; i++) assert.ok(slices[i]!.startMs >= slices[i - 1]!.endMs, `${slices[i]!.id} overlaps ${slices[i - 1]!.id}: its rows would be read twice`);
+  assert.ok(!(await drainJobs(queueClient)).some((j) => j.sliceId.startsWith(liveSliceId(inside, long!.endMs).slice(0, 16))), 'no hole slice was enqueued inside the long slice');
+});
