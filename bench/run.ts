@@ -180,6 +180,26 @@ function plannerFigures(run: VirtualRun) {
   };
 }
 
+/**
+ * Per tenant volume (issue 19, quiet tenants): Graph requests and jobs per tenant and day, and lag
+ * p50 / p95 from minute 10, by rows/day class.
+ */
+function volumeFigures(run: VirtualRun) {
+  const days = (run.endedAt - run.startedAt) / DAY;
+  const classes = [...new Set(run.perSource.map((s) => s.rowsPerDay))].sort((a, b) => a - b);
+  return classes.map((rowsPerDay) => {
+    const idx = run.perSource.flatMap((s, i) => (s.rowsPerDay === rowsPerDay ? [i] : []));
+    const lags = run.samples.filter((s) => s.tMin >= 10).flatMap((s) => idx.map((i) => s.lagsMin[i]!));
+    const sum = (f: (s: VirtualRun['perSource'][number]) => number) => idx.reduce((a, i) => a + f(run.perSource[i]!), 0);
+    return {
+      rowsPerDay, tenants: idx.length,
+      requestsPerDay: sum((s) => s.requests) / idx.length / days,
+      jobsPerDay: sum((s) => s.jobs) / idx.length / days,
+      lagP50Min: percentile(lags, 50), lagP95Min: percentile(lags, 95), lagMaxMin: lags.length ? Math.max(...lags) : 0,
+    };
+  });
+}
+
 /** Re-read request cost per day for this tenant, from the measured re-reads per settle bucket and level. */
 function rereadCost(run: VirtualRun, sc: VirtualScenario) {
   const live = run.byKind.live ?? { requests: 0, rows: 0, slices: 0 };
@@ -254,6 +274,8 @@ export async function runBench(args: BenchArgs): Promise<void> {
         console.log(`  planner  table entities read per source per run, mean by simulated hour: ${planner.byHour.map((h) => `h${h.hour + 1} ${r1(h.entitiesPerSource)}`).join(', ')}`);
         console.log(`           last hour / first hour x${r1(planner.lastOverFirst, 2)}; queries filtering a non-key property ${planner.nonKeyQueries}; longest planning step ${r1(ours.longestPlannerTickRealMs, 0)} ms real (p95 ${r1(planner.realMsP95, 0)} ms)`);
       }
+      const volumes = volumeFigures(ours);
+      for (const v of volumes) console.log(`  tenant   ${v.rowsPerDay} rows/day (${v.tenants}): ${r1(v.requestsPerDay, 0)} requests/day, ${r1(v.jobsPerDay, 0)} page jobs/day, lag p50 ${r1(v.lagP50Min)} / p95 ${r1(v.lagP95Min)} / max ${r1(v.lagMaxMin)} min`);
       let costs: { tenants: number; daily: ReturnType<typeof dailyUsage>; monthly: ReturnType<typeof monthlyCost> }[] | undefined;
       if (u.storage) {
         const run = { tenants: sc.tenants, durationMs: ours.endedAt - ours.startedAt, bytesDelivered: ours.bytesDelivered };
@@ -316,7 +338,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
         scenario: id, title, quick: args.quick, scenarioConfig: sc,
         method: 'virtual time: real planSource + processPageJob + TenantBudget + ledger + queue on Azurite, in-process simulator on a ManualClock; the clock jumps only when every actor waits on a clock sleep',
         theoreticalMinFormula: 'ceil(backfill rows / 5000) requests at 90 per 5 minutes: minutes = ceil(rows / 5000) x 5 / 90',
-        ours: o, details: det, usage: ours.usage, planner: plannerFigures(ours), perTenant: (ours as VirtualRun & { perTenant?: unknown }).perTenant, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
+        ours: o, details: det, usage: ours.usage, planner: plannerFigures(ours), volumes, perTenant: (ours as VirtualRun & { perTenant?: unknown }).perTenant, costs, prices: costs ? PRICES : undefined, reconciliation: reread, baseline: b, ratios, pageCost,
         samples: { ours: ours.samples, baseline: baseRun?.samples },
       };
       fs.writeFileSync(path.join(args.out, `${id}.json`), JSON.stringify(result, null, 2));

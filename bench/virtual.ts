@@ -189,7 +189,12 @@ export interface VirtualRun {
   longestPlannerTickRealMs: number;
   /** Scenario e: detail enrichment per tenant with details on, and the waits of the tenants without (the control). */
   details?: { on: DetailRunFigures[]; offWaitedForDetail: number[] };
+  /** Per source: its volume, Graph requests (simulator's count) and jobs run for it (issue 19: requests and page jobs per tenant). */
+  perSource: SourceTally[];
 }
+
+/** One source's share of a run (bench/run.ts prints them by volume). */
+export interface SourceTally { id: string; rowsPerDay: number; requests: number; jobs: number }
 
 export interface RunUsage {
   /** Function executions: planner timer runs and page-job (queue trigger) runs. */
@@ -304,6 +309,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   let longestTickRealMs = 0;
   let preflightBusy = false;
 
+  const jobsBySource = new Map<string, number>();
   const totalRequests = () => tenantIds.reduce((a, t) => a + sim.stats(t).listRequests + sim.stats(t).detailRequests, 0);
   const detailSources = config.sources.filter((s) => s.details?.enabled);
   const backlogs = new Map<string, { tMin: number; pending: number }[]>(detailSources.map((s) => [s.id, []]));
@@ -426,6 +432,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
         pageJobExecutions++;
         startActor(async () => {
           const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
+          jobsBySource.set(job.sourceId, (jobsBySource.get(job.sourceId) ?? 0) + 1);
           const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
           outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
           if (res.error && errors + (outcomes['retry-scheduled'] ?? 0) <= 5) progress?.(`page ${res.outcome}: ${res.error.message}`);
@@ -533,6 +540,9 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     longestPlannerTickMs: longestTickMs,
     plannerTicks, longestPlannerTickRealMs: longestTickRealMs,
     ...(details ? { details } : {}),
+    perSource: config.sources.map((source, i) => ({
+      id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,
+    })),
     usage: {
       plannerExecutions, pageJobExecutions, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
       ...(storageCounts ? { storage: storageCounts } : {}),

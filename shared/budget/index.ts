@@ -10,5 +10,5 @@ export type {
 } from './tenant-budget';
 export { deriveConcurrency } from './sizing';
 export type { ConcurrencyInputs, ConcurrencyPlan } from './sizing';
-export { observedDensity, liveSliceMs, planBackfillSlices, parallelSlices, requestsFor } from './slicing';
+export { observedDensity, liveSliceMs, liveSliceForLag, planBackfillSlices, parallelSlices, requestsFor } from './slicing';
 export type { ObservedRange, LiveSliceInputs, BackfillSliceInputs } from './slicing';

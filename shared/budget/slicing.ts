@@ -61,6 +61,38 @@ export function liveSliceMs(i: LiveSliceInputs): number {
   return Math.min(floorTo(maxMs, i.pollIntervalMs), intervals * i.pollIntervalMs);
 }
 
+export interface LagTargetInputs {
+  /** Observed rows per ms (undefined: unknown, one poll interval). */
+  density: number | undefined;
+  pollIntervalMs: number;
+  /** The lag the source may add beyond its collection delay (the planner's: two poll intervals). */
+  lagTargetMs: number;
+  /** Rows one request returns at most (the source's page size). */
+  pageSize: number;
+}
+
+/**
+ * The live slice length from density and lag target together (issue 19, quiet tenants): as many
+ * whole poll intervals as the lag target holds, while the slice is still expected to fit in one
+ * request; one interval when the density is unknown.
+ *
+ * Merging intervals never costs a request: ceil((a + b) / page) <= ceil(a / page) + ceil(b / page).
+ * It saves one whenever the merged rows fit in one page, which is every tenant below about half a
+ * page per interval (3.6M rows a day at 5000 rows a page and a 1-minute poll): two intervals then
+ * cost one request instead of two. Past one expected page, merging saves nothing on average and
+ * only adds lag, so a busier tenant keeps one interval per slice. A slice of k intervals is planned
+ * when it is due, so the lag stays within the collection delay + k intervals <= the lag target.
+ */
+export function liveSliceForLag(i: LagTargetInputs): number {
+  if (!(i.pollIntervalMs > 0)) throw new RangeError(`liveSliceForLag: pollIntervalMs must be positive, got ${String(i.pollIntervalMs)}`);
+  if (!(i.pageSize > 0)) throw new RangeError(`liveSliceForLag: pageSize must be positive, got ${String(i.pageSize)}`);
+  const most = Math.max(1, Math.floor(i.lagTargetMs / i.pollIntervalMs + 1e-9));
+  if (i.density === undefined || !(i.density >= 0)) return i.pollIntervalMs;
+  let k = most;
+  while (k > 1 && i.density * k * i.pollIntervalMs > i.pageSize) k--;
+  return k * i.pollIntervalMs;
+}
+
 export interface BackfillSliceInputs {
   startMs: number;
   endMs: number;

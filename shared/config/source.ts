@@ -22,7 +22,7 @@ export const SOURCE_DEFAULTS = {
   graphApiVersion: 'v1.0',
   start: '-1d',
   collectionDelay: '10m',
-  sliceLength: '1h',
+  sliceLength: '10d',
   pageSize: 5000,
   pollInterval: '1m',
   requestTimeout: '300s',

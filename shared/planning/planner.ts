@@ -17,9 +17,9 @@ import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
-import { cutRange } from './density';
-import { encodeCheckpoint, readSinceCheckpoint } from './checkpoint';
-import { liveSliceMs } from '../budget';
+import { cutLiveRange } from './density';
+import { encodeCheckpoint, liveReadDoneAt, pruneLiveReads, readSinceCheckpoint } from './checkpoint';
+import { liveSliceForLag } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
 import { recoverSource } from '../recovery';
@@ -34,9 +34,11 @@ import { setSourceState } from '../health';
 export const MAX_LIVE_SLICES_PER_RUN = 200;
 
 /**
- * Live slices of a quiet tenant grow (whole poll intervals) until a request expects a row, within a
- * lag of two poll intervals beyond the collection delay (the lag target the benchmark checks):
- * density and lag target together decide (issue 19). A busy tenant keeps one slice per interval.
+ * The lag a source may add beyond its collection delay: two poll intervals (the lag target the
+ * benchmark checks, collection delay + 2 poll intervals). Live slices span as many whole intervals
+ * as it holds while one request is expected to hold them (liveSliceForLag, issue 19): a quiet
+ * tenant's slice covers two intervals, one request instead of two; a tenant of more than half a
+ * page per interval keeps one interval per slice.
  */
 export const LIVE_SLICE_TARGET = (source: Pick<SourceConfig, 'pollIntervalMs'>) => ({
   lagTargetMs: 2 * source.pollIntervalMs,
@@ -114,17 +116,21 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   }
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
-  // more (catching up, or after an outage) plans at once. On a quiet tenant the live window grows
-  // (whole poll intervals, up to the lag target of two intervals, LIVE_SLICE_TARGET) until it
-  // expects a row, so no request is spent on an empty range.
+  // more (catching up, or after an outage) plans at once. A quiet tenant's live slice spans two
+  // intervals (LIVE_SLICE_TARGET). Timer runs are not exactly an interval apart (a run starts
+  // late or early, planning many sources takes seconds), so a run plans when the live window is
+  // nearer its length than the next run would be (at least its length minus half an interval),
+  // and a run less than three quarters of an interval after the last planning one (a second run
+  // in the same interval) waits.
   const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
   // Density and hole filling read only what changed since the last run (checkpoint.ts).
   const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
   const density = seen.density;
   let liveDue = true;
   if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
-    if (now - cursor.lastPlannedAt < source.pollIntervalMs) liveDue = false;
-    else if (behindMs < liveSliceMs({ density, pollIntervalMs: source.pollIntervalMs, ...LIVE_SLICE_TARGET(source) })) liveDue = false;
+    const sliceMs = liveSliceForLag({ density, pollIntervalMs: source.pollIntervalMs, pageSize: source.pageSize, ...LIVE_SLICE_TARGET(source) });
+    if (now - cursor.lastPlannedAt < (3 * source.pollIntervalMs) / 4) liveDue = false;
+    else if (behindMs + source.pollIntervalMs / 2 < sliceMs) liveDue = false;
   }
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
@@ -145,9 +151,11 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     }
     const target = floorTo(now - source.collectionDelayMs, SECOND);
     const end = Math.min(target, from + MAX_WINDOW_MS);
+    // A cold start or catch-up is cut so it costs at most ceil(rows / page) / 0.9 requests whatever
+    // its density (cutLiveRange: one slice per window unless the density proves the pages full).
     // At most MAX_LIVE_SLICES_PER_RUN per run keeps the outbox bounded (invariant 9); a catch-up
     // of more plans the rest on the next run (a minute later: far sooner than the budget fetches them).
-    if (end > from) liveSlices = cutRange({ startMs: from, endMs: end }, { density, sliceMs: Math.min(source.sliceMs, MAX_WINDOW_MS), pageSize: source.pageSize, maxSlices: MAX_LIVE_SLICES_PER_RUN });
+    if (end > from) liveSlices = cutLiveRange({ startMs: from, endMs: end }, { density, pageSize: source.pageSize, maxSliceMs: source.sliceMs }).slice(0, MAX_LIVE_SLICES_PER_RUN);
   }
 
   // Settle re-reads of buckets whose live collection is done and whose age has come.
@@ -155,9 +163,12 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   let rescanUntil = cursor.rescanUntil;
   if (source.settleRereadsMs.length) {
     const completedUntil = health?.completedUntil || cursor.startMs;
-    const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0));
+    // Each bucket's live read is known from the checkpoint's fold (no second read of its slices).
+    const known = (bucket: number) => liveReadDoneAt(seen.checkpoint, bucket, source.settleBucketMs);
+    const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0), known);
     rescans = plan.pending;
     rescanUntil = plan.rescanUntil;
+    seen.checkpoint = pruneLiveReads(seen.checkpoint, Math.min(...rescanUntil));
   }
 
   if (!liveSlices.length && !rescans.length && !gap) {

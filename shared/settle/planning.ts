@@ -19,9 +19,14 @@ export interface RescanPlan {
   rescanUntil: number[];
 }
 
+/**
+ * `known(bucket)`: when the bucket's live read finished, from the planner's checkpoint (its finish
+ * time when late, 0 when not, undefined when unknown), so the bucket's live slices are not read
+ * again (issue 19: planner reads flat with the age of the ledger).
+ */
 export async function planRescans(
   ledger: Ledger, source: SourceConfig, cursor: { startMs: number; rescanUntil: number[] }, completedUntil: number, now: number,
-  maxPending = Number.POSITIVE_INFINITY,
+  maxPending = Number.POSITIVE_INFINITY, known?: (bucket: number) => number | undefined,
 ): Promise<RescanPlan> {
   const ages = source.settleRereadsMs;
   const B = source.settleBucketMs;
@@ -33,11 +38,27 @@ export async function planRescans(
   const liveDoneAt = LIVE_DONE_MEMO.get(memoKey) ?? new Map<number, number>();
   LIVE_DONE_MEMO.set(memoKey, liveDoneAt);
   const lastLiveDone = async (bucket: number): Promise<number> => {
-    let at = liveDoneAt.get(bucket);
+    let at = liveDoneAt.get(bucket) ?? known?.(bucket);
     if (at === undefined) {
       at = 0;
-      for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(Math.max(0, bucket - 2 * Math.max(source.sliceMs, B))), toRowKey: liveSlicePrefixAt(bucket + B) })) {
-        if (s.kind === 'live' && s.endMs > bucket && s.startMs < bucket + B) at = Math.max(at, s.updatedAt);
+      // The bucket's own live slices, then the one that covers its start when the first starts
+      // later (slices are contiguous): looked for further back each time (a cold start's slice can
+      // be 10 days long), each query returning only the slices that start in its range.
+      let firstStart = bucket + B;
+      for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(bucket), toRowKey: liveSlicePrefixAt(bucket + B) })) {
+        if (s.kind !== 'live') continue;
+        at = Math.max(at, s.updatedAt);
+        firstStart = Math.min(firstStart, s.startMs);
+      }
+      let hi = bucket;
+      for (let back = B; firstStart > bucket && hi > cursor.startMs; back *= 2) {
+        const lo = Math.max(0, bucket - back);
+        let found = false;
+        for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(lo), toRowKey: liveSlicePrefixAt(hi) })) {
+          if (s.kind === 'live' && s.endMs > bucket) { at = Math.max(at, s.updatedAt); found = true; }
+        }
+        if (found || lo === 0) break;
+        hi = lo;
       }
       liveDoneAt.set(bucket, at);
       // Keep the buckets the oldest age can still ask for (and a margin).

@@ -146,3 +146,137 @@ test('finished slices older than the retention are pruned from the ledger; the w
   for await (const s of ledger.listSlices('p1')) left.push(s.id);
   assert.deepEqual(left.sort(), ['B-run-old', liveSliceId(1000, 2000), liveSliceId(2000, 3000)]);
 });
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+/** Marks every live slice that is not done yet done with `rowsPerMs` rows, finished at `doneAt`, and moves the watermark over them. */
+async function finishLive(ledger: Ledger, sourceId: string, rowsPerMs: number, doneAt: number): Promise<void> {
+  let until = 0;
+  for await (const s of ledger.listSlices(sourceId)) {
+    if (s.kind !== 'live') continue;
+    if (s.state !== 'done') assert.ok(await ledger.swapSlice({ ...s, state: 'done', rows: Math.round(rowsPerMs * (s.endMs - s.startMs)), requests: 1, updatedAt: doneAt }));
+    until = Math.max(until, s.endMs);
+  }
+  await ledger.advanceWatermark(sourceId, until);
+}
+
+async function live(ledger: Ledger, sourceId: string) {
+  const out = [];
+  for await (const s of ledger.listSlices(sourceId)) if (s.kind === 'live') out.push(s);
+  return out.sort((a, b) => a.startMs - b.startMs);
+}
+
+test('a cold start of unknown density is one slice per 10-day window at the default sliceLength', async () => {
+  const { ledger, queue, queueClient, clock } = await setup();
+  const source = sourceFixture({ id: 'cold', start: { kind: 'relative', text: '-15d' }, sliceMs: 10 * DAY });
+  await planSource(deps(ledger, queue, clock), source);
+  let slices = await live(ledger, source.id);
+  assert.equal(slices.length, 1);
+  assert.equal(slices[0]!.endMs - slices[0]!.startMs, 10 * DAY, 'the first window: the API limit');
+  clock.advance(MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  slices = await live(ledger, source.id);
+  assert.deepEqual(slices.map((s) => [s.startMs, s.endMs]), [[T0 - 15 * DAY, T0 - 5 * DAY], [T0 - 5 * DAY, T0 + MIN - 10 * MIN]], 'the rest of the range in one slice, contiguous');
+  assert.equal((await drainJobs(queueClient)).length, 2, 'one job per slice');
+});
+
+for (const [name, rowsPerDay, sliceIntervals] of [['a quiet tenant (30,000 rows a day)', 30_000, 2], ['a busy tenant (5M rows a day)', 5_000_000, 1]] as const) {
+  test(`${name} gets live slices of ${sliceIntervals} poll interval(s) and keeps the lag target however the timer runs drift`, async () => {
+    const { ledger, queue, clock } = await setup();
+    const source = sourceFixture({ id: `lag${sliceIntervals}`, start: { kind: 'relative', text: '-1h@h' }, sliceMs: 10 * DAY });
+    const density = rowsPerDay / DAY;
+    await planSource(deps(ledger, queue, clock), source);
+    await finishLive(ledger, source.id, density, clock.now());
+    // Two hours of timer runs a minute apart, each a few seconds late or early (up to 4 s), now and
+    // then 20 s late: the live edge after each run and every slice it plans stay within the target.
+    const jitter = [0, 3_000, -2_000, 4_000, 20_000, -4_000, 1_000, 0];
+    let ticks = 0;
+    const before = (await live(ledger, source.id)).length;
+    for (let minute = 1; minute <= 120; minute++) {
+      clock.set(T0 + minute * MIN + jitter[minute % jitter.length]!);
+      await planSource(deps(ledger, queue, clock), source);
+      ticks++;
+      const cursor = (await ledger.getCursor(source.id))!;
+      const edge = Math.floor((clock.now() - source.collectionDelayMs) / 1000) * 1000;
+      assert.ok(edge - cursor.scheduledUntil < sliceIntervals * MIN, `after the run at +${minute} min the cursor is ${(edge - cursor.scheduledUntil) / 1000} s behind the live edge`);
+      await finishLive(ledger, source.id, density, clock.now());
+    }
+    const planned = (await live(ledger, source.id)).slice(before);
+    // No slice is longer than the lag target allows (2 intervals) beyond what a late run adds.
+    for (const s of planned) assert.ok(s.endMs - s.startMs <= 2 * MIN + 24_000, `slice of ${(s.endMs - s.startMs) / 1000} s`);
+    // One slice every `sliceIntervals` runs; a run 20 s late followed by one 4 s early (once in 8)
+    // makes the early one wait (its window would be 36 s), which the lag target allows.
+    const expected = ticks / sliceIntervals;
+    assert.ok(planned.length <= expected * 1.05 && planned.length >= expected * 0.85, `${planned.length} live slices in ${ticks} runs (about ${expected})`);
+  });
+}
+
+test('the settle planner reads no live slice again: a bucket\'s live read comes from the checkpoint, and skips the levels it should', async () => {
+  const { ledger, queue, clock } = await setup();
+  const source = sourceFixture({ id: 'late', start: { kind: 'relative', text: '-4h@h' }, sliceMs: 10 * DAY, settleRereadsMs: [HOUR, 2 * HOUR], settleBucketMs: HOUR });
+  const density = 30_000 / DAY;
+  let liveRead = 0;
+  const counting = Object.assign(Object.create(Object.getPrototypeOf(ledger)), ledger, {
+    listSlices: async function* (id: string, opts?: Parameters<Ledger['listSlices']>[1]) {
+      for await (const s of ledger.listSlices(id, opts)) {
+        if (s.kind === 'live') liveRead++;
+        yield s;
+      }
+    },
+  }) as Ledger;
+  // A cold start (one 4-hour slice read 3 minutes after it was planned: late for its first buckets),
+  // then 4 hours of runs a minute apart whose live slices are read at once.
+  await planSource(deps(counting, queue, clock), source);
+  await finishLive(ledger, source.id, density, T0 + 3 * MIN);
+  for (let minute = 1; minute <= 240; minute++) {
+    clock.set(T0 + minute * MIN);
+    await planSource(deps(counting, queue, clock), source);
+    await finishLive(ledger, source.id, density, clock.now());
+    // Re-reads are done at once too (no request), so the next level can follow.
+    for await (const r of ledger.listSlices(source.id)) {
+      if (r.kind === 'rescan' && r.state !== 'done') assert.ok(await ledger.swapSlice({ ...r, state: 'done', requests: 1, updatedAt: clock.now() }));
+    }
+  }
+  const slices = await live(ledger, source.id);
+  assert.ok(liveRead <= 2 * slices.length + 10, `${liveRead} live slice entities read over 241 runs for ${slices.length} live slices: each is read by the checkpoint's fold (twice at most), never again by the settle planner`);
+  // Each re-read level was skipped exactly when the bucket's latest live read came at or after its age.
+  const rescans = [];
+  for await (const r of ledger.listSlices(source.id)) if (r.kind === 'rescan') rescans.push(r);
+  let skipped = 0;
+  for (const r of rescans) {
+    const level = Number(/^R(\d)-/.exec(r.id)![1]);
+    const bucket = Math.floor(r.startMs / HOUR) * HOUR;
+    const readAt = Math.max(...slices.filter((l) => l.endMs > bucket && l.startMs < bucket + HOUR).map((l) => l.updatedAt));
+    const wasSkipped = r.requests === 0;
+    if (wasSkipped) skipped++;
+    assert.equal(wasSkipped, readAt >= bucket + HOUR + source.settleRereadsMs[level]!, `${r.id}: skipped ${wasSkipped}, live read at +${(readAt - bucket - HOUR) / MIN} min after the bucket closed`);
+  }
+  assert.ok(skipped > 0 && skipped < rescans.length, `some re-reads skipped (${skipped} of ${rescans.length}), others not`);
+});
+
+test('a watermark moved by hand into a 10-day slice finds the slice that covers it, however far back it starts: no hole is filled, nothing is read twice', async () => {
+  const { ledger, queue, queueClient, clock } = await setup();
+  const source = sourceFixture({ id: 'straddle', start: { kind: 'relative', text: '-12d' }, sliceMs: 10 * DAY });
+  // The cold start: one 10-day slice, then the rest; both read.
+  await planSource(deps(ledger, queue, clock), source);
+  clock.advance(MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  await finishLive(ledger, source.id, 0.001, clock.now());
+  const [long] = await live(ledger, source.id);
+  assert.equal(long!.endMs - long!.startMs, 10 * DAY);
+  // A run that plans folds them into the checkpoint (density, coverage checked up to the cursor).
+  clock.advance(2 * MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  await finishLive(ledger, source.id, 0.001, clock.now());
+  await drainJobs(queueClient);
+  // An operator moves the watermark back to 7 days into the long slice (a restore, a manual edit).
+  const inside = long!.startMs + 7 * DAY;
+  await ledger.health.updateEntity({ partitionKey: source.id, rowKey: 'health', completedUntil: inside }, 'Merge');
+  clock.advance(MIN);
+  await planSource(deps(ledger, queue, clock), source);
+  const slices = await live(ledger, source.id);
+  for (let i = 1; i < slices.length; i++) assert.ok(slices[i]!.startMs >= slices[i - 1]!.endMs, `${slices[i]!.id} overlaps ${slices[i - 1]!.id}: its rows would be read twice`);
+  assert.ok(!(await drainJobs(queueClient)).some((j) => j.sliceId.startsWith(liveSliceId(inside, long!.endMs).slice(0, 16))), 'no hole slice was enqueued inside the long slice');
+});

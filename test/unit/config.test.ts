@@ -68,7 +68,7 @@ describe('parseConfig: a valid document', () => {
       auth: { method: 'clientSecret', clientId: CLIENT, clientSecret: { kind: 'env', name: 'CONTOSO_SECRET' } },
       start: { kind: 'relative', text: '-1d' },
       collectionDelayMs: 10 * MINUTE_MS,
-      sliceMs: HOUR_MS,
+      sliceMs: 10 * DAY_MS,
       pageSize: 5000,
       pollIntervalMs: MINUTE_MS,
       fields: {},
