@@ -123,6 +123,8 @@ export interface VirtualScenario {
   collectionDelayMs: number;
   pollIntervalMs: number;
   settle: boolean;
+  /** With settle: the re-read ages (default the source's: +1h, +6h, +24h). */
+  rereads?: string[];
   seed: number;
   /** Rows per day of each tenant (scenario d's mix); default rowsPerDay for every tenant. */
   mix?: number[];
@@ -266,7 +268,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       start: new Date(liveStart).toISOString(),
       collectionDelay: `${sc.collectionDelayMs / 1000}s`,
       pollInterval: `${sc.pollIntervalMs / 1000}s`,
-      ...(sc.settle ? {} : { settle: { rereads: [] } }),
+      ...(sc.settle ? (sc.rereads ? { settle: { rereads: sc.rereads } } : {}) : { settle: { rereads: [] } }),
       ...(sc.details?.tenants.includes(i) ? { details: { enabled: true, dailyRequestCap: sc.details.dailyRequestCap } } : {}),
       destinations: ['count'],
     })),
