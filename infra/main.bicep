@@ -143,13 +143,13 @@ var names = {
 // Names the code uses (shared/settings.ts defaults: queue page-jobs, table prefix mtc).
 var pageQueueName = 'page-jobs'
 var tablePrefix = 'mtc'
-var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget', '${tablePrefix}backlog']
+var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget', '${tablePrefix}backlog', '${tablePrefix}details']
 var deploymentContainerName = 'app-package-${take(resourceToken, 8)}'
 // Blob containers: the Functions host's own (timer locks and schedule status, host keys) and the
-// collector's (shared/runtime.ts: <prefix>spill, <prefix>seen, <prefix>backlog). Created here so each gets its own
+// collector's (shared/runtime.ts: <prefix>spill, <prefix>seen, <prefix>backlog, <prefix>details). Created here so each gets its own
 // narrow role assignment (modules/rbac.bicep).
 var hostContainerNames = ['azure-webjobs-hosts', 'azure-webjobs-secrets']
-var appContainerNames = ['${tablePrefix}spill', '${tablePrefix}seen', '${tablePrefix}backlog']
+var appContainerNames = ['${tablePrefix}spill', '${tablePrefix}seen', '${tablePrefix}backlog', '${tablePrefix}details']
 var workspaceForDiagnostics = diagnosticSettings ? monitoring.outputs.logAnalyticsId : ''
 
 module identity 'modules/identity.bicep' = {

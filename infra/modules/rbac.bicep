@@ -11,7 +11,7 @@ param deploymentContainerName string
 @description('Blob containers the Functions host uses on AzureWebJobsStorage (timer locks and schedule status, host keys).')
 param hostContainerNames array
 
-@description('Blob containers the collector\'s own code uses (spilled pages, the settle seen-store).')
+@description('Blob containers the collector\'s own code uses (page copies, the settle seen-store, destination backlogs, detail answers).')
 param appContainerNames array
 param keyVaultName string
 param appInsightsName string
@@ -50,7 +50,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 //   host containers               Storage Blob Data Owner, the role the Functions host documents
 //                                 for AzureWebJobsStorage (blob leases for the timer singleton,
 //                                 schedule status, host keys), limited to its own containers
-//   the collector's containers    Storage Blob Data Contributor (spill, seen-store)
+//   the collector's containers    Storage Blob Data Contributor (spill, seen-store, backlog, details)
 // Every container exists before the app starts (modules/storage.bicep), so nobody needs the
 // account-wide right to create one.
 var blobGrants = concat(

@@ -44,11 +44,11 @@ test('the page queue, its poison queue, the state tables and every blob containe
     const leaf = (r: ArmResource): string => r.name.split('/').pop()!;
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/queueServices/queues').map(leaf).sort(), ['page-jobs', 'page-jobs-poison', 'page-jobs-poison-poison']);
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/tableServices/tables').map(leaf).sort(),
-      ['mtcbacklog', 'mtcbudget', 'mtccursors', 'mtchealth', 'mtcruns', 'mtcslices']);
+      ['mtcbacklog', 'mtcbudget', 'mtccursors', 'mtcdetails', 'mtchealth', 'mtcruns', 'mtcslices']);
     const containers = ofType(snap, 'Microsoft.Storage/storageAccounts/blobServices/containers');
     for (const c of containers) assert.equal(at(c, 'properties.publicAccess'), 'None', c.name);
     const names = containers.map(leaf);
-    for (const name of ['azure-webjobs-hosts', 'azure-webjobs-secrets', 'mtcspill', 'mtcseen', 'mtcbacklog']) assert.ok(names.includes(name), `container ${name} missing`);
+    for (const name of ['azure-webjobs-hosts', 'azure-webjobs-secrets', 'mtcspill', 'mtcseen', 'mtcbacklog', 'mtcdetails']) assert.ok(names.includes(name), `container ${name} missing`);
     assert.ok(names.some((n) => n.startsWith('app-package-')), 'no deployment package container');
   });
 });
@@ -222,6 +222,7 @@ test('each data role is granted to the app identity on the narrowest scope that 
       `${ROLE.storageBlobDataContributor} @ ${container('mtcspill')}`,
       `${ROLE.storageBlobDataContributor} @ ${container('mtcseen')}`,
       `${ROLE.storageBlobDataContributor} @ ${container('mtcbacklog')}`,
+      `${ROLE.storageBlobDataContributor} @ ${container('mtcdetails')}`,
       `${ROLE.storageQueueDataContributor} @ ${storage.id}`,
       `${ROLE.storageTableDataContributor} @ ${storage.id}`,
       `${ROLE.keyVaultSecretsUser} @ ${single(snap, 'Microsoft.KeyVault/vaults').id}`,
