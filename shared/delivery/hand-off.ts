@@ -119,6 +119,19 @@ export async function handOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'
   throw new Error(`could not record a unit missed by the parked destination ${destination} (source ${source.id}) after 50 compare-and-swap attempts`);
 }
 
+/**
+ * An earlier attempt of the producer (killed, or its claim taken over) may have stored the unit
+ * already. True when it did: the unit is the backlog's then, and sending it directly too would
+ * deliver it twice. A unit stored by an attempt killed before it counted the unit (the progress row
+ * still `ok`, no drain queued) is handed off again, which counts it and queues the drain.
+ */
+export async function alreadyHandedOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'>, destination: string, u: HandOffUnit): Promise<boolean> {
+  const entry = await deps.backlog.getEntry(source.id, destination, u.unit);
+  if (!entry) return false;
+  if ((await deps.backlog.progress(source.id, destination)).state === 'ok') await handOff(deps, source, destination, u);
+  return true;
+}
+
 /** A destination passed its backlog limit: say so loudly (health event, error log), once per park. */
 export function announceParked(deps: Pick<HandOffDeps, 'log' | 'telemetry'>, p: DestinationProgress): void {
   deps.telemetry.event(EVENTS.destinationParked, {

@@ -15,7 +15,7 @@ import { errorTags } from '../telemetry';
 import type { WorkerDeps } from '../worker/deps';
 import type { DetailClaim } from './claim';
 import { markProgress } from './machine';
-import { handOff } from '../delivery/hand-off';
+import { alreadyHandedOff, handOff } from '../delivery/hand-off';
 import type { DetailSummary } from './store';
 
 export interface DetailDeliveryFailure {
@@ -70,7 +70,7 @@ export async function deliverDetailEvents(
     const behind = opts.behind?.includes(destId) ?? false;
     try {
       // An earlier attempt (killed before its mark) may have handed the events off already.
-      if (opts.retried && !(destId in claim.record.marks) && await deps.backlog.getEntry(source.id, destId, unit)) {
+      if (opts.retried && !(destId in claim.record.marks) && await alreadyHandedOff(deps, source, destId, { unit, events: pending, ...range, hinted: behind, keepWhenParked: true })) {
         await claim.update((r) => markProgress(r, { destination: destId, delivered: events.length }, deps.clock.now()));
         continue;
       }

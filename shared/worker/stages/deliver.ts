@@ -13,7 +13,7 @@ import { markDelivered, markHandedOff, markProgress } from '../../state/slice-ma
 import type { PageJob } from '../../queue/jobs';
 import { errorTags } from '../../telemetry';
 import { pageUnit } from '../../delivery/progress';
-import { handOff } from '../../delivery/hand-off';
+import { alreadyHandedOff, handOff } from '../../delivery/hand-off';
 import type { WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
@@ -47,7 +47,7 @@ async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClai
   const range = { startMs: claim.slice.startMs, endMs: claim.slice.endMs };
   // An earlier attempt (killed, or its claim taken over) may have handed the page off already: the
   // backlog owns it then, and sending it here too would deliver it twice.
-  if (claim.slice.attempts > 1 && await deps.backlog.getEntry(source.id, destId, unit)) {
+  if (claim.slice.attempts > 1 && await alreadyHandedOff(deps, source, destId, { unit, events: events.slice(Math.min(mark.pagesDone === job.page ? mark.partialCount ?? 0 : 0, events.length)), ...range, hinted: behind })) {
     claim.patchLocal((s) => markHandedOff(s, { destination: destId, page: job.page }));
     return;
   }
