@@ -128,8 +128,21 @@ export async function handOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'
 export async function alreadyHandedOff(deps: HandOffDeps, source: Pick<SourceConfig, 'id'>, destination: string, u: HandOffUnit): Promise<boolean> {
   const entry = await deps.backlog.getEntry(source.id, destination, u.unit);
   if (!entry) return false;
-  if ((await deps.backlog.progress(source.id, destination)).state === 'ok') await handOff(deps, source, destination, u);
+  const p = await deps.backlog.progress(source.id, destination);
+  if (p.state === 'ok') await handOff(deps, source, destination, u);
+  else if (p.state === 'lagging' && !drainSeenSince(p)) {
+    // The earlier attempt may have died between making the destination lag and queueing its drain:
+    // no drain has shown itself since the lag began, so queue one (a second drain is harmless: the
+    // lease lets one through, the other finds it claimed and ends).
+    await deps.queue.send(deliveryJob(source.id, destination), { delayMs: retryPolicyOfDestination(deps.config, destination).initialMs });
+    deps.log.log('info', `destination ${destination} lags for source ${source.id} with no drain seen since; queued one`, { source: source.id, destination });
+  }
   return true;
+}
+
+/** Whether a drain of the lagging destination has claimed, failed or delivered since the lag began. */
+export function drainSeenSince(p: DestinationProgress): boolean {
+  return Math.max(p.claimUntil, p.nextAttemptAt, p.lastDeliveredAt) >= p.since;
 }
 
 /** A destination passed its backlog limit: say so loudly (health event, error log), once per park. */

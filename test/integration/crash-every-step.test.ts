@@ -137,11 +137,26 @@ async function recover(dead: Harness): Promise<Harness> {
   await h.plan();
   await h.drain();
   if (!(await finished(h))) {
+    if (process.env.MTC_CRASH_VERBOSE) console.log(`not finished at once: ${await unfinished(h)}\noutcomes ${JSON.stringify(h.outcomes)}\nlog ${JSON.stringify(h.log.lines.filter((l) => /drain|behind|lag/.test(l.message)).slice(0, 20))}`);
+    slowRecoveries.add(h);
     h.clock.advance(31 * MINUTE); // a job lost with the process is re-enqueued after STALE_SLICE_MS
     await h.plan();
     await h.drain();
   }
   return h;
+}
+
+/** Processes that finished only after the 31-minute advance (a lost job re-enqueued by the sweep). */
+const slowRecoveries = new WeakSet<Harness>();
+
+/** What is not finished yet (debugging). */
+async function unfinished(h: Harness): Promise<string> {
+  const cursor = await h.ledger.getCursor('contoso');
+  const health = await h.ledger.getHealth('contoso');
+  const open: string[] = [];
+  for await (const s of h.ledger.listSlices('contoso')) if (s.state !== 'done') open.push(`${s.id} ${s.state} p${s.page} upd ${new Date(s.updatedAt).toISOString()}`);
+  const dests = await Promise.all(['siem', 'archive'].map(async (d) => JSON.stringify(await h.deps.backlog.getProgress('contoso', d))));
+  return JSON.stringify({ pending: cursor?.pending.length, completedUntil: health?.completedUntil, scheduledUntil: cursor?.scheduledUntil, runs: (await listRuns(h)).map((r) => r.state), open, dests, now: new Date(h.clock.now()).toISOString() });
 }
 
 /** Whether every planned slice is done and the watermark is at the cursor. */
@@ -205,8 +220,9 @@ describe('crash at every step', () => {
     const sites = [...reference.sites.keys()].sort();
     assert.ok(sites.length >= 20, `call sites found: ${sites.join('\n')}`);
 
-    const rows: { site: string; mode: CrashMode; killed: boolean; v: Verdict }[] = [];
-    for (const site of sites) {
+    const rows: { site: string; mode: CrashMode; killed: boolean; slow: boolean; v: Verdict }[] = [];
+    // MTC_CRASH_ONLY=<text>: only the sites whose name contains it (debugging one site).
+    for (const site of sites.filter((x) => !process.env.MTC_CRASH_ONLY || x.includes(process.env.MTC_CRASH_ONLY))) {
       for (const mode of ['before', 'after'] as const) {
         siem.events.length = 0;
         archive.events.length = 0;
@@ -225,21 +241,25 @@ describe('crash at every step', () => {
         const excused = new Set([...sw.unrecorded.values()].flat());
         const started = Date.now();
         const finished = killed ? await recover(h) : h;
-        rows.push({ site, mode, killed, v: await verdict(finished, excused) });
+        rows.push({ site, mode, killed, slow: slowRecoveries.has(finished), v: await verdict(finished, excused) });
         if (process.env.MTC_CRASH_VERBOSE) console.log(`${site} ${mode}: ${JSON.stringify(rows[rows.length - 1]!.v)} work ${tWork} ms, recovery ${Date.now() - started} ms`);
       }
     }
 
     const width = Math.max(...sites.map((s) => s.length));
     const lines = [
-      `${'call site'.padEnd(width)}  mode    killed  lost  duplicated  (ack window)  watermark  parked`,
-      ...rows.map((r) => `${r.site.padEnd(width)}  ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(6)}  ${String(r.v.lost).padStart(4)}  ${String(r.v.duplicated).padStart(10)}  ${String(r.v.excused).padStart(12)}  ${r.v.watermarkOk ? 'end' : 'SHORT'}        ${r.v.parked}`),
+      `${'call site'.padEnd(width)}  mode    killed  lost  duplicated  (ack window)  watermark  parked  recovery`,
+      ...rows.map((r) => `${r.site.padEnd(width)}  ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(6)}  ${String(r.v.lost).padStart(4)}  ${String(r.v.duplicated).padStart(10)}  ${String(r.v.excused).padStart(12)}  ${r.v.watermarkOk ? 'end' : 'SHORT'}        ${r.v.parked}  ${r.slow ? 'after 31 min' : 'at once'}`),
     ];
     const killedRuns = rows.filter((r) => r.killed).length;
     const total = rows.reduce((a, r) => ({ lost: a.lost + r.v.lost, duplicated: a.duplicated + r.v.duplicated, excused: a.excused + r.v.excused }), { lost: 0, duplicated: 0, excused: 0 });
     console.log(`crash at every step: ${sites.length} call sites, ${rows.length} runs (${killedRuns} killed), lost ${total.lost}, duplicated ${total.duplicated}, (ack window) ${total.excused}\n${lines.join('\n')}`);
     for (const r of rows) {
       assert.ok(r.killed, `the run armed at ${r.site} (${r.mode}) reached it`);
+      // A kill in a destination's hand-off or drain is recovered by the jobs the kill left behind
+      // (the redelivered page job queues a drain no one queued), not only by the 15-minute sweep:
+      // a destination must not wait unseen behind a lagging progress row with no drain coming.
+      if (/delivery\//.test(r.site)) assert.ok(!r.slow, `${r.site} (${r.mode}): the backlog drained only after the 31-minute advance (no drain job was left to run)`);
       assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.watermarkOk], [0, 0, 0, true], `${r.site} (${r.mode}): ${JSON.stringify(r.v)}`);
     }
   });
