@@ -67,6 +67,44 @@ test('racing acquires over many minutes never put more than allowed grants in an
   assert.ok(maxInAnyWindow(grantedAt, WINDOW) <= 12, `at most 12 grants in any 5-minute window, saw ${maxInAnyWindow(grantedAt, WINDOW)}`);
 });
 
+test('a grant decides on the entity as the instance last wrote it (one write, no read) and falls back to a fresh read when another instance wrote since', async () => {
+  const clock = new ManualClock(T0);
+  const { list } = await budgets(2, { limit: 30, headroom: 0, maxAttempts: 50 }, clock);
+  const [a, b] = list as [TenantBudget, TenantBudget];
+  // Count the storage calls of instance a (the TableClient it holds).
+  const table = (a as unknown as { table: TableClient }).table;
+  const calls = { get: 0, write: 0 };
+  const get = table.getEntity.bind(table), update = table.updateEntity.bind(table), create = table.createEntity.bind(table);
+  table.getEntity = ((...x: Parameters<typeof get>) => { calls.get++; return get(...x); }) as typeof table.getEntity;
+  table.updateEntity = ((...x: Parameters<typeof update>) => { calls.write++; return update(...x); }) as typeof table.updateEntity;
+  table.createEntity = ((...x: Parameters<typeof create>) => { calls.write++; return create(...x); }) as typeof table.createEntity;
+  // Alone: after the first grant, every grant is one write and no read.
+  for (let i = 0; i < 10; i++) {
+    assert.equal((await a.acquire('tenant-c', 'live')).granted, true);
+    clock.advance(1000);
+  }
+  assert.deepEqual(calls, { get: 1, write: 10 }, 'ten grants alone: one read (the first) and ten writes');
+  assert.equal(a.cacheStats.hits, 9);
+  // Another instance writes: a's next decision on its copy loses the write and is made again on a fresh read.
+  for (let i = 0; i < 5; i++) assert.equal((await b.acquire('tenant-c', 'backfill')).granted, true);
+  assert.equal((await a.acquire('tenant-c', 'live')).granted, true);
+  assert.equal(a.cacheStats.misses, 1);
+  // Nothing is granted twice: 16 grants, and the window holds exactly 30 - 16 more.
+  assert.equal((await a.usage('tenant-c')).used, 16);
+  let more = 0;
+  for (let i = 0; i < 40; i++) if ((await list[i % 2]!.acquire('tenant-c', 'live')).granted) more++;
+  assert.equal(more, 14, 'the remembered copy never grants past the limit');
+  // A refusal decided on the copy is checked against a fresh read (a refusal that writes nothing would not notice a stale copy).
+  clock.advance(WINDOW);
+  const fresh = await budgets(1, { limit: 2, headroom: 0 }, clock);
+  const c = fresh.one;
+  assert.equal((await c.acquire('tenant-d', 'live')).granted, true);
+  assert.equal((await c.acquire('tenant-d', 'live')).granted, true);
+  assert.equal((await c.acquire('tenant-d', 'live')).granted, false);
+  clock.advance(WINDOW + 1);
+  assert.equal((await c.acquire('tenant-d', 'live')).granted, true, 'slots freed by time are seen on the copy too');
+});
+
 test('a burst at the end of one window and another at the start of the next cannot exceed the rolling limit', async () => {
   // A token bucket of 10 with refill 10/5 min would allow 10 at 4:59 and 10 more at 5:01.
   const { clock, one } = await budgets(1, { limit: 10, headroom: 0 });
