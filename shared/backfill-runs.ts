@@ -96,7 +96,11 @@ export async function admitRun(deps: RunDeps, sourceId: string, plan: RunPlan): 
     const overlapping = active.find((r) => r.startMs < plan.endMs && plan.startMs < r.endMs && sharesDestinations(r, plan));
     if (overlapping) return { admitted: false, reason: 'overlap', run: overlapping };
     if (active.length >= MAX_ACTIVE_RUNS) return { admitted: false, reason: 'full', active };
-    if (await store.swapActive(index, [...active, plan])) return { admitted: true };
+    if (await store.swapActive(index, [...active, plan])) {
+      // The planner reads the run index only while this hint is set (or with its sweep).
+      await deps.ledger.hintRuns(sourceId, deps.clock.now());
+      return { admitted: true };
+    }
   }
   return { admitted: false, reason: 'busy' };
 }
@@ -177,7 +181,7 @@ export async function materialiseRun(deps: RunDeps, sourceId: string, plan: RunP
  * half-way (still `materialising` MATERIALISE_GRACE_MS after admission), and moves finished runs
  * out of the index (one compare-and-swap). Returns how many runs it materialised and finished.
  */
-export async function resumeRuns(deps: RunDeps, source: Pick<SourceConfig, 'id'>): Promise<{ materialised: number; finished: number }> {
+export async function resumeRuns(deps: RunDeps, source: Pick<SourceConfig, 'id'>): Promise<{ materialised: number; finished: number; active: number }> {
   const store = runStore(deps.ledger);
   const now = deps.clock.now();
   let materialised = 0;
@@ -191,17 +195,20 @@ export async function resumeRuns(deps: RunDeps, source: Pick<SourceConfig, 'id'>
     materialised++;
   }
   let finished = 0;
+  let active = index.runs.length;
   for (let attempt = 0; attempt < 8; attempt++) {
     // The index read above serves the first attempt unless a run was materialised meanwhile (one read a planner run, issue 19).
     const current = attempt === 0 && materialised === 0 ? index : await store.getActive(source.id);
+    active = current.runs.length;
     if (!current.runs.length) break;
     const keep: RunPlan[] = [];
     for (const r of current.runs) if (!(await finishIfDone(deps, source.id, r))) keep.push(r);
     if (keep.length === current.runs.length) break;
     if (await store.swapActive(current, keep)) {
       finished = current.runs.length - keep.length;
+      active = keep.length;
       break;
     }
   }
-  return { materialised, finished };
+  return { materialised, finished, active };
 }

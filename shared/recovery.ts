@@ -161,7 +161,7 @@ export async function* unfinishedSlices(
  */
 export async function recoverSource(
   deps: RecoveryDeps, source: SourceConfig, known: { health?: HealthRow | undefined; cursor?: CursorRow } = {},
-): Promise<{ stopped: boolean; replayed: number; requeued: number; swept: boolean }> {
+): Promise<{ stopped: boolean; replayed: number; requeued: number; swept: boolean; runsActive?: number }> {
   const now = deps.clock.now();
   const hash = deps.configHashOf(source);
   let health = 'health' in known ? known.health : await deps.ledger.getHealth(source.id);
@@ -197,10 +197,12 @@ export async function recoverSource(
     deps.telemetry.gauge('slicesParked', parked, { source: source.id });
     if (deps.backlog) await sweepBacklogs({ ...deps, backlog: deps.backlog }, source);
   }
-  await resumeRuns(deps, source);
+  // The run index is read while the cursor says a run may be active (CursorRow.runsHint), and with
+  // every sweep (a hint lost with a process that died right after admitting a run).
+  const runs = !cursor || cursor.runsHint || swept ? await resumeRuns(deps, source) : undefined;
   await pruneLedger(deps, source, health);
   if (deps.details) await sweepDetailsIfDue({ ...deps, details: deps.details }, source, health);
-  return { stopped: false, replayed, requeued, swept };
+  return { stopped: false, replayed, requeued, swept, ...(runs ? { runsActive: runs.active } : {}) };
 }
 
 /** A lagging destination whose drain showed no sign of life for this long gets a new drain job. */

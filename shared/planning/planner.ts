@@ -10,7 +10,7 @@
  */
 import type { SourceConfig } from '../components';
 import type { Logger } from '../log';
-import type { Ledger, PendingSlice } from '../state/ledger';
+import type { CursorRow, Ledger, PendingSlice } from '../state/ledger';
 import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';
 import { pageJob, type JobQueue } from '../queue/jobs';
 import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
@@ -18,7 +18,7 @@ import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
 import { floorTo, MAX_WINDOW_MS, SECOND } from './windows';
 import { cutLiveRange } from './density';
-import { encodeCheckpoint, liveReadDoneAt, pruneLiveReads, readSinceCheckpoint } from './checkpoint';
+import { checkpointDensity, decodeCheckpoint, encodeCheckpoint, liveReadDoneAt, pruneLiveReads, readSinceCheckpoint } from './checkpoint';
 import { liveSliceForLag } from '../budget';
 import { CollectorError } from '../errors';
 import type { Telemetry } from '../telemetry';
@@ -97,9 +97,25 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
   // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
   // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
+  // A run with no live window due (a quiet tenant's live slice spans two poll intervals) decides so
+  // on the cursor alone, with the density its last planning run stored, and reads nothing more:
+  // the recovery pass, the fold of what finished since, the coverage check of the new slices and
+  // due re-reads all come with the next run that plans, a poll interval later (issue 19: the
+  // planner's storage work follows its planning, not its timer). An outbox left by an interrupted
+  // planner is relayed first (below), so this only skips a run with nothing in flight.
+  const stored = cursor.pending.length ? undefined : decodeCheckpoint(cursor.checkpoint);
+  if (stored && !liveDueAt(source, cursor, now, checkpointDensity(stored))) return { outcome: 'not-due', relayed: 0 };
+
   const health = await ledger.getHealth(source.id);
   const recovery = await recoverSource(deps, source, { health, cursor });
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
+  if (cursor.runsHint && recovery.runsActive === 0) {
+    // No backfill run left: later runs skip the run index until one is admitted (a run admitted
+    // since this cursor was read changed its ETag, so this swap fails and the hint stays).
+    const etag = await ledger.swapCursor(cursor, { runsHint: 0 });
+    if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
+    cursor = { ...cursor, runsHint: 0, etag };
+  }
 
   let relayed = 0;
   if (cursor.pending.length) {
@@ -122,16 +138,10 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   // nearer its length than the next run would be (at least its length minus half an interval),
   // and a run less than three quarters of an interval after the last planning one (a second run
   // in the same interval) waits.
-  const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
   // Density and hole filling read only what changed since the last run (checkpoint.ts).
   const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
   const density = seen.density;
-  let liveDue = true;
-  if (cursor.lastPlannedAt > 0 && behindMs < source.sliceMs) {
-    const sliceMs = liveSliceForLag({ density, pollIntervalMs: source.pollIntervalMs, pageSize: source.pageSize, ...LIVE_SLICE_TARGET(source) });
-    if (now - cursor.lastPlannedAt < (3 * source.pollIntervalMs) / 4) liveDue = false;
-    else if (behindMs + source.pollIntervalMs / 2 < sliceMs) liveDue = false;
-  }
+  const liveDue = liveDueAt(source, cursor, now, density);
 
   // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
   // skipped range is recorded as a slice that is done with reason expired-history, so status lists
@@ -194,6 +204,19 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     source: source.id, slices: liveSlices.length, rescans: rescans.length,
   });
   return { outcome: 'planned', slices: pending.length, scheduledUntil, relayed };
+}
+
+/**
+ * Whether a live window is due: always for a new cursor or one behind by a whole slice or more;
+ * otherwise not within three quarters of an interval of the last planning run, and only once the
+ * window is nearer the live slice length (from the density) than the next run would be.
+ */
+function liveDueAt(source: SourceConfig, cursor: CursorRow, now: number, density: number | undefined): boolean {
+  const behindMs = now - source.collectionDelayMs - cursor.scheduledUntil;
+  if (cursor.lastPlannedAt <= 0 || behindMs >= source.sliceMs) return true;
+  const sliceMs = liveSliceForLag({ density, pollIntervalMs: source.pollIntervalMs, pageSize: source.pageSize, ...LIVE_SLICE_TARGET(source) });
+  if (now - cursor.lastPlannedAt < (3 * source.pollIntervalMs) / 4) return false;
+  return behindMs + source.pollIntervalMs / 2 >= sliceMs;
 }
 
 /** The range the API no longer serves: a done slice with reason expired-history (a gap in status). */

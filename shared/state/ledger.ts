@@ -73,6 +73,13 @@ export interface CursorRow {
   rescanUntil: number[];
   /** The planner's checkpoint (shared/planning/checkpoint.ts): what it has already read of the ledger. */
   checkpoint?: string;
+  /**
+   * Non-zero while the source may have backfill runs to resume or finish: set when a run is
+   * admitted (hintRuns), cleared by the planner when it finds the run index empty. While it is 0
+   * the planner reads the index only with its sweep (issue 19: one read less per planner run).
+   * A row written before this existed reads as 1.
+   */
+  runsHint: number;
   etag: string;
 }
 
@@ -308,6 +315,7 @@ export class Ledger {
         lastPlannedAt: Number(e.lastPlannedAt ?? 0),
         rescanUntil: json<number[]>(e.rescanUntil, []),
         checkpoint: String(e.checkpoint ?? ''),
+        runsHint: e.runsHint === undefined ? 1 : Number(e.runsHint) || 0,
         etag: String(e.etag),
       };
     } catch (err) {
@@ -316,10 +324,24 @@ export class Ledger {
     }
   }
 
+  /**
+   * A backfill run was admitted: the planner reads the run index again (CursorRow.runsHint). An
+   * unconditional merge of that one property (it changes the ETag, so a planner that read the
+   * cursor before loses its swap and plans again). No cursor yet: nothing to do (a new cursor
+   * starts with the hint set).
+   */
+  async hintRuns(sourceId: string, now: number): Promise<void> {
+    try {
+      await this.cursors.updateEntity({ partitionKey: sourceId, rowKey: 'cursor', runsHint: Math.max(1, now) }, 'Merge');
+    } catch (err) {
+      if (!isStatus(err, 404)) throw err;
+    }
+  }
+
   /** Creates the cursor; returns false when another planner created it first. */
   async createCursor(sourceId: string, startMs: number, now: number): Promise<boolean> {
     try {
-      await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '', lastPlannedAt: now });
+      await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '', lastPlannedAt: now, runsHint: 1 });
       return true;
     } catch (err) {
       if (isStatus(err, 409)) return false;
@@ -328,8 +350,9 @@ export class Ledger {
   }
 
   /** Compare-and-swap on the cursor. Returns the new etag, or undefined when someone else changed it (412). */
-  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt' | 'rescanUntil' | 'checkpoint'>>): Promise<string | undefined> {
+  async swapCursor(c: CursorRow, patch: Partial<Pick<CursorRow, 'scheduledUntil' | 'pending' | 'lastPlannedAt' | 'rescanUntil' | 'checkpoint' | 'runsHint'>>): Promise<string | undefined> {
     const entity: WriteEntity = { partitionKey: c.sourceId, rowKey: 'cursor' };
+    if (patch.runsHint !== undefined) entity.runsHint = patch.runsHint;
     if (patch.scheduledUntil !== undefined) entity.scheduledUntil = patch.scheduledUntil;
     if (patch.pending !== undefined) entity.pending = encodeOutbox(patch.pending);
     if (patch.lastPlannedAt !== undefined) entity.lastPlannedAt = patch.lastPlannedAt;

@@ -133,10 +133,43 @@ describe('backfill admission is one compare-and-swap', () => {
     assert.equal((await startBackfill(h.deps, 'contoso', body, statusUrl)).status, 409, 'still running');
     await h.drain();
     const r = await resumeRuns(h.deps, { id: 'contoso' });
-    assert.deepEqual(r, { materialised: 0, finished: 1 });
+    assert.deepEqual(r, { materialised: 0, finished: 1, active: 0 });
     assert.equal((await runStore(h.ledger).getActive('contoso')).runs.length, 0);
     assert.equal((await runStore(h.ledger).getRun('contoso', String(first.body.runId)))?.state, 'done');
     assert.equal((await startBackfill(h.deps, 'contoso', body, statusUrl)).status, 202);
+  });
+
+  it('the planner reads the run index only while the cursor hints at a run (or with its sweep): admission sets the hint, an empty index clears it', async () => {
+    const h = await harness();
+    await h.plan();
+    // A new cursor starts with the hint set; the first planning run finds no run and clears it.
+    assert.equal((await h.ledger.getCursor('contoso'))?.runsHint, 0);
+    const store = runStore(h.ledger);
+    const reads = { n: 0 };
+    const getActive = store.constructor.prototype.getActive as (this: unknown, id: string) => Promise<unknown>;
+    store.constructor.prototype.getActive = function (this: unknown, id: string) { reads.n++; return getActive.call(this, id); };
+    try {
+      h.clock.advance(60_000);
+      await h.plan();
+      assert.equal(reads.n, 0, 'no run index read while the hint is clear and no sweep is due');
+      const started = await startBackfill(h.deps, 'contoso', body, statusUrl);
+      assert.equal(started.status, 202);
+      assert.ok(((await h.ledger.getCursor('contoso'))?.runsHint ?? 0) > 0, 'admission sets the hint');
+      reads.n = 0;
+      h.clock.advance(60_000);
+      await h.plan();
+      assert.ok(reads.n > 0, 'the hint makes the planner read the index');
+      await h.drain();
+      for (let i = 0; i < 3 && ((await h.ledger.getCursor('contoso'))?.runsHint ?? 0) > 0; i++) {
+        h.clock.advance(60_000);
+        await h.plan();
+        await h.drain();
+      }
+      assert.equal((await runStore(h.ledger).getRun('contoso', String(started.body.runId)))?.state, 'done', 'the run was finished by the planner');
+      assert.equal((await h.ledger.getCursor('contoso'))?.runsHint, 0, 'and the hint cleared once the index was empty');
+    } finally {
+      store.constructor.prototype.getActive = getActive;
+    }
   });
 
   it('a run row changes state only by compare-and-swap', async () => {
