@@ -47,6 +47,12 @@ export interface StorageMeter {
   connectionString: string;
   counts(): StorageCounts;
   /**
+   * The same counts by `service operation resource`, the resource being the table, queue or
+   * container name (e.g. `table write-entity b1x2y3slices`): where the operations go, to find the
+   * ones worth saving.
+   */
+  byResource(): StorageCounts;
+  /**
    * Table entities the collector read (point reads and entities returned by queries), and the
    * queries that filter on a property other than PartitionKey/RowKey: the service scans the key
    * range for those whatever they return, so their cost is not the entities they return.
@@ -72,8 +78,16 @@ export function filtersNonKey(url: string): boolean {
 }
 
 /** Starts one counting proxy per service in front of the Azurite behind `connectionString`. */
+/** The table, queue or container a storage request names, without the prefix (`<prefix>slices` -> `slices`). */
+export function resourceOf(url: string, prefix?: string): string {
+  const first = new URL(url, 'http://x').pathname.split('/').filter(Boolean).find((seg) => !/^devstoreaccount\d*$/.test(seg)) ?? '';
+  const name = decodeURIComponent(first).replace(/\(.*$/, '');
+  return prefix && name.toLowerCase().startsWith(prefix.toLowerCase()) ? name.slice(prefix.length) || name : name;
+}
+
 export async function startStorageMeter(connectionString: string): Promise<StorageMeter> {
   let counts: StorageCounts = {};
+  let detailed: StorageCounts = {};
   let reads: TableReads = { entities: 0, queries: 0, nonKeyQueries: 0 };
   const servers: http.Server[] = [];
   let cs = connectionString;
@@ -91,6 +105,8 @@ export async function startStorageMeter(connectionString: string): Promise<Stora
         const n = op === 'batch' ? Math.max(1, (body.toString('latin1').match(/^Content-Type: application\/http/gim) ?? []).length) : 1;
         const name = `${service} ${op === 'batch' ? 'batch-op' : op}`;
         counts[name] = (counts[name] ?? 0) + n;
+        const where = `${name} ${op === 'batch' ? resourceOf(/(?:POST|PUT|MERGE|PATCH|DELETE|GET) (\S+) HTTP\/1\.1/.exec(body.toString('latin1'))?.[1] ?? '') : resourceOf(req.url ?? '/')}`;
+        detailed[where] = (detailed[where] ?? 0) + n;
         const tableRead = service === 'table' && op === 'read-entity';
         if (tableRead && !/\(PartitionKey=/.test(req.url ?? '')) {
           reads.queries++;
@@ -124,8 +140,9 @@ export async function startStorageMeter(connectionString: string): Promise<Stora
   return {
     connectionString: cs,
     counts: () => ({ ...counts }),
+    byResource: () => ({ ...detailed }),
     reads: () => ({ ...reads }),
-    reset: () => { counts = {}; reads = { entities: 0, queries: 0, nonKeyQueries: 0 }; },
+    reset: () => { counts = {}; detailed = {}; reads = { entities: 0, queries: 0, nonKeyQueries: 0 }; },
     close: async () => {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
     },

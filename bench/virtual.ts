@@ -211,6 +211,8 @@ export interface RunUsage {
   perInstanceConcurrency: number;
   /** Storage requests of the collector and of the queue trigger's message deletes, by service and operation; set-up and the bench scheduler's receives and peeks excluded. */
   storage?: StorageCounts;
+  /** The storage counts by `service operation resource` (resource without the table prefix). */
+  storageByResource?: StorageCounts;
   /** What the collector's Application Insights exporter would send. */
   telemetry: TelemetryCounts;
   /** Requests to Microsoft Graph (token requests excluded) and to the destination. */
@@ -548,6 +550,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     usage: {
       plannerExecutions, pageJobExecutions, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
       ...(storageCounts ? { storage: storageCounts } : {}),
+      ...(meter ? { storageByResource: Object.fromEntries(Object.entries(meter.byResource()).map(([k, n]) => [k.split(prefix).join(''), n])) } : {}),
       telemetry: telemetry.flush(),
       graphRequests: totalRequests(),
       destinationRequests: receiver.requests,

@@ -36,6 +36,12 @@ test('the storage meter counts the SDK requests through it by service and operat
       // downloadToBuffer asks for the blob's properties, then downloads it: two billable reads.
       'blob write': 1, 'blob read': 2,
     });
+    // The same counts by resource (the table, queue or container named; a batch by the table its operations name).
+    assert.deepEqual(meter.byResource(), {
+      [`table write-entity ${tableName}`]: 1, [`table read-entity ${tableName}`]: 1, [`table batch-op ${tableName}`]: 3,
+      [`queue put-message ${queueName}`]: 1, [`queue get-messages ${queueName}`]: 1, [`queue delete-message ${queueName}`]: 1,
+      [`blob write ${containerName}`]: 1, [`blob read ${containerName}`]: 2,
+    });
     // Entities read: the point read above, then a key query (4 entities) and a query on a non-key property.
     assert.deepEqual(meter.reads(), { entities: 1, queries: 0, nonKeyQueries: 0 });
     let n = 0;
