@@ -295,7 +295,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
         console.log(`  per tenant  $${pt.marginal.toFixed(2)}/month for one more tenant of this ${sc.mix ? 'mix (mean)' : `volume (${sc.rowsPerDay} rows/day)`} in a deployment of 1000; deployment-wide fixed $${pt.fixed.toFixed(2)}/month`);
         console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants)`);
         if (u.storageByResource && u.pageJobExecutions) {
-          // Where the operations go (the scheduler's own receives and peeks included here, as the host makes them).
+          // Where the operations go (the scheduler's own receives, peeks and lag samples left out, as in the totals).
           const top = Object.entries(u.storageByResource).sort((a, b) => b[1] - a[1]).slice(0, 24);
           console.log(`           storage operations per page job by operation and resource: ${top.map(([k, n]) => `${k} ${r1(n / u.pageJobExecutions, 2)}`).join('; ')}`);
         }
