@@ -47,6 +47,33 @@ export const HOST_ASSUMPTIONS = {
 };
 
 const DAYS_PER_MONTH = 30;
+const DAY_MS = 86_400_000;
+
+/**
+ * Billed instance time a day of the page-worker scale group when executions add up to
+ * `executionMsPerDay` and an instance runs up to `perInstance` at once: with K executions running
+ * at a moment (Poisson with mean a = executionMsPerDay / day), ceil(K / perInstance) instances
+ * are billed, so the day bills E[ceil(K / perInstance)] instance-days. For one quiet tenant (a far
+ * below 1) that is the execution time itself; for a thousand tenants (a in the tens) about a sixth
+ * of it. A measured run's own instance time (bench/virtual.ts) is one sample of this for its
+ * tenant count; scaling that sample linearly to another count would bill 1000 tenants as if no
+ * two of their jobs ever shared an instance. Page jobs arrive in bursts after each planner run,
+ * which packs them better than Poisson arrivals: this errs on the dear side.
+ */
+export function instanceMsPerDay(executionMsPerDay: number, perInstance: number): number {
+  const a = executionMsPerDay / DAY_MS;
+  if (!(a > 0)) return 0;
+  const c = Math.max(1, Math.floor(perInstance));
+  // Sum of P(K = k) * ceil(k / c), k = 1 .. far past the mean (the pmf by recurrence, in logs for large a).
+  const last = Math.ceil(a + 12 * Math.sqrt(a) + 30);
+  let logP = -a;
+  let expected = 0;
+  for (let k = 1; k <= last; k++) {
+    logP += Math.log(a) - Math.log(k);
+    expected += Math.exp(logP) * Math.ceil(k / c);
+  }
+  return expected * DAY_MS;
+}
 
 export interface DailyUsage {
   executions: number;
@@ -68,8 +95,10 @@ export interface DailyUsage {
 
 /**
  * Per-day usage of `tenants` sources, scaled from a measured run of `run.tenants` sources lasting
- * `run.durationMs`: everything the sources cause scales with their number; the planner timer runs
- * once a minute whatever their number, and the host's own activity is per deployment.
+ * `run.durationMs`: everything the sources cause scales with their number, except the page
+ * workers' billed instance time, which follows from their executions' time (instanceMsPerDay); the
+ * planner timer runs once a minute whatever their number, and the host's own activity is per
+ * deployment.
  */
 export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, tenants: number, instanceMemoryMB = 2048): DailyUsage {
   const perDay = (x: number) => (x * 86_400_000) / run.durationMs;
@@ -77,13 +106,17 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   const s = usage.storage ?? {};
   const sum = (re: RegExp) => Object.entries(s).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
   const executionsSources = perTenantDay(usage.pageJobExecutions);
+  const storageOps = perTenantDay(sum(/./));
+  // Billed instance time from the executions' time (instanceMsPerDay: jobs of many tenants share
+  // instances); each storage request lengthens its execution (the virtual clock counts only the
+  // Graph latency).
+  const instanceMs = instanceMsPerDay(perTenantDay(usage.pageJobExecutionMs) + storageOps * HOST_ASSUMPTIONS.storageLatencyMs, usage.perInstanceConcurrency || 6);
   // Instances of the page-worker group that stay up (and poll): at least one, else the mean number active.
-  const pollingInstances = Math.max(1, Math.ceil(perTenantDay(usage.pageJobInstanceMs) / 86_400_000));
+  const pollingInstances = Math.max(1, Math.ceil(instanceMs / DAY_MS));
   const plannerExecutions = perDay(usage.plannerExecutions);
   const executions = executionsSources + plannerExecutions;
   const gb = instanceMemoryMB / 1024;
-  const storageOps = perTenantDay(sum(/./));
-  const gbSeconds = gb * (perTenantDay(usage.pageJobInstanceMs) + perTenantDay(usage.plannerActiveMs) + storageOps * HOST_ASSUMPTIONS.storageLatencyMs) / 1000;
+  const gbSeconds = gb * (instanceMs + perTenantDay(usage.plannerActiveMs)) / 1000;
   const graph = perTenantDay(usage.graphRequests);
   const dest = perTenantDay(usage.destinationRequests);
   const host = hostEnvelopeBytes();
@@ -142,13 +175,15 @@ export function monthlyCost(d: DailyUsage): MonthlyCost {
  * The monthly cost one more tenant adds to a deployment of `of` tenants (free grants used up), and
  * what the deployment costs whatever its tenants (host polling and locks, the planner timer).
  */
-export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number } {
+export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number; components: MonthlyCost } {
   const at = (n: number) => monthlyCost(dailyUsage(usage, run, n)).total;
   const marginal = (at(of + 1) - at(1)) / of;
+  const hi = monthlyCost(dailyUsage(usage, run, of + 1)), lo = monthlyCost(dailyUsage(usage, run, 1));
+  const components = Object.fromEntries(Object.keys(hi).map((k) => [k, (hi[k as keyof MonthlyCost] - lo[k as keyof MonthlyCost]) / of])) as unknown as MonthlyCost;
   const d = dailyUsage(usage, run, of);
   const s = usage.storage ?? {};
   const ops = Object.values(s).reduce((a, b) => a + b, 0);
-  return { marginal, fixed: Math.max(0, at(of) - of * marginal), telemetryBytesPerPage: d.pageJobs ? d.telemetryBytes / d.pageJobs : NaN, storageOpsPerPage: usage.pageJobExecutions ? ops / usage.pageJobExecutions : NaN };
+  return { marginal, components, fixed: Math.max(0, at(of) - of * marginal), telemetryBytesPerPage: d.pageJobs ? d.telemetryBytes / d.pageJobs : NaN, storageOpsPerPage: usage.pageJobExecutions ? ops / usage.pageJobExecutions : NaN };
 }
 
 /** `node dist/bench/cost.js <result.json> [tenants ...]`: the cost table of a `npm run bench -- --usage` result file. */

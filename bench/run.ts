@@ -293,6 +293,8 @@ export async function runBench(args: BenchArgs): Promise<void> {
         const run = { tenants: sc.tenants, durationMs: ours.endedAt - ours.startedAt, bytesDelivered: ours.bytesDelivered };
         const pt = perTenantCost(u, run, 1000);
         console.log(`  per tenant  $${pt.marginal.toFixed(2)}/month for one more tenant of this ${sc.mix ? 'mix (mean)' : `volume (${sc.rowsPerDay} rows/day)`} in a deployment of 1000; deployment-wide fixed $${pt.fixed.toFixed(2)}/month`);
+        const c = pt.components;
+        console.log(`           of which functions $${c.functions.toFixed(2)}, storage transactions $${c.storage.toFixed(2)}, telemetry $${c.telemetry.toFixed(2)}, storage diagnostics $${c.diagnostics.toFixed(2)} (infra parameter diagnosticSettings), Key Vault $${c.keyVault.toFixed(2)}, egress $${c.egress.toFixed(2)} (a destination outside Azure)`);
         console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants)`);
         if (u.storageByResource && u.pageJobExecutions) {
           // Where the operations go (the scheduler's own receives, peeks and lag samples left out, as in the totals).
