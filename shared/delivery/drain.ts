@@ -75,20 +75,60 @@ export async function processDeliveryJob(deps: DrainDeps, job: DeliveryJob, meta
   }
   const p = await backlog.getProgress(source.id, job.destination);
   if (!p || p.state !== 'lagging') return { outcome: 'duplicate' };
-  if (p.claimOwner && p.claimOwner !== meta.messageId && p.claimUntil > now) return { outcome: 'claimed-elsewhere' };
+  if (p.claimOwner && p.claimOwner !== meta.messageId && p.claimUntil > now) return watchLease(deps, job, p, now);
   if (p.nextAttemptAt > now) {
-    await deps.queue.send({ ...job, notBefore: p.nextAttemptAt }, { delayMs: p.nextAttemptAt - now });
+    await deps.queue.send({ ...withoutWatch(job), notBefore: p.nextAttemptAt }, { delayMs: p.nextAttemptAt - now });
     return { outcome: 'deferred' };
   }
   const ttlMs = deps.claimTtlMs ?? LEASE_TTL_MS;
   const claimed = await backlog.swapProgress(claimDrain(p, { owner: meta.messageId, ttlMs }, now));
-  if (!claimed) return { outcome: 'claimed-elsewhere' };
+  if (!claimed) return afterLostLease(deps, job, { outcome: 'claimed-elsewhere' });
   const lease = new DrainLease(deps, claimed, meta.messageId, ttlMs);
+  let result: PageResultSummary;
   try {
-    return await drainPass(deps, source, destination, job, lease);
+    result = await drainPass(deps, source, destination, withoutWatch(job), lease);
   } finally {
     lease.stop();
   }
+  return result.outcome === 'claimed-elsewhere' ? afterLostLease(deps, job, result) : result;
+}
+
+function withoutWatch(job: DeliveryJob): DeliveryJob {
+  const { watched: _watched, ...rest } = job;
+  return rest;
+}
+
+/**
+ * Another job holds the drain lease. Its holder may be alive (its own job goes on) or dead (a
+ * killed process: its lease lapses, and nothing else would come back for the backlog until the
+ * recovery sweep, 15 minutes on). So this job comes back once that lease would have lapsed, and
+ * ends then only if the holder renewed it meanwhile, or another took it: a live drain. A lapsed
+ * lease is taken over. Duplicate drain jobs therefore end within two looks, and a backlog never
+ * waits behind the lease of a dead drain (issue 17: the fault test's flaky destination stalled).
+ */
+async function watchLease(deps: DrainDeps, job: DeliveryJob, p: DestinationProgress, now: number): Promise<PageResultSummary> {
+  const seen = job.watched;
+  if (seen && (seen.owner !== p.claimOwner || p.claimUntil > seen.until)) return { outcome: 'claimed-elsewhere' };
+  const delayMs = Math.max(1000, p.claimUntil - now + 1000);
+  await deps.queue.send({ ...job, watched: { owner: p.claimOwner, until: p.claimUntil }, notBefore: now + delayMs }, { delayMs });
+  return { outcome: 'deferred' };
+}
+
+/**
+ * This drain lost its lease (a compare-and-swap or a renewal found another owner, or the row
+ * changed state). Unless the destination no longer lags, look at the lease as `watchLease` does,
+ * so the backlog is not left without a drain.
+ */
+async function afterLostLease(deps: DrainDeps, job: DeliveryJob, result: PageResultSummary): Promise<PageResultSummary> {
+  const now = deps.clock.now();
+  const fresh = await deps.backlog.getProgress(job.sourceId, job.destination);
+  if (!fresh || fresh.state !== 'lagging') return result;
+  if (fresh.claimOwner && fresh.claimUntil > now) {
+    const watched = await watchLease(deps, withoutWatch(job), fresh, now);
+    return { ...result, outcome: watched.outcome === 'deferred' ? 'deferred' : result.outcome };
+  }
+  await deps.queue.send({ ...withoutWatch(job), attempt: 0 }, { delayMs: 1000 });
+  return { ...result, outcome: 'deferred' };
 }
 
 /** The progress row while this drain holds its lease: every write is a compare-and-swap through one chain. */

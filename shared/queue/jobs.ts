@@ -51,6 +51,12 @@ export const DeliveryJobSchema = z.object({
   ...JOB_BASE,
   kind: z.literal('delivery'),
   destination: z.string().min(1).max(64).regex(TABLE_KEY, 'must be a valid Table row id: no / \\ # ? or control characters'),
+  /**
+   * The drain lease another job held when this one last looked (shared/delivery/drain.ts
+   * `watchLease`): this job comes back after that lease and ends only if its holder renewed it
+   * meanwhile (alive, its own job goes on), else it takes the lease over.
+   */
+  watched: z.object({ owner: z.string().min(1).max(200), until: z.number().int().min(0) }).strict().optional(),
 }).strict();
 
 export type DeliveryJob = z.infer<typeof DeliveryJobSchema>;

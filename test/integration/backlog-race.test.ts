@@ -101,4 +101,50 @@ describe('a destination\'s backlog under racing callers', () => {
     assert.equal(destination.got.length, 2 * units, 'every event arrived');
     assert.equal(new Set(destination.got).size, 2 * units, 'and none twice');
   });
+
+  it('a drain job that finds the lease of a dead drain comes back when it lapses and drains; one that finds a live drain ends after two looks', async () => {
+    const { deps, destination, queue, backlog } = await setup();
+    const clock = deps.clock as ManualClock;
+    for (let i = 0; i < 3; i++) await handOff(deps, { id: 's' }, 'd', { unit: `Y-${i}`, events: [event(`Y-${i}`, 0)], startMs: 0, endMs: 1 });
+    // The drain of a process that was killed holds the lease for another 50 s.
+    const p = (await backlog.getProgress('s', 'd'))!;
+    assert.ok(await backlog.swapProgress({ ...p, claimOwner: 'killed-drain', claimUntil: clock.now() + 50_000 }));
+    const outcomes: string[] = [];
+    const runQueued = async () => {
+      for (let round = 0; round < 20; round++) {
+        const r = await queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
+        if (!r.receivedMessageItems.length) {
+          if (!(await queue.getProperties()).approximateMessagesCount) return;
+          await new Promise((res) => setTimeout(res, 200));
+          continue;
+        }
+        for (const m of r.receivedMessageItems) {
+          const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
+          if (job.notBefore && job.notBefore > clock.now()) clock.set(job.notBefore);
+          if ('kind' in job && job.kind === 'delivery') outcomes.push((await processDeliveryJob(deps, job, { messageId: m.messageId, dequeueCount: 1 })).outcome);
+          await queue.deleteMessage(m.messageId, m.popReceipt);
+        }
+      }
+    };
+    await queue.clearMessages();
+    outcomes.push((await processDeliveryJob(deps, deliveryJob('s', 'd'), { messageId: 'first', dequeueCount: 1 })).outcome);
+    assert.deepEqual(outcomes, ['deferred'], 'the job comes back after the lease instead of ending');
+    await runQueued();
+    assert.equal((await backlog.getProgress('s', 'd'))?.state, 'ok', `the backlog drained once the dead drain's lease lapsed (${outcomes.join(', ')})`);
+    assert.deepEqual([...destination.got].sort(), ['Y-0-0', 'Y-1-0', 'Y-2-0']);
+
+    // A live drain renews its lease: a second job looks twice and ends, it does not drain beside it.
+    await handOff(deps, { id: 's' }, 'd', { unit: 'Z-0', events: [event('Z-0', 0)], startMs: 0, endMs: 1 });
+    await queue.clearMessages();
+    const q = (await backlog.getProgress('s', 'd'))!;
+    const live = (await backlog.swapProgress({ ...q, claimOwner: 'live-drain', claimUntil: clock.now() + 50_000 }))!;
+    outcomes.length = 0;
+    outcomes.push((await processDeliveryJob(deps, deliveryJob('s', 'd'), { messageId: 'second', dequeueCount: 1 })).outcome);
+    // The live drain renews before the watcher comes back.
+    assert.ok(await backlog.swapProgress({ ...live, claimUntil: clock.now() + 120_000 }));
+    await runQueued();
+    assert.deepEqual(outcomes, ['deferred', 'claimed-elsewhere'], 'two looks, then the job ends');
+    assert.equal((await backlog.getProgress('s', 'd'))?.state, 'lagging', 'the live drain still owns the backlog');
+    assert.equal(destination.got.includes('Z-0-0'), false, 'nothing was sent beside the live drain');
+  });
 });
