@@ -273,6 +273,9 @@ async function drainPass(deps: DrainDeps, source: SourceConfig, destination: Des
       return { outcome: 'slice-done', rowsForwarded: forwarded };
     }
   }
+  // A hundred rounds of hand-offs racing the empty check: go on in a new job, the lease released for it.
+  await lease.settle();
+  if (!lease.lost) await lease.update((x) => releaseDrain(x));
   await deps.queue.send({ ...job, attempt: 0 });
   return { outcome: 'forwarded', rowsForwarded: forwarded };
 }
