@@ -88,6 +88,7 @@ export function resourceOf(url: string, prefix?: string): string {
 export async function startStorageMeter(connectionString: string): Promise<StorageMeter> {
   let counts: StorageCounts = {};
   let detailed: StorageCounts = {};
+  let upstreamErrors = 0;
   let reads: TableReads = { entities: 0, queries: 0, nonKeyQueries: 0 };
   const servers: http.Server[] = [];
   let cs = connectionString;
@@ -112,23 +113,37 @@ export async function startStorageMeter(connectionString: string): Promise<Stora
           reads.queries++;
           if (filtersNonKey(req.url ?? '/')) reads.nonKeyQueries++;
         }
-        const upstream = http.request({
-          host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host }, agent,
-        }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          if (tableRead && (up.statusCode ?? 0) < 300) {
-            // One entity per "PartitionKey" property in the answer (a point read or a query page).
-            let tail = '';
-            up.on('data', (c: Buffer) => {
-              const text = tail + c.toString('latin1');
-              reads.entities += (text.match(/"PartitionKey":/g) ?? []).length - (tail.match(/"PartitionKey":/g) ?? []).length;
-              tail = text.slice(-20);
-            });
-          }
-          up.pipe(res);
-        });
-        upstream.on('error', (err) => { res.writeHead(502).end(String(err)); });
-        upstream.end(body);
+        const forward = (attempt: number): void => {
+          const upstream = http.request({
+            host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host }, agent,
+          }, (up) => {
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            if (tableRead && (up.statusCode ?? 0) < 300) {
+              // One entity per "PartitionKey" property in the answer (a point read or a query page).
+              let tail = '';
+              up.on('data', (c: Buffer) => {
+                const text = tail + c.toString('latin1');
+                reads.entities += (text.match(/"PartitionKey":/g) ?? []).length - (tail.match(/"PartitionKey":/g) ?? []).length;
+                tail = text.slice(-20);
+              });
+            }
+            up.pipe(res);
+          });
+          upstream.on('error', (err: NodeJS.ErrnoException) => {
+            // A kept-alive socket Azurite closed just as this request went out on it: the request never
+            // reached the server, so it is sent again on a new socket (what Node documents for
+            // req.reusedSocket). Anything else is the storage's answer to pass on: a 502.
+            if (attempt === 0 && upstream.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent) {
+              forward(1);
+              return;
+            }
+            if (upstreamErrors++ < 5) process.stderr.write(`storage meter: ${service} ${req.method} failed upstream (${err.code ?? err.message}); answered 502\n`);
+            if (!res.headersSent) res.writeHead(502).end(String(err));
+            else res.destroy(err);
+          });
+          upstream.end(body);
+        };
+        forward(0);
       });
     });
     server.keepAliveTimeout = 60_000;
