@@ -123,11 +123,9 @@ async function afterLostLease(deps: DrainDeps, job: DeliveryJob, result: PageRes
   const now = deps.clock.now();
   const fresh = await deps.backlog.getProgress(job.sourceId, job.destination);
   if (!fresh || fresh.state !== 'lagging') return result;
-  if (fresh.claimOwner && fresh.claimUntil > now) {
-    const watched = await watchLease(deps, withoutWatch(job), fresh, now);
-    return { ...result, outcome: watched.outcome === 'deferred' ? 'deferred' : result.outcome };
-  }
-  await deps.queue.send({ ...withoutWatch(job), attempt: 0 }, { delayMs: 1000 });
+  // A live lease: a first look (comes back after it); none: go again a second later.
+  if (fresh.claimOwner && fresh.claimUntil > now) await watchLease(deps, withoutWatch(job), fresh, now);
+  else await deps.queue.send({ ...withoutWatch(job), attempt: 0 }, { delayMs: 1000 });
   return { ...result, outcome: 'deferred' };
 }
 

@@ -93,10 +93,6 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     if (!cursor) return { outcome: 'lost-race', relayed: 0 };
   }
 
-  // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
-  // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
-  // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
-  // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
   // A run with no live window due (a quiet tenant's live slice spans two poll intervals) decides so
   // on the cursor alone, with the density its last planning run stored, and reads nothing more:
   // the recovery pass, the fold of what finished since, the coverage check of the new slices and
@@ -106,6 +102,10 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   const stored = cursor.pending.length ? undefined : decodeCheckpoint(cursor.checkpoint);
   if (stored && !liveDueAt(source, cursor, now, checkpointDensity(stored))) return { outcome: 'not-due', relayed: 0 };
 
+  // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
+  // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
+  // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
+  // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
   const health = await ledger.getHealth(source.id);
   const recovery = await recoverSource(deps, source, { health, cursor });
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
