@@ -28,7 +28,9 @@ import { JobQueue, decodeJob, type QueueJob } from '../shared/queue/jobs';
 import { sweepDetails } from '../shared/details/sweep';
 import { DetailStore } from '../shared/details/store';
 import { ManualClock, type Clock } from '../shared/time/clock';
-import { forEachSource, planSource } from '../shared/planning/planner';
+import { forEachSource } from '../shared/planning/planner';
+import { planSourceTick } from '../shared/planning/plan-tick';
+import type { GaugeDeps } from '../shared/telemetry';
 import { type WorkerDeps } from '../shared/worker/page-worker';
 import { processJob } from '../shared/worker/jobs';
 import { deriveConcurrency } from '../shared/budget';
@@ -320,6 +322,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   // The planning step's own reads, through a second counting proxy in front of the first.
   const plannerMeter = meter ? await startStorageMeter(meter.connectionString) : undefined;
   const plannerDeps = plannerMeter ? { ...deps, ledger: new Ledger(storageFromEnvironment({ JobsStorage: plannerMeter.connectionString }), prefix) } : deps;
+  const gaugeDeps: GaugeDeps = { ledger: plannerDeps.ledger, clock, telemetry: rt.telemetry, budget: rt.budget };
   const plannerTicks: PlannerTick[] = [];
   let longestTickRealMs = 0;
   /** The benchmark's own health reads (the lag it samples each tick): not the collector's, left out of the storage counts. */
@@ -337,10 +340,11 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     const reads0 = plannerMeter?.reads();
     const real0 = performance.now();
     // As functions/plan.ts: PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
+    // The same per-source step as the timer: plan, then the gauges from what the planning read.
     await forEachSource(config.sources, async (source) => {
-      try {
-        await planSource(plannerDeps, source);
-      } catch (err) {
+      const r = await planSourceTick(plannerDeps, gaugeDeps, source);
+      for (const err of [r.planError, r.gaugeError]) {
+        if (err === undefined) continue;
         errors++;
         if (errors <= 5) progress?.(`planning ${source.id} failed: ${(err as Error).message}`);
       }

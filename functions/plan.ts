@@ -1,15 +1,17 @@
 /**
  * Timer: plan new live slices for every enabled source (schedule from app setting MTC_PLAN_SCHEDULE),
- * then refresh the source's gauges (lag, planning lag, budget use). Each source is one span, so the
+ * then refresh the source's gauges (lag, planning lag, budget use) from what the planning read
+ * (shared/planning/plan-tick.ts). Each source is one span, so the
  * page jobs it enqueues start that source's trace.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
-import { forEachSource, planSource } from '../shared/planning/planner';
+import { forEachSource } from '../shared/planning/planner';
+import { planSourceTick } from '../shared/planning/plan-tick';
 import { runDuePreflights } from '../shared/planning/preflight-step';
 import { asCollectorError } from '../shared/errors';
-import { refreshSourceGauges, SPANS, withSpan, type GaugeDeps } from '../shared/telemetry';
+import { SPANS, withSpan, type GaugeDeps } from '../shared/telemetry';
 
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
@@ -18,20 +20,17 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
   // call of one tenant does not delay the others.
   const planOne = (source: (typeof rt.config.sources)[number]) =>
     withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
-      try {
-        const result = await planSource(rt, source);
-        span.setAttribute('mtc.outcome', result.outcome);
-        if (result.outcome === 'planned') context.log(`planned ${result.slices} slice(s) for ${source.id}`);
-      } catch (err) {
-        const e = asCollectorError(err);
+      const r = await planSourceTick(rt, gaugeDeps, source);
+      if (r.outcome) {
+        span.setAttribute('mtc.outcome', r.outcome.outcome);
+        if (r.outcome.outcome === 'planned') context.log(`planned ${r.outcome.slices} slice(s) for ${source.id}`);
+      }
+      if (r.planError !== undefined) {
+        const e = asCollectorError(r.planError);
         span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
         context.error(`planning ${source.id} failed: ${e.message}`);
       }
-      try {
-        await refreshSourceGauges(gaugeDeps, source);
-      } catch (err) {
-        context.warn(`telemetry gauges of ${source.id} not refreshed: ${asCollectorError(err).message}`);
-      }
+      if (r.gaugeError !== undefined) context.warn(`telemetry gauges of ${source.id} not refreshed: ${asCollectorError(r.gaugeError).message}`);
     });
   // Preflights of new or changed sources are a budgeted step beside the planning, never inside it.
   const preflights = runDuePreflights(rt, rt.config.sources).then((r) => {

@@ -313,14 +313,29 @@ export interface GaugeDeps {
   budget?: { usage(tenantKey: string): Promise<{ used: number; allowed: number; waitedForDetail?: number }> };
 }
 
+/** Rows the planning run read just before (shared/planning/planner.ts PlanReads), reused instead of read again. */
+export interface GaugeKnown {
+  cursor?: { startMs: number; scheduledUntil: number };
+  healthRead?: boolean;
+  health?: { completedUntil?: number; settledUntil?: number };
+}
+
 /**
  * Sets the lag, planning-lag and budget-use gauges of one source from its health row, its cursor
  * and the tenant budget. (The parked-slice gauge is set by the planner's recovery pass.)
+ *
+ * With `known` (what the planning run just read) it reads only what that run did not: a run that
+ * planned read the cursor and the health row, so only the budget is read; a run with nothing due
+ * read the cursor alone, so only the health row is read and the budget-use gauges keep the value
+ * of the last run that planned (at most one live slice old; issue 19: no repeated reads).
  */
-export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[]; details?: { enabled: boolean } }): Promise<void> {
+export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[]; details?: { enabled: boolean } }, known?: GaugeKnown): Promise<void> {
   const now = deps.clock.now();
   const tags = { source: source.id };
-  const [health, cursor] = await Promise.all([deps.ledger.getHealth(source.id), deps.ledger.getCursor(source.id)]);
+  const [health, cursor] = await Promise.all([
+    known?.healthRead ? known.health : deps.ledger.getHealth(source.id),
+    known?.cursor ?? deps.ledger.getCursor(source.id),
+  ]);
   const completedUntil = health?.completedUntil || cursor?.startMs || 0;
   if (completedUntil) deps.telemetry.gauge('lagSeconds', Math.max(0, Math.round((now - completedUntil) / 1000)), tags);
   if (cursor?.scheduledUntil) deps.telemetry.gauge('planningLagSeconds', Math.max(0, Math.round((now - cursor.scheduledUntil) / 1000)), tags);
@@ -328,7 +343,7 @@ export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string;
     const settledUntil = health?.settledUntil || cursor?.startMs || 0;
     if (settledUntil) deps.telemetry.gauge('settleLagSeconds', Math.max(0, Math.round((now - settledUntil) / 1000)), tags);
   }
-  if (deps.budget) {
+  if (deps.budget && (!known || known.healthRead)) {
     const usage = await deps.budget.usage(source.tenantId);
     if (usage.allowed > 0) deps.telemetry.gauge('budgetUse', Math.round((usage.used / usage.allowed) * 1000) / 1000, tags);
     if (source.details?.enabled && usage.waitedForDetail !== undefined) deps.telemetry.gauge('budgetWaitedForDetail', usage.waitedForDetail, tags);

@@ -10,7 +10,7 @@
  */
 import type { SourceConfig } from '../components';
 import type { Logger } from '../log';
-import type { CursorRow, Ledger, PendingSlice } from '../state/ledger';
+import type { CursorRow, HealthRow, Ledger, PendingSlice } from '../state/ledger';
 import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';
 import { pageJob, type JobQueue } from '../queue/jobs';
 import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
@@ -69,11 +69,25 @@ export type PlanOutcome =
   | { outcome: 'not-due' | 'nothing-to-plan' | 'disabled' | 'stopped'; relayed: number }
   | { outcome: 'lost-race'; relayed: number };
 
-export async function planSource(deps: PlannerDeps, source: SourceConfig): Promise<PlanOutcome> {
+/**
+ * What a planning run read, for the gauges the timer sets after it (functions/plan.ts
+ * refreshSourceGauges): they reuse these instead of reading the rows again. `cursor` is as the run
+ * left it (its scheduledUntil after planning); `healthRead` says whether the health row was read
+ * (`health` undefined then means there is none).
+ */
+export interface PlanReads {
+  cursor?: CursorRow;
+  healthRead?: boolean;
+  health?: HealthRow;
+}
+
+export async function planSource(deps: PlannerDeps, source: SourceConfig, reads: PlanReads = {}): Promise<PlanOutcome> {
   const { ledger, clock, log } = deps;
   if (!source.enabled) {
     // Issue 15: disabling a source is a real transition (a health event and row), not only a status view.
-    if ((await ledger.getHealth(source.id))?.state !== 'Stopping') {
+    reads.health = await ledger.getHealth(source.id);
+    reads.healthRead = true;
+    if (reads.health?.state !== 'Stopping') {
       await setSourceState(deps, source.id, 'Stopping', { reason: 'disabled in the configuration ("enabled": false): no new slices are planned' });
     }
     return { outcome: 'disabled', relayed: 0 };
@@ -92,6 +106,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     cursor = await ledger.getCursor(source.id);
     if (!cursor) return { outcome: 'lost-race', relayed: 0 };
   }
+  reads.cursor = cursor;
 
   // A run with no live window due (a quiet tenant's live slice spans two poll intervals) decides so
   // on the cursor alone, with the density its last planning run stored, and reads nothing more:
@@ -107,6 +122,8 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
   // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
   // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
   const health = await ledger.getHealth(source.id);
+  reads.health = health;
+  reads.healthRead = true;
   const recovery = await recoverSource(deps, source, { health, cursor });
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
   if (cursor.runsHint && recovery.runsActive === 0) {
@@ -115,6 +132,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     const etag = await ledger.swapCursor(cursor, { runsHint: 0 });
     if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
     cursor = { ...cursor, runsHint: 0, etag };
+    reads.cursor = cursor;
   }
 
   let relayed = 0;
@@ -129,6 +147,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     relayed = cursor.pending.length;
     log.log('warn', `source ${source.id}: relayed ${relayed} slice(s) left in the outbox by an interrupted planner`, { source: source.id });
     cursor = { ...cursor, pending: [], etag };
+    reads.cursor = cursor;
   }
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
@@ -198,8 +217,10 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig): Promi
     log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });
     return { outcome: 'lost-race', relayed };
   }
+  reads.cursor = { ...cursor, scheduledUntil, pending, etag };
   await materialise(deps, source, pending, now);
-  await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
+  const cleared = await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
+  reads.cursor = { ...cursor, scheduledUntil, pending: cleared === undefined ? pending : [], etag: cleared ?? etag };
   log.log('info', `source ${source.id}: planned ${liveSlices.length} live slice(s) up to ${new Date(scheduledUntil).toISOString()}${rescans.length ? ` and ${rescans.length} re-read(s)` : ''}`, {
     source: source.id, slices: liveSlices.length, rescans: rescans.length,
   });

@@ -6,6 +6,8 @@ import { storageFromEnvironment } from '../../shared/state/storage';
 import { JobQueue, decodePageJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
 import { planSource, OUTBOX_STALE_MS } from '../../shared/planning/planner';
+import { planSourceTick } from '../../shared/planning/plan-tick';
+import { TenantBudget } from '../../shared/budget/tenant-budget';
 import { silentLogger } from '../../shared/log';
 import { MemoryTelemetry } from '../../shared/telemetry';
 import { pruneLedger, LEDGER_RETENTION_MS } from '../../shared/recovery';
@@ -279,4 +281,45 @@ test('a watermark moved by hand into a 10-day slice finds the slice that covers 
   const slices = await live(ledger, source.id);
   for (let i = 1; i < slices.length; i++) assert.ok(slices[i]!.startMs >= slices[i - 1]!.endMs, `${slices[i]!.id} overlaps ${slices[i - 1]!.id}: its rows would be read twice`);
   assert.ok(!(await drainJobs(queueClient)).some((j) => j.sliceId.startsWith(liveSliceId(inside, long!.endMs).slice(0, 16))), 'no hole slice was enqueued inside the long slice');
+});
+
+test('the timer step sets the gauges from what the planning read: a run that planned reads only the budget, a run with nothing due only the health row', async () => {
+  const { storage, ledger, queue, queueClient, clock } = await setup();
+  const source = sourceFixture({ start: { kind: 'relative', text: '-20m' } });
+  const budgetTable = storage.table(uniqueName('b'));
+  await budgetTable.createTable();
+  const budget = new TenantBudget(budgetTable, clock, { limit: 100 });
+  await budget.acquire(source.tenantId, 'live');
+  const calls: Record<string, number> = { getHealth: 0, getCursor: 0, usage: 0 };
+  const gaugeLedger = {
+    getHealth: (id: string) => { calls.getHealth++; return ledger.getHealth(id); },
+    getCursor: (id: string) => { calls.getCursor++; return ledger.getCursor(id); },
+  };
+  const countedBudget = { usage: (t: string) => { calls.usage++; return budget.usage(t); } };
+  const telemetry = new MemoryTelemetry();
+  const gaugeDeps = { ledger: gaugeLedger, clock, telemetry, budget: countedBudget };
+  const gauge = (name: string) => telemetry.gauges.get(`${name} ${JSON.stringify({ source: source.id })}`)?.value;
+
+  const first = await planSourceTick(deps(ledger, queue, clock), gaugeDeps, source);
+  assert.equal(first.outcome?.outcome, 'planned');
+  assert.deepEqual(calls, { getHealth: 0, getCursor: 0, usage: 1 }, 'a run that planned read the cursor and the health row already');
+  const cursor = (await ledger.getCursor(source.id))!;
+  assert.equal(gauge('mtc.source.planning_lag_seconds'), (T0 - cursor.scheduledUntil) / 1000, 'planning lag from the cursor as the run left it, not as it found it');
+  assert.equal(gauge('mtc.source.lag_seconds'), (T0 - cursor.startMs) / 1000);
+  assert.equal(gauge('mtc.budget.utilisation'), Math.round((1 / budget.options.allowed) * 1000) / 1000);
+  await drainJobs(queueClient);
+
+  // A page job finishes meanwhile; the next run (a few seconds later) has nothing due.
+  await ledger.advanceWatermark(source.id, cursor.startMs + 5 * 60_000);
+  clock.advance(10_000);
+  const second = await planSourceTick(deps(ledger, queue, clock), gaugeDeps, source);
+  assert.equal(second.outcome?.outcome, 'not-due');
+  assert.deepEqual(calls, { getHealth: 1, getCursor: 0, usage: 1 }, 'a run with nothing due read only the cursor: the gauges read the health row, and keep the budget use');
+  assert.equal(gauge('mtc.source.lag_seconds'), (clock.now() - (cursor.startMs + 5 * 60_000)) / 1000, 'the lag is read fresh, after the page job that finished');
+
+  // A run that failed: its reads may be stale, so the gauges read everything again.
+  const failing = { ...deps(ledger, queue, clock), ledger: new Proxy(ledger, { get: (t, p) => (p === 'getCursor' ? () => Promise.reject(new Error('table unavailable')) : Reflect.get(t, p)) }) };
+  const third = await planSourceTick(failing, gaugeDeps, source);
+  assert.match(String((third.planError as Error)?.message), /table unavailable/);
+  assert.deepEqual(calls, { getHealth: 2, getCursor: 1, usage: 2 });
 });
