@@ -18,6 +18,8 @@ export const PRICES = {
   blobWritePer10k: 0.05,
   blobReadPer10k: 0.004,
   logAnalyticsPerGb: 2.30,
+  /** Ingestion into a table on the Basic plan (the storage logs' default, infra storageLogsPlan). */
+  basicLogsPerGb: 0.50,
   keyVaultPer10k: 0.03,
   egressPerGb: 0.087,
   egressFreeGbPerMonth: 100,
@@ -157,7 +159,10 @@ export interface MonthlyCost {
   total: number;
 }
 
-export function monthlyCost(d: DailyUsage): MonthlyCost {
+/** Where the storage diagnostic logs land: infra/main.bicep `storageLogsPlan` (default Basic). */
+export type StorageLogsPlan = 'Basic' | 'Analytics';
+
+export function monthlyCost(d: DailyUsage, storageLogsPlan: StorageLogsPlan = 'Basic'): MonthlyCost {
   const m = (x: number) => x * DAYS_PER_MONTH;
   const p = PRICES;
   const functions = Math.max(0, m(d.gbSeconds) - p.flexFreeGbSecondsPerMonth) * p.flexGbSecond
@@ -165,7 +170,7 @@ export function monthlyCost(d: DailyUsage): MonthlyCost {
   const storage = m(d.table) / 1e4 * p.tablePer10k + m(d.queueClass1) / 1e4 * p.queueClass1Per10k + m(d.queueClass2) / 1e4 * p.queueClass2Per10k
     + m(d.blobWrites) / 1e4 * p.blobWritePer10k + m(d.blobReads) / 1e4 * p.blobReadPer10k;
   const telemetry = m(d.telemetryBytes) / 1e9 * p.logAnalyticsPerGb;
-  const diagnostics = m(d.storageLogBytes) / 1e9 * p.logAnalyticsPerGb;
+  const diagnostics = m(d.storageLogBytes) / 1e9 * (storageLogsPlan === 'Basic' ? p.basicLogsPerGb : p.logAnalyticsPerGb);
   const keyVault = m(d.keyVaultOps) / 1e4 * p.keyVaultPer10k;
   const egress = Math.max(0, m(d.egressBytes) / 1e9 - p.egressFreeGbPerMonth) * p.egressPerGb;
   return { functions, storage, telemetry, diagnostics, keyVault, egress, total: functions + storage + telemetry + diagnostics + keyVault + egress };

@@ -96,6 +96,13 @@ param diagnosticSettings bool = true
 @description('With diagnosticSettings: also log storage reads (StorageRead). The queue trigger polls, so this is most of the volume.')
 param diagnosticStorageReads bool = false
 
+@description('With diagnosticSettings: the workspace table plan of the storage logs. Basic (about a fifth of the ingestion price, 30 days interactive, no alert rules) or Analytics.')
+@allowed([
+  'Basic'
+  'Analytics'
+])
+param storageLogsPlan string = 'Basic'
+
 @description('Client id of an Entra app registration: App Service authentication then requires an Entra token for it on every HTTP route, in addition to the function key. Empty: function keys only.')
 param entraAuthClientId string = ''
 
@@ -168,6 +175,7 @@ module monitoring 'modules/monitoring.bicep' = {
     appInsightsName: names.appInsights
     location: location
     tags: allTags
+    storageLogsPlan: storageLogsPlan
   }
 }
 

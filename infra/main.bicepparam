@@ -14,5 +14,6 @@ param secretsOfficerPrincipalId = readEnvironmentVariable('AZURE_PRINCIPAL_ID', 
 param secretsOfficerPrincipalType = readEnvironmentVariable('AZURE_PRINCIPAL_TYPE', 'User')
 param networkIsolation = bool(readEnvironmentVariable('MTC_NETWORK_ISOLATION', 'false'))
 param diagnosticSettings = bool(readEnvironmentVariable('MTC_DIAGNOSTIC_SETTINGS', 'true'))
+param storageLogsPlan = readEnvironmentVariable('MTC_STORAGE_LOGS_PLAN', 'Basic')
 param entraAuthClientId = readEnvironmentVariable('MTC_ENTRA_AUTH_CLIENT_ID', '')
 param deployLogsIngestion = bool(readEnvironmentVariable('MTC_DEPLOY_LOGS_INGESTION', 'false'))

@@ -13,6 +13,13 @@ param tags object = {}
 @maxValue(730)
 param retentionInDays int = 30
 
+@description('Table plan of the storage audit logs (StorageBlobLogs, StorageQueueLogs, StorageTableLogs): Basic bills ingestion at about a fifth of Analytics and keeps 30 days interactive; Analytics allows alert rules and full KQL on them.')
+@allowed([
+  'Basic'
+  'Analytics'
+])
+param storageLogsPlan string = 'Basic'
+
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: logAnalyticsName
   location: location
@@ -28,6 +35,22 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
     }
   }
 }
+
+// The storage audit logs are one record per write or delete of the collector's own state (about 10
+// a page job): read when investigating who touched the account, never alerted on. The plan is set
+// before the storage module's diagnostic settings send anything (main.bicep: they take the
+// workspace id from this module's outputs).
+resource storageLogTables 'Microsoft.OperationalInsights/workspaces/tables@2025-07-01' = [for table in [
+  'StorageBlobLogs'
+  'StorageQueueLogs'
+  'StorageTableLogs'
+]: {
+  parent: logAnalytics
+  name: table
+  properties: {
+    plan: storageLogsPlan
+  }
+}]
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: appInsightsName

@@ -160,7 +160,7 @@ function diagnosticsByScope(snap: Snapshot): Map<string, ArmResource> {
   return new Map(ofType(snap, 'Microsoft.Insights/diagnosticSettings').map((d) => [scopeOf(d) ?? '(none)', d]));
 }
 
-test('diagnostic settings send Key Vault audit events, storage writes and deletes and FunctionAppLogs to the workspace, and can be turned off', (t) => {
+test('diagnostic settings send Key Vault audit events, storage writes and deletes (to Basic-plan tables by default) and FunctionAppLogs to the workspace, and can be turned off', (t) => {
   inBothSettings(t, (snap, setting) => {
     const workspace = single(snap, 'Microsoft.OperationalInsights/workspaces');
     const storage = single(snap, 'Microsoft.Storage/storageAccounts');
@@ -180,6 +180,12 @@ test('diagnostic settings send Key Vault audit events, storage writes and delete
       assert.deepEqual(logs.map((l) => (l.categoryGroup ? `group:${l.categoryGroup}` : l.category)), categories, scope);
       assert.ok(logs.every((l) => l.enabled), scope);
     }
+    // The storage logs' workspace tables: the Basic plan by default (a fifth of the ingestion
+    // price), Analytics when asked (storageLogsPlan).
+    const tables = ofType(snap, 'Microsoft.OperationalInsights/workspaces/tables').filter((x) => /\/Storage\w+Logs$/.test(x.name));
+    assert.deepEqual(tables.map((x) => `${x.name.split('/').pop()} ${String(at(x, 'properties.plan'))}`).sort(),
+      ['StorageBlobLogs', 'StorageQueueLogs', 'StorageTableLogs'].map((n) => `${n} ${setting === 'locked-down' ? 'Analytics' : 'Basic'}`), `${setting}: storage log tables`);
+    assert.ok(tables.every((x) => x.name.startsWith(`${workspace.name}/`)), `${setting}: the tables belong to the collector's workspace`);
   });
   const exe = bicepFor(t);
   if (!exe) return;

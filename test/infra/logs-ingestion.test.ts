@@ -20,7 +20,8 @@ const columns = (list: readonly { name: string; type: string }[]) => list.map((c
 test('the workspace gets a table for trace rows and one for detail events, each with the columns of the sentinel format', (t) => {
   const snap = compiled(t);
   if (!snap) return;
-  const tables = Object.fromEntries(ofType(snap, 'Microsoft.OperationalInsights/workspaces/tables').map((table) => {
+  // Tables with a schema: the collector's own (the storage logs' Azure tables only get a plan).
+  const tables = Object.fromEntries(ofType(snap, 'Microsoft.OperationalInsights/workspaces/tables').filter((table) => at(table, 'properties.schema') !== undefined).map((table) => {
     const schema = at(table, 'properties.schema') as { name: string; columns: { name: string; type: string }[] };
     return [schema.name, schema.columns];
   }));
