@@ -21,6 +21,7 @@ import { systemClock, type Clock } from './time/clock';
 import type { SourceClients } from './worker/page-worker';
 import { createSourceClients } from './api/clients';
 import type { ContainerClient } from '@azure/storage-blob';
+import { PageStore } from './worker/page-store';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
 import { TenantBudget, budgetTableName } from './budget';
@@ -46,8 +47,8 @@ export interface Runtime {
   telemetry: Telemetry;
   /** The tenant request budget shared by every instance. */
   budget: TenantBudget;
-  /** Blob container where pages wait for a failed destination. */
-  spill: ContainerClient;
+  /** The page copies (table `<prefix>pages`, copies over 720 KiB of gzip in container `<prefix>spill`). */
+  pages: PageStore;
   /** Blob container of the seen-store (settle re-reads). */
   seen: ContainerClient;
   /** Each destination's backlog and progress per source (table and container `<prefix>backlog`). */
@@ -165,7 +166,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const seenName = `${ledger.prefix}seen`;
   const backlogName = `${ledger.prefix}backlog`;
   await storage.ensure(
-    [...ledger.tableNames(), budgetTable, backlogName, DetailStore.tableName(ledger.prefix)],
+    [...ledger.tableNames(), budgetTable, backlogName, DetailStore.tableName(ledger.prefix), PageStore.tableName(ledger.prefix)],
     [queueName, `${queueName}-poison`, `${queueName}-poison-poison`],
     [spillName, seenName, backlogName, DetailStore.containerName(ledger.prefix)],
   );
@@ -188,7 +189,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const rt: Runtime = {
     config, configWarnings, configOrigin, env, settings, clock, log, storage, ledger, queue, queueName, secrets, telemetry, budget,
     destinations: destinationsOf(config),
-    spill: storage.container(spillName),
+    pages: new PageStore(storage.table(PageStore.tableName(ledger.prefix)), storage.container(spillName)),
     seen: storage.container(seenName),
     backlog: new BacklogStore(storage.table(backlogName), storage.container(backlogName)),
     details: new DetailStore(storage, ledger.prefix),

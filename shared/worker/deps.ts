@@ -1,5 +1,6 @@
 /** What the page worker and its stages (shared/worker/stages) work with and answer. */
 import type { ContainerClient } from '@azure/storage-blob';
+import type { PageStore } from './page-store';
 import type { CollectorConfig, SourceConfig } from '../components';
 import type { CollectorError } from '../errors';
 import type { Logger } from '../log';
@@ -41,8 +42,8 @@ export interface WorkerDeps {
   destinations: ReadonlyMap<string, Destination>;
   clientsFor(source: SourceConfig): SourceClients;
   configHashOf(source: SourceConfig): string;
-  /** Where pages wait for a failed destination. */
-  spill: ContainerClient;
+  /** The page copies (table `<prefix>pages`, large ones in container `<prefix>spill`). */
+  pages: PageStore;
   /** The seen-store for settle re-reads. */
   seen: ContainerClient;
   /** Each destination's backlog and progress (shared/delivery). */

@@ -1,23 +1,36 @@
 /**
- * The page store: every fetched page that has rows to deliver is persisted (gzip JSON blob in the
- * `<prefix>spill` container) BEFORE the first destination send, and every later delivery, retry
- * or resume reads that copy, never a new fetch (ARCHITECTURE invariant 8: the API's answer for the
- * same request changes over time, so a page fetched again after a partial delivery would skip or
- * repeat rows).
+ * The page store: every fetched page that has rows to deliver is persisted BEFORE the first
+ * destination send, and every later delivery, retry or resume reads that copy, never a new fetch
+ * (ARCHITECTURE invariant 8: the API's answer for the same request changes over time, so a page
+ * fetched again after a partial delivery would skip or repeat rows).
  *
- * A page copy is written once: a conditional create (If-None-Match: *). When two workers raced to
- * persist the same page (a claim that expired under a slow worker), the loser adopts the winner's
- * copy, so every destination receives the same rows in the same order.
+ * Where a copy lives: an entity of the `<prefix>pages` table (PartitionKey the source, RowKey
+ * `<slice id>~p<page>`) holds the gzipped JSON in binary properties of at most PAGE_CHUNK_BYTES
+ * each, up to PAGE_INLINE_CHUNKS of them (bounded under the 1 MiB entity limit, invariant 9). A
+ * larger copy goes to a blob of the `<prefix>spill` container, written first under a name of its
+ * own writer, and the entity holds its name. A table write costs about a hundredth of a blob write
+ * (docs/cost.md), and a quiet tenant's page is a few KB.
+ *
+ * A page copy is written once: the entity is a conditional create, the one arbiter of which copy
+ * is authoritative. When two workers raced to persist the same page (a claim that expired under a
+ * slow worker), the loser deletes its own blob if it wrote one and adopts the winner's copy, so
+ * every destination receives the same rows in the same order.
  *
  * The copy also carries what the next request of the slice needs (the continuation and the keys
  * at the page's oldest instant, for boundary repeats). When those are too large for a Table
  * property (a 100K-character nextLink; 5000 recipients of one message in one millisecond), the
  * slice row points to this copy (`carryPage`) instead of holding them (invariant 9). A copy is
  * deleted once the page is recorded and no later page points to it.
+ *
+ * Copies written by earlier versions (one blob per page, `<source>/<slice>/p<page>.json.gz`) are
+ * still read, and deleted, where no entity exists.
  */
+import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import type { TableClient } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { TraceEvent } from '../model/row';
+import { isStatus } from '../state/storage';
 
 export interface StoredPage {
   v: 2;
@@ -35,42 +48,37 @@ export interface StoredPage {
   seenWrites?: { bucket: number; keys: string[]; fps: string[] }[];
 }
 
+/** A page copy as read or written, and where its bytes are (to delete it without a read). */
+export interface PageCopy {
+  data: StoredPage;
+  /** The blob that holds the bytes (a large copy, or one an earlier version wrote); none: the entity holds them. */
+  blob?: string;
+}
+
+/** Bytes of one binary property: under the Table service's 64 KiB property limit. */
+export const PAGE_CHUNK_BYTES = 60 * 1024;
+/** Chunks an entity holds at most: 720 KiB of gzip, under the 1 MiB entity limit with its names and keys. */
+export const PAGE_INLINE_CHUNKS = 12;
+
+/** The blob name of a page copy written by earlier versions. */
 export function pageBlobName(sourceId: string, sliceId: string, page: number): string {
   return `${sourceId}/${sliceId}/p${page}.json.gz`;
 }
 
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
+interface PageEntity {
+  partitionKey: string;
+  rowKey: string;
+  /** The copy's format (2: StoredPage v2 as gzip JSON). */
+  format: number;
+  /** Gzipped bytes in all. */
+  bytes: number;
+  /** Chunks c0 .. c<chunks-1> in the entity, or 0 when `blob` names the blob that holds them. */
+  chunks: number;
+  blob?: string;
+  [chunk: `c${number}`]: Uint8Array;
 }
 
-/**
- * Persists a page unless a copy exists already; returns the copy that is now authoritative
- * (this one, or the one another worker wrote first).
- */
-export async function persistPage(container: ContainerClient, sourceId: string, sliceId: string, data: StoredPage): Promise<StoredPage> {
-  const body = gzipSync(Buffer.from(JSON.stringify(data), 'utf8'));
-  try {
-    await container.getBlockBlobClient(pageBlobName(sourceId, sliceId, data.page)).upload(body, body.length, {
-      blobHTTPHeaders: { blobContentType: 'application/json', blobContentEncoding: 'gzip' },
-      conditions: { ifNoneMatch: '*' },
-    });
-    return data;
-  } catch (err) {
-    if (statusOf(err) !== 409 && statusOf(err) !== 412) throw err;
-    const existing = await readPage(container, sourceId, sliceId, data.page);
-    if (!existing) throw err;
-    return existing;
-  }
-}
-
-export async function readPage(container: ContainerClient, sourceId: string, sliceId: string, page: number): Promise<StoredPage | undefined> {
-  let buf: Buffer;
-  try {
-    buf = await container.getBlockBlobClient(pageBlobName(sourceId, sliceId, page)).downloadToBuffer();
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
+function parse(buf: Buffer, sliceId: string, page: number): StoredPage {
   const data = JSON.parse(gunzipSync(buf).toString('utf8')) as Omit<StoredPage, 'v'> & { v: number };
   // v1: the page spill of earlier versions (same fields), written for a destination retry.
   if ((data.v !== 2 && data.v !== 1) || data.page !== page || !Array.isArray(data.events)) {
@@ -79,6 +87,102 @@ export async function readPage(container: ContainerClient, sourceId: string, sli
   return { ...data, v: 2, boundaryKeys: data.boundaryKeys ?? [] };
 }
 
-export async function deletePage(container: ContainerClient, sourceId: string, sliceId: string, page: number): Promise<void> {
-  await container.getBlockBlobClient(pageBlobName(sourceId, sliceId, page)).deleteIfExists();
+export class PageStore {
+  constructor(readonly table: TableClient, readonly container: ContainerClient) {}
+
+  static tableName(prefix: string): string {
+    return `${prefix}pages`;
+  }
+
+  private static rowKey(sliceId: string, page: number): string {
+    return `${sliceId}~p${page}`;
+  }
+
+  /**
+   * Persists a page unless a copy exists already; returns the copy that is now authoritative
+   * (this one, or the one another worker wrote first).
+   */
+  async persist(sourceId: string, sliceId: string, data: StoredPage): Promise<PageCopy> {
+    const body = gzipSync(Buffer.from(JSON.stringify(data), 'utf8'));
+    const entity: PageEntity = { partitionKey: sourceId, rowKey: PageStore.rowKey(sliceId, data.page), format: 2, bytes: body.length, chunks: 0 };
+    let blob: string | undefined;
+    if (body.length <= PAGE_CHUNK_BYTES * PAGE_INLINE_CHUNKS) {
+      for (let i = 0, at = 0; at < body.length; i++, at += PAGE_CHUNK_BYTES) entity[`c${i}`] = body.subarray(at, at + PAGE_CHUNK_BYTES);
+      entity.chunks = Math.ceil(body.length / PAGE_CHUNK_BYTES);
+    } else {
+      // This writer's own blob: a racing writer's bytes never land under the name the winner's entity holds.
+      blob = `${sourceId}/${sliceId}/p${data.page}-${randomUUID()}.json.gz`;
+      await this.container.getBlockBlobClient(blob).upload(body, body.length, {
+        blobHTTPHeaders: { blobContentType: 'application/json', blobContentEncoding: 'gzip' },
+      });
+      entity.blob = blob;
+    }
+    try {
+      await this.table.createEntity(entity);
+      return { data, ...(blob ? { blob } : {}) };
+    } catch (err) {
+      // Another error leaves this writer's blob in place: the create may have landed unanswered.
+      if (!isStatus(err, 409)) throw err;
+      const existing = await this.read(sourceId, sliceId, data.page);
+      if (!existing) throw err;
+      // A 409 on a create retried after its answer was lost is this writer's own entity.
+      if (blob && existing.blob !== blob) await this.container.getBlockBlobClient(blob).deleteIfExists();
+      return existing;
+    }
+  }
+
+  async read(sourceId: string, sliceId: string, page: number): Promise<PageCopy | undefined> {
+    let entity: PageEntity;
+    try {
+      entity = await this.table.getEntity<PageEntity>(sourceId, PageStore.rowKey(sliceId, page));
+    } catch (err) {
+      if (!isStatus(err, 404)) throw err;
+      const legacy = pageBlobName(sourceId, sliceId, page);
+      const buf = await this.download(legacy);
+      return buf ? { data: parse(buf, sliceId, page), blob: legacy } : undefined;
+    }
+    if (Number(entity.format) !== 2) throw new Error(`the stored copy of page ${page} of slice ${sliceId} has format ${String(entity.format)}, which this version cannot read`);
+    if (entity.blob) {
+      const buf = await this.download(entity.blob);
+      if (!buf) throw new Error(`the stored copy of page ${page} of slice ${sliceId} points to blob ${entity.blob}, which is missing`);
+      return { data: parse(buf, sliceId, page), blob: entity.blob };
+    }
+    const chunks = Array.from({ length: Number(entity.chunks) }, (_, i) => entity[`c${i}`]);
+    if (chunks.some((c) => !(c instanceof Uint8Array))) throw new Error(`the stored copy of page ${page} of slice ${sliceId} is missing a part`);
+    const buf = Buffer.concat(chunks);
+    if (buf.length !== Number(entity.bytes)) throw new Error(`the stored copy of page ${page} of slice ${sliceId} holds ${buf.length} bytes where it recorded ${String(entity.bytes)}`);
+    return { data: parse(buf, sliceId, page) };
+  }
+
+  /**
+   * Deletes a copy. `known` is where it was when this worker wrote or read it (no read needed);
+   * without it the entity is read first to find a blob it points to.
+   */
+  async delete(sourceId: string, sliceId: string, page: number, known?: { blob?: string }): Promise<void> {
+    let blob = known?.blob;
+    if (!known) {
+      try {
+        const e = await this.table.getEntity<PageEntity>(sourceId, PageStore.rowKey(sliceId, page), { queryOptions: { select: ['blob'] } });
+        blob = e.blob || undefined;
+      } catch (err) {
+        if (!isStatus(err, 404)) throw err;
+        blob = pageBlobName(sourceId, sliceId, page);
+      }
+    }
+    try {
+      await this.table.deleteEntity(sourceId, PageStore.rowKey(sliceId, page));
+    } catch (err) {
+      if (!isStatus(err, 404)) throw err;
+    }
+    if (blob) await this.container.getBlockBlobClient(blob).deleteIfExists();
+  }
+
+  private async download(name: string): Promise<Buffer | undefined> {
+    try {
+      return await this.container.getBlockBlobClient(name).downloadToBuffer();
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
 }

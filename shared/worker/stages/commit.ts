@@ -8,7 +8,6 @@ import type { SliceRow } from '../../state/ledger';
 import { recordPage } from '../../state/slice-machine';
 import type { PageJob } from '../../queue/jobs';
 import { writeSeen } from '../../settle/seen-store';
-import { deletePage } from '../page-store';
 import type { WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
@@ -33,7 +32,7 @@ export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: 
     return undefined;
   }
   // The row points to this page's copy when the continuation did not fit inline (carryPage).
-  if (page.persisted && committed.carryPage !== job.page) await deletePage(deps.spill, source.id, committed.id, job.page).catch(() => undefined);
-  if (previousCarry >= 0) await deletePage(deps.spill, source.id, committed.id, previousCarry).catch(() => undefined);
+  if (page.copy && committed.carryPage !== job.page) await deps.pages.delete(source.id, committed.id, job.page, page.copy).catch(() => undefined);
+  if (previousCarry >= 0) await deps.pages.delete(source.id, committed.id, previousCarry).catch(() => undefined);
   return committed;
 }

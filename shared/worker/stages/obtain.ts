@@ -10,7 +10,7 @@ import type { PageResult } from '../../api/client';
 import type { SliceRow } from '../../state/ledger';
 import { fitsInline } from '../../state/slice-machine';
 import type { PageJob } from '../../queue/jobs';
-import { persistPage, readPage, type StoredPage } from '../page-store';
+import type { PageCopy } from '../page-store';
 import { priorityOf, type PageContent, type PageResultSummary, type WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import { buildContent } from './build-page';
@@ -20,8 +20,8 @@ import type { JobTimer } from './job-timeout';
 
 export interface ObtainedPage {
   content: PageContent;
-  /** Whether the page copy is in the spill container (to delete once the page is recorded). */
-  persisted: boolean;
+  /** The page copy, when there is one (to delete once the page is recorded). */
+  copy?: PageCopy;
   /** API requests this attempt made. */
   requests: number;
 }
@@ -31,8 +31,8 @@ export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: 
   const slice = claim.slice;
   const carried = await readCarried(deps, source, slice);
   if (earlierAttempts > 0 || hasPartialMark(slice, job.page)) {
-    const stored = await readPage(deps.spill, source.id, slice.id, job.page);
-    if (stored) return { content: stored, persisted: true, requests: 0 };
+    const stored = await deps.pages.read(source.id, slice.id, job.page);
+    if (stored) return { content: stored.data, copy: stored, requests: 0 };
   }
   if (deps.budget) {
     const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice), `${slice.id}#${job.page}`);
@@ -54,15 +54,15 @@ export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: 
     return handleFetchFailure(deps, source, held, job, error, requests, carried);
   }
   const built = await buildContent(deps, source, slice, result, clients.api.api, carried?.boundaryKeys ?? slice.boundaryKeys);
-  if (built.events.length === 0 && fitsInline(built)) return { content: built, persisted: false, requests };
-  const content = await persistPage(deps.spill, source.id, slice.id, { v: 2, page: job.page, ...built });
-  return { content, persisted: true, requests };
+  if (built.events.length === 0 && fitsInline(built)) return { content: built, requests };
+  const copy = await deps.pages.persist(source.id, slice.id, { v: 2, page: job.page, ...built });
+  return { content: copy.data, copy, requests };
 }
 
 /** The page copy that holds the slice's continuation when it was too large for the row. */
-async function readCarried(deps: WorkerDeps, source: SourceConfig, slice: SliceRow): Promise<StoredPage | undefined> {
+async function readCarried(deps: WorkerDeps, source: SourceConfig, slice: SliceRow): Promise<PageCopy['data'] | undefined> {
   if (slice.carryPage < 0) return undefined;
-  const carried = await readPage(deps.spill, source.id, slice.id, slice.carryPage);
+  const carried = (await deps.pages.read(source.id, slice.id, slice.carryPage))?.data;
   if (!carried) throw firstPartyGeneric(`the copy of page ${slice.carryPage} that holds this slice's continuation is missing`, { code: 'CarryMissing', retryable: false });
   return carried;
 }
