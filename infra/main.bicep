@@ -150,7 +150,7 @@ var names = {
 // Names the code uses (shared/settings.ts defaults: queue page-jobs, table prefix mtc).
 var pageQueueName = 'page-jobs'
 var tablePrefix = 'mtc'
-var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget', '${tablePrefix}backlog', '${tablePrefix}details', '${tablePrefix}pages']
+var tableNames = ['${tablePrefix}cursors', '${tablePrefix}slices', '${tablePrefix}runs', '${tablePrefix}health', '${tablePrefix}budget', '${tablePrefix}backlog', '${tablePrefix}details', '${tablePrefix}pages', '${tablePrefix}seen']
 var deploymentContainerName = 'app-package-${take(resourceToken, 8)}'
 // Blob containers: the Functions host's own (timer locks and schedule status, host keys) and the
 // collector's (shared/runtime.ts: <prefix>spill, <prefix>seen, <prefix>backlog, <prefix>details). Created here so each gets its own

@@ -20,8 +20,8 @@ import { JobQueue } from './queue/jobs';
 import { systemClock, type Clock } from './time/clock';
 import type { SourceClients } from './worker/page-worker';
 import { createSourceClients } from './api/clients';
-import type { ContainerClient } from '@azure/storage-blob';
 import { PageStore } from './worker/page-store';
+import { SeenStore } from './settle/seen-store';
 import { OtelTelemetry, type Telemetry } from './telemetry';
 import { emitCustomEvent } from './telemetry-setup';
 import { TenantBudget, budgetTableName } from './budget';
@@ -49,8 +49,8 @@ export interface Runtime {
   budget: TenantBudget;
   /** The page copies (table `<prefix>pages`, copies over 720 KiB of gzip in container `<prefix>spill`). */
   pages: PageStore;
-  /** Blob container of the seen-store (settle re-reads). */
-  seen: ContainerClient;
+  /** The seen-store of settle re-reads (table `<prefix>seen`, large records in the container of that name). */
+  seen: SeenStore;
   /** Each destination's backlog and progress per source (table and container `<prefix>backlog`). */
   backlog: BacklogStore;
   /** The detail records of detail enrichment (table and container `<prefix>details`). */
@@ -166,7 +166,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const seenName = `${ledger.prefix}seen`;
   const backlogName = `${ledger.prefix}backlog`;
   await storage.ensure(
-    [...ledger.tableNames(), budgetTable, backlogName, DetailStore.tableName(ledger.prefix), PageStore.tableName(ledger.prefix)],
+    [...ledger.tableNames(), budgetTable, backlogName, DetailStore.tableName(ledger.prefix), PageStore.tableName(ledger.prefix), seenName],
     [queueName, `${queueName}-poison`, `${queueName}-poison-poison`],
     [spillName, seenName, backlogName, DetailStore.containerName(ledger.prefix)],
   );
@@ -190,7 +190,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     config, configWarnings, configOrigin, env, settings, clock, log, storage, ledger, queue, queueName, secrets, telemetry, budget,
     destinations: destinationsOf(config),
     pages: new PageStore(storage.table(PageStore.tableName(ledger.prefix)), storage.container(spillName)),
-    seen: storage.container(seenName),
+    seen: new SeenStore(storage.table(seenName), storage.container(seenName)),
     backlog: new BacklogStore(storage.table(backlogName), storage.container(backlogName)),
     details: new DetailStore(storage, ledger.prefix),
     outboxStaleMs: settings.outboxStaleSeconds * 1000,

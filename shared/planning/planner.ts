@@ -27,7 +27,7 @@ import type { BacklogStore } from '../delivery/progress';
 import type { DetailStore } from '../details/store';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { SeenStore } from '../settle/seen-store';
 import { setSourceState } from '../health';
 
 /** Live slices planned in one run at most (the outbox holds MAX_OUTBOX_SLICES with re-reads). */
@@ -56,8 +56,8 @@ export interface PlannerDeps {
   configHashOf(source: SourceConfig): string;
   /** Age after which another planner relays an outbox (default OUTBOX_STALE_MS). */
   outboxStaleMs?: number;
-  /** The seen-store container (settle re-reads). */
-  seen?: ContainerClient;
+  /** The seen-store (settle re-reads). */
+  seen?: SeenStore;
   /** The destinations' backlogs (shared/delivery): the sweep restarts a lost drain and measures them. */
   backlog?: BacklogStore;
   /** The detail records (detail enrichment): the recovery pass sweeps them. */

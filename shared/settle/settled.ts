@@ -3,13 +3,12 @@
  * over contiguous done re-read slices of the last level, like the completed watermark over live
  * slices, and drops the seen-store of each bucket it passes.
  */
-import type { ContainerClient } from '@azure/storage-blob';
 import type { SourceConfig } from '../components';
 import type { Ledger } from '../state/ledger';
 import { rescanPrefixAt } from '../state/ledger';
-import { dropSeen } from './seen-store';
+import type { SeenStore } from './seen-store';
 
-export async function advanceSettled(ledger: Ledger, source: SourceConfig, seen?: ContainerClient): Promise<number> {
+export async function advanceSettled(ledger: Ledger, source: SourceConfig, seen?: SeenStore): Promise<number> {
   const last = source.settleRereadsMs.length - 1;
   const health = await ledger.getHealth(source.id);
   if (last < 0 || !health) return health?.settledUntil ?? 0;
@@ -26,7 +25,7 @@ export async function advanceSettled(ledger: Ledger, source: SourceConfig, seen?
     const to = await ledger.advanceSettled(source.id, current);
     if (seen) {
       for (let b = Math.floor(start / source.settleBucketMs) * source.settleBucketMs; b < to; b += source.settleBucketMs) {
-        await dropSeen(seen, source.id, b).catch(() => 0);
+        await seen.drop(source.id, b).catch(() => 0);
       }
     }
     return to;

@@ -1,6 +1,6 @@
 /** What the page worker and its stages (shared/worker/stages) work with and answer. */
-import type { ContainerClient } from '@azure/storage-blob';
 import type { PageStore } from './page-store';
+import type { SeenStore } from '../settle/seen-store';
 import type { CollectorConfig, SourceConfig } from '../components';
 import type { CollectorError } from '../errors';
 import type { Logger } from '../log';
@@ -45,7 +45,7 @@ export interface WorkerDeps {
   /** The page copies (table `<prefix>pages`, large ones in container `<prefix>spill`). */
   pages: PageStore;
   /** The seen-store for settle re-reads. */
-  seen: ContainerClient;
+  seen: SeenStore;
   /** Each destination's backlog and progress (shared/delivery). */
   backlog: BacklogStore;
   budget?: BudgetGate;

@@ -5,8 +5,8 @@
  * fetched again after a partial delivery would skip or repeat rows).
  *
  * Where a copy lives: an entity of the `<prefix>pages` table (PartitionKey the source, RowKey
- * `<slice id>~p<page>`) holds the gzipped JSON in binary properties of at most PAGE_CHUNK_BYTES
- * each, up to PAGE_INLINE_CHUNKS of them (bounded under the 1 MiB entity limit, invariant 9). A
+ * `<slice id>~p<page>`) holds the gzipped JSON in binary properties (shared/state/chunked.ts:
+ * 12 of at most 60 KiB, bounded under the 1 MiB entity limit, invariant 9). A
  * larger copy goes to a blob of the `<prefix>spill` container, written first under a name of its
  * own writer, and the entity holds its name. A table write costs about a hundredth of a blob write
  * (docs/cost.md), and a quiet tenant's page is a few KB.
@@ -31,6 +31,7 @@ import type { TableClient } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { TraceEvent } from '../model/row';
 import { isStatus } from '../state/storage';
+import { CHUNK_BYTES, INLINE_CHUNKS, fitsInEntity, fromChunks, toChunks, type ChunkedFields } from '../state/chunked';
 
 export interface StoredPage {
   v: 2;
@@ -55,27 +56,22 @@ export interface PageCopy {
   blob?: string;
 }
 
-/** Bytes of one binary property: under the Table service's 64 KiB property limit. */
-export const PAGE_CHUNK_BYTES = 60 * 1024;
-/** Chunks an entity holds at most: 720 KiB of gzip, under the 1 MiB entity limit with its names and keys. */
-export const PAGE_INLINE_CHUNKS = 12;
+/** Bounds of a copy held in the entity (shared/state/chunked.ts). */
+export const PAGE_CHUNK_BYTES = CHUNK_BYTES;
+export const PAGE_INLINE_CHUNKS = INLINE_CHUNKS;
 
 /** The blob name of a page copy written by earlier versions. */
 export function pageBlobName(sourceId: string, sliceId: string, page: number): string {
   return `${sourceId}/${sliceId}/p${page}.json.gz`;
 }
 
-interface PageEntity {
+interface PageEntity extends ChunkedFields {
   partitionKey: string;
   rowKey: string;
   /** The copy's format (2: StoredPage v2 as gzip JSON). */
   format: number;
-  /** Gzipped bytes in all. */
-  bytes: number;
-  /** Chunks c0 .. c<chunks-1> in the entity, or 0 when `blob` names the blob that holds them. */
-  chunks: number;
+  /** The blob that holds the bytes when they do not fit in the entity (chunks 0). */
   blob?: string;
-  [chunk: `c${number}`]: Uint8Array;
 }
 
 function parse(buf: Buffer, sliceId: string, page: number): StoredPage {
@@ -104,12 +100,10 @@ export class PageStore {
    */
   async persist(sourceId: string, sliceId: string, data: StoredPage): Promise<PageCopy> {
     const body = gzipSync(Buffer.from(JSON.stringify(data), 'utf8'));
-    const entity: PageEntity = { partitionKey: sourceId, rowKey: PageStore.rowKey(sliceId, data.page), format: 2, bytes: body.length, chunks: 0 };
+    const keys = { partitionKey: sourceId, rowKey: PageStore.rowKey(sliceId, data.page), format: 2 };
+    const entity: PageEntity = fitsInEntity(body) ? { ...keys, ...toChunks(body) } : { ...keys, bytes: body.length, chunks: 0 };
     let blob: string | undefined;
-    if (body.length <= PAGE_CHUNK_BYTES * PAGE_INLINE_CHUNKS) {
-      for (let i = 0, at = 0; at < body.length; i++, at += PAGE_CHUNK_BYTES) entity[`c${i}`] = body.subarray(at, at + PAGE_CHUNK_BYTES);
-      entity.chunks = Math.ceil(body.length / PAGE_CHUNK_BYTES);
-    } else {
+    if (!fitsInEntity(body)) {
       // This writer's own blob: a racing writer's bytes never land under the name the winner's entity holds.
       blob = `${sourceId}/${sliceId}/p${data.page}-${randomUUID()}.json.gz`;
       await this.container.getBlockBlobClient(blob).upload(body, body.length, {
@@ -147,11 +141,7 @@ export class PageStore {
       if (!buf) throw new Error(`the stored copy of page ${page} of slice ${sliceId} points to blob ${entity.blob}, which is missing`);
       return { data: parse(buf, sliceId, page), blob: entity.blob };
     }
-    const chunks = Array.from({ length: Number(entity.chunks) }, (_, i) => entity[`c${i}`]);
-    if (chunks.some((c) => !(c instanceof Uint8Array))) throw new Error(`the stored copy of page ${page} of slice ${sliceId} is missing a part`);
-    const buf = Buffer.concat(chunks);
-    if (buf.length !== Number(entity.bytes)) throw new Error(`the stored copy of page ${page} of slice ${sliceId} holds ${buf.length} bytes where it recorded ${String(entity.bytes)}`);
-    return { data: parse(buf, sliceId, page) };
+    return { data: parse(fromChunks(entity, `the stored copy of page ${page} of slice ${sliceId}`), sliceId, page) };
   }
 
   /**

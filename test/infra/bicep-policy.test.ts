@@ -44,7 +44,7 @@ test('the page queue, its poison queue, the state tables and every blob containe
     const leaf = (r: ArmResource): string => r.name.split('/').pop()!;
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/queueServices/queues').map(leaf).sort(), ['page-jobs', 'page-jobs-poison', 'page-jobs-poison-poison']);
     assert.deepEqual(ofType(snap, 'Microsoft.Storage/storageAccounts/tableServices/tables').map(leaf).sort(),
-      ['mtcbacklog', 'mtcbudget', 'mtccursors', 'mtcdetails', 'mtchealth', 'mtcpages', 'mtcruns', 'mtcslices']);
+      ['mtcbacklog', 'mtcbudget', 'mtccursors', 'mtcdetails', 'mtchealth', 'mtcpages', 'mtcruns', 'mtcseen', 'mtcslices']);
     const containers = ofType(snap, 'Microsoft.Storage/storageAccounts/blobServices/containers');
     for (const c of containers) assert.equal(at(c, 'properties.publicAccess'), 'None', c.name);
     const names = containers.map(leaf);

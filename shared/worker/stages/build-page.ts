@@ -2,14 +2,13 @@
  * A fetched page as the slice keeps it: rows inside the half-open slice, page-boundary repeats
  * dropped, events built, and for settle re-reads only what is new or changed.
  */
-import type { ContainerClient } from '@azure/storage-blob';
 import { createHash } from 'node:crypto';
 import type { SourceConfig } from '../../components';
 import { makeEvent, receivedMs, rowKey, type MessageTraceRow, type TraceEvent } from '../../model/row';
 import type { PageResult } from '../../api/client';
 import type { SliceRow } from '../../state/ledger';
 import type { Clock } from '../../time/clock';
-import { bucketOf, fingerprint, loadSeen, parseFingerprint } from '../../settle/seen-store';
+import { bucketOf, fingerprint, parseFingerprint, type SeenStore } from '../../settle/seen-store';
 import type { PageContent, WorkerDeps } from '../deps';
 
 const BOUNDARY_WINDOW_MS = 1000;
@@ -114,13 +113,13 @@ export function boundaryHash(key: string): string {
 /** How long a bucket's merged seen-store is reused (clock time): the pages of one re-read share it. */
 const SEEN_CACHE_MS = 10 * 60_000;
 const seenCache = new Map<string, { at: number; map: Promise<Map<string, string>> }>();
-function loadSeenCached(clock: Clock, container: ContainerClient, sourceId: string, bucket: number, level: number): Promise<Map<string, string>> {
-  const key = `${container.url}|${sourceId}|${bucket}|${level}`;
+function loadSeenCached(clock: Clock, store: SeenStore, sourceId: string, bucket: number, level: number): Promise<Map<string, string>> {
+  const key = `${store.table.url}|${store.table.tableName}|${sourceId}|${bucket}|${level}`;
   const now = clock.now();
   const hit = seenCache.get(key);
   // An entry from the future (a clock set back, another collector's clock in one process) is not trusted.
   if (hit && now >= hit.at && now - hit.at < SEEN_CACHE_MS) return hit.map;
-  const map = loadSeen(container, sourceId, bucket, level);
+  const map = store.load(sourceId, bucket, level);
   seenCache.set(key, { at: now, map });
   map.catch(() => seenCache.delete(key));
   while (seenCache.size > 8) seenCache.delete(seenCache.keys().next().value!);

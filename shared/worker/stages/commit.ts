@@ -7,7 +7,6 @@ import type { SourceConfig } from '../../components';
 import type { SliceRow } from '../../state/ledger';
 import { recordPage } from '../../state/slice-machine';
 import type { PageJob } from '../../queue/jobs';
-import { writeSeen } from '../../settle/seen-store';
 import type { WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import type { ObtainedPage } from './obtain';
@@ -18,7 +17,7 @@ export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: 
   const { content } = page;
   // The seen-store learns this page's rows once every destination has them (a redo overwrites it).
   for (const w of content.seenWrites ?? []) {
-    await writeSeen(deps.seen, source.id, w.bucket, `${claim.slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
+    await deps.seen.write(source.id, w.bucket, `${claim.slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
   }
   // Detail enrichment (issue 17): records and jobs of the qualifying rows, before the page is recorded.
   await admitDetails(deps, source, claim.slice, content.events);
