@@ -59,13 +59,17 @@ function sleep(ms: number): void {
 
 /**
  * The Bicep CLI's path, restoring it first when it is not on disk. Parallel callers (test files
- * run in parallel processes) wait for one restore through a lock directory.
+ * run in parallel processes) wait for one restore through a lock directory, and use the CLI only
+ * once its `.ready` marker says the restore finished.
  * Returns `{ unavailable: reason }` when there is no .NET SDK or the restore fails.
  */
 export function ensureBicep(): BicepAvailability {
   const exe = bicepPath();
   const version = bicepVersion();
-  if (fs.existsSync(exe)) return { path: exe, version };
+  // Ready once the restore finished and made it executable: the file itself appears while NuGet
+  // is still writing it (a parallel test file that ran it then met ETXTBSY).
+  const ready = `${exe}.ready`;
+  if (fs.existsSync(ready)) return { path: exe, version };
   const env = { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1', DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1' };
   const sdk = spawnSync('dotnet', ['--version'], { encoding: 'utf8', env });
   if (sdk.error || sdk.status !== 0) {
@@ -81,7 +85,7 @@ export function ensureBicep(): BicepAvailability {
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (fs.existsSync(exe)) return { path: exe, version };
+      if (fs.existsSync(ready)) return { path: exe, version };
       // A lock older than the deadline is left over from a killed restore.
       if (Date.now() - fs.statSync(lock).mtimeMs > 10 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) return { unavailable: `another restore of the Bicep CLI held ${lock} for 10 minutes` };
@@ -89,7 +93,13 @@ export function ensureBicep(): BicepAvailability {
     }
   }
   try {
-    if (fs.existsSync(exe)) return { path: exe, version };
+    if (fs.existsSync(ready)) return { path: exe, version };
+    if (fs.existsSync(exe)) {
+      // Restored before the marker existed (or by hand): finish what the restore does.
+      if (process.platform !== 'win32') fs.chmodSync(exe, 0o755);
+      fs.writeFileSync(ready, `${version}\n`);
+      return { path: exe, version };
+    }
     const args = ['restore', PROJECT, `-p:BicepRuntime=${bicepRuntime()}`, ...(major ? [`-p:TargetFramework=net${major}.0`] : [])];
     const restore = spawnSync('dotnet', args, { encoding: 'utf8', env });
     if (restore.status !== 0 || !fs.existsSync(exe)) {
@@ -97,6 +107,7 @@ export function ensureBicep(): BicepAvailability {
       return { unavailable: `\`dotnet ${args.join(' ')}\` did not produce ${exe} (exit ${restore.status}):\n${output}` };
     }
     if (process.platform !== 'win32') fs.chmodSync(exe, 0o755);
+    fs.writeFileSync(ready, `${version}\n`);
     return { path: exe, version };
   } finally {
     fs.rmSync(lock, { recursive: true, force: true });
