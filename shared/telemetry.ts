@@ -325,9 +325,9 @@ export interface GaugeKnown {
  * and the tenant budget. (The parked-slice gauge is set by the planner's recovery pass.)
  *
  * With `known` (what the planning run just read) it reads only what that run did not: a run that
- * planned read the cursor and the health row, so only the budget is read; a run with nothing due
- * read the cursor alone, so only the health row is read and the budget-use gauges keep the value
- * of the last run that planned (at most one live slice old; issue 19: no repeated reads).
+ * planned read the cursor and the health row, a run with nothing due the cursor alone (issue 19:
+ * no repeated reads). The budget is read on every run: page jobs use it between two runs that
+ * plan, and a gauge kept from the last such run would show a budget the planner found unused.
  */
 export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[]; details?: { enabled: boolean } }, known?: GaugeKnown): Promise<void> {
   const now = deps.clock.now();
@@ -343,7 +343,7 @@ export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string;
     const settledUntil = health?.settledUntil || cursor?.startMs || 0;
     if (settledUntil) deps.telemetry.gauge('settleLagSeconds', Math.max(0, Math.round((now - settledUntil) / 1000)), tags);
   }
-  if (deps.budget && (!known || known.healthRead)) {
+  if (deps.budget) {
     const usage = await deps.budget.usage(source.tenantId);
     if (usage.allowed > 0) deps.telemetry.gauge('budgetUse', Math.round((usage.used / usage.allowed) * 1000) / 1000, tags);
     if (source.details?.enabled && usage.waitedForDetail !== undefined) deps.telemetry.gauge('budgetWaitedForDetail', usage.waitedForDetail, tags);

@@ -283,7 +283,7 @@ test('a watermark moved by hand into a 10-day slice finds the slice that covers 
   assert.ok(!(await drainJobs(queueClient)).some((j) => j.sliceId.startsWith(liveSliceId(inside, long!.endMs).slice(0, 16))), 'no hole slice was enqueued inside the long slice');
 });
 
-test('the timer step sets the gauges from what the planning read: a run that planned reads only the budget, a run with nothing due only the health row', async () => {
+test('the timer step sets the gauges from what the planning read: a run that planned reads only the budget, a run with nothing due the health row and the budget', async () => {
   const { storage, ledger, queue, queueClient, clock } = await setup();
   const source = sourceFixture({ start: { kind: 'relative', text: '-20m' } });
   const budgetTable = storage.table(uniqueName('b'));
@@ -311,15 +311,17 @@ test('the timer step sets the gauges from what the planning read: a run that pla
 
   // A page job finishes meanwhile; the next run (a few seconds later) has nothing due.
   await ledger.advanceWatermark(source.id, cursor.startMs + 5 * 60_000);
+  await budget.acquire(source.tenantId, 'live');
   clock.advance(10_000);
   const second = await planSourceTick(deps(ledger, queue, clock), gaugeDeps, source);
   assert.equal(second.outcome?.outcome, 'not-due');
-  assert.deepEqual(calls, { getHealth: 1, getCursor: 0, usage: 1 }, 'a run with nothing due read only the cursor: the gauges read the health row, and keep the budget use');
+  assert.deepEqual(calls, { getHealth: 1, getCursor: 0, usage: 2 }, 'a run with nothing due read only the cursor: the gauges read the health row and the budget');
   assert.equal(gauge('mtc.source.lag_seconds'), (clock.now() - (cursor.startMs + 5 * 60_000)) / 1000, 'the lag is read fresh, after the page job that finished');
+  assert.equal(gauge('mtc.budget.utilisation'), Math.round((2 / budget.options.allowed) * 1000) / 1000, 'the budget a page job used since the last run that planned');
 
   // A run that failed: its reads may be stale, so the gauges read everything again.
   const failing = { ...deps(ledger, queue, clock), ledger: new Proxy(ledger, { get: (t, p) => (p === 'getCursor' ? () => Promise.reject(new Error('table unavailable')) : Reflect.get(t, p)) }) };
   const third = await planSourceTick(failing, gaugeDeps, source);
   assert.match(String((third.planError as Error)?.message), /table unavailable/);
-  assert.deepEqual(calls, { getHealth: 2, getCursor: 1, usage: 2 });
+  assert.deepEqual(calls, { getHealth: 2, getCursor: 1, usage: 3 });
 });
