@@ -76,7 +76,7 @@ export type PlanOutcome =
  * (`health` undefined then means there is none).
  */
 export interface PlanReads {
-  cursor?: CursorRow;
+  cursor?: Pick<CursorRow, 'startMs' | 'scheduledUntil'>;
   healthRead?: boolean;
   health?: HealthRow;
 }
@@ -132,7 +132,6 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
     const etag = await ledger.swapCursor(cursor, { runsHint: 0 });
     if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
     cursor = { ...cursor, runsHint: 0, etag };
-    reads.cursor = cursor;
   }
 
   let relayed = 0;
@@ -147,7 +146,6 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
     relayed = cursor.pending.length;
     log.log('warn', `source ${source.id}: relayed ${relayed} slice(s) left in the outbox by an interrupted planner`, { source: source.id });
     cursor = { ...cursor, pending: [], etag };
-    reads.cursor = cursor;
   }
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
@@ -217,10 +215,9 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
     log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });
     return { outcome: 'lost-race', relayed };
   }
-  reads.cursor = { ...cursor, scheduledUntil, pending, etag };
+  reads.cursor = { startMs: cursor.startMs, scheduledUntil };
   await materialise(deps, source, pending, now);
-  const cleared = await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
-  reads.cursor = { ...cursor, scheduledUntil, pending: cleared === undefined ? pending : [], etag: cleared ?? etag };
+  await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
   log.log('info', `source ${source.id}: planned ${liveSlices.length} live slice(s) up to ${new Date(scheduledUntil).toISOString()}${rescans.length ? ` and ${rescans.length} re-read(s)` : ''}`, {
     source: source.id, slices: liveSlices.length, rescans: rescans.length,
   });
