@@ -79,8 +79,10 @@ export function instanceMsPerDay(executionMsPerDay: number, perInstance: number)
 
 export interface DailyUsage {
   executions: number;
-  /** Page jobs (queue trigger executions). */
+  /** Page jobs run: a page batch's entries each count (one `mtc.page` span each). */
   pageJobs: number;
+  /** Queue trigger executions (a page batch is one). */
+  pageJobExecutions: number;
   gbSeconds: number;
   table: number;
   queueClass1: number;
@@ -108,6 +110,7 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   const s = usage.storage ?? {};
   const sum = (re: RegExp) => Object.entries(s).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
   const executionsSources = perTenantDay(usage.pageJobExecutions);
+  const pages = perTenantDay(usage.pageJobs ?? usage.pageJobExecutions);
   const storageOps = perTenantDay(sum(/./));
   // Billed instance time from the executions' time (instanceMsPerDay: jobs of many tenants share
   // instances); each storage request lengthens its execution (the virtual clock counts only the
@@ -122,19 +125,21 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   const graph = perTenantDay(usage.graphRequests);
   const dest = perTenantDay(usage.destinationRequests);
   const host = hostEnvelopeBytes();
-  // Telemetry by design (shared/telemetry-setup.ts TELEMETRY_DESIGN): the collector's spans (one
-  // `mtc.page` per page job, one `mtc.plan` per source per planner run) and dependencies for the
-  // API and destination calls; storage calls record none (Azure SDK instrumentation off, storage
-  // hosts ignored by the HTTP instrumentation).
+  // Telemetry by design (shared/telemetry-setup.ts TELEMETRY_DESIGN): the host's request record
+  // and traces per execution (a page batch is one), the collector's spans (one `mtc.page` per page
+  // job, a batch's entries each, one `mtc.plan` per source per planner run) and dependencies for
+  // the API and destination calls; storage calls record none (Azure SDK instrumentation off,
+  // storage hosts ignored by the HTTP instrumentation).
   const planSpans = perDay(usage.plannerExecutions) * tenants;
   const telemetryBytes = perTenantDay(usage.telemetry.metricBytes + usage.telemetry.eventBytes)
     + executions * (host.request + HOST_ASSUMPTIONS.tracesPerExecution * HOST_ASSUMPTIONS.traceBytes)
-    + (executionsSources + planSpans) * host.request
+    + (pages + planSpans) * host.request
     + (graph + dest) * host.dependency;
   const writesAndDeletes = perTenantDay(sum(/^table (write|batch)|^queue (put|delete|update)|^blob (write|delete|lease)/));
   return {
     executions,
-    pageJobs: executionsSources,
+    pageJobs: pages,
+    pageJobExecutions: executionsSources,
     gbSeconds,
     table: perTenantDay(sum(/^table /)),
     queueClass1: perTenantDay(sum(/^queue (put-message|update-message|get-messages|clear|put-|post-)/))
@@ -188,7 +193,7 @@ export function perTenantCost(usage: RunUsage, run: { tenants: number; durationM
   const d = dailyUsage(usage, run, of);
   const s = usage.storage ?? {};
   const ops = Object.values(s).reduce((a, b) => a + b, 0);
-  return { marginal, components, fixed: Math.max(0, at(of) - of * marginal), telemetryBytesPerPage: d.pageJobs ? d.telemetryBytes / d.pageJobs : NaN, storageOpsPerPage: usage.pageJobExecutions ? ops / usage.pageJobExecutions : NaN };
+  return { marginal, components, fixed: Math.max(0, at(of) - of * marginal), telemetryBytesPerPage: d.pageJobs ? d.telemetryBytes / d.pageJobs : NaN, storageOpsPerPage: (usage.pageJobs ?? usage.pageJobExecutions) ? ops / (usage.pageJobs ?? usage.pageJobExecutions) : NaN };
 }
 
 /** `node dist/bench/cost.js <result.json> [tenants ...]`: the cost table of a `npm run bench -- --usage` result file. */

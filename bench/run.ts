@@ -35,14 +35,14 @@ import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type Baseli
 const ALLOWED = 90;
 
 /** The benchmark's options, as `mtc bench` parsed and checked them (cli/mtc.ts declares them once). */
-export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
 type Args = BenchArgs;
 
 /** Where results go unless --out says otherwise. */
 export const DEFAULT_RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
 
 function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
-  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0 };
+  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}) };
   if (id === 'a') {
     const hours = a.hours ?? (a.quick ? 8 : 26);
     const tenants = a.tenants ?? 1;
@@ -266,7 +266,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
       console.log(`           wall ${r1(o.wallMin)} sim-min vs theoretical ${r1(o.theoreticalMin)} (x${r1(o.wallOverTheoretical, 2)})  lag p50 ${r1(o.lagP50Min)} / p95 ${r1(o.lagP95Min)} / max ${r1(o.lagMaxMin)} min ${o.lagScope} (target ${o.lagTargetMin})`);
       console.log(`           CPU ${r1(o.cpuMsPer1000Rows, 2)} ms per 1000 rows (whole process: collector, in-process simulator, receiver)  peak RSS ${r1(o.peakRssMB, 0)} MB  real ${r1(o.realSeconds)} s  longest planner tick ${r1(o.longestPlannerTickMin, 2)} sim-min`);
       const u = ours.usage;
-      console.log(`  usage    executions: ${u.plannerExecutions} planner + ${u.pageJobExecutions} page jobs  active: planner ${r1(u.plannerActiveMs / 1000, 0)} s, page-job instances ${r1(u.pageJobInstanceMs / 1000, 0)} s (sum of executions ${r1(u.pageJobExecutionMs / 1000, 0)} s, ${u.perInstanceConcurrency} per instance)`);
+      console.log(`  usage    executions: ${u.plannerExecutions} planner + ${u.pageJobExecutions} page-job executions (${u.pageJobs ?? u.pageJobExecutions} page jobs; ${u.batchMessages ?? 0} page batches of ${u.batchedJobs ?? 0} jobs)  active: planner ${r1(u.plannerActiveMs / 1000, 0)} s, page-job instances ${r1(u.pageJobInstanceMs / 1000, 0)} s (sum of executions ${r1(u.pageJobExecutionMs / 1000, 0)} s, ${u.perInstanceConcurrency} per instance)`);
       console.log(`           telemetry: ${u.telemetry.metricRecords} metric records ${r1(u.telemetry.metricBytes / 1e6, 2)} MB, ${u.telemetry.eventRecords} events ${r1(u.telemetry.eventBytes / 1e6, 2)} MB  Graph requests ${u.graphRequests}  destination requests ${u.destinationRequests}  bytes delivered ${r1(ours.bytesDelivered / 1e6, 1)} MB`);
       if (u.storage) console.log(`           storage: ${Object.entries(u.storage).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
       const planner = plannerFigures(ours);

@@ -24,15 +24,16 @@ import { runDuePreflights } from '../shared/planning/preflight-step';
 import { Ledger } from '../shared/state/ledger';
 import { storageFromEnvironment } from '../shared/state/storage';
 import { METRIC_EXPORT_INTERVAL_MS } from '../shared/telemetry-setup';
-import { JobQueue, decodeJob, type QueueJob } from '../shared/queue/jobs';
+import { JobQueue, decodeJob, isPageBatch, type QueueJob } from '../shared/queue/jobs';
 import { sweepDetails } from '../shared/details/sweep';
 import { DetailStore } from '../shared/details/store';
 import { ManualClock, type Clock } from '../shared/time/clock';
-import { forEachSource } from '../shared/planning/planner';
-import { planSourceTick } from '../shared/planning/plan-tick';
+import { planSources, planSourceTick } from '../shared/planning/plan-tick';
 import type { GaugeDeps } from '../shared/telemetry';
 import { type WorkerDeps } from '../shared/worker/page-worker';
-import { processJob } from '../shared/worker/jobs';
+import { outcomesOf, processJob, processPageBatch } from '../shared/worker/jobs';
+import { processPageJob } from '../shared/worker/page-worker';
+import type { PageResultSummary } from '../shared/worker/deps';
 import { deriveConcurrency } from '../shared/budget';
 import { parseConfig } from '../shared/components';
 import type { CollectorConfig } from '../shared/components';
@@ -59,7 +60,7 @@ export class VirtualDelayQueue extends JobQueue {
   }
   override async send(job: QueueJob, opts: { delayMs?: number } = {}): Promise<void> {
     const delayMs = Math.max(0, opts.delayMs ?? 0);
-    if (delayMs <= 0) return super.send(job);
+    if (delayMs <= 0 || isPageBatch(job)) return super.send(job, opts);
     const dueAt = Math.ceil(this.vclock.now() + delayMs);
     this.delayed.push({ dueAt, job: { ...job, notBefore: dueAt } });
   }
@@ -122,6 +123,8 @@ export interface VirtualScenario {
   /** After the backfill is done, keep going this long. */
   afterBackfillMs: number;
   latencyMs: number;
+  /** MTC_PAGE_BATCH_MAX of the collector under test (default the setting's, 8). */
+  pageBatchMax?: number;
   collectionDelayMs: number;
   pollIntervalMs: number;
   settle: boolean;
@@ -204,6 +207,13 @@ export interface RunUsage {
   /** Function executions: planner timer runs and page-job (queue trigger) runs. */
   plannerExecutions: number;
   pageJobExecutions: number;
+  /**
+   * Jobs the page-job executions ran: a page batch's entries each count (one page each), so this
+   * is the executions when nothing was batched. `batchMessages` page batches held `batchedJobs`.
+   */
+  pageJobs?: number;
+  batchMessages?: number;
+  batchedJobs?: number;
   /** Clock time some planner run was executing (the timer has its own Flex scale group). */
   plannerActiveMs: number;
   /** Instance-time of the queue trigger's scale group: at each moment ceil(busy slots / perInstanceConcurrency) instances execute. */
@@ -271,6 +281,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const env: NodeJS.ProcessEnv = {
     JobsStorage: connectionString, MTC_TABLE_PREFIX: prefix, MTC_PAGE_QUEUE: `${prefix}-jobs`,
     MTC_BUDGET_LIMIT: String(LIMIT), MTC_BUDGET_WINDOW_SECONDS: String(WINDOW_MS / 1000),
+    ...(sc.pageBatchMax !== undefined ? { MTC_PAGE_BATCH_MAX: String(sc.pageBatchMax) } : {}),
   };
   sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
   const liveStart = T0 - sc.collectionDelayMs;
@@ -341,14 +352,16 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     const real0 = performance.now();
     // As functions/plan.ts: PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
     // The same per-source step as the timer: plan, then the gauges from what the planning read.
-    await forEachSource(config.sources, async (source) => {
-      const r = await planSourceTick(plannerDeps, gaugeDeps, source);
+    const sent = await planSources(plannerDeps, config.sources, rt.settings.pageBatchMax, async (d, source) => {
+      const r = await planSourceTick(d, gaugeDeps, source);
       for (const err of [r.planError, r.gaugeError]) {
         if (err === undefined) continue;
         errors++;
         if (errors <= 5) progress?.(`planning ${source.id} failed: ${(err as Error).message}`);
       }
     });
+    batchMessages += sent.messages;
+    batchedJobs += sent.jobs;
     const tickMs = clock.now() - now;
     if (tickMs > longestTickMs) longestTickMs = tickMs;
     const realMs = performance.now() - real0;
@@ -420,6 +433,10 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const perInstanceConcurrency = 6;
   let plannerExecutions = 0;
   let pageJobExecutions = 0;
+  /** Jobs run (a batch's entries each count), and the batches the planner sent and the jobs they held. */
+  let pageJobs = 0;
+  let batchMessages = 0;
+  let batchedJobs = 0;
   let plannerActiveMs = 0;
   let pageJobInstanceMs = 0;
   let pageJobExecutionMs = 0;
@@ -455,10 +472,30 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
         pageJobExecutions++;
         startActor(async () => {
           const job = decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8'));
-          jobsBySource.set(job.sourceId, (jobsBySource.get(job.sourceId) ?? 0) + 1);
-          const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
-          outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
-          if (res.error && errors + (outcomes['retry-scheduled'] ?? 0) <= 5) progress?.(`page ${res.outcome}: ${res.error.message}`);
+          for (const entry of isPageBatch(job) ? job.jobs : [job]) jobsBySource.set(entry.sourceId, (jobsBySource.get(entry.sourceId) ?? 0) + 1);
+          pageJobs += isPageBatch(job) ? job.jobs.length : 1;
+          const meta = { messageId: m.messageId, dequeueCount: m.dequeueCount };
+          let res: PageResultSummary;
+          if (isPageBatch(job)) {
+            // A batch's entries run at once: each counts as an actor while it runs (the clock jumps
+            // only when every actor sleeps, and each entry waits on its own request), the last one's
+            // count going on with this execution.
+            let running = job.jobs.length;
+            actors += running - 1;
+            res = await processPageBatch(job, meta, async (entry, entryMeta) => {
+              try {
+                return await processPageJob(deps, entry, entryMeta);
+              } finally {
+                if (--running > 0) actors--;
+              }
+            });
+          } else {
+            res = await processJob(deps, job, meta);
+          }
+          for (const r of outcomesOf(res)) {
+            outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+            if (r.error && errors + (outcomes['retry-scheduled'] ?? 0) <= 5) progress?.(`page ${r.outcome}: ${r.error.message}`);
+          }
           await q.deleteMessage(m.messageId, m.popReceipt);
         }, () => { busySlots--; });
       }
@@ -567,7 +604,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,
     })),
     usage: {
-      plannerExecutions, pageJobExecutions, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
+      plannerExecutions, pageJobExecutions, pageJobs, batchMessages, batchedJobs, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
       ...(storageCounts ? { storage: storageCounts } : {}),
       ...(meter ? { storageByResource: withoutObserver(meter.byResource(), prefix, { 'queue peek -jobs': peeks, 'queue get-messages -jobs': receives, 'table read-entity health': observerReads }) } : {}),
       telemetry: telemetry.flush(),

@@ -1,9 +1,14 @@
-/** Queue trigger: one job of the page-job queue (a page of a slice, a destination's drain), in a span that continues the job's trace. */
+/**
+ * Queue trigger: one job of the page-job queue (a page of a slice, a batch of first pages, a
+ * destination's drain, a detail request), in a span that continues the job's trace. A batch's
+ * entries each get their own `mtc.page` span, as if each were its own message.
+ */
 import { app, type InvocationContext } from '@azure/functions';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { getRuntime } from '../shared/runtime';
-import { decodeJob, isPageJob, JobSchemaError } from '../shared/queue/jobs';
-import { describeJob, jobAttributes, processJob } from '../shared/worker/jobs';
+import { getRuntime, type Runtime } from '../shared/runtime';
+import { decodeJob, isPageBatch, isPageJob, JobSchemaError, type PageBatchJob, type QueueJob } from '../shared/queue/jobs';
+import { describeJob, jobAttributes, processJob, processPageBatch } from '../shared/worker/jobs';
+import type { MessageMeta, PageResultSummary } from '../shared/worker/deps';
 import { recordUnattributedPoison } from '../shared/worker/poison';
 import { SPANS, withSpan } from '../shared/telemetry';
 
@@ -20,12 +25,22 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
     return;
   }
   const meta = { messageId, dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) };
+  if (isPageBatch(job)) {
+    await processPageBatch(job, meta, (entry, entryMeta) => runInSpan(rt, entry, entryMeta, context));
+    context.debug(`${describeJob(job)}: done`);
+    return;
+  }
+  await runInSpan(rt, job, meta, context);
+}
+
+
+async function runInSpan(rt: Runtime, job: Exclude<QueueJob, PageBatchJob>, meta: MessageMeta, context: InvocationContext): Promise<PageResultSummary> {
   const attributes = {
     ...jobAttributes(job),
-    'messaging.system': 'azure_storage_queue', 'messaging.message.id': messageId, 'mtc.dequeue_count': meta.dequeueCount,
+    'messaging.system': 'azure_storage_queue', 'messaging.message.id': meta.messageId, 'mtc.dequeue_count': meta.dequeueCount,
   };
   // Child of the enqueuer's span (planner, backfill, previous page, retry); linked to the host's invocation.
-  await withSpan(isPageJob(job) ? SPANS.page : job.kind === 'detail' ? SPANS.detail : SPANS.delivery, { parent: job.traceparent, invocation: context.traceContext?.traceParent, kind: SpanKind.CONSUMER, attributes }, async (span) => {
+  return withSpan(isPageJob(job) ? SPANS.page : job.kind === 'detail' ? SPANS.detail : SPANS.delivery, { parent: job.traceparent, invocation: context.traceContext?.traceParent, kind: SpanKind.CONSUMER, attributes }, async (span) => {
     const result = await processJob(rt, job, meta);
     span.setAttribute('mtc.outcome', result.outcome);
     if (result.rowsForwarded !== undefined) span.setAttribute('mtc.rows', result.rowsForwarded);
@@ -34,6 +49,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.message });
     }
     context.debug(`${describeJob(job)}: ${result.outcome}`);
+    return result;
   });
 }
 

@@ -7,20 +7,20 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { getRuntime } from '../shared/runtime';
-import { forEachSource } from '../shared/planning/planner';
-import { planSourceTick } from '../shared/planning/plan-tick';
+import { planSources, planSourceTick } from '../shared/planning/plan-tick';
 import { runDuePreflights } from '../shared/planning/preflight-step';
 import { asCollectorError } from '../shared/errors';
 import { SPANS, withSpan, type GaugeDeps } from '../shared/telemetry';
+import type { PlannerDeps } from '../shared/planning/planner';
 
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
   const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, budget: rt.budget };
-  // Sources are planned in parallel (PLAN_CONCURRENCY at a time): a preflight or a slow table
-  // call of one tenant does not delay the others.
-  const planOne = (source: (typeof rt.config.sources)[number]) =>
+  // Sources are planned in parallel (PLAN_CONCURRENCY at a time, planSources): a preflight or a
+  // slow table call of one tenant does not delay the others.
+  const planOne = (deps: PlannerDeps, source: (typeof rt.config.sources)[number]) =>
     withSpan(SPANS.plan, { invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } }, async (span) => {
-      const r = await planSourceTick(rt, gaugeDeps, source);
+      const r = await planSourceTick(deps, gaugeDeps, source);
       if (r.outcome) {
         span.setAttribute('mtc.outcome', r.outcome.outcome);
         if (r.outcome.outcome === 'planned') context.log(`planned ${r.outcome.slices} slice(s) for ${source.id}`);
@@ -36,7 +36,8 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
   const preflights = runDuePreflights(rt, rt.config.sources).then((r) => {
     if (r.left) context.log(`preflight: ${r.ran} run, ${r.left} left for the next run`);
   }, (err: unknown) => context.warn(`preflight step failed: ${asCollectorError(err).message}`));
-  await Promise.all([forEachSource(rt.config.sources, planOne), preflights]);
+  // Small live slices' first page jobs go out in page batches (MTC_PAGE_BATCH_MAX).
+  await Promise.all([planSources(rt, rt.config.sources, rt.settings.pageBatchMax, planOne), preflights]);
 }
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });

@@ -109,6 +109,11 @@ export const RUNTIME_SETTINGS = {
     description: 'Age after which a planner relays the outbox of a planner that died mid-run (default 120).',
     parser: wholeNumber(1, 86_400),
   }),
+  pageBatchMax: typed({
+    name: 'MTC_PAGE_BATCH_MAX', requiredInAzure: false, default: 8,
+    description: 'Most first page jobs of small live slices (under a tenth of a page expected, from the source\'s measured density) that one timer run puts in one queue message, a page batch (default 8, at most 32; 1 sends every job alone). One execution then runs them all at once, each with its own claim: quiet tenants cost one execution, receive and delete for several. A host older than this setting cannot read a batch: it records it as unattributed poison, and the recovery sweep re-enqueues its slices as single jobs after 30 minutes, so set it to 1 while old and new versions run side by side.',
+    parser: wholeNumber(1, 32),
+  }),
   localLockSeconds: typed({
     name: 'MTC_LOCAL_LOCK_SECONDS', requiredInAzure: false, default: undefined,
     description: 'Local host only (`mtc start`, the tests): how long a received page job stays locked, in real seconds (default: from the clock speed, 30 to 600). The crash tests shorten it so a killed host\'s messages come back sooner. Azure ignores it.',
@@ -162,6 +167,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   declared(RUNTIME_SETTINGS.detailReserveFactor),
   declared(RUNTIME_SETTINGS.claimTtlSeconds),
   declared(RUNTIME_SETTINGS.outboxStaleSeconds),
+  declared(RUNTIME_SETTINGS.pageBatchMax),
   declared(RUNTIME_SETTINGS.localLockSeconds),
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based `JobsStorage__*` settings instead.' },
   { name: 'JobsStorage__queueServiceUri', requiredInAzure: true, description: 'Queue endpoint of the jobs storage account (identity-based connection).' },

@@ -6,7 +6,8 @@
  */
 import type { SourceConfig } from '../components';
 import { refreshSourceGauges, type GaugeDeps } from '../telemetry';
-import { planSource, type PlannerDeps, type PlanOutcome, type PlanReads } from './planner';
+import { PageJobBatcher } from '../queue/batcher';
+import { forEachSource, planSource, type PlannerDeps, type PlanOutcome, type PlanReads } from './planner';
 
 export interface SourceTickResult {
   outcome?: PlanOutcome;
@@ -29,4 +30,21 @@ export async function planSourceTick(deps: PlannerDeps, gaugeDeps: GaugeDeps, so
     result.gaugeError = err;
   }
   return result;
+}
+
+/**
+ * The planning step of a timer run (functions/plan.ts, the benchmark, the tests' harness): every
+ * source through `planOne` (planSourceTick, in the caller's span), PLAN_CONCURRENCY at a time,
+ * with one batcher for the run when `batchMax` is above 1 (MTC_PAGE_BATCH_MAX): the first page
+ * jobs of small live slices go out in page batches. Returns the messages and jobs it batched.
+ */
+export async function planSources<S extends SourceConfig>(deps: PlannerDeps, sources: readonly S[], batchMax: number, planOne: (deps: PlannerDeps, source: S) => Promise<void>): Promise<{ messages: number; jobs: number }> {
+  if (batchMax <= 1) {
+    await forEachSource(sources, (source) => planOne(deps, source));
+    return { messages: 0, jobs: 0 };
+  }
+  const batcher = new PageJobBatcher(deps.queue, batchMax);
+  const batching: PlannerDeps = { ...deps, batcher };
+  await forEachSource(sources, (source) => batcher.run(() => planOne(batching, source)));
+  return { ...batcher.sent };
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../log';
 import type { CursorRow, HealthRow, Ledger, PendingSlice } from '../state/ledger';
 import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';
 import { pageJob, type JobQueue } from '../queue/jobs';
+import type { PageJobBatcher } from '../queue/batcher';
 import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
 import { clampToHistory, resolveTimeSpec } from '../time/expressions';
@@ -62,6 +63,25 @@ export interface PlannerDeps {
   backlog?: BacklogStore;
   /** The detail records (detail enrichment): the recovery pass sweeps them. */
   details?: DetailStore;
+  /**
+   * The timer run's batcher (shared/queue/batcher.ts): the first page jobs of small live slices go
+   * out in page batches with other sources' (issue 19). Without it every job is its own message.
+   */
+  batcher?: PageJobBatcher;
+}
+
+/**
+ * A live slice is small enough to share a batch when the density its source measured puts fewer
+ * rows in it than a tenth of a page: its entry's page then costs a batch little memory, and ten
+ * times the expected rows (a distribution-list burst) still fit one page. A source with no measured
+ * density (a new one) sends its own jobs.
+ */
+export const BATCHABLE_PAGE_SHARE = 0.1;
+
+export function isBatchable(source: Pick<SourceConfig, 'pageSize'>, slice: Pick<PendingSlice, 'startMs' | 'endMs' | 'kind' | 'skip' | 'gap'>, density: number | undefined): boolean {
+  if ((slice.kind ?? 'live') !== 'live' || slice.skip || slice.gap) return false;
+  if (density === undefined || !(density >= 0)) return false;
+  return density * (slice.endMs - slice.startMs) <= BATCHABLE_PAGE_SHARE * source.pageSize;
 }
 
 export type PlanOutcome =
@@ -216,7 +236,7 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
     return { outcome: 'lost-race', relayed };
   }
   reads.cursor = { startMs: cursor.startMs, scheduledUntil };
-  await materialise(deps, source, pending, now);
+  await materialise(deps, source, pending, now, density);
   await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
   log.log('info', `source ${source.id}: planned ${liveSlices.length} live slice(s) up to ${new Date(scheduledUntil).toISOString()}${rescans.length ? ` and ${rescans.length} re-read(s)` : ''}`, {
     source: source.id, slices: liveSlices.length, rescans: rescans.length,
@@ -245,8 +265,11 @@ async function recordHistoryGap(deps: PlannerDeps, source: SourceConfig, gap: Pe
   await deps.ledger.createSlice(newGapSlice({ sourceId: source.id, id: gap.id, kind: 'live', runId: '', startMs: gap.startMs, endMs: gap.endMs }, JSON.stringify(error.toHealth()), now));
 }
 
-/** Writes the slice rows (idempotent) and enqueues their first page jobs. */
-async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number): Promise<void> {
+/**
+ * Writes the slice rows (idempotent) and enqueues their first page jobs: those of small live
+ * slices through the run's batcher when there is one (`density` known), the others one by one.
+ */
+async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number, density?: number): Promise<void> {
   for (const p of pending) {
     if (p.gap) {
       await recordHistoryGap(deps, source, p, now);
@@ -255,7 +278,12 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
     const fields = { sourceId: source.id, id: p.id, kind: p.kind ?? 'live', runId: '', startMs: p.startMs, endMs: p.endMs } as const;
     await deps.ledger.createSlice(p.skip ? newSkippedSlice(fields, now) : newSlice(fields, now));
   }
-  await Promise.all(pending.filter((p) => !p.skip && !p.gap).map((p) => deps.queue.send(pageJob(source.id, p.id, 0))));
+  const jobs = pending.filter((p) => !p.skip && !p.gap);
+  const batched = deps.batcher ? jobs.filter((p) => isBatchable(source, p, density)) : [];
+  await Promise.all([
+    ...jobs.filter((p) => !batched.includes(p)).map((p) => deps.queue.send(pageJob(source.id, p.id, 0))),
+    deps.batcher?.sendAll(batched.map((p) => pageJob(source.id, p.id, 0))),
+  ]);
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
 

@@ -79,11 +79,35 @@ export const DetailJobSchema = z.object({
 
 export type DetailJob = z.infer<typeof DetailJobSchema>;
 
+/**
+ * Most first-attempt page jobs one batch message carries (the app setting MTC_PAGE_BATCH_MAX is
+ * at most this). Even with ids at their longest (64 + 200 characters) and a traceparent each, such
+ * a message stays under a sixth of the queue's 64 KiB (test/unit/page-batch.test.ts).
+ */
+export const MAX_PAGE_BATCH = 32;
+
+/**
+ * A batch (issue 19): the first page jobs of small live slices of several sources, planned in one
+ * timer run, in one message, so one execution (one receive, one delete, one host request record)
+ * runs them all, each with its own claim and outcome. A quiet tenant's slice holds a few rows a
+ * request, and the host's cost per message was most of its cost.
+ */
+export const PageBatchJobSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('pages'),
+  jobs: z.array(PageJobSchema).min(1).max(MAX_PAGE_BATCH),
+  traceparent: PageJobSchema.shape.traceparent,
+  /** Never set: a batch is sent at once (its entries' retries and delays are single page jobs). */
+  notBefore: z.never().optional(),
+}).strict();
+
+export type PageBatchJob = z.infer<typeof PageBatchJobSchema>;
+
 /** The job kinds besides page jobs, each a strict object with a literal `kind` (one entry per kind). */
-const OTHER_JOB_SCHEMAS = [DeliveryJobSchema, DetailJobSchema] as const;
+const OTHER_JOB_SCHEMAS = [DeliveryJobSchema, DetailJobSchema, PageBatchJobSchema] as const;
 
 /** Any job of the queue. */
-export type QueueJob = PageJob | DeliveryJob | DetailJob;
+export type QueueJob = PageJob | DeliveryJob | DetailJob | PageBatchJob;
 
 /** A page job (the kind without a `kind` field). */
 export function isPageJob(job: QueueJob): job is PageJob {
@@ -104,8 +128,17 @@ export function pageJob(sourceId: string, sliceId: string, page: number): PageJo
   return { v: 1, sourceId, sliceId, page, attempt: 0 };
 }
 
+/** A batch of first page jobs (`jobs` of at most MAX_PAGE_BATCH). */
+export function pageBatchJob(jobs: PageJob[]): PageBatchJob {
+  return { v: 1, kind: 'pages', jobs };
+}
+
+export function isPageBatch(job: QueueJob): job is PageBatchJob {
+  return 'kind' in job && job.kind === 'pages';
+}
+
 /** The same job, tried once more (a retry after a failed attempt). */
-export function nextAttempt<J extends QueueJob>(job: J): J {
+export function nextAttempt<J extends Exclude<QueueJob, PageBatchJob>>(job: J): J {
   return { ...job, attempt: job.attempt + 1 };
 }
 
@@ -139,7 +172,7 @@ export function decodeJob(payload: unknown): QueueJob {
   const parsed = schemaFor(value).safeParse(value);
   if (!parsed.success) {
     const kind = value !== null && typeof value === 'object' && 'kind' in value ? (value as { kind: unknown }).kind : undefined;
-    const what = kind === undefined ? 'page job' : kind === 'detail' ? 'detail job' : 'job';
+    const what = kind === undefined ? 'page job' : kind === 'detail' ? 'detail job' : kind === 'pages' ? 'page batch' : 'job';
     throw new JobSchemaError(
       parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`),
       JSON.stringify(value)?.slice(0, 120) ?? '',
@@ -175,7 +208,8 @@ export class JobQueue {
     const visibilityTimeout = Math.min(7 * 24 * 3600 - 60, Math.ceil(this.clock.toRealMs(delayMs) / 1000));
     const traceparent = currentTraceparent() ?? job.traceparent;
     const traced: QueueJob = traceparent ? { ...job, traceparent } : job;
-    await this.client.sendMessage(encodeJob(delayMs > 0 ? { ...traced, notBefore: this.clock.now() + delayMs } : traced), {
+    if (delayMs > 0 && isPageBatch(traced)) throw new Error('a page batch is never delayed: its entries retry and wait as single page jobs');
+    await this.client.sendMessage(encodeJob(delayMs > 0 ? { ...(traced as Exclude<QueueJob, PageBatchJob>), notBefore: this.clock.now() + delayMs } : traced), {
       ...(visibilityTimeout > 0 ? { visibilityTimeout } : {}),
     });
   }

@@ -65,13 +65,17 @@ export type PageOutcome =
   | 'forwarded' | 'slice-done' | 'duplicate' | 'claimed-elsewhere' | 'deferred' | 'retry-scheduled'
   | 'parked' | 'unknown-source' | 'unknown-slice'
   // Detail jobs: the row's detail events delivered, or the row skipped (cap, retention).
-  | 'detail-done' | 'skipped';
+  | 'detail-done' | 'skipped'
+  // A batch of page jobs: each entry's outcome is in `entries`.
+  | 'batch';
 
 export interface PageResultSummary {
   outcome: PageOutcome;
   rowsFetched?: number;
   rowsForwarded?: number;
   error?: CollectorError;
+  /** A batch's entries, in its order (outcome 'batch'). */
+  entries?: PageResultSummary[];
 }
 
 /** The page's content once fetched, or read back from its persisted copy. */

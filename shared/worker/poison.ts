@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { CollectorError } from '../errors';
 import type { Ledger } from '../state/ledger';
-import { decodeJob, isPageJob, JobSchemaError, type PageJob, type QueueJob } from '../queue/jobs';
+import { decodeJob, isPageBatch, isPageJob, JobSchemaError, type PageJob, type QueueJob } from '../queue/jobs';
 import { parkPoisonedDetail } from '../details/poison';
 import { park } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
@@ -135,6 +135,13 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     await recordUnattributedPoison(deps, messageId, reason, text, opts);
     return 'recorded as unattributed poison';
   }
+  if (isPageBatch(decoded)) {
+    // Each entry as the single page job it stands for: a slice still at that page parks, the rest
+    // moved on. The entries' ids are checked like a single job's.
+    const results: string[] = [];
+    for (const [i, entry] of decoded.jobs.entries()) results.push(await handlePoisonedPageJob(deps, entry, `${messageId}~${i}`, opts));
+    return `batch of ${decoded.jobs.length}: ${results.join('; ')}`;
+  }
   if (!isPageJob(decoded)) {
     if (decoded.kind === 'detail') {
       const outcome = await parkPoisonedDetail(deps, decoded);
@@ -148,7 +155,11 @@ export async function handlePoisonMessage(deps: PoisonDeps, message: unknown, me
     await recordUnattributedPoison(deps, messageId, `the drain job of destination ${decoded.destination} for source ${decoded.sourceId} failed on every attempt the host allows; its backlog is kept and the planner starts a new drain (see the logs for the error)`, JSON.stringify(decoded), opts);
     return `recorded a failing drain of ${decoded.destination}`;
   }
-  const job: PageJob = decoded;
+  return handlePoisonedPageJob(deps, decoded, messageId, opts);
+}
+
+/** A page job the host gave up on: parks its slice if the slice is still at that page and unclaimed. */
+async function handlePoisonedPageJob(deps: PoisonDeps, job: PageJob, messageId: string, opts: { queue?: string }): Promise<string> {
   const slice = isStorableKey(job.sourceId) && isStorableKey(job.sliceId) ? await deps.ledger.getSlice(job.sourceId, job.sliceId) : undefined;
   if (!slice) {
     await recordUnattributedPoison(deps, messageId, `page job for unknown slice ${job.sourceId}/${job.sliceId}`, JSON.stringify(job), opts);

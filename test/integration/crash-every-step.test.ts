@@ -291,7 +291,7 @@ describe('crash at every step', () => {
     // Both destinations are sent the page at once, so each may hold a batch it acknowledged that the
     // dead process never recorded: only those rows may repeat, for each destination.
     for (const [name, r] of [['siem', siem], ['archive', archive]] as const) {
-      const acked = new Set(sw.unrecorded.get(name) ?? []);
+      const acked = new Set(sw.unrecordedFor(name));
       const seen = new Map<string, number>();
       for (const e of r.events) seen.set(e.eventId, (seen.get(e.eventId) ?? 0) + 1);
       for (const e of r.events) {

@@ -55,8 +55,16 @@ export class CrashSwitch {
   readonly sites = new Map<string, number>();
   dead = false;
   killedAt: string | undefined;
-  /** Rows acknowledged by a destination and not yet recorded in the ledger, per destination. */
+  /**
+   * Rows acknowledged by a destination and not yet recorded in the ledger, per send in flight
+   * (keyed `<destination>~<n>`: a page batch's entries send to the same destination at once).
+   */
   readonly unrecorded = new Map<string, string[]>();
+  private sends = 0;
+  /** The acknowledged, unrecorded rows of one destination's sends. */
+  unrecordedFor(destination: string): string[] {
+    return [...this.unrecorded].filter(([k]) => k.startsWith(`${destination}~`)).flatMap(([, v]) => v);
+  }
   /**
    * `opts.adapters`: more modules whose callers name the site (the detail crash test names queue
    * sends and budget calls by the detail code that makes them).
@@ -138,17 +146,19 @@ export class CrashSwitch {
             const send = value as Destination['send'];
             return (events: Parameters<Destination['send']>[0], ctx: Parameters<Destination['send']>[1]) => {
               let recorded = 0;
+              const key = `${id}~${++sw.sends}`;
               // Detail events (detail enrichment) are their own sites: a run can die in their delivery alone.
               const kind = events.some(isDetailEvent) ? ' detail' : '';
               return sw.call(`destination.send(${id})${kind}`, () => send.call(t, events, {
                 ...ctx,
                 onProgress: async (deliveredSoFar: number, bytes?: number) => {
                   // The batch is acknowledged: until the ledger records it, its rows may come again.
-                  const acked = events.slice(recorded, deliveredSoFar).map((e) => rowKey(tenantId, e.row));
-                  sw.unrecorded.set(id, acked);
+                  // Each event's own tenant (a page batch sends several sources' pages through one process).
+                  const acked = events.slice(recorded, deliveredSoFar).map((e) => rowKey(e.tenantId || tenantId, e.row));
+                  sw.unrecorded.set(key, acked);
                   await sw.call(`destination.ack(${id})${kind}`, async () => undefined);
                   await ctx.onProgress?.(deliveredSoFar, bytes);
-                  sw.unrecorded.delete(id);
+                  sw.unrecorded.delete(key);
                   recorded = deliveredSoFar;
                 },
               }));

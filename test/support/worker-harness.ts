@@ -17,7 +17,8 @@ import { planSource } from '../../shared/planning/planner';
 import { runDuePreflights } from '../../shared/planning/preflight-step';
 import { canPreflight } from '../../shared/diagnostics/preflight';
 import { type PageOutcome, type PageResultSummary, type SourceClients, type WorkerDeps } from '../../shared/worker/page-worker';
-import { processJob } from '../../shared/worker/jobs';
+import { outcomesOf, processJob } from '../../shared/worker/jobs';
+import { planSources, planSourceTick } from '../../shared/planning/plan-tick';
 import type { Destination } from '../../shared/destinations/destination';
 import { handlePoisonMessage } from '../../shared/worker/poison';
 import type { TenantBudget } from '../../shared/budget';
@@ -40,6 +41,12 @@ export interface Harness {
   deps: WorkerDeps & { outboxStaleMs: number };
   outcomes: Record<string, number>;
   plan(sourceId?: string): Promise<string>;
+  /**
+   * A timer run as functions/plan.ts makes it: every source at once (planSources, with page
+   * batches of at most `batchMax`, default the MTC_PAGE_BATCH_MAX setting), then the preflight
+   * step. Returns each source's outcome and the batches sent.
+   */
+  tick(opts?: { batchMax?: number }): Promise<{ outcomes: Record<string, string>; batches: { messages: number; jobs: number } }>;
   /**
    * Runs jobs until the queue is empty. With `untilMs`, it stops instead of moving the clock past
    * that instant (the clock is then at `untilMs`): a test can run the planner every minute, as the timer does.
@@ -119,6 +126,16 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
       if (canPreflight(deps)) await runDuePreflights(deps, [source]);
       return outcome;
     },
+    async tick(o = {}) {
+      const out: Record<string, string> = {};
+      const gaugeDeps = { ledger, clock, telemetry, budget };
+      const batches = await planSources(deps, rt.config.sources, o.batchMax ?? rt.settings.pageBatchMax, async (d, source) => {
+        const r = await planSourceTick(d, gaugeDeps, source);
+        out[source.id] = r.planError !== undefined ? `error: ${(r.planError as Error).message}` : r.outcome!.outcome;
+      });
+      if (canPreflight(deps)) await runDuePreflights(deps, rt.config.sources);
+      return { outcomes: out, batches };
+    },
     async drain(o = {}) {
       let jobs = 0;
       for (let round = 0; round < 100_000; round++) {
@@ -166,7 +183,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
             continue;
           }
           const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
-          outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
+          for (const r of outcomesOf(res)) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
           await q.deleteMessage(m.messageId, m.popReceipt);
           inFlight.delete(m.messageId);
           if (res.outcome === 'deferred' || res.outcome === 'retry-scheduled') {
@@ -226,7 +243,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
               continue;
             }
             const res = await processJob(deps, job, { messageId: m.messageId, dequeueCount: m.dequeueCount });
-            outcomes[res.outcome] = (outcomes[res.outcome] ?? 0) + 1;
+            for (const r of outcomesOf(res)) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
             await q.deleteMessage(m.messageId, m.popReceipt);
             ran++;
             await ro.afterJob?.(job, res);
