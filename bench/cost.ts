@@ -127,10 +127,11 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   const host = hostEnvelopeBytes();
   // Telemetry by design (shared/telemetry-setup.ts TELEMETRY_DESIGN): the host's request record
   // and traces per execution (a page batch is one), the collector's spans (one `mtc.page` per page
-  // job, a batch's entries each, one `mtc.plan` per source per planner run) and dependencies for
+  // job, a batch's entries each, one `mtc.plan` per source and planner run with something due) and dependencies for
   // the API and destination calls; storage calls record none (Azure SDK instrumentation off,
   // storage hosts ignored by the HTTP instrumentation).
-  const planSpans = perDay(usage.plannerExecutions) * tenants;
+  // One mtc.plan span per source and run with something due (older results: every run).
+  const planSpans = usage.planSpans !== undefined ? perTenantDay(usage.planSpans) : perDay(usage.plannerExecutions) * tenants;
   const telemetryBytes = perTenantDay(usage.telemetry.metricBytes + usage.telemetry.eventBytes)
     + executions * (host.request + HOST_ASSUMPTIONS.tracesPerExecution * HOST_ASSUMPTIONS.traceBytes)
     + (pages + planSpans) * host.request

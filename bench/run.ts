@@ -299,7 +299,8 @@ export async function runBench(args: BenchArgs): Promise<void> {
         if (u.storageByResource && u.pageJobExecutions) {
           // Where the operations go (the scheduler's own receives, peeks and lag samples left out, as in the totals).
           const top = Object.entries(u.storageByResource).sort((a, b) => b[1] - a[1]).slice(0, 24);
-          console.log(`           storage operations per page job by operation and resource: ${top.map(([k, n]) => `${k} ${r1(n / u.pageJobExecutions, 2)}`).join('; ')}`);
+          const jobs = u.pageJobs ?? u.pageJobExecutions;
+          console.log(`           storage operations per page job by operation and resource: ${top.map(([k, n]) => `${k} ${r1(n / jobs, 2)}`).join('; ')}`);
         }
         (ours as VirtualRun & { perTenant?: typeof pt }).perTenant = pt;
       }

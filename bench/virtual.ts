@@ -214,6 +214,8 @@ export interface RunUsage {
   pageJobs?: number;
   batchMessages?: number;
   batchedJobs?: number;
+  /** `mtc.plan` spans: one per source and planner run that had something due (functions/plan.ts). */
+  planSpans?: number;
   /** Clock time some planner run was executing (the timer has its own Flex scale group). */
   plannerActiveMs: number;
   /** Instance-time of the queue trigger's scale group: at each moment ceil(busy slots / perInstanceConcurrency) instances execute. */
@@ -353,7 +355,10 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     // As functions/plan.ts: PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
     // The same per-source step as the timer: plan, then the gauges from what the planning read.
     const sent = await planSources(plannerDeps, config.sources, rt.settings.pageBatchMax, async (d, source) => {
-      const r = await planSourceTick(d, gaugeDeps, source);
+      // As functions/plan.ts: an mtc.plan span only for a source with something due (counted).
+      let spanned = false;
+      const r = await planSourceTick({ ...d, inSpan: (run) => { spanned = true; return run(); } }, gaugeDeps, source);
+      if (spanned || r.planError !== undefined) planSpans++;
       for (const err of [r.planError, r.gaugeError]) {
         if (err === undefined) continue;
         errors++;
@@ -437,6 +442,8 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   let pageJobs = 0;
   let batchMessages = 0;
   let batchedJobs = 0;
+  /** mtc.plan spans the timer would record (one per source and run with something due). */
+  let planSpans = 0;
   let plannerActiveMs = 0;
   let pageJobInstanceMs = 0;
   let pageJobExecutionMs = 0;
@@ -604,7 +611,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,
     })),
     usage: {
-      plannerExecutions, pageJobExecutions, pageJobs, batchMessages, batchedJobs, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
+      plannerExecutions, pageJobExecutions, pageJobs, batchMessages, batchedJobs, planSpans, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
       ...(storageCounts ? { storage: storageCounts } : {}),
       ...(meter ? { storageByResource: withoutObserver(meter.byResource(), prefix, { 'queue peek -jobs': peeks, 'queue get-messages -jobs': receives, 'table read-entity health': observerReads }) } : {}),
       telemetry: telemetry.flush(),

@@ -5,7 +5,7 @@ import { Ledger, liveSliceId, newSlice } from '../../shared/state/ledger';
 import { storageFromEnvironment } from '../../shared/state/storage';
 import { JobQueue, decodePageJob } from '../../shared/queue/jobs';
 import { ManualClock } from '../../shared/time/clock';
-import { planSource, OUTBOX_STALE_MS } from '../../shared/planning/planner';
+import { planSource, OUTBOX_STALE_MS, type PlanOutcome } from '../../shared/planning/planner';
 import { planSourceTick } from '../../shared/planning/plan-tick';
 import { TenantBudget } from '../../shared/budget/tenant-budget';
 import { silentLogger } from '../../shared/log';
@@ -300,8 +300,12 @@ test('the timer step sets the gauges from what the planning read: a run that pla
   const gaugeDeps = { ledger: gaugeLedger, clock, telemetry, budget: countedBudget };
   const gauge = (name: string) => telemetry.gauges.get(`${name} ${JSON.stringify({ source: source.id })}`)?.value;
 
-  const first = await planSourceTick(deps(ledger, queue, clock), gaugeDeps, source);
+  // The timer's span (functions/plan.ts) covers the planning only once something is due.
+  const spans: string[] = [];
+  const inSpan = async (run: () => Promise<PlanOutcome>) => { const o = await run(); spans.push(o.outcome); return o; };
+  const first = await planSourceTick({ ...deps(ledger, queue, clock), inSpan }, gaugeDeps, source);
   assert.equal(first.outcome?.outcome, 'planned');
+  assert.deepEqual(spans, ['planned'], 'the run that planned ran in the span');
   assert.deepEqual(calls, { getHealth: 0, getCursor: 0, usage: 1 }, 'a run that planned read the cursor and the health row already');
   const cursor = (await ledger.getCursor(source.id))!;
   assert.equal(gauge('mtc.source.planning_lag_seconds'), (T0 - cursor.scheduledUntil) / 1000, 'planning lag from the cursor as the run left it, not as it found it');
@@ -313,8 +317,9 @@ test('the timer step sets the gauges from what the planning read: a run that pla
   await ledger.advanceWatermark(source.id, cursor.startMs + 5 * 60_000);
   await budget.acquire(source.tenantId, 'live');
   clock.advance(10_000);
-  const second = await planSourceTick(deps(ledger, queue, clock), gaugeDeps, source);
+  const second = await planSourceTick({ ...deps(ledger, queue, clock), inSpan }, gaugeDeps, source);
   assert.equal(second.outcome?.outcome, 'not-due');
+  assert.deepEqual(spans, ['planned'], 'a run with nothing due records no span');
   assert.deepEqual(calls, { getHealth: 1, getCursor: 0, usage: 2 }, 'a run with nothing due read only the cursor: the gauges read the health row and the budget');
   assert.equal(gauge('mtc.source.lag_seconds'), (clock.now() - (cursor.startMs + 5 * 60_000)) / 1000, 'the lag is read fresh, after the page job that finished');
   assert.equal(gauge('mtc.budget.utilisation'), Math.round((2 / budget.options.allowed) * 1000) / 1000, 'the budget a page job used since the last run that planned');
