@@ -35,14 +35,14 @@ import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type Baseli
 const ALLOWED = 90;
 
 /** The benchmark's options, as `mtc bench` parsed and checked them (cli/mtc.ts declares them once). */
-export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; gzip?: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
 type Args = BenchArgs;
 
 /** Where results go unless --out says otherwise. */
 export const DEFAULT_RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
 
 function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
-  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}) };
+  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}), ...(a.gzip ? { gzip: true } : {}) };
   if (id === 'a') {
     const hours = a.hours ?? (a.quick ? 8 : 26);
     const tenants = a.tenants ?? 1;

@@ -15,6 +15,7 @@
  */
 import { createRuntime } from '../shared/runtime';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startSimulator, type Simulator } from '../simulator';
@@ -90,12 +91,15 @@ export async function startCountingReceiver(): Promise<CountingReceiver> {
   const server = http.createServer((req, res) => {
     let lines = 0;
     let last = 10;
-    req.on('data', (chunk: Buffer) => {
-      state.bytes += chunk.length;
+    // Bytes as they travel (gzipped when the destination compresses: the egress); rows from the text.
+    const body = req.headers['content-encoding'] === 'gzip' ? req.pipe(zlib.createGunzip()) : req;
+    if (body !== req) req.on('data', (chunk: Buffer) => { state.bytes += chunk.length; });
+    body.on('data', (chunk: Buffer) => {
+      if (body === req) state.bytes += chunk.length;
       for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
       last = chunk[chunk.length - 1] ?? last;
     });
-    req.on('end', () => {
+    body.on('end', () => {
       state.rows += lines + (last === 10 ? 0 : 1);
       state.requests++;
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -125,6 +129,8 @@ export interface VirtualScenario {
   latencyMs: number;
   /** MTC_PAGE_BATCH_MAX of the collector under test (default the setting's, 8). */
   pageBatchMax?: number;
+  /** The destination compresses its requests (http `gzip: true`): the egress is the compressed bytes. */
+  gzip?: boolean;
   collectionDelayMs: number;
   pollIntervalMs: number;
   settle: boolean;
@@ -300,7 +306,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       ...(sc.details?.tenants.includes(i) ? { details: { enabled: true, dailyRequestCap: sc.details.dailyRequestCap } } : {}),
       destinations: ['count'],
     })),
-    destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true }],
+    destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true, ...(sc.gzip ? { gzip: true } : {}) }],
   };
   const config: CollectorConfig = parseConfig(doc, { env }).config;
   const telemetry = new MeteredTelemetry(clock, METRIC_EXPORT_INTERVAL_MS);
