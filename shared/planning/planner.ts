@@ -145,116 +145,119 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
 
   // Everything past here runs in the caller's span when it gives one (functions/plan.ts): a run
   // that decided "not due" on the cursor alone records no span (issue 19, telemetry by design).
-  const due = async (): Promise<PlanOutcome> => {
-    let cursor = first;
+  return deps.inSpan ? deps.inSpan(() => planDue(deps, source, first, now, reads)) : planDue(deps, source, first, now, reads);
+}
 
-    // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
-    // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
-    // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
-    // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
-    const health = await ledger.getHealth(source.id);
-    reads.health = health;
-    reads.healthRead = true;
-    const recovery = await recoverSource(deps, source, { health, cursor });
-    if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
-    if (cursor.runsHint && recovery.runsActive === 0) {
-      // No backfill run left: later runs skip the run index until one is admitted (a run admitted
-      // since this cursor was read changed its ETag, so this swap fails and the hint stays).
-      const etag = await ledger.swapCursor(cursor, { runsHint: 0 });
-      if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
-      cursor = { ...cursor, runsHint: 0, etag };
-    }
+/** A source's planning once the cursor did not rule it out (planSource): recovery, outbox relay, live slices, re-reads. */
+async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow, now: number, reads: PlanReads): Promise<PlanOutcome> {
+  const { ledger, log } = deps;
+  let cursor = first;
 
-    let relayed = 0;
-    if (cursor.pending.length) {
-      if (now - cursor.lastPlannedAt < (deps.outboxStaleMs ?? OUTBOX_STALE_MS)) {
-        // Another planner is mid-flight with this outbox; leave it alone.
-        return { outcome: 'lost-race', relayed: 0 };
-      }
-      await materialise(deps, source, cursor.pending, now);
-      const etag = await ledger.swapCursor(cursor, { pending: [] });
-      if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
-      relayed = cursor.pending.length;
-      log.log('warn', `source ${source.id}: relayed ${relayed} slice(s) left in the outbox by an interrupted planner`, { source: source.id });
-      cursor = { ...cursor, pending: [], etag };
-    }
+  // Resume after a configuration change, replay parked slices after recovery, find lost jobs.
+  // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
+  // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
+  // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
+  const health = await ledger.getHealth(source.id);
+  reads.health = health;
+  reads.healthRead = true;
+  const recovery = await recoverSource(deps, source, { health, cursor });
+  if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
+  if (cursor.runsHint && recovery.runsActive === 0) {
+    // No backfill run left: later runs skip the run index until one is admitted (a run admitted
+    // since this cursor was read changed its ETag, so this swap fails and the hint stays).
+    const etag = await ledger.swapCursor(cursor, { runsHint: 0 });
+    if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
+    cursor = { ...cursor, runsHint: 0, etag };
+  }
 
-    // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
-    // more (catching up, or after an outage) plans at once. A quiet tenant's live slice spans two
-    // intervals (LIVE_SLICE_TARGET). Timer runs are not exactly an interval apart (a run starts
-    // late or early, planning many sources takes seconds), so a run plans when the live window is
-    // nearer its length than the next run would be (at least its length minus half an interval),
-    // and a run less than three quarters of an interval after the last planning one (a second run
-    // in the same interval) waits.
-    // Density and hole filling read only what changed since the last run (checkpoint.ts).
-    const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
-    const density = seen.density;
-    const liveDue = liveDueAt(source, cursor, now, density);
+  let relayed = 0;
+  if (cursor.pending.length) {
+    if (now - cursor.lastPlannedAt < (deps.outboxStaleMs ?? OUTBOX_STALE_MS)) {
+      // Another planner is mid-flight with this outbox; leave it alone.
+      return { outcome: 'lost-race', relayed: 0 };
+    }
+    await materialise(deps, source, cursor.pending, now);
+    const etag = await ledger.swapCursor(cursor, { pending: [] });
+    if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
+    relayed = cursor.pending.length;
+    log.log('warn', `source ${source.id}: relayed ${relayed} slice(s) left in the outbox by an interrupted planner`, { source: source.id });
+    cursor = { ...cursor, pending: [], etag };
+  }
 
-    // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
-    // skipped range is recorded as a slice that is done with reason expired-history, so status lists
-    // it as a gap instead of hiding it, and the watermark can move on.
-    // The gap goes through the outbox like any slice: only the planner whose cursor swap wins
-    // records it (invariant 10), and its id comes from the cursor it replaces, so a relay writes the
-    // same row again.
-    let liveSlices: { startMs: number; endMs: number }[] = [];
-    let gap: PendingSlice | undefined;
-    if (liveDue) {
-      const history = clampToHistory(cursor.scheduledUntil, now);
-      let from = cursor.scheduledUntil;
-      if (history.warning) {
-        from = floorTo(history.ms + SECOND - 1, SECOND);
-        gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from, gap: true };
-        log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
-      }
-      const target = floorTo(now - source.collectionDelayMs, SECOND);
-      const end = Math.min(target, from + MAX_WINDOW_MS);
-      // A cold start or catch-up is cut so it costs at most ceil(rows / page) / 0.9 requests whatever
-      // its density (cutLiveRange: one slice per window unless the density proves the pages full).
-      // At most MAX_LIVE_SLICES_PER_RUN per run keeps the outbox bounded (invariant 9); a catch-up
-      // of more plans the rest on the next run (a minute later: far sooner than the budget fetches them).
-      if (end > from) liveSlices = cutLiveRange({ startMs: from, endMs: end }, { density, pageSize: source.pageSize, maxSliceMs: source.sliceMs }).slice(0, MAX_LIVE_SLICES_PER_RUN);
-    }
+  // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
+  // more (catching up, or after an outage) plans at once. A quiet tenant's live slice spans two
+  // intervals (LIVE_SLICE_TARGET). Timer runs are not exactly an interval apart (a run starts
+  // late or early, planning many sources takes seconds), so a run plans when the live window is
+  // nearer its length than the next run would be (at least its length minus half an interval),
+  // and a run less than three quarters of an interval after the last planning one (a second run
+  // in the same interval) waits.
+  // Density and hole filling read only what changed since the last run (checkpoint.ts).
+  const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
+  const density = seen.density;
+  const liveDue = liveDueAt(source, cursor, now, density);
 
-    // Settle re-reads of buckets whose live collection is done and whose age has come.
-    let rescans: PendingSlice[] = [];
-    let rescanUntil = cursor.rescanUntil;
-    if (source.settleRereadsMs.length) {
-      const completedUntil = health?.completedUntil || cursor.startMs;
-      // Each bucket's live read is known from the checkpoint's fold (no second read of its slices).
-      const known = (bucket: number) => liveReadDoneAt(seen.checkpoint, bucket, source.settleBucketMs);
-      const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0), known);
-      rescans = plan.pending;
-      rescanUntil = plan.rescanUntil;
-      seen.checkpoint = pruneLiveReads(seen.checkpoint, Math.min(...rescanUntil));
+  // A cursor that fell out of the API's history (a source disabled for months) jumps forward; the
+  // skipped range is recorded as a slice that is done with reason expired-history, so status lists
+  // it as a gap instead of hiding it, and the watermark can move on.
+  // The gap goes through the outbox like any slice: only the planner whose cursor swap wins
+  // records it (invariant 10), and its id comes from the cursor it replaces, so a relay writes the
+  // same row again.
+  let liveSlices: { startMs: number; endMs: number }[] = [];
+  let gap: PendingSlice | undefined;
+  if (liveDue) {
+    const history = clampToHistory(cursor.scheduledUntil, now);
+    let from = cursor.scheduledUntil;
+    if (history.warning) {
+      from = floorTo(history.ms + SECOND - 1, SECOND);
+      gap = { id: liveSliceId(cursor.scheduledUntil, from), startMs: cursor.scheduledUntil, endMs: from, gap: true };
+      log.log('warn', `source ${source.id}: the cursor ${history.warning}`, { source: source.id });
     }
+    const target = floorTo(now - source.collectionDelayMs, SECOND);
+    const end = Math.min(target, from + MAX_WINDOW_MS);
+    // A cold start or catch-up is cut so it costs at most ceil(rows / page) / 0.9 requests whatever
+    // its density (cutLiveRange: one slice per window unless the density proves the pages full).
+    // At most MAX_LIVE_SLICES_PER_RUN per run keeps the outbox bounded (invariant 9); a catch-up
+    // of more plans the rest on the next run (a minute later: far sooner than the budget fetches them).
+    if (end > from) liveSlices = cutLiveRange({ startMs: from, endMs: end }, { density, pageSize: source.pageSize, maxSliceMs: source.sliceMs }).slice(0, MAX_LIVE_SLICES_PER_RUN);
+  }
 
-    if (!liveSlices.length && !rescans.length && !gap) {
-      return { outcome: liveDue ? 'nothing-to-plan' : 'not-due', relayed };
-    }
-    const scheduledUntil = liveSlices.length ? liveSlices[liveSlices.length - 1]!.endMs : gap ? gap.endMs : cursor.scheduledUntil;
-    const pending: PendingSlice[] = [
-      ...(gap ? [gap] : []),
-      ...liveSlices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs })),
-      ...rescans,
-    ];
-    const etag = await ledger.swapCursor(cursor, {
-      scheduledUntil, pending, rescanUntil, checkpoint: encodeCheckpoint(seen.checkpoint),
-      ...(liveSlices.length ? { lastPlannedAt: now } : {}),
-    });
-    if (etag === undefined) {
-      log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });
-      return { outcome: 'lost-race', relayed };
-    }
-    reads.cursor = { startMs: cursor.startMs, scheduledUntil };
-    await materialise(deps, source, pending, now, density);
-    await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
-    log.log('info', `source ${source.id}: planned ${liveSlices.length} live slice(s) up to ${new Date(scheduledUntil).toISOString()}${rescans.length ? ` and ${rescans.length} re-read(s)` : ''}`, {
-      source: source.id, slices: liveSlices.length, rescans: rescans.length,
-    });
-    return { outcome: 'planned', slices: pending.length, scheduledUntil, relayed };
-  };
-  return deps.inSpan ? deps.inSpan(due) : due();
+  // Settle re-reads of buckets whose live collection is done and whose age has come.
+  let rescans: PendingSlice[] = [];
+  let rescanUntil = cursor.rescanUntil;
+  if (source.settleRereadsMs.length) {
+    const completedUntil = health?.completedUntil || cursor.startMs;
+    // Each bucket's live read is known from the checkpoint's fold (no second read of its slices).
+    const known = (bucket: number) => liveReadDoneAt(seen.checkpoint, bucket, source.settleBucketMs);
+    const plan = await planRescans(ledger, source, cursor, completedUntil, now, MAX_OUTBOX_SLICES - liveSlices.length - (gap ? 1 : 0), known);
+    rescans = plan.pending;
+    rescanUntil = plan.rescanUntil;
+    seen.checkpoint = pruneLiveReads(seen.checkpoint, Math.min(...rescanUntil));
+  }
+
+  if (!liveSlices.length && !rescans.length && !gap) {
+    return { outcome: liveDue ? 'nothing-to-plan' : 'not-due', relayed };
+  }
+  const scheduledUntil = liveSlices.length ? liveSlices[liveSlices.length - 1]!.endMs : gap ? gap.endMs : cursor.scheduledUntil;
+  const pending: PendingSlice[] = [
+    ...(gap ? [gap] : []),
+    ...liveSlices.map((s) => ({ id: liveSliceId(s.startMs, s.endMs), startMs: s.startMs, endMs: s.endMs })),
+    ...rescans,
+  ];
+  const etag = await ledger.swapCursor(cursor, {
+    scheduledUntil, pending, rescanUntil, checkpoint: encodeCheckpoint(seen.checkpoint),
+    ...(liveSlices.length ? { lastPlannedAt: now } : {}),
+  });
+  if (etag === undefined) {
+    log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });
+    return { outcome: 'lost-race', relayed };
+  }
+  reads.cursor = { startMs: cursor.startMs, scheduledUntil };
+  await materialise(deps, source, pending, now, density);
+  await ledger.swapCursor({ ...cursor, etag }, { pending: [] });
+  log.log('info', `source ${source.id}: planned ${liveSlices.length} live slice(s) up to ${new Date(scheduledUntil).toISOString()}${rescans.length ? ` and ${rescans.length} re-read(s)` : ''}`, {
+    source: source.id, slices: liveSlices.length, rescans: rescans.length,
+  });
+  return { outcome: 'planned', slices: pending.length, scheduledUntil, relayed };
 }
 
 /**
