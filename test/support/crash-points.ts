@@ -69,14 +69,14 @@ export class CrashSwitch {
    * `opts.adapters`: more modules whose callers name the site (the detail crash test names queue
    * sends and budget calls by the detail code that makes them).
    */
-  constructor(readonly armed?: { site: string; mode: CrashMode }, private readonly opts: { adapters?: RegExp } = {}) {}
+  constructor(readonly armed?: { site: string; mode: CrashMode; /** Which call at the site dies (default the first). */ hit?: number }, private readonly opts: { adapters?: RegExp } = {}) {}
 
   async call<T>(op: string, run: () => Promise<T>): Promise<T> {
     if (this.dead) throw new CrashError(this.killedAt ?? op);
     const site = callSite(op, this.opts.adapters);
     if (site === undefined) return run(); // the test's own reads, not the collector's
     this.sites.set(site, (this.sites.get(site) ?? 0) + 1);
-    const hit = this.armed && this.armed.site === site && this.sites.get(site) === 1;
+    const hit = this.armed && this.armed.site === site && this.sites.get(site) === (this.armed.hit ?? 1);
     if (hit && this.armed!.mode === 'before') this.kill(site);
     let result: T;
     try {
