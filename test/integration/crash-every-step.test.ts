@@ -14,9 +14,9 @@ import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
-import { createHarness, type Harness } from '../support/worker-harness';
+import type { Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { CrashError, CrashSwitch, type CrashMode } from '../support/crash-points';
+import { CrashError, crashPoints, crashProcess, crashReport, CrashSwitch, restartAfterKill, runCrashMatrix } from '../support/crash-points';
 import { startBackfill } from '../../shared/backfill';
 import { runProgress } from '../../shared/backfill-runs';
 import { runStore } from '../../shared/state/runs';
@@ -86,11 +86,7 @@ function doc(tenant = 0) {
 }
 
 async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, startAt = T0, tenant = 0): Promise<Harness> {
-  const h = await createHarness({
-    doc: doc(tenant), env: { SIM_SECRET: sim.tenants[tenant]!.clientSecret }, startAt, visibilitySec: 1,
-    ...(sw ? { instrument: sw.instrument(sim.tenants[tenant]!.tenantId) } : {}),
-    ...(attach ? { attach: { prefix: attach.prefix, queueName: attach.queueName } } : {}),
-  });
+  const h = await crashProcess({ doc: doc(tenant), env: { SIM_SECRET: sim.tenants[tenant]!.clientSecret }, tenantId: sim.tenants[tenant]!.tenantId, sw, attach, startAt });
   current = h;
   return h;
 }
@@ -125,25 +121,29 @@ async function work(h: Harness): Promise<void> {
 }
 
 /** After a crash: a new process on the same state, with time for claims, outboxes and lost jobs to come due. */
-async function recover(dead: Harness): Promise<Harness> {
-  await dead.releaseInFlight(); // the dead process's message locks expire
-  const h = await startProcess(undefined, dead, dead.clock.now() + 3 * MINUTE);
-  // A client whose backfill request died with the process (no answer) asks again: admitted now
-  // (202) or already admitted before the kill (409: recovery finishes that run).
-  if (!answered.has(dead)) {
-    const again = await askBackfill(h);
-    if (again !== 202 && again !== 409) throw new Error(`the repeated backfill request answered ${again}`);
-  }
-  await h.plan();
-  await h.drain();
-  if (!(await finished(h))) {
-    if (process.env.MTC_CRASH_VERBOSE) console.log(`not finished at once: ${await unfinished(h)}\noutcomes ${JSON.stringify(h.outcomes)}\nlog ${JSON.stringify(h.log.lines.filter((l) => /drain|behind|lag/.test(l.message)).slice(0, 20))}`);
-    slowRecoveries.add(h);
-    h.clock.advance(31 * MINUTE); // a job lost with the process is re-enqueued after STALE_SLICE_MS
-    await h.plan();
-    await h.drain();
-  }
-  return h;
+function recover(dead: Harness): Promise<Harness> {
+  return restartAfterKill(dead, {
+    start: async (at) => {
+      const h = await startProcess(undefined, dead, at);
+      // A client whose backfill request died with the process (no answer) asks again: admitted now
+      // (202) or already admitted before the kill (409: recovery finishes that run).
+      if (!answered.has(dead)) {
+        const again = await askBackfill(h);
+        if (again !== 202 && again !== 409) throw new Error(`the repeated backfill request answered ${again}`);
+      }
+      return h;
+    },
+    step: async (h) => {
+      await h.plan();
+      await h.drain();
+    },
+    done: finished,
+    // A job lost with the process is re-enqueued after STALE_SLICE_MS.
+    slow: async (h) => {
+      if (process.env.MTC_CRASH_VERBOSE) console.log(`not finished at once: ${await unfinished(h)}\noutcomes ${JSON.stringify(h.outcomes)}\nlog ${JSON.stringify(h.log.lines.filter((l) => /drain|behind|lag/.test(l.message)).slice(0, 20))}`);
+      slowRecoveries.add(h);
+    },
+  });
 }
 
 /** Processes that finished only after the 31-minute advance (a lost job re-enqueued by the sweep). */
@@ -220,46 +220,28 @@ describe('crash at every step', () => {
     const sites = [...reference.sites.keys()].sort();
     assert.ok(sites.length >= 20, `call sites found: ${sites.join('\n')}`);
 
-    const rows: { site: string; mode: CrashMode; killed: boolean; slow: boolean; v: Verdict }[] = [];
     // MTC_CRASH_ONLY=<text>: only the sites whose name contains it (debugging one site).
-    for (const site of sites.filter((x) => !process.env.MTC_CRASH_ONLY || x.includes(process.env.MTC_CRASH_ONLY))) {
-      for (const mode of ['before', 'after'] as const) {
+    const rows = await runCrashMatrix({
+      points: crashPoints(reference, sites),
+      reset: () => {
         siem.events.length = 0;
         archive.events.length = 0;
         archive.failWith(503, ARCHIVE_FAILURES);
-        const sw = new CrashSwitch({ site, mode });
-        const t0 = Date.now();
-        const h = await startProcess(sw);
-        try {
-          await work(h);
-        } catch (err) {
-          if (!(err instanceof CrashError)) throw err;
-        }
-        const tWork = Date.now() - t0;
-        // Dead even when a caller swallowed the first CrashError: every later call of it failed.
-        const killed = sw.dead;
-        const excused = new Set([...sw.unrecorded.values()].flat());
-        const started = Date.now();
-        const finished = killed ? await recover(h) : h;
-        rows.push({ site, mode, killed, slow: slowRecoveries.has(finished), v: await verdict(finished, excused) });
-        if (process.env.MTC_CRASH_VERBOSE) console.log(`${site} ${mode}: ${JSON.stringify(rows[rows.length - 1]!.v)} work ${tWork} ms, recovery ${Date.now() - started} ms`);
-      }
-    }
-
-    const width = Math.max(...sites.map((s) => s.length));
-    const lines = [
-      `${'call site'.padEnd(width)}  mode    killed  lost  duplicated  (ack window)  watermark  parked  recovery`,
-      ...rows.map((r) => `${r.site.padEnd(width)}  ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(6)}  ${String(r.v.lost).padStart(4)}  ${String(r.v.duplicated).padStart(10)}  ${String(r.v.excused).padStart(12)}  ${r.v.watermarkOk ? 'end' : 'SHORT'}        ${r.v.parked}  ${r.slow ? 'after 31 min' : 'at once'}`),
-    ];
-    const killedRuns = rows.filter((r) => r.killed).length;
-    const total = rows.reduce((a, r) => ({ lost: a.lost + r.v.lost, duplicated: a.duplicated + r.v.duplicated, excused: a.excused + r.v.excused }), { lost: 0, duplicated: 0, excused: 0 });
-    console.log(`crash at every step: ${sites.length} call sites, ${rows.length} runs (${killedRuns} killed), lost ${total.lost}, duplicated ${total.duplicated}, (ack window) ${total.excused}\n${lines.join('\n')}`);
+      },
+      start: (sw) => startProcess(sw),
+      run: work,
+      recover,
+      // Whether the recovery needed the 31-minute advance, beside the verdict.
+      verdict: async (h, excused) => ({ ...await verdict(h, excused), slow: slowRecoveries.has(h) }),
+    });
+    console.log(crashReport('crash at every step', rows, (r, width) => `${r.site.padEnd(width)}  ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(6)}  ${String(r.v.lost).padStart(4)}  ${String(r.v.duplicated).padStart(10)}  ${String(r.v.excused).padStart(12)}  ${r.v.watermarkOk ? 'end' : 'SHORT'}        ${r.v.parked}  ${r.v.slow ? 'after 31 min' : 'at once'}`,
+      (width) => `${'call site'.padEnd(width)}  mode    killed  lost  duplicated  (ack window)  watermark  parked  recovery`));
     for (const r of rows) {
       assert.ok(r.killed, `the run armed at ${r.site} (${r.mode}) reached it`);
       // A kill in a destination's hand-off or drain is recovered by the jobs the kill left behind
       // (the redelivered page job queues a drain no one queued), not only by the 15-minute sweep:
       // a destination must not wait unseen behind a lagging progress row with no drain coming.
-      if (/delivery\//.test(r.site)) assert.ok(!r.slow, `${r.site} (${r.mode}): the backlog drained only after the 31-minute advance (no drain job was left to run)`);
+      if (/delivery\//.test(r.site)) assert.ok(!r.v.slow, `${r.site} (${r.mode}): the backlog drained only after the 31-minute advance (no drain job was left to run)`);
       assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.watermarkOk], [0, 0, 0, true], `${r.site} (${r.mode}): ${JSON.stringify(r.v)}`);
     }
   });

@@ -12,10 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Simulator, SimulatorOptions } from '../../simulator';
 import { isDetailEvent, rowKey, type TraceEvent } from '../../shared/model/row';
-import { createHarness, type Harness } from '../support/worker-harness';
+import type { Harness } from '../support/worker-harness';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { CrashError, CrashSwitch, type CrashMode } from '../support/crash-points';
+import { crashPoints, crashProcess, crashReport, CrashSwitch, restartAfterKill, runCrashMatrix } from '../support/crash-points';
 import { DetailTruth } from '../support/details-truth';
 import type { Runtime } from '../../shared/runtime';
 
@@ -59,11 +59,7 @@ const doc = () => ({
 });
 
 async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, startAt = T0): Promise<Harness> {
-  const h = await createHarness({
-    doc: doc(), env: { SIM_SECRET: sim.tenants[0]!.clientSecret }, startAt, visibilitySec: 1,
-    ...(sw ? { instrument: sw.instrument(sim.tenants[0]!.tenantId) } : {}),
-    ...(attach ? { attach: { prefix: attach.prefix, queueName: attach.queueName } } : {}),
-  });
+  const h = await crashProcess({ doc: doc(), env: { SIM_SECRET: sim.tenants[0]!.clientSecret }, tenantId: sim.tenants[0]!.tenantId, sw, attach, startAt });
   current = h;
   return h;
 }
@@ -82,17 +78,17 @@ async function unfinished(h: Harness): Promise<number> {
   return n;
 }
 
-async function recover(dead: Harness): Promise<Harness> {
-  await dead.releaseInFlight();
-  const h = await startProcess(undefined, dead, dead.clock.now() + 3 * MINUTE);
-  await h.plan();
-  await h.drain();
-  for (let i = 0; i < 3 && (await unfinished(h)) > 0; i++) {
-    h.clock.advance(31 * MINUTE); // a job lost with the process: the detail sweep re-sends it after 30 minutes
-    await h.plan();
-    await h.drain();
-  }
-  return h;
+function recover(dead: Harness): Promise<Harness> {
+  return restartAfterKill(dead, {
+    start: (at) => startProcess(undefined, dead, at),
+    step: async (h) => {
+      await h.plan();
+      await h.drain();
+    },
+    done: async (h) => (await unfinished(h)) === 0,
+    // A job lost with the process: the detail sweep re-sends it after 30 minutes.
+    retries: 3,
+  });
 }
 
 interface Verdict { rows: number; lost: number; duplicated: number; excused: number; wrong: number; unfinished: number }
@@ -136,29 +132,20 @@ describe('detail enrichment: crash at every step', () => {
     assert.ok(sites.length >= 12, `detail call sites found: ${sites.join('\n')}`);
     assert.ok(sites.some((s) => s.includes('admitDetails')) && sites.some((s) => s.includes('api.fetchDetails')) && sites.some((s) => s.includes(') detail <- ')), sites.join('\n'));
 
-    const rows: { site: string; mode: CrashMode; killed: boolean; v: Verdict }[] = [];
-    for (const site of sites) {
-      for (const mode of ['before', 'after'] as const) {
+    const rows = await runCrashMatrix({
+      points: crashPoints(reference, sites),
+      switchOptions: { adapters: ADAPTERS },
+      reset: () => {
         siem.events.length = 0;
         archive.events.length = 0;
-        const sw = new CrashSwitch({ site, mode }, { adapters: ADAPTERS });
-        const h = await startProcess(sw);
-        try {
-          await work(h);
-        } catch (err) {
-          if (!(err instanceof CrashError)) throw err;
-        }
-        const killed = sw.dead;
-        const excused = new Set([...sw.unrecorded.values()].flat());
-        const finished = killed ? await recover(h) : h;
-        rows.push({ site, mode, killed, v: await verdict(finished, excused) });
-      }
-    }
-    const width = Math.max(...sites.map((s) => s.length));
-    console.log(`detail crash at every step: ${sites.length} call sites, ${rows.length} runs\n${[
-      `${'call site'.padEnd(width)}  mode    killed  rows  lost  duplicated  (ack window)  wrong  unfinished`,
-      ...rows.map((r) => `${r.site.padEnd(width)}  ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(6)}  ${String(r.v.rows).padStart(4)}  ${String(r.v.lost).padStart(4)}  ${String(r.v.duplicated).padStart(10)}  ${String(r.v.excused).padStart(12)}  ${String(r.v.wrong).padStart(5)}  ${String(r.v.unfinished).padStart(10)}`),
-    ].join('\n')}`);
+      },
+      start: (sw) => startProcess(sw),
+      run: work,
+      recover,
+      verdict,
+    });
+    console.log(crashReport('detail crash at every step', rows, (r, width) => `${r.site.padEnd(width)}  ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(6)}  ${String(r.v.rows).padStart(4)}  ${String(r.v.lost).padStart(4)}  ${String(r.v.duplicated).padStart(10)}  ${String(r.v.excused).padStart(12)}  ${String(r.v.wrong).padStart(5)}  ${String(r.v.unfinished).padStart(10)}`,
+      (width) => `${'call site'.padEnd(width)}  mode    killed  rows  lost  duplicated  (ack window)  wrong  unfinished`));
     for (const r of rows) {
       assert.ok(r.killed, `the run armed at ${r.site} (${r.mode}) reached it`);
       assert.deepEqual([r.v.lost, r.v.duplicated, r.v.wrong, r.v.unfinished], [0, 0, 0, 0], `${r.site} (${r.mode}): ${JSON.stringify(r.v)}`);

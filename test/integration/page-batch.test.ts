@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
-import { createHarness, type Harness } from '../support/worker-harness';
+import type { Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { CrashSwitch, type CrashMode } from '../support/crash-points';
+import { crashPoints, crashProcess, crashReport, CrashSwitch, restartAfterKill, runCrashMatrix } from '../support/crash-points';
 import { decodeJob, encodeJob, isPageBatch, pageBatchJob, pageJob, type QueueJob } from '../../shared/queue/jobs';
 import { handlePoisonMessage } from '../../shared/worker/poison';
 
@@ -58,11 +58,7 @@ function doc() {
 
 async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, startAt = T0): Promise<Harness> {
   const env = Object.fromEntries(sim.tenants.map((t, i) => [`SIM_SECRET_${i}`, t.clientSecret]));
-  const h = await createHarness({
-    doc: doc(), env, startAt, visibilitySec: 1,
-    ...(sw ? { instrument: sw.instrument(sim.tenants[0]!.tenantId) } : {}),
-    ...(attach ? { attach: { prefix: attach.prefix, queueName: attach.queueName } } : {}),
-  });
+  const h = await crashProcess({ doc: doc(), env, tenantId: sim.tenants[0]!.tenantId, sw, attach, startAt });
   current = h;
   return h;
 }
@@ -95,17 +91,15 @@ async function finished(h: Harness): Promise<boolean> {
 }
 
 /** A new process on the dead one's state, with time for claims and outboxes to come due (and lost jobs, if needed). */
-async function recover(dead: Harness): Promise<Harness> {
-  await dead.releaseInFlight();
-  const h = await startProcess(undefined, dead, dead.clock.now() + 3 * MINUTE);
-  await h.tick();
-  await h.drain();
-  if (!(await finished(h))) {
-    h.clock.advance(31 * MINUTE);
-    await h.tick();
-    await h.drain();
-  }
-  return h;
+function recover(dead: Harness): Promise<Harness> {
+  return restartAfterKill(dead, {
+    start: (at) => startProcess(undefined, dead, at),
+    step: async (h) => {
+      await h.tick();
+      await h.drain();
+    },
+    done: finished,
+  });
 }
 
 interface Verdict { lost: number; duplicated: number; excused: number; parked: number; watermarkOk: boolean }
@@ -187,29 +181,18 @@ describe('page batches', () => {
 
     // Each site at its first call and, where the entries call it more than once, at its last (the
     // kill then comes after the other entries got that far or finished).
-    const runs = sites.filter((x) => !process.env.MTC_CRASH_ONLY || x.includes(process.env.MTC_CRASH_ONLY))
-      .flatMap((site) => [1, ...(reference.sites.get(site)! > 1 ? [reference.sites.get(site)!] : [])].map((hit) => ({ site, hit })));
-    const rows: { site: string; hit: number; mode: CrashMode; killed: boolean; v: Verdict }[] = [];
-    for (const { site, hit } of runs) {
-      for (const mode of ['before', 'after'] as const) {
-        siem.events.length = 0;
-        const sw = new CrashSwitch({ site, mode, hit });
+    const rows = await runCrashMatrix({
+      points: crashPoints(reference, sites, { lastHits: true }),
+      reset: () => { siem.events.length = 0; },
+      start: async (sw) => {
         const p = await prepare();
-        const h = await startProcess(sw, p, p.clock.now());
-        try {
-          await batchedRun(h);
-        } catch (err) {
-          // The kill: a CrashError, or a batch whose entries died with it (BatchEntryFailed of CrashErrors).
-          if (!sw.dead) throw err;
-        }
-        const excused = new Set([...sw.unrecorded.values()].flat());
-        const end = sw.dead ? await recover(h) : h;
-        rows.push({ site, hit, mode, killed: sw.dead, v: await verdict(end, excused) });
-      }
-    }
-    const total = rows.reduce((a, r) => ({ lost: a.lost + r.v.lost, duplicated: a.duplicated + r.v.duplicated, excused: a.excused + r.v.excused }), { lost: 0, duplicated: 0, excused: 0 });
-    const width = Math.max(...sites.map((s) => s.length));
-    console.log(`crash at every step of a page batch: ${sites.length} call sites, ${rows.length} runs (${rows.filter((r) => r.killed).length} killed), lost ${total.lost}, duplicated ${total.duplicated}, (ack window) ${total.excused}\n${rows.map((r) => `${r.site.padEnd(width)}  #${String(r.hit).padEnd(3)} ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(5)}  ${JSON.stringify(r.v)}`).join('\n')}`);
+        return startProcess(sw, p, p.clock.now());
+      },
+      run: batchedRun,
+      recover,
+      verdict,
+    });
+    console.log(crashReport('crash at every step of a page batch', rows));
     for (const r of rows) {
       assert.ok(r.killed, `the run armed at ${r.site} #${r.hit} (${r.mode}) reached it`);
       assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.watermarkOk], [0, 0, 0, true], `${r.site} #${r.hit} (${r.mode}): ${JSON.stringify(r.v)}`);

@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import type { Simulator } from '../../simulator';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
-import { createHarness, type Harness } from '../support/worker-harness';
+import type { Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { CrashSwitch, type CrashMode } from '../support/crash-points';
+import { crashPoints, crashProcess, crashReport, CrashSwitch, restartAfterKill, runCrashMatrix } from '../support/crash-points';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -62,11 +62,7 @@ function doc() {
 }
 
 async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, startAt = T0): Promise<Harness> {
-  const h = await createHarness({
-    doc: doc(), env: { SIM_SECRET: sim.tenants[0]!.clientSecret }, startAt, visibilitySec: 1,
-    ...(sw ? { instrument: sw.instrument(sim.tenants[0]!.tenantId) } : {}),
-    ...(attach ? { attach: { prefix: attach.prefix, queueName: attach.queueName } } : {}),
-  });
+  const h = await crashProcess({ doc: doc(), env: { SIM_SECRET: sim.tenants[0]!.clientSecret }, tenantId: sim.tenants[0]!.tenantId, sw, attach, startAt });
   current = h;
   return h;
 }
@@ -94,17 +90,8 @@ async function finished(h: Harness): Promise<boolean> {
   return true;
 }
 
-async function recover(dead: Harness): Promise<Harness> {
-  await dead.releaseInFlight();
-  const h = await startProcess(undefined, dead, dead.clock.now() + 3 * MINUTE);
-  await h.plan();
-  await h.drain();
-  if (!(await finished(h))) {
-    h.clock.advance(31 * MINUTE);
-    await h.plan();
-    await h.drain();
-  }
-  return h;
+function recover(dead: Harness): Promise<Harness> {
+  return restartAfterKill(dead, { start: (at) => startProcess(undefined, dead, at), step: phase, done: finished });
 }
 
 interface Verdict { lost: number; duplicated: number; excused: number; parked: number; rereadDone: boolean; finished: boolean }
@@ -166,27 +153,18 @@ describe('settle crash at every step', () => {
 
     // Each site at its first call, and at its last where the run calls it more than once (the
     // seen-store write of the re-read's last page, not only of the first page to commit).
-    const runs = sites.flatMap((site) => [1, ...(reference.sites.get(site)! > 1 ? [reference.sites.get(site)!] : [])].map((hit) => ({ site, hit })));
-    const rows: { site: string; hit: number; mode: CrashMode; killed: boolean; v: Verdict }[] = [];
-    for (const { site, hit } of runs) {
-      for (const mode of ['before', 'after'] as const) {
-        siem.events.length = 0;
-        const sw = new CrashSwitch({ site, mode, hit });
+    const rows = await runCrashMatrix({
+      points: crashPoints(reference, sites, { lastHits: true }),
+      reset: () => { siem.events.length = 0; },
+      start: async (sw) => {
         const p = await prepare();
-        const h = await startProcess(sw, p, PHASE);
-        try {
-          await phase(h);
-        } catch (err) {
-          if (!sw.dead) throw err;
-        }
-        const excused = new Set([...sw.unrecorded.values()].flat());
-        const end = sw.dead ? await recover(h) : h;
-        rows.push({ site, hit, mode, killed: sw.dead, v: await verdict(end, excused) });
-      }
-    }
-    const width = Math.max(...sites.map((s) => s.length));
-    const total = rows.reduce((a, r) => ({ lost: a.lost + r.v.lost, duplicated: a.duplicated + r.v.duplicated, excused: a.excused + r.v.excused }), { lost: 0, duplicated: 0, excused: 0 });
-    console.log(`settle crash at every step: ${sites.length} call sites, ${rows.length} runs (${rows.filter((r) => r.killed).length} killed), lost ${total.lost}, duplicated ${total.duplicated}, (ack window) ${total.excused}\n${rows.map((r) => `${r.site.padEnd(width)}  #${String(r.hit).padEnd(3)} ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(5)}  ${JSON.stringify(r.v)}`).join('\n')}`);
+        return startProcess(sw, p, PHASE);
+      },
+      run: phase,
+      recover,
+      verdict,
+    });
+    console.log(crashReport('settle crash at every step', rows));
     for (const r of rows) {
       assert.ok(r.killed, `the run armed at ${r.site} #${r.hit} (${r.mode}) reached it`);
       assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.rereadDone, r.v.finished], [0, 0, 0, true, true], `${r.site} #${r.hit} (${r.mode}): ${JSON.stringify(r.v)}`);

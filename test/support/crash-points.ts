@@ -19,7 +19,7 @@ import type { StorageClients } from '../../shared/state/storage';
 import type { Destination } from '../../shared/destinations/destination';
 import type { SourceClients } from '../../shared/worker/page-worker';
 import { isDetailEvent, rowKey } from '../../shared/model/row';
-import type { HarnessInstrument } from './worker-harness';
+import { createHarness, type Harness, type HarnessInstrument } from './worker-harness';
 
 export class CrashError extends Error {
   override readonly name = 'CrashError';
@@ -180,4 +180,111 @@ export class CrashSwitch {
       },
     };
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The crash matrix the crash tests share: arm each site in turn, run, recover, judge, print.
+
+/** A call site of the reference run and which of its calls dies (1 = the first). */
+export interface CrashPoint { site: string; hit: number }
+
+/**
+ * The points to arm: each site at its first call and, with `lastHits` where the reference run
+ * called it more than once, at its last (after the other callers got that far). `MTC_CRASH_ONLY`
+ * narrows the sites to those containing it (debugging one site).
+ */
+export function crashPoints(reference: CrashSwitch, sites: readonly string[], opts: { lastHits?: boolean } = {}): CrashPoint[] {
+  return sites.filter((s) => !process.env.MTC_CRASH_ONLY || s.includes(process.env.MTC_CRASH_ONLY))
+    .flatMap((site) => {
+      const calls = reference.sites.get(site) ?? 1;
+      return [1, ...(opts.lastHits && calls > 1 ? [calls] : [])].map((hit) => ({ site, hit }));
+    });
+}
+
+export interface CrashRow<V> extends CrashPoint { mode: CrashMode; killed: boolean; v: V }
+
+/** What counts in every verdict: rows lost, repeated beyond the excused, and the excused copies. */
+export interface CrashTotals { lost: number; duplicated: number; excused: number }
+
+/**
+ * Each point killed before and after its call in a fresh process on fresh state (`start`), the
+ * work (`run`) to the kill, a new process that finishes it (`recover`, only when the switch
+ * fired), and the verdict with the acknowledged-unrecorded rows excused. The assertions stay
+ * with the caller (each test judges its own verdict).
+ */
+export async function runCrashMatrix<H, V>(m: {
+  points: readonly CrashPoint[];
+  switchOptions?: { adapters?: RegExp };
+  /** Clears what the receivers hold, before each run. */
+  reset(): void;
+  start(sw: CrashSwitch): Promise<H>;
+  run(h: H): Promise<unknown>;
+  recover(dead: H): Promise<H>;
+  verdict(h: H, excused: Set<string>): Promise<V>;
+}): Promise<CrashRow<V>[]> {
+  const rows: CrashRow<V>[] = [];
+  for (const { site, hit } of m.points) {
+    for (const mode of ['before', 'after'] as const) {
+      m.reset();
+      const sw = new CrashSwitch({ site, mode, hit }, m.switchOptions);
+      const h = await m.start(sw);
+      try {
+        await m.run(h);
+      } catch (err) {
+        // The kill: a CrashError, or an error made of them (a page batch's BatchEntryFailed). A
+        // process is dead once the switch fired, even when a caller swallowed the first CrashError.
+        if (!sw.dead) throw err;
+      }
+      const excused = new Set([...sw.unrecorded.values()].flat());
+      const end = sw.dead ? await m.recover(h) : h;
+      rows.push({ site, hit, mode, killed: sw.dead, v: await m.verdict(end, excused) });
+    }
+  }
+  return rows;
+}
+
+/** The matrix's summary line (sites, runs, killed, totals) and one line per run (`line`, default the verdict as JSON). */
+export function crashReport<V extends CrashTotals>(title: string, rows: readonly CrashRow<V>[], line?: (r: CrashRow<V>, width: number) => string, header?: (width: number) => string): string {
+  const sites = new Set(rows.map((r) => r.site));
+  const width = Math.max(...[...sites].map((s) => s.length));
+  const total = rows.reduce((a, r) => ({ lost: a.lost + r.v.lost, duplicated: a.duplicated + r.v.duplicated, excused: a.excused + r.v.excused }), { lost: 0, duplicated: 0, excused: 0 });
+  const lines = rows.map((r) => line ? line(r, width) : `${r.site.padEnd(width)}  #${String(r.hit).padEnd(3)} ${r.mode.padEnd(6)}  ${String(r.killed).padEnd(5)}  ${JSON.stringify(r.v)}`);
+  return `${title}: ${sites.size} call sites, ${rows.length} runs (${rows.filter((r) => r.killed).length} killed), lost ${total.lost}, duplicated ${total.duplicated}, (ack window) ${total.excused}\n${[...(header ? [header(width)] : []), ...lines].join('\n')}`;
+}
+
+/**
+ * After a kill: the dead process's message locks expire, a new process starts on its state three
+ * minutes later (claims and outboxes come due) and runs `step`; while `done` says no, up to
+ * `retries` times, 31 minutes more (a job lost with the process is re-enqueued by the sweep) and
+ * `step` again. `slow` hears of each harness that needed the advance.
+ */
+export async function restartAfterKill<H extends { releaseInFlight(): Promise<void>; clock: { now(): number; advance(ms: number): void } }>(dead: H, r: {
+  start(at: number): Promise<H>;
+  step(h: H): Promise<void>;
+  done(h: H): Promise<boolean>;
+  retries?: number;
+  slow?(h: H): void | Promise<void>;
+}): Promise<H> {
+  await dead.releaseInFlight();
+  const h = await r.start(dead.clock.now() + 3 * 60_000);
+  await r.step(h);
+  for (let i = 0; i < (r.retries ?? 1) && !(await r.done(h)); i++) {
+    await r.slow?.(h);
+    h.clock.advance(31 * 60_000);
+    await r.step(h);
+  }
+  return h;
+}
+
+/**
+ * A crash test's "process": a harness on `doc`, its calls through `sw` when given (`tenantId` names
+ * the rows it acknowledges), on the state of `attach` when given (a restart), at `startAt`, with
+ * 1-second message locks (a dead process's jobs come back soon).
+ */
+export function crashProcess(o: { doc: unknown; env: NodeJS.ProcessEnv; tenantId: string; sw?: CrashSwitch | undefined; attach?: Harness | undefined; startAt: number }): Promise<Harness> {
+  return createHarness({
+    doc: o.doc, env: o.env, startAt: o.startAt, visibilitySec: 1,
+    ...(o.sw ? { instrument: o.sw.instrument(o.tenantId) } : {}),
+    ...(o.attach ? { attach: { prefix: o.attach.prefix, queueName: o.attach.queueName } } : {}),
+  });
 }

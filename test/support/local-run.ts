@@ -31,3 +31,23 @@ export async function pollLive(run: LocalRun, clock: ManualClock, times: number,
     await run.host.drainUntilIdle({ timeoutMs: 60_000 });
   }
 }
+
+/**
+ * Drains the local host's queues while the clock moves `stepMs` every 25 ms of real time, so retry
+ * and budget delays come due.
+ */
+export async function drainWithClock(run: LocalRun, clock: ManualClock, o: { stepMs: number; timeoutMs: number; quietMs: number }): Promise<void> {
+  let draining = true;
+  const ticker = (async () => {
+    while (draining) {
+      await new Promise((r) => setTimeout(r, 25));
+      clock.advance(o.stepMs);
+    }
+  })();
+  try {
+    await run.host.drainUntilIdle({ timeoutMs: o.timeoutMs, quietMs: o.quietMs });
+  } finally {
+    draining = false;
+    await ticker;
+  }
+}

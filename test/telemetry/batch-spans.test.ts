@@ -15,7 +15,7 @@ import { SPANS } from '../../shared/telemetry';
 import { getRuntime } from '../../shared/runtime';
 import { rowKey } from '../../shared/model/row';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { startTestRun } from '../support/local-run';
+import { drainWithClock, startTestRun } from '../support/local-run';
 import type { Simulator } from '../../simulator';
 
 const otel = registerInMemoryOtel();
@@ -35,20 +35,8 @@ let sim: Simulator;
 let receiver: Receiver;
 let spans: ReadableSpan[] = [];
 
-async function drain(): Promise<void> {
-  let draining = true;
-  const ticker = (async () => {
-    while (draining) {
-      await new Promise((r) => setTimeout(r, 25));
-      clock.advance(1000);
-    }
-  })();
-  try {
-    await run.host.drainUntilIdle({ timeoutMs: 60_000, quietMs: 300 });
-  } finally {
-    draining = false;
-    await ticker;
-  }
+function drain(): Promise<void> {
+  return drainWithClock(run, clock, { stepMs: 1000, timeoutMs: 60_000, quietMs: 300 });
 }
 
 before(async () => {

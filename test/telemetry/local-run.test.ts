@@ -20,7 +20,7 @@ import { forgetTelemetryClient, startTelemetry, type AppInsightsModule } from '.
 import { EVENT_PROPERTIES, EVENTS, METRICS, SPANS, type MetricDeclaration } from '../../shared/telemetry';
 import { isDetailEvent } from '../../shared/model/row';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { simulatorGraphSource, startTestRun } from '../support/local-run';
+import { drainWithClock, simulatorGraphSource, startTestRun } from '../support/local-run';
 
 const otel = registerInMemoryOtel();
 const customEvents: { name: string; properties?: Record<string, string> }[] = [];
@@ -40,20 +40,8 @@ let points: CollectedPoint[] = [];
 let spans: ReadableSpan[] = [];
 
 /** Drains the queue while clock time moves on, so retry and budget delays come due. */
-async function drain(): Promise<void> {
-  let draining = true;
-  const ticker = (async () => {
-    while (draining) {
-      await new Promise((r) => setTimeout(r, 25));
-      clock.advance(2000);
-    }
-  })();
-  try {
-    await run.host.drainUntilIdle({ timeoutMs: 90_000, quietMs: 400 });
-  } finally {
-    draining = false;
-    await ticker;
-  }
+function drain(): Promise<void> {
+  return drainWithClock(run, clock, { stepMs: 2000, timeoutMs: 90_000, quietMs: 400 });
 }
 
 before(async () => {
