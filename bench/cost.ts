@@ -132,10 +132,12 @@ export function dailyUsage(usage: RunUsage, run: { tenants: number; durationMs: 
   // storage hosts ignored by the HTTP instrumentation).
   // One mtc.plan span per source and run with something due (older results: every run).
   const planSpans = usage.planSpans !== undefined ? perTenantDay(usage.planSpans) : perDay(usage.plannerExecutions) * tenants;
+  // Spans and dependencies are sampled by trace (MTC_TRACE_SAMPLING); the host's request record
+  // and traces per execution, the metrics and the custom events are not.
+  const sampled = usage.traceSampling ?? 1;
   const telemetryBytes = perTenantDay(usage.telemetry.metricBytes + usage.telemetry.eventBytes)
     + executions * (host.request + HOST_ASSUMPTIONS.tracesPerExecution * HOST_ASSUMPTIONS.traceBytes)
-    + (pages + planSpans) * host.request
-    + (graph + dest) * host.dependency;
+    + sampled * ((pages + planSpans) * host.request + (graph + dest) * host.dependency);
   const writesAndDeletes = perTenantDay(sum(/^table (write|batch)|^queue (put|delete|update)|^blob (write|delete|lease)/));
   return {
     executions,

@@ -35,14 +35,14 @@ import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type Baseli
 const ALLOWED = 90;
 
 /** The benchmark's options, as `mtc bench` parsed and checked them (cli/mtc.ts declares them once). */
-export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; gzip?: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; traceSampling?: number; gzip?: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
 type Args = BenchArgs;
 
 /** Where results go unless --out says otherwise. */
 export const DEFAULT_RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
 
 function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
-  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}), ...(a.gzip ? { gzip: true } : {}) };
+  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}), ...(a.traceSampling !== undefined ? { traceSampling: a.traceSampling } : {}), ...(a.gzip ? { gzip: true } : {}) };
   if (id === 'a') {
     const hours = a.hours ?? (a.quick ? 8 : 26);
     const tenants = a.tenants ?? 1;
@@ -295,7 +295,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
         console.log(`  per tenant  $${pt.marginal.toFixed(2)}/month for one more tenant of this ${sc.mix ? 'mix (mean)' : `volume (${sc.rowsPerDay} rows/day)`} in a deployment of 1000; deployment-wide fixed $${pt.fixed.toFixed(2)}/month`);
         const c = pt.components;
         console.log(`           of which functions $${c.functions.toFixed(2)}, storage transactions $${c.storage.toFixed(2)}, telemetry $${c.telemetry.toFixed(2)}, storage diagnostics $${c.diagnostics.toFixed(2)} (infra parameter diagnosticSettings), Key Vault $${c.keyVault.toFixed(2)}, egress $${c.egress.toFixed(2)} (a destination outside Azure)`);
-        console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants)`);
+        console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants; traces sampled at ${u.traceSampling ?? 1})`);
         if (u.storageByResource && u.pageJobExecutions) {
           // Where the operations go (the scheduler's own receives, peeks and lag samples left out, as in the totals).
           const top = Object.entries(u.storageByResource).sort((a, b) => b[1] - a[1]).slice(0, 24);

@@ -131,6 +131,8 @@ export interface VirtualScenario {
   pageBatchMax?: number;
   /** The destination compresses its requests (http `gzip: true`): the egress is the compressed bytes. */
   gzip?: boolean;
+  /** MTC_TRACE_SAMPLING of the collector under test (default the setting's, 0.25): the share of spans and dependencies the cost counts. */
+  traceSampling?: number;
   collectionDelayMs: number;
   pollIntervalMs: number;
   settle: boolean;
@@ -238,6 +240,8 @@ export interface RunUsage {
   /** Requests to Microsoft Graph (token requests excluded) and to the destination. */
   graphRequests: number;
   destinationRequests: number;
+  /** The collector's MTC_TRACE_SAMPLING: the share of its spans and dependencies ingested (older results: every one, 1). */
+  traceSampling?: number;
 }
 
 /**
@@ -290,6 +294,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     JobsStorage: connectionString, MTC_TABLE_PREFIX: prefix, MTC_PAGE_QUEUE: `${prefix}-jobs`,
     MTC_BUDGET_LIMIT: String(LIMIT), MTC_BUDGET_WINDOW_SECONDS: String(WINDOW_MS / 1000),
     ...(sc.pageBatchMax !== undefined ? { MTC_PAGE_BATCH_MAX: String(sc.pageBatchMax) } : {}),
+    ...(sc.traceSampling !== undefined ? { MTC_TRACE_SAMPLING: String(sc.traceSampling) } : {}),
   };
   sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
   const liveStart = T0 - sc.collectionDelayMs;
@@ -617,7 +622,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,
     })),
     usage: {
-      plannerExecutions, pageJobExecutions, pageJobs, batchMessages, batchedJobs, planSpans, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency,
+      plannerExecutions, pageJobExecutions, pageJobs, batchMessages, batchedJobs, planSpans, plannerActiveMs, pageJobInstanceMs, pageJobExecutionMs, perInstanceConcurrency, traceSampling: rt.settings.traceSampling,
       ...(storageCounts ? { storage: storageCounts } : {}),
       ...(meter ? { storageByResource: withoutObserver(meter.byResource(), prefix, { 'queue peek -jobs': peeks, 'queue get-messages -jobs': receives, 'table read-entity health': observerReads }) } : {}),
       telemetry: telemetry.flush(),

@@ -20,7 +20,7 @@ import type { Logger } from './log';
 /** What startTelemetry needs of the `applicationinsights` module (the 3.x shim API). */
 export interface AppInsightsModule {
   setup(connectionString: string): AppInsightsSetup;
-  readonly defaultClient: { config: { aadTokenCredential?: unknown; azureMonitorOpenTelemetryOptions?: unknown; enableAutoCollectPerformance?: boolean }; trackEvent(e: { name: string; properties?: Record<string, string> }): void };
+  readonly defaultClient: { config: { aadTokenCredential?: unknown; azureMonitorOpenTelemetryOptions?: unknown; enableAutoCollectPerformance?: boolean; samplingPercentage?: number }; trackEvent(e: { name: string; properties?: Record<string, string> }): void };
 }
 interface AppInsightsSetup {
   setAutoCollectConsole(value: boolean, collectConsoleLog?: boolean): AppInsightsSetup;
@@ -30,6 +30,8 @@ interface AppInsightsSetup {
 
 export interface TelemetrySettings {
   connectionString: string;
+  /** The share of traces kept (MTC_TRACE_SAMPLING, shared/settings.ts). */
+  samplingRatio: number;
   /** Entra ingestion with a managed identity: `clientId` for a user-assigned one, absent for system-assigned. */
   entra?: { clientId?: string };
 }
@@ -49,8 +51,9 @@ export function telemetrySettingsFrom(env: NodeJS.ProcessEnv): { settings?: Tele
     problems.push('APPLICATIONINSIGHTS_CONNECTION_STRING has no InstrumentationKey=…; copy the connection string from the Application Insights resource (the Bicep sets it). Telemetry is off.');
     return { problems };
   }
+  const samplingRatio = traceSamplingFrom(env, problems);
   const auth = (env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '').trim();
-  if (!auth) return { settings: { connectionString }, problems };
+  if (!auth) return { settings: { connectionString, samplingRatio }, problems };
   const parts = new Map<string, string>();
   for (const part of auth.split(';')) {
     const i = part.indexOf('=');
@@ -58,14 +61,32 @@ export function telemetrySettingsFrom(env: NodeJS.ProcessEnv): { settings?: Tele
   }
   if ((parts.get('authorization') ?? '').toUpperCase() !== 'AAD') {
     problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING must contain Authorization=AAD (for example "Authorization=AAD;ClientId=<client id of the managed identity>"); ingestion falls back to the instrumentation key, which a resource with local auth disabled rejects.');
-    return { settings: { connectionString }, problems };
+    return { settings: { connectionString, samplingRatio }, problems };
   }
   const clientId = parts.get('clientid') || (env.AZURE_CLIENT_ID ?? '').trim() || undefined;
   if (clientId && !GUID.test(clientId)) {
     problems.push('APPLICATIONINSIGHTS_AUTHENTICATION_STRING ClientId (or AZURE_CLIENT_ID) must be the GUID client id of the user-assigned managed identity; using the system-assigned identity instead.');
-    return { settings: { connectionString, entra: {} }, problems };
+    return { settings: { connectionString, samplingRatio, entra: {} }, problems };
   }
-  return { settings: { connectionString, entra: clientId ? { clientId } : {} }, problems };
+  return { settings: { connectionString, samplingRatio, entra: clientId ? { clientId } : {} }, problems };
+}
+
+/**
+ * MTC_TRACE_SAMPLING through its declaration (shared/settings.ts, loaded here rather than imported
+ * so that this module loads nothing before Application Insights). A bad value is a problem that
+ * names the setting and the fix, and the default applies: telemetry still starts, and the
+ * runtime's own settings check (readSettings) refuses the value with the same words.
+ */
+function traceSamplingFrom(env: NodeJS.ProcessEnv, problems: string[]): number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { RUNTIME_SETTINGS, readSettings } = require('./settings') as typeof import('./settings');
+  const s = RUNTIME_SETTINGS.traceSampling;
+  try {
+    return readSettings({ [s.name]: env[s.name] }).traceSampling;
+  } catch (err) {
+    problems.push(`${(err as Error).message} Traces are sampled at the default ${s.default} meanwhile.`);
+    return s.default;
+  }
 }
 
 /**
@@ -106,7 +127,19 @@ export const TELEMETRY_DESIGN = {
     winston: { enabled: false },
   },
   enableLiveMetrics: false,
+  // Logs are never dropped with their trace (the option's default has changed between versions).
+  enableTraceBasedSamplingForLogs: false,
 } as const;
+
+/**
+ * The options given to Application Insights: TELEMETRY_DESIGN, and traces sampled at a fixed share
+ * (MTC_TRACE_SAMPLING) by trace id, instead of the SDK's default of at most 5 traces a second per
+ * process (a share that falls as the deployment grows, and differs between the planner's and the
+ * page worker's instances, so a trace's spans were kept or dropped apart).
+ */
+export function telemetryDesign(samplingRatio: number): typeof TELEMETRY_DESIGN & { samplingRatio: number; tracesPerSecond: 0 } {
+  return { ...TELEMETRY_DESIGN, samplingRatio, tracesPerSecond: 0 };
+}
 
 /**
  * How often custom metrics are exported (issue 19: telemetry by design). Every metric series is one
@@ -141,7 +174,10 @@ export function startTelemetry(env: NodeJS.ProcessEnv = process.env, options: St
   const setup = ai.setup(settings.connectionString).setAutoCollectConsole(false).setSendLiveMetrics(false);
   // Telemetry by design (issue 19): the spans and metrics of docs/operations.md, not a dependency
   // row per storage call (a page makes ~6-12 of them: 15-20 KB of ingestion a page by default).
-  ai.defaultClient.config.azureMonitorOpenTelemetryOptions = TELEMETRY_DESIGN;
+  ai.defaultClient.config.azureMonitorOpenTelemetryOptions = telemetryDesign(settings.samplingRatio);
+  // The shim sets the distro's samplingRatio from its own samplingPercentage (100 when unset),
+  // whatever the options say: both carry the share.
+  ai.defaultClient.config.samplingPercentage = settings.samplingRatio * 100;
   ai.defaultClient.config.enableAutoCollectPerformance = false;
   if (settings.entra) {
     ai.defaultClient.config.aadTokenCredential = (options.managedIdentity ?? managedIdentityCredential)(settings.entra.clientId);

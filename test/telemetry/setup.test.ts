@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ManagedIdentityCredential } from '@azure/identity';
-import { emitCustomEvent, forgetTelemetryClient, isQuietDependency, LazyManagedIdentityCredential, startTelemetry, TELEMETRY_DESIGN, telemetrySettingsFrom, type AppInsightsModule } from '../../shared/telemetry-setup';
+import { emitCustomEvent, forgetTelemetryClient, isQuietDependency, LazyManagedIdentityCredential, startTelemetry, TELEMETRY_DESIGN, telemetryDesign, telemetrySettingsFrom, type AppInsightsModule } from '../../shared/telemetry-setup';
 import { OtelTelemetry, EVENTS } from '../../shared/telemetry';
 import { MemoryLogger } from '../../shared/log';
 
@@ -111,14 +111,72 @@ test('telemetry by design: no Azure SDK spans, no dependency per storage or meta
   const { started, ai } = start({ APPLICATIONINSIGHTS_CONNECTION_STRING: CONNECTION });
   assert.equal(started, true);
   assert.equal(ai.defaultClient.config.enableAutoCollectPerformance, false);
-  const options = ai.defaultClient.config.azureMonitorOpenTelemetryOptions as typeof TELEMETRY_DESIGN;
-  assert.equal(options, TELEMETRY_DESIGN);
+  const options = ai.defaultClient.config.azureMonitorOpenTelemetryOptions as ReturnType<typeof telemetryDesign>;
+  assert.deepEqual(options, { ...TELEMETRY_DESIGN, samplingRatio: 0.25, tracesPerSecond: 0 });
+  assert.equal(options.enableTraceBasedSamplingForLogs, false, 'log lines are never sampled with their trace');
   assert.equal(options.instrumentationOptions.azureSdk.enabled, false);
   const ignored = (hostname: string, port?: number) => options.instrumentationOptions.http.ignoreOutgoingRequestHook({ hostname, port: port ?? null });
   for (const host of ['mtcstore.table.core.windows.net', 'mtcstore.queue.core.windows.net', 'mtcstore.blob.core.windows.net', 'x.table.core.usgovcloudapi.net', '169.254.169.254']) assert.equal(ignored(host), true, host);
   assert.equal(ignored('127.0.0.1', 10002), true, 'Azurite');
   for (const host of ['graph.microsoft.com', 'login.microsoftonline.com', 'outlook.office365.com', 'siem.example.com', 'x.ods.opinsights.azure.com']) assert.equal(ignored(host), false, host);
   assert.equal(isQuietDependency('127.0.0.1', 8443), false, 'a local simulator or destination is a dependency');
+});
+
+test('MTC_TRACE_SAMPLING sets the share of traces kept (a fixed share by trace id, not the SDK\'s 5 a second); a bad value is named with its fix and the default applies', () => {
+  const ratio = (env: NodeJS.ProcessEnv) => {
+    const r = start({ APPLICATIONINSIGHTS_CONNECTION_STRING: CONNECTION, ...env });
+    const o = r.ai.defaultClient.config.azureMonitorOpenTelemetryOptions as ReturnType<typeof telemetryDesign>;
+    assert.equal(o.tracesPerSecond, 0, 'the rate-limited sampler is off');
+    return { ratio: o.samplingRatio, warnings: r.warnings };
+  };
+  assert.deepEqual(ratio({}), { ratio: 0.25, warnings: [] });
+  assert.deepEqual(ratio({ MTC_TRACE_SAMPLING: '1' }), { ratio: 1, warnings: [] });
+  assert.deepEqual(ratio({ MTC_TRACE_SAMPLING: ' 0.05 ' }), { ratio: 0.05, warnings: [] });
+  assert.deepEqual(ratio({ MTC_TRACE_SAMPLING: '0' }), { ratio: 0, warnings: [] });
+  for (const bad of ['25%', '1.5', 'half', '-0.1']) {
+    const r = ratio({ MTC_TRACE_SAMPLING: bad });
+    assert.equal(r.ratio, 0.25, bad);
+    assert.equal(r.warnings.length, 1, bad);
+    assert.match(r.warnings[0]!, /MTC_TRACE_SAMPLING is ".*", but it must be a number from 0 to 1\. Fix: set MTC_TRACE_SAMPLING to a valid value \(for example 0\.1\)/, bad);
+    assert.match(r.warnings[0]!, /sampled at the default 0\.25/);
+  }
+  forgetTelemetryClient();
+});
+
+test('with the real Application Insights SDK, MTC_TRACE_SAMPLING keeps that share of traces, each whole (its child spans share the decision)', () => {
+  // In a child process: the SDK registers global providers and patches modules.
+  const script = `
+const path = require('node:path');
+const root = ${JSON.stringify(REPO_ROOT)};
+const { startTelemetry } = require(path.join(root, 'dist', 'shared', 'telemetry-setup.js'));
+if (!startTelemetry({ APPLICATIONINSIGHTS_CONNECTION_STRING: ${JSON.stringify(CONNECTION)}, MTC_TRACE_SAMPLING: process.argv[1] }, { warn: () => {} })) process.exit(3);
+const api = require(path.join(root, 'node_modules', '@opentelemetry', 'api'));
+const tracer = api.trace.getTracer('sampling-test');
+let kept = 0, split = 0;
+for (let i = 0; i < 4000; i++) {
+  tracer.startActiveSpan('mtc.plan', (root) => {
+    const page = tracer.startSpan('mtc.page');
+    const a = root.spanContext().traceFlags & api.TraceFlags.SAMPLED, b = page.spanContext().traceFlags & api.TraceFlags.SAMPLED;
+    kept += a ? 1 : 0;
+    split += a === b ? 0 : 1;
+    page.end();
+    root.end();
+  });
+}
+process.stdout.write(JSON.stringify({ kept, split }));
+process.exit(0);
+`;
+  const run = (ratio: string) => {
+    const r = spawnSync(process.execPath, ['-e', script, ratio], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, `the child failed: ${r.stderr.slice(-2000)}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { kept: number; split: number };
+  };
+  const quarter = run('');
+  // 4000 traces at 0.25: 1000 expected, standard deviation 27.
+  assert.ok(quarter.kept > 850 && quarter.kept < 1150, `default 0.25 kept ${quarter.kept} of 4000`);
+  assert.equal(quarter.split, 0, 'a trace is kept or dropped whole');
+  assert.deepEqual(run('1'), { kept: 4000, split: 0 });
+  assert.deepEqual(run('0'), { kept: 0, split: 0 });
 });
 
 test('the credential set for Entra ingestion is a real ManagedIdentityCredential (loaded on first use, created without a network call)', () => {

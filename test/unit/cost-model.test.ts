@@ -36,3 +36,17 @@ test('a thousand tenants cost less per tenant in functions than one tenant alone
   const thousand = dailyUsage(usage, run, 1000).gbSeconds / 1000;
   assert.ok(thousand < one / 4, `GB-s per tenant: ${thousand.toFixed(0)} in a deployment of 1000, ${one.toFixed(0)} alone`);
 });
+
+test('sampled traces: spans and dependencies count at the sampled share, the host records and the metrics in full', () => {
+  const base = {
+    plannerExecutions: 180, pageJobExecutions: 90, pageJobs: 90, planSpans: 90, plannerActiveMs: 0, pageJobInstanceMs: 270_000, pageJobExecutionMs: 276_000, perInstanceConcurrency: 6,
+    graphRequests: 90, destinationRequests: 90, telemetry: { metricRecords: 100, metricBytes: 50_000, eventRecords: 0, eventBytes: 0 },
+    storage: { 'table write-entity': 700 },
+  };
+  const run = { tenants: 1, durationMs: 3 * 3600_000, bytesDelivered: 0 };
+  const bytes = (traceSampling?: number) => dailyUsage({ ...base, ...(traceSampling !== undefined ? { traceSampling } : {}) } as unknown as RunUsage, run, 1).telemetryBytes;
+  const all = bytes(1), none = bytes(0), quarter = bytes(0.25);
+  assert.equal(bytes(), all, 'a result without the field kept every trace');
+  assert.ok(none > 0 && none < all, `with no trace kept the metrics and the host's records remain: ${none} of ${all}`);
+  assert.ok(Math.abs(quarter - (none + 0.25 * (all - none))) < 1e-6, `a quarter of the sampled part: ${quarter}`);
+});
