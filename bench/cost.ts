@@ -186,14 +186,15 @@ export function monthlyCost(d: DailyUsage, storageLogsPlan: StorageLogsPlan = 'B
 
 /**
  * The monthly cost one more tenant adds to a deployment of `of` tenants (free grants used up), and
- * what the deployment costs whatever its tenants (host polling and locks, the planner timer).
+ * what the deployment costs whatever its tenants (host polling and locks, the planner timer), on
+ * instances of `instanceMemoryMB` (infra/main.bicep `instanceMemoryMB`, default 2048).
  */
-export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number; components: MonthlyCost } {
-  const at = (n: number) => monthlyCost(dailyUsage(usage, run, n)).total;
+export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000, instanceMemoryMB = 2048): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number; components: MonthlyCost } {
+  const at = (n: number) => monthlyCost(dailyUsage(usage, run, n, instanceMemoryMB)).total;
   const marginal = (at(of + 1) - at(1)) / of;
-  const hi = monthlyCost(dailyUsage(usage, run, of + 1)), lo = monthlyCost(dailyUsage(usage, run, 1));
+  const hi = monthlyCost(dailyUsage(usage, run, of + 1, instanceMemoryMB)), lo = monthlyCost(dailyUsage(usage, run, 1, instanceMemoryMB));
   const components = Object.fromEntries(Object.keys(hi).map((k) => [k, (hi[k as keyof MonthlyCost] - lo[k as keyof MonthlyCost]) / of])) as unknown as MonthlyCost;
-  const d = dailyUsage(usage, run, of);
+  const d = dailyUsage(usage, run, of, instanceMemoryMB);
   const s = usage.storage ?? {};
   const ops = Object.values(s).reduce((a, b) => a + b, 0);
   return { marginal, components, fixed: Math.max(0, at(of) - of * marginal), telemetryBytesPerPage: d.pageJobs ? d.telemetryBytes / d.pageJobs : NaN, storageOpsPerPage: (usage.pageJobs ?? usage.pageJobExecutions) ? ops / (usage.pageJobs ?? usage.pageJobExecutions) : NaN };

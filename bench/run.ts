@@ -28,21 +28,24 @@ import { startAzurite } from '../local/azurite';
 import { runPageCost, type PageCostResult } from './page-cost';
 import { percentile } from './recorder';
 import { chartSvg } from './svg';
-import { dailyUsage, monthlyCost, perTenantCost, PRICES } from './cost';
+import { dailyUsage, HOST_ASSUMPTIONS, monthlyCost, perTenantCost, PRICES } from './cost';
+
+/** A storage round trip in the region (the cost model's assumption, bench/cost.ts). */
+const STORAGE_ROUND_TRIP_MS = HOST_ASSUMPTIONS.storageLatencyMs;
 import { startStorageMeter, type StorageMeter } from './meter';
-import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type BaselineRun, type VirtualRun, type VirtualScenario } from './virtual';
+import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type BaselineRun, type PlannerTick, type VirtualRun, type VirtualScenario } from './virtual';
 
 const ALLOWED = 90;
 
 /** The benchmark's options, as `mtc bench` parsed and checked them (cli/mtc.ts declares them once). */
-export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; traceSampling?: number; gzip?: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
+export interface BenchArgs { scenarios: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; planConcurrency?: number; traceSampling?: number; gzip?: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out: string }
 type Args = BenchArgs;
 
 /** Where results go unless --out says otherwise. */
 export const DEFAULT_RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
 
 function scenario(id: string, a: Args): { title: string; sc: VirtualScenario } {
-  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}), ...(a.traceSampling !== undefined ? { traceSampling: a.traceSampling } : {}), ...(a.gzip ? { gzip: true } : {}) };
+  const common = { latencyMs: a.latencyMs, collectionDelayMs: 5 * MIN, pollIntervalMs: MIN, seed: 11, afterBackfillMs: 10 * MIN, backfillMs: 0, ...(a.pageBatch !== undefined ? { pageBatchMax: a.pageBatch } : {}), ...(a.traceSampling !== undefined ? { traceSampling: a.traceSampling } : {}), ...(a.planConcurrency !== undefined ? { planConcurrency: a.planConcurrency } : {}), ...(a.gzip ? { gzip: true } : {}) };
   if (id === 'a') {
     const hours = a.hours ?? (a.quick ? 8 : 26);
     const tenants = a.tenants ?? 1;
@@ -177,6 +180,22 @@ function plannerFigures(run: VirtualRun) {
     nonKeyQueries: run.plannerTicks.reduce((a, t) => a + t.nonKeyQueries, 0),
     realMsP95: percentile(run.plannerTicks.map((t) => t.realMs), 95),
     longestRealMs: run.longestPlannerTickRealMs,
+    // The planning step's own work where it runs alone (the timer has its own instances on Flex):
+    // its storage requests at STORAGE_ROUND_TRIP_MS each, MTC_PLAN_CONCURRENCY sources at a time,
+    // plus this process's CPU during the step (an upper bound of the planning's: page jobs in
+    // flight, the simulator answering preflights and the counting proxies share the process). The
+    // first run (every source new: cursors, health rows, catch-up slices) and the steady state
+    // (from minute 10, as the lag), each its step with the most requests.
+    ...((): object => {
+      const concurrency = run.planConcurrency ?? 8;
+      const costed = (ts: PlannerTick[]) => {
+        const t = ts.filter((x) => x.requests !== undefined).sort((a, b) => b.requests! - a.requests!)[0];
+        return t ? { tMin: t.tMin, requests: t.requests!, cpuMs: t.cpuMs!, realMs: t.realMs, concurrency, onAzureMs: t.cpuMs! + (t.requests! * STORAGE_ROUND_TRIP_MS) / concurrency } : undefined;
+      };
+      const first = costed(run.plannerTicks.filter((t) => t.tMin < 1));
+      const steady = costed(run.plannerTicks.filter((t) => t.tMin >= 10));
+      return { ...(first ? { first } : {}), ...(steady ? { busiest: steady } : {}) };
+    })(),
   };
 }
 
@@ -273,6 +292,11 @@ export async function runBench(args: BenchArgs): Promise<void> {
       if (planner) {
         console.log(`  planner  table entities read per source per run, mean by simulated hour: ${planner.byHour.map((h) => `h${h.hour + 1} ${r1(h.entitiesPerSource)}`).join(', ')}`);
         console.log(`           last hour / first hour x${r1(planner.lastOverFirst, 2)}; queries filtering a non-key property ${planner.nonKeyQueries}; longest planning step ${r1(ours.longestPlannerTickRealMs, 0)} ms real (p95 ${r1(planner.realMsP95, 0)} ms)`);
+        type Step = { tMin: number; requests: number; cpuMs: number; realMs: number; concurrency: number; onAzureMs: number };
+        const steps = planner as { first?: Step; busiest?: Step };
+        for (const [label, b] of [['first planning step (every source new)', steps.first], ['busiest planning step from minute 10', steps.busiest]] as const) {
+          if (b) console.log(`           ${label} (+${r1(b.tMin, 0)} sim-min): ${b.requests} storage requests, ${r1(b.realMs, 0)} ms real here, process CPU ${r1(b.cpuMs, 0)} ms; alone on its instance with ${STORAGE_ROUND_TRIP_MS} ms a round trip, ${b.concurrency} sources at a time: about ${r1(b.onAzureMs, 0)} ms (CPU + requests x ${STORAGE_ROUND_TRIP_MS} ms / ${b.concurrency})`);
+        }
       }
       const volumes = volumeFigures(ours);
       for (const v of volumes) console.log(`  tenant   ${v.rowsPerDay} rows/day (${v.tenants}): ${r1(v.requestsPerDay, 0)} requests/day, ${r1(v.jobsPerDay, 0)} page jobs/day, lag p50 ${r1(v.lagP50Min)} / p95 ${r1(v.lagP95Min)} / max ${r1(v.lagMaxMin)} min`);
@@ -295,6 +319,8 @@ export async function runBench(args: BenchArgs): Promise<void> {
         console.log(`  per tenant  $${pt.marginal.toFixed(2)}/month for one more tenant of this ${sc.mix ? 'mix (mean)' : `volume (${sc.rowsPerDay} rows/day)`} in a deployment of 1000; deployment-wide fixed $${pt.fixed.toFixed(2)}/month`);
         const c = pt.components;
         console.log(`           of which functions $${c.functions.toFixed(2)}, storage transactions $${c.storage.toFixed(2)}, telemetry $${c.telemetry.toFixed(2)}, storage diagnostics $${c.diagnostics.toFixed(2)} (infra parameter diagnosticSettings), Key Vault $${c.keyVault.toFixed(2)}, egress $${c.egress.toFixed(2)} (a destination outside Azure)`);
+        const small = perTenantCost(u, run, 1000, 512);
+        console.log(`           with 512 MB instances (infra parameter instanceMemoryMB=512, not the default: not measured on a Functions host): $${small.marginal.toFixed(2)}/month, of which functions $${small.components.functions.toFixed(2)}`);
         console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants; traces sampled at ${u.traceSampling ?? 1})`);
         if (u.storageByResource && u.pageJobExecutions) {
           // Where the operations go (the scheduler's own receives, peeks and lag samples left out, as in the totals).

@@ -131,6 +131,8 @@ export interface VirtualScenario {
   pageBatchMax?: number;
   /** The destination compresses its requests (http `gzip: true`): the egress is the compressed bytes. */
   gzip?: boolean;
+  /** MTC_PLAN_CONCURRENCY of the collector under test (default the setting's, 32). */
+  planConcurrency?: number;
   /** MTC_TRACE_SAMPLING of the collector under test (default the setting's, 0.25): the share of spans and dependencies the cost counts. */
   traceSampling?: number;
   collectionDelayMs: number;
@@ -166,7 +168,13 @@ export interface DetailRunFigures {
 }
 
 /** One planner timer run: table entities the planning read per source, queries by a non-key property, real work time. */
-export interface PlannerTick { tMin: number; entitiesPerSource: number; nonKeyQueries: number; realMs: number }
+export interface PlannerTick {
+  tMin: number; entitiesPerSource: number; nonKeyQueries: number; realMs: number;
+  /** CPU of this process during the step (the planning, and whatever else ran in the process meanwhile: an upper bound of the planning's). */
+  cpuMs?: number;
+  /** Storage requests the planning step sent. */
+  requests?: number;
+}
 
 export interface TickSample extends Sample {
   /** Requests of all tenants in the last 5 minutes (simulator's count). */
@@ -202,6 +210,8 @@ export interface VirtualRun {
   plannerTicks: PlannerTick[];
   /** Longest planner run in real time (the planning work itself; the virtual clock does not move while it computes). */
   longestPlannerTickRealMs: number;
+  /** MTC_PLAN_CONCURRENCY of the collector under test. */
+  planConcurrency?: number;
   /** Scenario e: detail enrichment per tenant with details on, and the waits of the tenants without (the control). */
   details?: { on: DetailRunFigures[]; offWaitedForDetail: number[] };
   /** Per source: its volume, Graph requests (simulator's count) and jobs run for it (issue 19: requests and page jobs per tenant). */
@@ -295,6 +305,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     MTC_BUDGET_LIMIT: String(LIMIT), MTC_BUDGET_WINDOW_SECONDS: String(WINDOW_MS / 1000),
     ...(sc.pageBatchMax !== undefined ? { MTC_PAGE_BATCH_MAX: String(sc.pageBatchMax) } : {}),
     ...(sc.traceSampling !== undefined ? { MTC_TRACE_SAMPLING: String(sc.traceSampling) } : {}),
+    ...(sc.planConcurrency !== undefined ? { MTC_PLAN_CONCURRENCY: String(sc.planConcurrency) } : {}),
   };
   sim.tenants.forEach((t, i) => { env[`SIM_SECRET_${i}`] = t.clientSecret; });
   const liveStart = T0 - sc.collectionDelayMs;
@@ -362,10 +373,12 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const tick = async () => {
     const now = clock.now();
     const reads0 = plannerMeter?.reads();
+    const requests0 = plannerMeter ? Object.values(plannerMeter.counts()).reduce((a, b) => a + b, 0) : 0;
+    const cpu0 = process.cpuUsage();
     const real0 = performance.now();
-    // As functions/plan.ts: PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
+    // As functions/plan.ts: MTC_PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
     // The same per-source step as the timer: plan, then the gauges from what the planning read.
-    const sent = await planSources(plannerDeps, config.sources, rt.settings.pageBatchMax, async (d, source) => {
+    const sent = await planSources(plannerDeps, config.sources, rt.settings, async (d, source) => {
       // As functions/plan.ts: an mtc.plan span only for a source with something due (counted).
       let spanned = false;
       const r = await planSourceTick({ ...d, inSpan: (run) => { spanned = true; return run(); } }, gaugeDeps, source);
@@ -384,7 +397,9 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     if (realMs > longestTickRealMs) longestTickRealMs = realMs;
     if (plannerMeter && reads0) {
       const r = plannerMeter.reads();
-      plannerTicks.push({ tMin: (now - T0) / MIN, entitiesPerSource: (r.entities - reads0.entities) / config.sources.length, nonKeyQueries: r.nonKeyQueries - reads0.nonKeyQueries, realMs });
+      const cpu = process.cpuUsage(cpu0);
+      const requests = Object.values(plannerMeter.counts()).reduce((a, b) => a + b, 0) - requests0;
+      plannerTicks.push({ tMin: (now - T0) / MIN, entitiesPerSource: (r.entities - reads0.entities) / config.sources.length, nonKeyQueries: r.nonKeyQueries - reads0.nonKeyQueries, realMs, cpuMs: (cpu.user + cpu.system) / 1000, requests });
     }
     const lags: number[] = [];
     for (const source of config.sources) {
@@ -481,7 +496,11 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     }
     let got = 0;
     const idle = slots - busySlots;
-    if (!stopping && idle > 0) {
+    // The timer runs on instances of its own (Flex scales each trigger on its own), so no page job
+    // starts in this process while the planning step runs: its real time and the process CPU during
+    // it are the planning's (and the counting proxies'). The step takes no simulated time, so the
+    // jobs it sends start at the same simulated moment as they would beside it.
+    if (!stopping && idle > 0 && !plannerBusy) {
       receives++;
       const r = await q.receiveMessages({ numberOfMessages: Math.min(32, idle), visibilityTimeout: 3600 });
       for (const m of r.receivedMessageItems) {
@@ -616,7 +635,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds,
     allowedPerWindow: budget.options.allowed,
     longestPlannerTickMs: longestTickMs,
-    plannerTicks, longestPlannerTickRealMs: longestTickRealMs,
+    plannerTicks, longestPlannerTickRealMs: longestTickRealMs, planConcurrency: rt.settings.planConcurrency,
     ...(details ? { details } : {}),
     perSource: config.sources.map((source, i) => ({
       id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,

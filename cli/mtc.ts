@@ -186,6 +186,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
     .option('--detail-cap <n>', 'scenario e: the daily detail request cap of the tenant with details on (default 20000)', positive('--detail-cap', true))
     .option('--usage', 'count storage operations, executions and telemetry bytes (for docs/cost.md)', false)
     .option('--page-batch <n>', 'MTC_PAGE_BATCH_MAX of the collector under test: most small slices\' first page jobs in one message (default 8; 1 sends each alone)', positive('--page-batch', true))
+    .option('--plan-concurrency <n>', 'MTC_PLAN_CONCURRENCY of the collector under test: sources a timer run plans at once (default 32)', positive('--plan-concurrency', true))
     .option('--trace-sampling <share>', 'MTC_TRACE_SAMPLING of the collector under test, 0 to 1: the share of spans and dependencies the cost counts (default 0.25)', (raw: string): number => {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`--trace-sampling needs a number from 0 to 1, got '${raw}'`);
@@ -196,7 +197,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
     .option('--no-page-cost', 'skip the per-page CPU cost')
     .option('--out <dir>', 'results folder (default bench/results)')
     .addHelpText('after', examples(['mtc bench --scenario a --quick', 'mtc bench --scenario b --no-baseline', 'mtc bench --scenario d --tenants 40 --hours 1 --usage', 'mtc bench --scenario e --hours 26 --no-baseline']))
-    .action((o: { scenario: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; traceSampling?: number; gzip: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out?: string }) => {
+    .action((o: { scenario: string[]; quick: boolean; latencyMs: number; backfillDays?: number; hours?: number; tenants?: number; rowsPerDay?: number; detailCap?: number; pageBatch?: number; planConcurrency?: number; traceSampling?: number; gzip: boolean; usage: boolean; baseline: boolean; pageCost: boolean; out?: string }) => {
       setCode(import('../bench/run.js').then(async ({ runBench, DEFAULT_RESULTS_DIR }) => {
         await runBench({
           scenarios: o.scenario, quick: o.quick, latencyMs: o.latencyMs, usage: o.usage, baseline: o.baseline, pageCost: o.pageCost,
@@ -208,6 +209,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, setCode: (code: num
           ...(o.detailCap !== undefined ? { detailCap: o.detailCap } : {}),
           ...(o.pageBatch !== undefined ? { pageBatch: o.pageBatch } : {}),
           ...(o.traceSampling !== undefined ? { traceSampling: o.traceSampling } : {}),
+          ...(o.planConcurrency !== undefined ? { planConcurrency: o.planConcurrency } : {}),
           ...(o.gzip ? { gzip: true } : {}),
         });
         return 0;

@@ -16,7 +16,7 @@ import type { PlannerDeps, PlanOutcome } from '../shared/planning/planner';
 export async function plan(_timer: Timer, context: InvocationContext): Promise<void> {
   const rt = await getRuntime();
   const gaugeDeps: GaugeDeps = { ledger: rt.ledger, clock: rt.clock, telemetry: rt.telemetry, budget: rt.budget };
-  // Sources are planned in parallel (PLAN_CONCURRENCY at a time, planSources): a preflight or a
+  // Sources are planned in parallel (MTC_PLAN_CONCURRENCY at a time, planSources): a preflight or a
   // slow table call of one tenant does not delay the others.
   const spanOptions = (source: { id: string }) => ({ invocation: context.traceContext?.traceParent, attributes: { 'mtc.source': source.id } });
   const planOne = async (deps: PlannerDeps, source: (typeof rt.config.sources)[number]) => {
@@ -44,7 +44,7 @@ export async function plan(_timer: Timer, context: InvocationContext): Promise<v
     if (r.left) context.log(`preflight: ${r.ran} run, ${r.left} left for the next run`);
   }, (err: unknown) => context.warn(`preflight step failed: ${asCollectorError(err).message}`));
   // Small live slices' first page jobs go out in page batches (MTC_PAGE_BATCH_MAX).
-  await Promise.all([planSources(rt, rt.config.sources, rt.settings.pageBatchMax, planOne), preflights]);
+  await Promise.all([planSources(rt, rt.config.sources, rt.settings, planOne), preflights]);
 }
 
 app.timer('plan', { schedule: '%MTC_PLAN_SCHEDULE%', handler: plan });

@@ -114,6 +114,11 @@ export const RUNTIME_SETTINGS = {
     description: 'Most first page jobs of small live slices (under a tenth of a page expected, from the source\'s measured density) that one timer run puts in one queue message, a page batch (default 8, at most 32; 1 sends every job alone). One execution then runs them all at once, each with its own claim: quiet tenants cost one execution, receive and delete for several. A host older than this setting cannot read a batch: it records it as unattributed poison, and the recovery sweep re-enqueues its slices as single jobs after 30 minutes, so set it to 1 while old and new versions run side by side.',
     parser: wholeNumber(1, 32),
   }),
+  planConcurrency: typed({
+    name: 'MTC_PLAN_CONCURRENCY', requiredInAzure: false, default: 32,
+    description: 'Sources one planner timer run plans at once (default 32, 1 to 128). A run plans every source; most of its time is storage round trips, so more at once makes the run shorter (see docs/cost.md for 1000 sources), and small slices planned at once share page batches (`MTC_PAGE_BATCH_MAX`). The planner makes no API request (preflights are their own budgeted step).',
+    parser: wholeNumber(1, 128),
+  }),
   traceSampling: typed({
     name: 'MTC_TRACE_SAMPLING', requiredInAzure: false, default: 0.25,
     description: 'The share of traces Application Insights keeps (0 to 1, default 0.25: one in four): each trace is a timer run\'s `mtc.plan` span with its page jobs\' `mtc.page` spans and their API and destination dependencies, kept or dropped whole (the decision follows the trace id, so it holds across the queue hop). Application Insights scales the counts of what it kept (`itemCount`), so request and dependency counts stay right. Metrics, custom events (health changes, parked slices) and log lines are never sampled: every failure is counted in `mtc.errors` and logged whatever this says. 1 keeps every trace (about twice the telemetry of a quiet tenant; see docs/cost.md); 0 keeps none. Read at start-up.',
@@ -173,6 +178,7 @@ export const APP_SETTINGS: readonly AppSetting[] = [
   declared(RUNTIME_SETTINGS.claimTtlSeconds),
   declared(RUNTIME_SETTINGS.outboxStaleSeconds),
   declared(RUNTIME_SETTINGS.pageBatchMax),
+  declared(RUNTIME_SETTINGS.planConcurrency),
   declared(RUNTIME_SETTINGS.traceSampling),
   declared(RUNTIME_SETTINGS.localLockSeconds),
   { name: 'JobsStorage', requiredInAzure: false, description: 'Connection string of the storage account for queues and tables (local and Azurite). In Azure use the identity-based `JobsStorage__*` settings instead.' },

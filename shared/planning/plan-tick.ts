@@ -34,17 +34,18 @@ export async function planSourceTick(deps: PlannerDeps, gaugeDeps: GaugeDeps, so
 
 /**
  * The planning step of a timer run (functions/plan.ts, the benchmark, the tests' harness): every
- * source through `planOne` (planSourceTick, in the caller's span), PLAN_CONCURRENCY at a time,
- * with one batcher for the run when `batchMax` is above 1 (MTC_PAGE_BATCH_MAX): the first page
- * jobs of small live slices go out in page batches. Returns the messages and jobs it batched.
+ * source through `planOne` (planSourceTick, in the caller's span), `settings.planConcurrency`
+ * (MTC_PLAN_CONCURRENCY) at a time, with one batcher for the run when `settings.pageBatchMax`
+ * (MTC_PAGE_BATCH_MAX) is above 1: the first page jobs of small live slices go out in page
+ * batches. Returns the messages and jobs it batched.
  */
-export async function planSources<S extends SourceConfig>(deps: PlannerDeps, sources: readonly S[], batchMax: number, planOne: (deps: PlannerDeps, source: S) => Promise<void>): Promise<{ messages: number; jobs: number }> {
-  if (batchMax <= 1) {
-    await forEachSource(sources, (source) => planOne(deps, source));
+export async function planSources<S extends SourceConfig>(deps: PlannerDeps, sources: readonly S[], settings: { pageBatchMax: number; planConcurrency: number }, planOne: (deps: PlannerDeps, source: S) => Promise<void>): Promise<{ messages: number; jobs: number }> {
+  if (settings.pageBatchMax <= 1) {
+    await forEachSource(sources, (source) => planOne(deps, source), settings.planConcurrency);
     return { messages: 0, jobs: 0 };
   }
-  const batcher = new PageJobBatcher(deps.queue, batchMax);
+  const batcher = new PageJobBatcher(deps.queue, settings.pageBatchMax);
   const batching: PlannerDeps = { ...deps, batcher };
-  await forEachSource(sources, (source) => batcher.run(() => planOne(batching, source)));
+  await forEachSource(sources, (source) => batcher.run(() => planOne(batching, source)), settings.planConcurrency);
   return { ...batcher.sent };
 }

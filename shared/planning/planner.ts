@@ -303,7 +303,7 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
 
-/** Sources planned at once by one timer run (functions/plan.ts, and the benchmark that mirrors it). */
+/** Sources planned at once by default (forEachSource; a timer run uses MTC_PLAN_CONCURRENCY, shared/settings.ts). */
 export const PLAN_CONCURRENCY = 8;
 
 /**

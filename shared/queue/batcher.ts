@@ -7,7 +7,7 @@
  * jobs is in the queue, so the planner clears its outbox after the send, as before (a planner that
  * dies while it waits leaves the outbox, and a later run relays it as single jobs).
  *
- * When to send: the planning of several sources runs at once (forEachSource, PLAN_CONCURRENCY),
+ * When to send: the planning of several sources runs at once (forEachSource, MTC_PLAN_CONCURRENCY),
  * each inside `run`. A batch goes out when it is full, or when every source planning at that
  * moment waits in `sendAll` or is done (nothing more can join soon), or after `lingerMs` of real
  * time whatever the others do, so a source whose planning is slow delays the others' jobs by at

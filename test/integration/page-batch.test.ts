@@ -41,11 +41,15 @@ after(async () => {
   await siem?.close();
 });
 
+/** A test's own sliceLength for every source (the catch-up test), else the default. */
+let sliceLength: string | undefined;
+
 function doc() {
   return {
     sources: sim.tenants.map((_, i) => ({
       id: `s${i}`,
       ...simulatorTenant(sim, i),
+      ...(sliceLength ? { sliceLength } : {}),
       auth: { method: 'clientSecret', clientId: sim.tenants[i]!.clientId, clientSecretRef: `env:SIM_SECRET_${i}` },
       start: new Date(START).toISOString(), collectionDelay: '1m',
       settle: { rereads: [] },
@@ -150,6 +154,28 @@ describe('page batches', () => {
     const v = await verdict(h, new Set());
     assert.deepEqual(v, { lost: 0, duplicated: 0, excused: 0, parked: 0, watermarkOk: true });
     assert.ok(siem.events.length > 20, `rows delivered: ${siem.events.length}`);
+  });
+
+  it('a catch-up puts several small slices of one source in one batch: the entries share the tenant budget and the watermark, and every row arrives once', async () => {
+    siem.events.length = 0;
+    sliceLength = '4m';
+    const h = await prepare().finally(() => { sliceLength = undefined; });
+    // The timer did not run for 12 more minutes (a host restart): each source is behind by more
+    // than its longest slice (sliceLength 4 minutes here), so one run plans several small slices of it.
+    h.clock.advance(12 * MINUTE);
+    const r = await h.tick();
+    const jobs = await queued(h);
+    const batches = jobs.filter(isPageBatch);
+    assert.equal(r.batches.messages, batches.length);
+    const perSource = new Map<string, number>();
+    for (const b of batches) for (const j of b.jobs) perSource.set(j.sourceId, (perSource.get(j.sourceId) ?? 0) + 1);
+    const shared = batches.filter((b) => new Set(b.jobs.map((j) => j.sourceId)).size < b.jobs.length);
+    assert.ok(shared.length >= 1, `a batch holds two entries of one source: ${JSON.stringify(batches.map((b) => b.jobs.map((j) => `${j.sourceId}/${j.sliceId}`)))}`);
+    const before = h.outcomes['slice-done'] ?? 0;
+    await h.drain();
+    assert.equal((h.outcomes['slice-done'] ?? 0) - before, [...perSource.values()].reduce((a, b) => a + b, 0) + jobs.filter((j) => !isPageBatch(j)).length, `every entry's slice done: ${JSON.stringify(h.outcomes)}`);
+    const v = await verdict(h, new Set());
+    assert.deepEqual(v, { lost: 0, duplicated: 0, excused: 0, parked: 0, watermarkOk: true });
   });
 
   it('a batch the host gave up on parks each entry whose slice is still at that page, and records an unknown one', async () => {

@@ -129,7 +129,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     async tick(o = {}) {
       const out: Record<string, string> = {};
       const gaugeDeps = { ledger, clock, telemetry, budget };
-      const batches = await planSources(deps, rt.config.sources, o.batchMax ?? rt.settings.pageBatchMax, async (d, source) => {
+      const batches = await planSources(deps, rt.config.sources, { ...rt.settings, pageBatchMax: o.batchMax ?? rt.settings.pageBatchMax }, async (d, source) => {
         const r = await planSourceTick(d, gaugeDeps, source);
         out[source.id] = r.planError !== undefined ? `error: ${(r.planError as Error).message}` : r.outcome!.outcome;
       });

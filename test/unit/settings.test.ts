@@ -11,17 +11,17 @@ import { createRuntime } from '../../shared/runtime';
 test('unset and empty settings take their defaults; set ones are typed', () => {
   assert.deepEqual(readSettings({}), {
     pageQueue: 'page-jobs', tablePrefix: 'mtc', budgetLimit: undefined, budgetWindowSeconds: undefined, budgetHeadroom: undefined,
-    detailReserve: undefined, detailReserveFactor: undefined, claimTtlSeconds: 60, outboxStaleSeconds: 120, pageBatchMax: 8, traceSampling: 0.25, localLockSeconds: undefined,
+    detailReserve: undefined, detailReserveFactor: undefined, claimTtlSeconds: 60, outboxStaleSeconds: 120, pageBatchMax: 8, planConcurrency: 32, traceSampling: 0.25, localLockSeconds: undefined,
   });
   assert.equal(readSettings({ MTC_CLAIM_TTL_SECONDS: '' }).claimTtlSeconds, 60);
   const s = readSettings({
     MTC_PAGE_QUEUE: 'jobs-2', MTC_TABLE_PREFIX: 'e2e1', MTC_BUDGET_LIMIT: '10000', MTC_BUDGET_WINDOW_SECONDS: '60',
     MTC_BUDGET_HEADROOM: '0.25', MTC_CLAIM_TTL_SECONDS: ' 6 ', MTC_OUTBOX_STALE_SECONDS: '3', MTC_LOCAL_LOCK_SECONDS: '3',
-    MTC_BUDGET_DETAIL_RESERVE: '20', MTC_BUDGET_DETAIL_RESERVE_FACTOR: '1.5', MTC_PAGE_BATCH_MAX: '1', MTC_TRACE_SAMPLING: '1',
+    MTC_BUDGET_DETAIL_RESERVE: '20', MTC_BUDGET_DETAIL_RESERVE_FACTOR: '1.5', MTC_PAGE_BATCH_MAX: '1', MTC_TRACE_SAMPLING: '1', MTC_PLAN_CONCURRENCY: '4',
   });
   assert.deepEqual(s, {
     pageQueue: 'jobs-2', tablePrefix: 'e2e1', budgetLimit: 10_000, budgetWindowSeconds: 60, budgetHeadroom: 0.25,
-    detailReserve: 20, detailReserveFactor: 1.5, claimTtlSeconds: 6, outboxStaleSeconds: 3, pageBatchMax: 1, traceSampling: 1, localLockSeconds: 3,
+    detailReserve: 20, detailReserveFactor: 1.5, claimTtlSeconds: 6, outboxStaleSeconds: 3, pageBatchMax: 1, planConcurrency: 4, traceSampling: 1, localLockSeconds: 3,
   });
 });
 
