@@ -187,7 +187,7 @@ function plannerFigures(run: VirtualRun) {
     // first run (every source new: cursors, health rows, catch-up slices) and the steady state
     // (from minute 10, as the lag), each its step with the most requests.
     ...((): object => {
-      const concurrency = run.planConcurrency ?? 8;
+      const concurrency = run.planConcurrency ?? 8; // results from before the setting planned 8 at a time
       const costed = (ts: PlannerTick[]) => {
         const t = ts.filter((x) => x.requests !== undefined).sort((a, b) => b.requests! - a.requests!)[0];
         return t ? { tMin: t.tMin, requests: t.requests!, cpuMs: t.cpuMs!, realMs: t.realMs, concurrency, onAzureMs: t.cpuMs! + (t.requests! * STORAGE_ROUND_TRIP_MS) / concurrency } : undefined;

@@ -303,14 +303,11 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
 
-/** Sources planned at once by default (forEachSource; a timer run uses MTC_PLAN_CONCURRENCY, shared/settings.ts). */
-export const PLAN_CONCURRENCY = 8;
-
 /**
  * Runs `planOne` for every source, `limit` at a time, so a preflight or a slow table call of one
  * tenant does not delay the others. `planOne` handles its own source's failure.
  */
-export async function forEachSource<T>(sources: readonly T[], planOne: (source: T) => Promise<void>, limit = PLAN_CONCURRENCY): Promise<void> {
+export async function forEachSource<T>(sources: readonly T[], planOne: (source: T) => Promise<void>, limit: number): Promise<void> {
   const queue = [...sources];
   const next = async (): Promise<void> => {
     for (let source = queue.shift(); source !== undefined; source = queue.shift()) await planOne(source);

@@ -7,10 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { registerInMemoryOtel } from './otel';
+import { registerInMemoryOtel, startFakeAppInsights } from './otel';
 import type { LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
-import { forgetTelemetryClient, startTelemetry, type AppInsightsModule } from '../../shared/telemetry-setup';
+import { forgetTelemetryClient } from '../../shared/telemetry-setup';
 import { SPANS } from '../../shared/telemetry';
 import { getRuntime } from '../../shared/runtime';
 import { rowKey } from '../../shared/model/row';
@@ -19,13 +19,6 @@ import { drainWithClock, startTestRun } from '../support/local-run';
 import type { Simulator } from '../../simulator';
 
 const otel = registerInMemoryOtel();
-const fakeAi: AppInsightsModule = {
-  setup() {
-    const chain = { setAutoCollectConsole: () => chain, setSendLiveMetrics: () => chain, start: () => undefined };
-    return chain;
-  },
-  defaultClient: { config: {}, trackEvent: () => undefined },
-};
 
 const T0 = Date.UTC(2026, 11, 2, 9, 0, 0);
 const START = T0 - 10 * 60_000;
@@ -40,7 +33,7 @@ function drain(): Promise<void> {
 }
 
 before(async () => {
-  assert.equal(startTelemetry({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000' }, { loadAppInsights: () => fakeAi }), true);
+  assert.equal(startFakeAppInsights(), true);
   receiver = await startReceiver();
   run = await startTestRun(clock, { tables: 'bat', queue: 'batjobs' }, {
     simulatorOptions: { seed: 5, tenants: Array.from({ length: 3 }, () => ({ rowsPerDay: 6000, traffic: { visibilityDelay: { minMs: 0, maxMs: 0 } } })) },

@@ -13,10 +13,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { registerInMemoryOtel, type CollectedPoint } from './otel';
+import { registerInMemoryOtel, startFakeAppInsights, type CollectedPoint } from './otel';
 import type { LocalRun } from '../../local/run';
 import { ManualClock } from '../../shared/time/clock';
-import { forgetTelemetryClient, startTelemetry, type AppInsightsModule } from '../../shared/telemetry-setup';
+import { forgetTelemetryClient } from '../../shared/telemetry-setup';
 import { EVENT_PROPERTIES, EVENTS, METRICS, SPANS, type MetricDeclaration } from '../../shared/telemetry';
 import { isDetailEvent } from '../../shared/model/row';
 import { startReceiver, type Receiver } from '../support/receiver';
@@ -24,13 +24,6 @@ import { drainWithClock, simulatorGraphSource, startTestRun } from '../support/l
 
 const otel = registerInMemoryOtel();
 const customEvents: { name: string; properties?: Record<string, string> }[] = [];
-const fakeAi: AppInsightsModule = {
-  setup() {
-    const chain = { setAutoCollectConsole: () => chain, setSendLiveMetrics: () => chain, start: () => undefined };
-    return chain;
-  },
-  defaultClient: { config: {}, trackEvent: (e) => customEvents.push(e) },
-};
 
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
 const clock = new ManualClock(T0);
@@ -45,7 +38,7 @@ function drain(): Promise<void> {
 }
 
 before(async () => {
-  assert.equal(startTelemetry({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000' }, { loadAppInsights: () => fakeAi }), true);
+  assert.equal(startFakeAppInsights(customEvents), true);
   receiver = await startReceiver();
   run = await startTestRun(clock, { tables: 'tel', queue: 'teljobs' }, {
     simulatorOptions: {

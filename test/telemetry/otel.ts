@@ -8,6 +8,7 @@ import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { startTelemetry, type AppInsightsModule } from '../../shared/telemetry-setup';
 
 /** A pull reader: the test calls `collect()` when it wants the current cumulative values. */
 class TestMetricReader extends MetricReader {
@@ -71,4 +72,19 @@ export function registerInMemoryOtel(): InMemoryOtel {
 
 function assertRegistered(ok: boolean, what: string): void {
   if (!ok) throw new Error(`another OpenTelemetry ${what} is already registered in this process`);
+}
+
+/**
+ * Starts telemetry as the Functions entry does, with the `applicationinsights` module replaced by
+ * a fake that starts nothing and records custom events in `events` (no network). True when started.
+ */
+export function startFakeAppInsights(events: { name: string; properties?: Record<string, string> }[] = []): boolean {
+  const fake: AppInsightsModule = {
+    setup() {
+      const chain = { setAutoCollectConsole: () => chain, setSendLiveMetrics: () => chain, start: () => undefined };
+      return chain;
+    },
+    defaultClient: { config: {}, trackEvent: (e) => { events.push(e); } },
+  };
+  return startTelemetry({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000' }, { loadAppInsights: () => fake });
 }
