@@ -151,6 +151,31 @@ async function queued(h: Harness): Promise<QueueJob[]> {
   return peek.peekedMessageItems.map((m) => decodeJob(Buffer.from(m.messageText, 'base64').toString('utf8')));
 }
 
+/**
+ * The crash matrix of a batched run prepared by `prepared` (each site at its first call and, where
+ * the entries call it more than once, at its last: the kill then comes after the other entries got
+ * that far or finished), printed under `title`, every run judged: killed, nothing lost or repeated
+ * but the acknowledged, unrecorded rows, nothing parked, the watermark at the cursor.
+ */
+async function assertCrashMatrix(title: string, reference: CrashSwitch, sites: string[], prepared: () => Promise<Harness>): Promise<void> {
+  const rows = await runCrashMatrix({
+    points: crashPoints(reference, sites, { lastHits: true }),
+    reset: () => { siem.events.length = 0; },
+    start: async (sw) => {
+      const p = await prepared();
+      return startProcess(sw, p, p.clock.now());
+    },
+    run: batchedRun,
+    recover,
+    verdict,
+  });
+  console.log(crashReport(title, rows));
+  for (const r of rows) {
+    assert.ok(r.killed, `the run armed at ${r.site} #${r.hit} (${r.mode}) reached it`);
+    assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.watermarkOk], [0, 0, 0, true], `${r.site} #${r.hit} (${r.mode}): ${JSON.stringify(r.v)}`);
+  }
+}
+
 describe('page batches', () => {
   it("one timer run puts the quiet tenants' live slices in one message, and every row arrives once", async () => {
     siem.events.length = 0;
@@ -216,24 +241,7 @@ describe('page batches', () => {
     assert.ok(sites.some((s) => s.includes('sendMessage')), `the batch send is a site: ${sites.join('\n')}`);
     assert.ok(sites.some((s) => s.includes('worker/stages/commit')), `the entries' commits are sites: ${sites.join('\n')}`);
 
-    // Each site at its first call and, where the entries call it more than once, at its last (the
-    // kill then comes after the other entries got that far or finished).
-    const rows = await runCrashMatrix({
-      points: crashPoints(reference, sites, { lastHits: true }),
-      reset: () => { siem.events.length = 0; },
-      start: async (sw) => {
-        const p = await prepare();
-        return startProcess(sw, p, p.clock.now());
-      },
-      run: batchedRun,
-      recover,
-      verdict,
-    });
-    console.log(crashReport('crash at every step of a page batch', rows));
-    for (const r of rows) {
-      assert.ok(r.killed, `the run armed at ${r.site} #${r.hit} (${r.mode}) reached it`);
-      assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.watermarkOk], [0, 0, 0, true], `${r.site} #${r.hit} (${r.mode}): ${JSON.stringify(r.v)}`);
-    }
+    await assertCrashMatrix('crash at every step of a page batch', reference, sites, prepare);
   });
 
   it('a kill before or after any call of a catch-up batch (several entries of one source) loses nothing and repeats only the acknowledged, unrecorded rows', { timeout: 900_000 }, async () => {
@@ -248,22 +256,7 @@ describe('page batches', () => {
       assert.ok(sent.messages >= 1 && sent.jobs > sent.messages, `batched: ${JSON.stringify(sent)}`);
       assert.deepEqual(await verdict(ref, new Set()), { lost: 0, duplicated: 0, excused: 0, parked: 0, watermarkOk: true });
       const sites = [...reference.sites.keys()].sort();
-      const rows = await runCrashMatrix({
-        points: crashPoints(reference, sites, { lastHits: true }),
-        reset: () => { siem.events.length = 0; },
-        start: async (sw) => {
-          const p = await prepareCatchUp();
-          return startProcess(sw, p, p.clock.now());
-        },
-        run: batchedRun,
-        recover,
-        verdict,
-      });
-      console.log(crashReport('crash at every step of a catch-up batch', rows));
-      for (const r of rows) {
-        assert.ok(r.killed, `the run armed at ${r.site} #${r.hit} (${r.mode}) reached it`);
-        assert.deepEqual([r.v.lost, r.v.duplicated, r.v.parked, r.v.watermarkOk], [0, 0, 0, true], `${r.site} #${r.hit} (${r.mode}): ${JSON.stringify(r.v)}`);
-      }
+      await assertCrashMatrix('crash at every step of a catch-up batch', reference, sites, prepareCatchUp);
     } finally {
       sliceLength = undefined;
     }
