@@ -20,6 +20,11 @@ export const PRICES = {
   logAnalyticsPerGb: 2.30,
   /** Ingestion into a table on the Basic plan (the storage logs' default, infra storageLogsPlan). */
   basicLogsPerGb: 0.50,
+  /**
+   * Data processing of a workspace transformation, per GB it filters out beyond half of what
+   * enters it (per rule and day); the storage logs' filter (infra storageLogsCollectorRequests).
+   */
+  logDataProcessingPerGb: 0.10,
   keyVaultPer10k: 0.03,
   egressPerGb: 0.087,
   egressFreeGbPerMonth: 100,
@@ -170,7 +175,29 @@ export interface MonthlyCost {
 /** Where the storage diagnostic logs land: infra/main.bicep `storageLogsPlan` (default Basic). */
 export type StorageLogsPlan = 'Basic' | 'Analytics';
 
-export function monthlyCost(d: DailyUsage, storageLogsPlan: StorageLogsPlan = 'Basic'): MonthlyCost {
+/** The storage logs' infra parameters (infra/main.bicep). */
+export interface StorageLogsOptions {
+  /** `storageLogsPlan`, default Basic. */
+  plan?: StorageLogsPlan;
+  /**
+   * `storageLogsCollectorRequests`, default false: a workspace transformation drops the records of
+   * the collector identity's successful requests, which is every record the benchmark counts (the
+   * collector and the host run as that identity). What is dropped beyond half of what enters the
+   * rule is billed as data processing.
+   */
+  collectorRequests?: boolean;
+}
+
+/** The storage logs' monthly cost for `gb` of records a month, all of them the collector's own. */
+export function storageLogsCost(gb: number, o: StorageLogsOptions = {}): number {
+  const ingestion = (o.plan ?? 'Basic') === 'Basic' ? PRICES.basicLogsPerGb : PRICES.logAnalyticsPerGb;
+  if (o.collectorRequests) return gb * ingestion;
+  // Every record is filtered out: nothing is ingested, and what is filtered beyond half of what
+  // entered the rule is billed as data processing.
+  return Math.max(0, gb - gb / 2) * PRICES.logDataProcessingPerGb;
+}
+
+export function monthlyCost(d: DailyUsage, storageLogs: StorageLogsOptions = {}): MonthlyCost {
   const m = (x: number) => x * DAYS_PER_MONTH;
   const p = PRICES;
   const functions = Math.max(0, m(d.gbSeconds) - p.flexFreeGbSecondsPerMonth) * p.flexGbSecond
@@ -178,7 +205,7 @@ export function monthlyCost(d: DailyUsage, storageLogsPlan: StorageLogsPlan = 'B
   const storage = m(d.table) / 1e4 * p.tablePer10k + m(d.queueClass1) / 1e4 * p.queueClass1Per10k + m(d.queueClass2) / 1e4 * p.queueClass2Per10k
     + m(d.blobWrites) / 1e4 * p.blobWritePer10k + m(d.blobReads) / 1e4 * p.blobReadPer10k;
   const telemetry = m(d.telemetryBytes) / 1e9 * p.logAnalyticsPerGb;
-  const diagnostics = m(d.storageLogBytes) / 1e9 * (storageLogsPlan === 'Basic' ? p.basicLogsPerGb : p.logAnalyticsPerGb);
+  const diagnostics = storageLogsCost(m(d.storageLogBytes) / 1e9, storageLogs);
   const keyVault = m(d.keyVaultOps) / 1e4 * p.keyVaultPer10k;
   const egress = Math.max(0, m(d.egressBytes) / 1e9 - p.egressFreeGbPerMonth) * p.egressPerGb;
   return { functions, storage, telemetry, diagnostics, keyVault, egress, total: functions + storage + telemetry + diagnostics + keyVault + egress };
@@ -189,10 +216,10 @@ export function monthlyCost(d: DailyUsage, storageLogsPlan: StorageLogsPlan = 'B
  * what the deployment costs whatever its tenants (host polling and locks, the planner timer), on
  * instances of `instanceMemoryMB` (infra/main.bicep `instanceMemoryMB`, default 2048).
  */
-export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000, instanceMemoryMB = 2048): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number; components: MonthlyCost } {
-  const at = (n: number) => monthlyCost(dailyUsage(usage, run, n, instanceMemoryMB)).total;
+export function perTenantCost(usage: RunUsage, run: { tenants: number; durationMs: number; bytesDelivered: number }, of = 1000, instanceMemoryMB = 2048, storageLogs: StorageLogsOptions = {}): { marginal: number; fixed: number; telemetryBytesPerPage: number; storageOpsPerPage: number; components: MonthlyCost } {
+  const at = (n: number) => monthlyCost(dailyUsage(usage, run, n, instanceMemoryMB), storageLogs).total;
   const marginal = (at(of + 1) - at(1)) / of;
-  const hi = monthlyCost(dailyUsage(usage, run, of + 1, instanceMemoryMB)), lo = monthlyCost(dailyUsage(usage, run, 1, instanceMemoryMB));
+  const hi = monthlyCost(dailyUsage(usage, run, of + 1, instanceMemoryMB), storageLogs), lo = monthlyCost(dailyUsage(usage, run, 1, instanceMemoryMB), storageLogs);
   const components = Object.fromEntries(Object.keys(hi).map((k) => [k, (hi[k as keyof MonthlyCost] - lo[k as keyof MonthlyCost]) / of])) as unknown as MonthlyCost;
   const d = dailyUsage(usage, run, of, instanceMemoryMB);
   const s = usage.storage ?? {};

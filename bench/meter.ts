@@ -170,6 +170,8 @@ export interface TelemetryCounts {
   metricBytes: number;
   eventRecords: number;
   eventBytes: number;
+  /** Metric records by metric name (which series the bytes are). */
+  metricRecordsByName?: Record<string, number>;
 }
 
 /** The Application Insights envelope (Breeze v2 JSON) of one metric series point or one event. */
@@ -196,7 +198,7 @@ export class MeteredTelemetry extends MemoryTelemetry {
   private readonly touched = new Map<string, { name: string; attributes: Attributes }>();
   private readonly held = new Map<string, { name: string; attributes: Attributes }>();
   private intervalStart: number;
-  readonly exported: TelemetryCounts = { metricRecords: 0, metricBytes: 0, eventRecords: 0, eventBytes: 0 };
+  readonly exported: TelemetryCounts = { metricRecords: 0, metricBytes: 0, eventRecords: 0, eventBytes: 0, metricRecordsByName: {} };
 
   constructor(private readonly clock: Clock, private readonly exportIntervalMs = 60_000) {
     super();
@@ -210,6 +212,7 @@ export class MeteredTelemetry extends MemoryTelemetry {
       for (const s of series.values()) {
         const text = envelope('Metric', at, { metrics: [{ name: s.name, value: 1, count: 1, min: 1, max: 1 }], properties: s.attributes });
         this.exported.metricRecords++;
+        this.exported.metricRecordsByName![s.name] = (this.exported.metricRecordsByName![s.name] ?? 0) + 1;
         this.exported.metricBytes += Buffer.byteLength(text);
       }
       this.touched.clear();
@@ -250,7 +253,7 @@ export class MeteredTelemetry extends MemoryTelemetry {
   /** Closes the current interval (call at the end of a run). */
   flush(): TelemetryCounts {
     this.roll();
-    return { ...this.exported };
+    return { ...this.exported, metricRecordsByName: { ...this.exported.metricRecordsByName } };
   }
 }
 

@@ -318,15 +318,22 @@ export async function runBench(args: BenchArgs): Promise<void> {
         const pt = perTenantCost(u, run, 1000);
         console.log(`  per tenant  $${pt.marginal.toFixed(2)}/month for one more tenant of this ${sc.mix ? 'mix (mean)' : `volume (${sc.rowsPerDay} rows/day)`} in a deployment of 1000; deployment-wide fixed $${pt.fixed.toFixed(2)}/month`);
         const c = pt.components;
-        console.log(`           of which functions $${c.functions.toFixed(2)}, storage transactions $${c.storage.toFixed(2)}, telemetry $${c.telemetry.toFixed(2)}, storage diagnostics $${c.diagnostics.toFixed(2)} (infra parameter diagnosticSettings), Key Vault $${c.keyVault.toFixed(2)}, egress $${c.egress.toFixed(2)} (a destination outside Azure)`);
+        console.log(`           of which functions $${c.functions.toFixed(2)}, storage transactions $${c.storage.toFixed(2)}, telemetry $${c.telemetry.toFixed(2)}, storage diagnostics $${c.diagnostics.toFixed(2)} (infra parameters diagnosticSettings, storageLogsCollectorRequests), Key Vault $${c.keyVault.toFixed(2)}, egress $${c.egress.toFixed(2)} (a destination outside Azure)`);
         const small = perTenantCost(u, run, 1000, 512);
         console.log(`           with 512 MB instances (infra parameter instanceMemoryMB=512, not the default: not measured on a Functions host): $${small.marginal.toFixed(2)}/month, of which functions $${small.components.functions.toFixed(2)}`);
+        const allLogs = perTenantCost(u, run, 1000, 2048, { collectorRequests: true });
+        console.log(`           with the collector's own storage log records kept (infra parameter storageLogsCollectorRequests=true; by default a workspace transformation drops them): $${allLogs.marginal.toFixed(2)}/month, of which storage diagnostics $${allLogs.components.diagnostics.toFixed(2)}`);
         console.log(`           storage operations per page job ${r1(pt.storageOpsPerPage, 1)} (collector's, planner included; the host's receives excluded); telemetry ${r1(pt.telemetryBytesPerPage, 0)} bytes per page job (everything ingested / page jobs, at 1000 tenants; traces sampled at ${u.traceSampling ?? 1})`);
         if (u.storageByResource && u.pageJobExecutions) {
           // Where the operations go (the scheduler's own receives, peeks and lag samples left out, as in the totals).
           const top = Object.entries(u.storageByResource).sort((a, b) => b[1] - a[1]).slice(0, 24);
           const jobs = u.pageJobs ?? u.pageJobExecutions;
           console.log(`           storage operations per page job by operation and resource: ${top.map(([k, n]) => `${k} ${r1(n / jobs, 2)}`).join('; ')}`);
+        }
+        if (u.telemetry.metricRecordsByName && u.pageJobExecutions) {
+          const jobs = u.pageJobs ?? u.pageJobExecutions;
+          const by = Object.entries(u.telemetry.metricRecordsByName).sort((a, b) => b[1] - a[1]);
+          console.log(`           metric records per page job by metric (one record per series and export interval): ${by.map(([k, n]) => `${k} ${r1(n / jobs, 2)}`).join('; ')}`);
         }
         (ours as VirtualRun & { perTenant?: typeof pt }).perTenant = pt;
       }

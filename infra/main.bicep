@@ -103,6 +103,9 @@ param diagnosticStorageReads bool = false
 ])
 param storageLogsPlan string = 'Basic'
 
+@description('With diagnosticSettings: also keep the storage log records of the collector\'s own successful requests (about 11 writes and deletes a page job). Off: a workspace transformation drops them at ingestion and keeps every request by any other identity, key or SAS, and the collector\'s refused ones (401, 403).')
+param storageLogsCollectorRequests bool = false
+
 @description('Client id of an Entra app registration: App Service authentication then requires an Entra token for it on every HTTP route, in addition to the function key. Empty: function keys only.')
 param entraAuthClientId string = ''
 
@@ -145,6 +148,7 @@ var names = {
   plan: 'plan-mtc-${resourceToken}'
   functionApp: 'func-mtc-${resourceToken}'
   actionGroup: 'ag-mtc-${resourceToken}'
+  storageLogFilter: 'dcr-mtc-storage-logs-${resourceToken}'
   vnet: 'vnet-mtc-${resourceToken}'
 }
 // Names the code uses (shared/settings.ts defaults: queue page-jobs, table prefix mtc).
@@ -176,6 +180,9 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: allTags
     storageLogsPlan: storageLogsPlan
+    filterCollectorStorageLogs: diagnosticSettings && !storageLogsCollectorRequests
+    collectorPrincipalId: identity.outputs.principalId
+    storageLogFilterName: names.storageLogFilter
   }
 }
 

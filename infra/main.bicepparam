@@ -15,5 +15,6 @@ param secretsOfficerPrincipalType = readEnvironmentVariable('AZURE_PRINCIPAL_TYP
 param networkIsolation = bool(readEnvironmentVariable('MTC_NETWORK_ISOLATION', 'false'))
 param diagnosticSettings = bool(readEnvironmentVariable('MTC_DIAGNOSTIC_SETTINGS', 'true'))
 param storageLogsPlan = readEnvironmentVariable('MTC_STORAGE_LOGS_PLAN', 'Basic')
+param storageLogsCollectorRequests = bool(readEnvironmentVariable('MTC_STORAGE_LOGS_COLLECTOR_REQUESTS', 'false'))
 param entraAuthClientId = readEnvironmentVariable('MTC_ENTRA_AUTH_CLIENT_ID', '')
 param deployLogsIngestion = bool(readEnvironmentVariable('MTC_DEPLOY_LOGS_INGESTION', 'false'))

@@ -208,9 +208,33 @@ export function snapshot(exe: string, params: Record<string, unknown>): Snapshot
   });
 }
 
-/** Resources of one type (`Microsoft.Storage/storageAccounts`), case-insensitively as ARM compares types. */
-export function ofType(snap: Snapshot, type: string): ArmResource[] {
+/**
+ * Every declaration of one type in deployment order, a resource declared twice included (the
+ * workspace: modules/workspace-link.bicep declares it again to link its transformation rule).
+ */
+export function declarations(snap: Snapshot, type: string): ArmResource[] {
   return snap.predictedResources.filter((r) => r.type.toLowerCase() === type.toLowerCase());
+}
+
+/**
+ * Resources of one type (`Microsoft.Storage/storageAccounts`), case-insensitively as ARM compares
+ * types; a resource declared more than once appears once, as its last declaration (a PUT replaces
+ * the resource, so the last one is what Azure keeps; `declarations` has them all).
+ */
+export function ofType(snap: Snapshot, type: string): ArmResource[] {
+  const last = new Map<string, ArmResource>();
+  for (const r of declarations(snap, type)) {
+    last.delete(r.id.toLowerCase());
+    last.set(r.id.toLowerCase(), r);
+  }
+  return [...last.values()];
+}
+
+/** Ids declared more than once, with how many times. */
+export function redeclared(snap: Snapshot): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of snap.predictedResources) counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+  return new Map([...counts].filter(([, n]) => n > 1));
 }
 
 /** The only resource of a type; fails naming the type when there are none or several. */

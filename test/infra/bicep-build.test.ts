@@ -125,14 +125,16 @@ test('azd: main.parameters.json sets only declared parameters and every required
   // The locked-down options through azd environment variables.
   const locked = azdParameters({
     AZURE_ENV_NAME: 'ci', AZURE_LOCATION: 'westeurope', MTC_NETWORK_ISOLATION: 'true', MTC_ENTRA_AUTH_CLIENT_ID: '11111111-2222-3333-4444-555555555555',
-    MTC_EXPECTED_TENANT_COUNT: '200', MTC_DEPLOY_LOGS_INGESTION: 'true',
+    MTC_EXPECTED_TENANT_COUNT: '200', MTC_DEPLOY_LOGS_INGESTION: 'true', MTC_STORAGE_LOGS_COLLECTOR_REQUESTS: 'true',
   }, types);
   const lockedSnap = snapshot(exe, locked);
   assert.equal(at(single(lockedSnap, 'Microsoft.Storage/storageAccounts'), 'properties.publicNetworkAccess'), 'Disabled');
   assert.equal(ofType(lockedSnap, 'Microsoft.Network/privateEndpoints').length, 4);
   assert.equal(ofType(lockedSnap, 'Microsoft.Web/sites/config').filter((c) => c.name.endsWith('/authsettingsV2')).length, 1);
   assert.equal(at(single(lockedSnap, 'Microsoft.Web/sites'), 'properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount'), 67);
-  assert.equal(ofType(lockedSnap, 'Microsoft.Insights/dataCollectionRules').length, 1);
+  // The logs-ingestion rule only: MTC_STORAGE_LOGS_COLLECTOR_REQUESTS=true keeps every storage log record (no workspace transformation).
+  assert.deepEqual(ofType(lockedSnap, 'Microsoft.Insights/dataCollectionRules').map((r) => r.kind), ['Direct']);
+  assert.deepEqual(ofType(defaultSnap, 'Microsoft.Insights/dataCollectionRules').map((r) => r.kind), ['WorkspaceTransforms'], 'by default the storage log filter');
 });
 
 function buildParams(exe: string, env: Record<string, string>): { status: number; stderr: string; values?: Record<string, unknown> } {

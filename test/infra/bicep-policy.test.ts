@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { APP_SETTINGS } from '../../shared/settings';
 import {
-  REPO_ROOT, SNAPSHOT_SCOPE, at, bicepFor, buildTemplate, infraFiles, ofType, scopeOf, single, snapshot,
+  REPO_ROOT, SNAPSHOT_SCOPE, at, bicepFor, buildTemplate, declarations, infraFiles, ofType, redeclared, scopeOf, single, snapshot,
   type ArmResource, type Snapshot,
 } from './arm';
 import { CALLER_CLIENT_ID, DEFAULT, ENTRA_CLIENT_ID, LOCKED_DOWN, NO_DIAGNOSTICS, OFFICER_ID } from './settings';
@@ -190,6 +190,55 @@ test('diagnostic settings send Key Vault audit events, storage writes and delete
   const exe = bicepFor(t);
   if (!exe) return;
   assert.deepEqual(ofType(snapshot(exe, NO_DIAGNOSTICS), 'Microsoft.Insights/diagnosticSettings').map((d) => d.id), [], 'diagnosticSettings=false still creates diagnostic settings');
+});
+
+/** The workspace transformation rules (kind WorkspaceTransforms) of a snapshot. */
+const workspaceTransforms = (snap: Snapshot): ArmResource[] =>
+  ofType(snap, 'Microsoft.Insights/dataCollectionRules').filter((r) => r.kind === 'WorkspaceTransforms');
+
+test('by default a workspace transformation drops the storage log records of the collector identity\'s own successful requests; storageLogsCollectorRequests keeps them', (t) => {
+  inBothSettings(t, (snap, setting) => {
+    const workspace = single(snap, 'Microsoft.OperationalInsights/workspaces');
+    const transforms = workspaceTransforms(snap);
+    if (setting === 'locked-down') {
+      // storageLogsCollectorRequests=true: every record is kept, nothing links a rule.
+      assert.deepEqual(transforms, [], 'locked-down: no workspace transformation');
+      assert.equal(at(workspace, 'properties.defaultDataCollectionRuleResourceId'), undefined);
+      assert.deepEqual([...redeclared(snap).keys()], [], 'locked-down: nothing declared twice');
+      return;
+    }
+    assert.equal(transforms.length, 1, 'default: one workspace transformation rule');
+    const rule = transforms[0]!;
+    assert.equal(at(rule, 'properties.destinations.logAnalytics.0.workspaceResourceId'), workspace.id, 'the rule writes to the collector\'s workspace');
+    const flows = at(rule, 'properties.dataFlows') as { streams: string[]; destinations: string[]; transformKql: string; outputStream?: string }[];
+    assert.deepEqual(flows.map((f) => f.streams).flat().sort(), ['Microsoft-Table-StorageBlobLogs', 'Microsoft-Table-StorageQueueLogs', 'Microsoft-Table-StorageTableLogs'],
+      'the rule transforms the three storage log tables and nothing else (one rule per workspace: any other table would be changed for every user)');
+    const identity = single(snap, 'Microsoft.ManagedIdentity/userAssignedIdentities');
+    for (const f of flows) {
+      assert.deepEqual(f.destinations, ['workspace']);
+      assert.equal(f.outputStream, undefined, 'records stay in their own table');
+      // The filter names the collector's identity (known at deployment: a reference to its principalId).
+      assert.match(f.transformKql, /^\[format\('source \| where RequesterObjectId !~ ''\{0\}'' or tostring\(StatusCode\) in \(''401'', ''403''\)', reference\('([^']+)'/, f.streams[0]);
+      assert.equal(/reference\('([^']+)'/.exec(f.transformKql)![1], identity.id, `${f.streams[0]}: the filter names the app's identity`);
+      assert.match(f.transformKql, /\)\.principalId\)\]$/, f.streams[0]);
+    }
+    // The link: the workspace declared a second time (modules/workspace-link.bicep) with the same
+    // properties plus the rule; a PUT replaces every property, so any other difference would
+    // change the workspace.
+    assert.equal(at(workspace, 'properties.defaultDataCollectionRuleResourceId'), rule.id, 'the workspace is linked to the rule');
+    const both = declarations(snap, 'Microsoft.OperationalInsights/workspaces');
+    assert.equal(both.length, 2);
+    const [created, linked] = both as [ArmResource, ArmResource];
+    const { defaultDataCollectionRuleResourceId, ...rest } = at(linked, 'properties') as Record<string, unknown>;
+    assert.equal(defaultDataCollectionRuleResourceId, rule.id);
+    assert.deepEqual(rest, at(created, 'properties'), 'the link declares the workspace with the properties it was created with');
+    for (const key of ['name', 'location', 'tags', 'apiVersion'] as const) assert.deepEqual(linked[key], created[key], key);
+    assert.deepEqual([...redeclared(snap).keys()], [workspace.id], 'only the workspace is declared twice');
+  });
+  const exe = bicepFor(t);
+  if (!exe) return;
+  assert.deepEqual(workspaceTransforms(snapshot(exe, NO_DIAGNOSTICS)), [], 'diagnosticSettings=false: no storage logs, no rule');
+  assert.deepEqual(workspaceTransforms(snapshot(exe, { ...DEFAULT, storageLogsCollectorRequests: true })), [], 'storageLogsCollectorRequests=true: no rule');
 });
 
 const ROLE = {

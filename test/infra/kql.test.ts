@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, at, bicepFor, infraFiles, ofType, single, snapshot, type Snapshot } from './arm';
 import {
-  APP_INSIGHTS_TABLES, DEFENDER_TABLES, KqlChecker, formatProblems, kqlBlocks, logAnalyticsTable, parseKqlFile, type Columns, type KqlFile, type KqlFunction,
+  APP_INSIGHTS_TABLES, DEFENDER_TABLES, KqlChecker, STORAGE_LOG_COLUMNS, formatProblems, kqlBlocks, logAnalyticsTable, parseKqlFile, type Columns, type KqlFile, type KqlFunction,
 } from './kql';
-import { LOCKED_DOWN } from './settings';
+import { DEFAULT, LOCKED_DOWN } from './settings';
 
 /** The locked-down snapshot deploys every optional part, the logs ingestion table included. */
 function compiled(t: TestContext): Snapshot | undefined {
@@ -79,6 +79,23 @@ test('the data collection rule transform parses against its input stream', (t) =
   for (const flow of at(dcr, 'properties.dataFlows') as { streams: string[]; transformKql: string }[]) {
     const checker = new KqlChecker({ tables: { source: streams[flow.streams[0]!]!.columns } });
     assert.deepEqual(checker.check(flow.transformKql), [], `transform of ${flow.streams.join(', ')}`);
+  }
+});
+
+test('the workspace transformation of the storage logs parses and binds against the storage log tables\' columns', (t) => {
+  const exe = bicepFor(t);
+  if (!exe) return;
+  const rule = ofType(snapshot(exe, DEFAULT), 'Microsoft.Insights/dataCollectionRules').find((r) => r.kind === 'WorkspaceTransforms');
+  assert.ok(rule, 'the default deployment has the storage log filter');
+  const checker = new KqlChecker({ tables: { source: STORAGE_LOG_COLUMNS } });
+  for (const flow of at(rule, 'properties.dataFlows') as { streams: string[]; transformKql: string }[]) {
+    // The ARM expression [format('<kql>', reference(...).principalId)]: the KQL with a principal id in {0}.
+    const m = /^\[format\('((?:[^']|'')*)', reference\(/.exec(flow.transformKql);
+    assert.ok(m, `${flow.streams[0]}: the transform is a format() of the KQL and the identity's principal id`);
+    const kql = m[1]!.replace(/''/g, "'").replace('{0}', '01234567-89ab-cdef-0123-456789abcdef');
+    assert.deepEqual(checker.check(kql), [], `transform of ${flow.streams.join(', ')}: ${kql}`);
+    // A filter that keeps everything would pass the checker too; it must compare the requester.
+    assert.match(kql, /RequesterObjectId !~ '01234567-89ab-cdef-0123-456789abcdef'/);
   }
 });
 

@@ -97,6 +97,21 @@ export const DEFENDER_TABLES: Record<string, Columns> = {
   ].map(([name, type]) => ({ name: name!, type: type! })),
 };
 
+/**
+ * The storage resource log tables (StorageBlobLogs, StorageQueueLogs, StorageTableLogs), the
+ * columns the three share (learn.microsoft.com/azure/azure-monitor/reference/tables/storagetablelogs).
+ * The workspace transformation of modules/monitoring.bicep filters them.
+ */
+export const STORAGE_LOG_COLUMNS: Columns = [
+  ['TimeGenerated', 'datetime'], ['AccountName', 'string'], ['AuthenticationHash', 'string'], ['AuthenticationType', 'string'],
+  ['AuthorizationDetails', 'dynamic'], ['CallerIpAddress', 'string'], ['Category', 'string'], ['ClientRequestId', 'string'],
+  ['CorrelationId', 'string'], ['DurationMs', 'real'], ['Location', 'string'], ['ObjectKey', 'string'], ['OperationCount', 'int'],
+  ['OperationName', 'string'], ['OperationVersion', 'string'], ['Protocol', 'string'], ['RequestBodySize', 'long'],
+  ['RequesterAppId', 'string'], ['RequesterAudience', 'string'], ['RequesterObjectId', 'string'], ['RequesterTenantId', 'string'],
+  ['RequesterUpn', 'string'], ['ResponseBodySize', 'long'], ['ServerLatencyMs', 'real'], ['ServiceType', 'string'],
+  ['StatusCode', 'string'], ['StatusText', 'string'], ['Uri', 'string'], ['UserAgentHeader', 'string'],
+].map(([name, type]) => ({ name: name!, type: type! }));
+
 /** A Log Analytics table's columns: the declared ones plus the standard columns every table has. */
 export function logAnalyticsTable(columns: Columns): Columns {
   const standard: Columns = [{ name: 'TenantId', type: 'string' }, { name: 'Type', type: 'string' }, { name: '_ResourceId', type: 'string' }];

@@ -2,7 +2,7 @@
  * The parameter sets the infra tests compile infra/main.bicep with (bicep snapshot, test/infra/arm.ts).
  *   DEFAULT      every parameter at its default, as `azd up` with no extra variables deploys it
  *   LOCKED_DOWN  every locked-down option on: network isolation, Entra authentication, storage
- *                reads logged (on the Analytics table plan), plus the optional parts (logs ingestion, alerts e-mail, secrets officer)
+ *                reads and the collector's own requests logged (on the Analytics table plan), plus the optional parts (logs ingestion, alerts e-mail, secrets officer)
  *   NO_DIAGNOSTICS  the default with diagnostic settings off (the one option that defaults to on)
  */
 export const ENTRA_CLIENT_ID = '11111111-2222-3333-4444-555555555555';
@@ -17,6 +17,7 @@ export const LOCKED_DOWN = {
   diagnosticSettings: true,
   diagnosticStorageReads: true,
   storageLogsPlan: 'Analytics',
+  storageLogsCollectorRequests: true,
   entraAuthClientId: ENTRA_CLIENT_ID,
   entraAuthAllowedClientIds: [CALLER_CLIENT_ID],
   deployLogsIngestion: true,

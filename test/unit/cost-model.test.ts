@@ -3,7 +3,7 @@
 // deployments of one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dailyUsage, instanceMsPerDay } from '../../bench/cost';
+import { PRICES, dailyUsage, instanceMsPerDay, monthlyCost, storageLogsCost } from '../../bench/cost';
 import type { RunUsage } from '../../bench/virtual';
 
 const DAY = 86_400_000;
@@ -49,4 +49,20 @@ test('sampled traces: spans and dependencies count at the sampled share, the hos
   assert.equal(bytes(), all, 'a result without the field kept every trace');
   assert.ok(none > 0 && none < all, `with no trace kept the metrics and the host's records remain: ${none} of ${all}`);
   assert.ok(Math.abs(quarter - (none + 0.25 * (all - none))) < 1e-6, `a quarter of the sampled part: ${quarter}`);
+});
+
+test('the storage logs: the collector\'s own records filtered at ingestion cost the data processing of what passes half of them; kept, the plan\'s ingestion price', () => {
+  const gb = 10;
+  assert.equal(storageLogsCost(gb, { collectorRequests: true }), gb * PRICES.basicLogsPerGb, 'kept on the Basic plan');
+  assert.equal(storageLogsCost(gb, { collectorRequests: true, plan: 'Analytics' }), gb * PRICES.logAnalyticsPerGb, 'kept on the Analytics plan');
+  // Filtered: nothing ingested; the first half of what enters the rule is free, the rest is data processing.
+  assert.ok(Math.abs(storageLogsCost(gb) - (gb / 2) * PRICES.logDataProcessingPerGb) < 1e-9);
+  assert.equal(storageLogsCost(gb, { plan: 'Analytics' }), storageLogsCost(gb), 'the processing price does not depend on the plan');
+  assert.ok(storageLogsCost(gb) < storageLogsCost(gb, { collectorRequests: true }) / 5, 'the filter is the cheaper default');
+  assert.equal(storageLogsCost(0), 0);
+  // Through the monthly cost: the diagnostics part follows the option.
+  const d = { storageLogBytes: 1e9 / 30 } as unknown as Parameters<typeof monthlyCost>[0];
+  const blank = { gbSeconds: 0, executions: 0, table: 0, queueClass1: 0, queueClass2: 0, blobWrites: 0, blobReads: 0, telemetryBytes: 0, keyVaultOps: 0, egressBytes: 0 };
+  assert.ok(Math.abs(monthlyCost({ ...blank, ...d }).diagnostics - 0.5 * PRICES.logDataProcessingPerGb) < 1e-9);
+  assert.ok(Math.abs(monthlyCost({ ...blank, ...d }, { collectorRequests: true }).diagnostics - PRICES.basicLogsPerGb) < 1e-9);
 });
