@@ -190,7 +190,7 @@ function plannerFigures(run: VirtualRun) {
       const concurrency = run.planConcurrency ?? 8; // results from before the setting planned 8 at a time
       const costed = (ts: PlannerTick[]) => {
         const t = ts.filter((x) => x.requests !== undefined).sort((a, b) => b.requests! - a.requests!)[0];
-        return t ? { tMin: t.tMin, requests: t.requests!, cpuMs: t.cpuMs!, realMs: t.realMs, concurrency, onAzureMs: t.cpuMs! + (t.requests! * STORAGE_ROUND_TRIP_MS) / concurrency } : undefined;
+        return t ? { tMin: t.tMin, requests: t.requests!, cpuMs: t.cpuMs!, realMs: t.realMs, concurrency, onAzureMs: t.cpuMs! + (t.requests! * STORAGE_ROUND_TRIP_MS) / concurrency, ...(t.byResource ? { byResource: t.byResource } : {}) } : undefined;
       };
       const first = costed(run.plannerTicks.filter((t) => t.tMin < 1));
       const steady = costed(run.plannerTicks.filter((t) => t.tMin >= 10));
@@ -292,10 +292,12 @@ export async function runBench(args: BenchArgs): Promise<void> {
       if (planner) {
         console.log(`  planner  table entities read per source per run, mean by simulated hour: ${planner.byHour.map((h) => `h${h.hour + 1} ${r1(h.entitiesPerSource)}`).join(', ')}`);
         console.log(`           last hour / first hour x${r1(planner.lastOverFirst, 2)}; queries filtering a non-key property ${planner.nonKeyQueries}; longest planning step ${r1(ours.longestPlannerTickRealMs, 0)} ms real (p95 ${r1(planner.realMsP95, 0)} ms)`);
-        type Step = { tMin: number; requests: number; cpuMs: number; realMs: number; concurrency: number; onAzureMs: number };
+        type Step = { tMin: number; requests: number; cpuMs: number; realMs: number; concurrency: number; onAzureMs: number; byResource?: Record<string, number> };
         const steps = planner as { first?: Step; busiest?: Step };
         for (const [label, b] of [['first planning step (every source new)', steps.first], ['busiest planning step from minute 10', steps.busiest]] as const) {
-          if (b) console.log(`           ${label} (+${r1(b.tMin, 0)} sim-min): ${b.requests} storage requests, ${r1(b.realMs, 0)} ms real here, process CPU ${r1(b.cpuMs, 0)} ms; alone on its instance with ${STORAGE_ROUND_TRIP_MS} ms a round trip, ${b.concurrency} sources at a time: about ${r1(b.onAzureMs, 0)} ms (CPU + requests x ${STORAGE_ROUND_TRIP_MS} ms / ${b.concurrency})`);
+          if (!b) continue;
+          console.log(`           ${label} (+${r1(b.tMin, 0)} sim-min): ${b.requests} storage requests, ${r1(b.realMs, 0)} ms real here, process CPU ${r1(b.cpuMs, 0)} ms; alone on its instance with ${STORAGE_ROUND_TRIP_MS} ms a round trip, ${b.concurrency} sources at a time: about ${r1(b.onAzureMs, 0)} ms (CPU + requests x ${STORAGE_ROUND_TRIP_MS} ms / ${b.concurrency})`);
+          if (b.byResource) console.log(`             per source by operation and resource: ${Object.entries(b.byResource).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${r1(n / sc.tenants, 2)}`).join('; ')}`);
         }
       }
       const volumes = volumeFigures(ours);

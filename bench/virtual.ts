@@ -174,6 +174,8 @@ export interface PlannerTick {
   cpuMs?: number;
   /** Storage requests the planning step sent. */
   requests?: number;
+  /** Those requests by operation and resource (`table read-entity cursors`). */
+  byResource?: Record<string, number>;
 }
 
 export interface TickSample extends Sample {
@@ -374,6 +376,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     const now = clock.now();
     const reads0 = plannerMeter?.reads();
     const requests0 = plannerMeter ? Object.values(plannerMeter.counts()).reduce((a, b) => a + b, 0) : 0;
+    const byResource0 = plannerMeter?.byResource() ?? {};
     const cpu0 = process.cpuUsage();
     const real0 = performance.now();
     // As functions/plan.ts: MTC_PLAN_CONCURRENCY sources at a time; one source's failure does not stop the others.
@@ -399,7 +402,8 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
       const r = plannerMeter.reads();
       const cpu = process.cpuUsage(cpu0);
       const requests = Object.values(plannerMeter.counts()).reduce((a, b) => a + b, 0) - requests0;
-      plannerTicks.push({ tMin: (now - T0) / MIN, entitiesPerSource: (r.entities - reads0.entities) / config.sources.length, nonKeyQueries: r.nonKeyQueries - reads0.nonKeyQueries, realMs, cpuMs: (cpu.user + cpu.system) / 1000, requests });
+      const byResource = Object.fromEntries(Object.entries(plannerMeter.byResource()).map(([k, n]) => [k.split(prefix).join(''), n - (byResource0[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
+      plannerTicks.push({ tMin: (now - T0) / MIN, entitiesPerSource: (r.entities - reads0.entities) / config.sources.length, nonKeyQueries: r.nonKeyQueries - reads0.nonKeyQueries, realMs, cpuMs: (cpu.user + cpu.system) / 1000, requests, byResource });
     }
     const lags: number[] = [];
     for (const source of config.sources) {

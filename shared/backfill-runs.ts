@@ -17,7 +17,7 @@
 import type { SourceConfig } from './components';
 import type { Ledger } from './state/ledger';
 import { backfillSliceId, newSlice } from './state/ledger';
-import { MAX_ACTIVE_RUNS, runStore, type RunPlan, type RunRow } from './state/runs';
+import { MAX_ACTIVE_RUNS, runStore, type ActiveRuns, type RunPlan, type RunRow } from './state/runs';
 import { pageJob, type JobQueue } from './queue/jobs';
 import type { Clock } from './time/clock';
 import type { Logger } from './log';
@@ -181,11 +181,15 @@ export async function materialiseRun(deps: RunDeps, sourceId: string, plan: RunP
  * half-way (still `materialising` MATERIALISE_GRACE_MS after admission), and moves finished runs
  * out of the index (one compare-and-swap). Returns how many runs it materialised and finished.
  */
-export async function resumeRuns(deps: RunDeps, source: Pick<SourceConfig, 'id'>): Promise<{ materialised: number; finished: number; active: number }> {
+export async function resumeRuns(
+  deps: RunDeps, source: Pick<SourceConfig, 'id'>,
+  /** The run index as the caller just read it (the planner's sweep), instead of a second read. */
+  known?: ActiveRuns,
+): Promise<{ materialised: number; finished: number; active: number }> {
   const store = runStore(deps.ledger);
   const now = deps.clock.now();
   let materialised = 0;
-  const index = await store.getActive(source.id);
+  const index = known ?? await store.getActive(source.id);
   for (const plan of index.runs) {
     if (now - plan.createdAt < MATERIALISE_GRACE_MS) continue;
     const run = await store.getRun(source.id, plan.runId);

@@ -4,7 +4,7 @@
  * event `mtc.health`) and a row in the health table, returned by the status endpoint.
  */
 import type { CollectorError } from './errors';
-import type { Ledger } from './state/ledger';
+import { healthFromEntity, type HealthRow, type Ledger } from './state/ledger';
 import type { Clock } from './time/clock';
 import type { Logger } from './log';
 import { EVENTS, type Telemetry } from './telemetry';
@@ -45,13 +45,28 @@ export async function setSourceState(
   state: SourceState,
   opts: { error?: CollectorError; configHash?: string; reason?: string; onlyFrom?: readonly SourceState[] } = {},
 ): Promise<boolean> {
+  return (await writeSourceState(deps, sourceId, state, opts)).written;
+}
+
+/**
+ * setSourceState that also returns the health row as it wrote it (with the new ETag), so a caller
+ * that reads the row next (the planner, after creating a source's cursor) needs no second read.
+ * `row` is undefined when nothing was written (`onlyFrom` refused) or the write returned no ETag.
+ */
+export async function writeSourceState(
+  deps: HealthDeps,
+  sourceId: string,
+  state: SourceState,
+  opts: { error?: CollectorError; configHash?: string; reason?: string; onlyFrom?: readonly SourceState[] } = {},
+): Promise<{ written: boolean; row?: HealthRow }> {
   const now = deps.clock.now();
   // Compare-and-swap, so that of several workers making the same change only one reports it.
   let previous: string;
+  let row: HealthRow | undefined;
   for (let attempt = 0; ; attempt++) {
     const current = await deps.ledger.getHealth(sourceId);
     previous = current?.state ?? 'Pending';
-    if (opts.onlyFrom && !opts.onlyFrom.includes(previous as SourceState)) return false;
+    if (opts.onlyFrom && !opts.onlyFrom.includes(previous as SourceState)) return { written: false };
     const patch: Record<string, unknown> = { state };
     if (opts.error) {
       patch.lastError = JSON.stringify(opts.error.toHealth());
@@ -61,8 +76,13 @@ export async function setSourceState(
     if (state === 'Collecting') patch.lastSuccessAt = now;
     if (previous !== state) patch.stateSince = now;
     try {
-      if (current) await deps.ledger.health.updateEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge', { etag: current.etag });
-      else await deps.ledger.health.createEntity({ partitionKey: sourceId, rowKey: 'health', ...patch });
+      const r = current
+        ? await deps.ledger.health.updateEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge', { etag: current.etag })
+        : await deps.ledger.health.createEntity({ partitionKey: sourceId, rowKey: 'health', ...patch });
+      if (r.etag) {
+        const before = current ? { ...current, behind: current.behind.join(',') } : {};
+        row = healthFromEntity(sourceId, { ...before, ...patch, etag: r.etag });
+      }
       break;
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
@@ -80,5 +100,5 @@ export async function setSourceState(
       source: sourceId, state, previousState: previous, ...(e ? { errorType: e.type, code: e.code } : {}),
     });
   }
-  return true;
+  return { written: true, ...(row ? { row } : {}) };
 }

@@ -21,7 +21,7 @@
 import type { SourceConfig } from './components';
 import type { CursorRow, HealthRow, Ledger, SliceRow } from './state/ledger';
 import { liveSlicePrefixAt, rescanPrefixAt } from './state/ledger';
-import { runStore } from './state/runs';
+import { runStore, type ActiveRuns } from './state/runs';
 import { deliveryJob, pageJob, type JobQueue } from './queue/jobs';
 import type { BacklogStore } from './delivery/progress';
 import { gauges as backlogGauges } from './delivery/drain';
@@ -124,6 +124,8 @@ function stagger(key: string): number {
  */
 export async function* unfinishedSlices(
   ledger: Ledger, source: SourceConfig, cursor: CursorRow, health: HealthRow | undefined, rescanFrom: number[] = [],
+  /** The run index, when the caller read it already (recoverSource reads it once a sweep). */
+  runIndex?: ActiveRuns,
 ): AsyncGenerator<SliceRow> {
   const ranges: [string, string][] = [];
   /** Levels whose first unfinished re-read this sweep found (`rescanFrom` is updated for the next sweep). */
@@ -138,7 +140,7 @@ export async function* unfinishedSlices(
     const from = Math.max(settledFrom, rescanFrom[k] ?? 0);
     if (until > from) ranges.push([rescanPrefixAt(k, from), rescanPrefixAt(k, until)]);
   });
-  for (const run of (await runStore(ledger).getActive(source.id)).runs) ranges.push([`B-${run.runId}-`, `B-${run.runId}.`]);
+  for (const run of (runIndex ?? await runStore(ledger).getActive(source.id)).runs) ranges.push([`B-${run.runId}-`, `B-${run.runId}.`]);
   for (const [fromRowKey, toRowKey] of ranges) {
     for await (const s of ledger.listSlices(source.id, { fromRowKey, toRowKey })) {
       const level = s.kind === 'rescan' ? Number(/^R(\d+)-/.exec(s.id)?.[1] ?? -1) : -1;
@@ -174,9 +176,12 @@ export async function recoverSource(
   const key = `${deps.ledger.prefix}/${source.id}`;
   const cursor = known.cursor ?? await deps.ledger.getCursor(source.id);
   const swept = !!cursor && sweepDue(key, now, hash, health);
+  // One read of the run index serves the sweep and the resume below (issue 19: no repeated reads).
+  let runIndex: ActiveRuns | undefined;
   if (cursor && swept) {
     const rescanFrom = [...(sweeps.get(key)?.rescanFrom ?? [])];
-    for await (const s of unfinishedSlices(deps.ledger, source, cursor, health, rescanFrom)) {
+    runIndex = await runStore(deps.ledger).getActive(source.id);
+    for await (const s of unfinishedSlices(deps.ledger, source, cursor, health, rescanFrom, runIndex)) {
       if (s.state === 'parked') {
         const recovered = s.parkReason === 'config' || (health?.lastSuccessAt ?? 0) > s.parkedAt;
         const auto = AUTO_REPLAYS_ALLOWED(s) && recovered;
@@ -199,7 +204,7 @@ export async function recoverSource(
   }
   // The run index is read while the cursor says a run may be active (CursorRow.runsHint), and with
   // every sweep (a hint lost with a process that died right after admitting a run).
-  const runs = !cursor || cursor.runsHint || swept ? await resumeRuns(deps, source) : undefined;
+  const runs = !cursor || cursor.runsHint || swept ? await resumeRuns(deps, source, runIndex) : undefined;
   await pruneLedger(deps, source, health);
   if (deps.details) await sweepDetailsIfDue({ ...deps, details: deps.details }, source, health);
   return { stopped: false, replayed, requeued, swept, ...(runs ? { runsActive: runs.active } : {}) };

@@ -177,7 +177,11 @@ const counts = (s: SliceRow) => s.kind === 'live' && s.state === 'done' && s.par
  * slice covers (a lost ledger write, a restore from backup, a manual edit). Hole filling runs only
  * when the cursor's outbox is empty, so every slice the cursor planned already exists.
  */
-export async function readSinceCheckpoint(deps: CheckpointDeps, source: SourceConfig, cursor: CursorRow, completedUntil: number): Promise<CheckpointResult> {
+export async function readSinceCheckpoint(
+  deps: CheckpointDeps, source: SourceConfig, cursor: CursorRow, completedUntil: number,
+  /** `fresh`: the cursor was created in this run, so no slice of it exists and nothing is read (a new source's first run). */
+  opts: { fresh?: boolean } = {},
+): Promise<CheckpointResult> {
   const { ledger } = deps;
   const watermark = Math.max(completedUntil, cursor.startMs);
   let previous = decodeCheckpoint(cursor.checkpoint);
@@ -196,7 +200,7 @@ export async function readSinceCheckpoint(deps: CheckpointDeps, source: SourceCo
   if (previous && !tracking) delete previous.reads;
   let read = 0;
   const range = async function* (fromMs: number, toMs: number): AsyncGenerator<SliceRow> {
-    if (toMs <= fromMs) return;
+    if (toMs <= fromMs || opts.fresh) return;
     for await (const s of ledger.listSlices(source.id, { fromRowKey: liveSlicePrefixAt(fromMs), toRowKey: liveSlicePrefixAt(toMs) })) {
       read++;
       yield s;

@@ -29,7 +29,7 @@ import type { DetailStore } from '../details/store';
 import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { SeenStore } from '../settle/seen-store';
-import { setSourceState } from '../health';
+import { setSourceState, writeSourceState } from '../health';
 
 /** Live slices planned in one run at most (the outbox holds MAX_OUTBOX_SLICES with re-reads). */
 export const MAX_LIVE_SLICES_PER_RUN = 200;
@@ -120,16 +120,23 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
   const now = clock.now();
 
   let cursor = await ledger.getCursor(source.id);
+  // A cursor this run created, and the health row it wrote then: the first run of a new source
+  // reads neither again, nor the slices of a cursor that has none (issue 19: the first planning
+  // step of 1000 new sources).
+  let created: { health?: HealthRow } | undefined;
   if (!cursor) {
     const asked = resolveTimeSpec(source.start, now);
     const clamped = clampToHistory(asked, now);
     if (clamped.warning) log.log('warn', `source ${source.id}: ${clamped.warning}`, { source: source.id });
     const startMs = floorTo(clamped.ms + SECOND - 1, SECOND);
-    if (await ledger.createCursor(source.id, startMs, 0)) {
-      await setSourceState(deps, source.id, 'Initialized', { configHash: deps.configHashOf(source), reason: `collection starts at ${new Date(startMs).toISOString()}` });
+    cursor = await ledger.createCursor(source.id, startMs, 0);
+    if (cursor) {
+      const health = await writeSourceState(deps, source.id, 'Initialized', { configHash: deps.configHashOf(source), reason: `collection starts at ${new Date(startMs).toISOString()}` });
+      created = health.row ? { health: health.row } : {};
+    } else {
+      cursor = await ledger.getCursor(source.id);
+      if (!cursor) return { outcome: 'lost-race', relayed: 0 };
     }
-    cursor = await ledger.getCursor(source.id);
-    if (!cursor) return { outcome: 'lost-race', relayed: 0 };
   }
   reads.cursor = cursor;
 
@@ -145,11 +152,11 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
 
   // Everything past here runs in the caller's span when it gives one (functions/plan.ts): a run
   // that decided "not due" on the cursor alone records no span (issue 19, telemetry by design).
-  return deps.inSpan ? deps.inSpan(() => planDue(deps, source, first, now, reads)) : planDue(deps, source, first, now, reads);
+  return deps.inSpan ? deps.inSpan(() => planDue(deps, source, first, now, reads, created)) : planDue(deps, source, first, now, reads, created);
 }
 
 /** A source's planning once the cursor did not rule it out (planSource): recovery, outbox relay, live slices, re-reads. */
-async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow, now: number, reads: PlanReads): Promise<PlanOutcome> {
+async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow, now: number, reads: PlanReads, created?: { health?: HealthRow }): Promise<PlanOutcome> {
   const { ledger, log } = deps;
   let cursor = first;
 
@@ -157,18 +164,17 @@ async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow
   // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
   // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
   // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
-  const health = await ledger.getHealth(source.id);
+  const health = created?.health ?? await ledger.getHealth(source.id);
   reads.health = health;
   reads.healthRead = true;
   const recovery = await recoverSource(deps, source, { health, cursor });
   if (recovery.stopped) return { outcome: 'stopped', relayed: 0 };
-  if (cursor.runsHint && recovery.runsActive === 0) {
-    // No backfill run left: later runs skip the run index until one is admitted (a run admitted
-    // since this cursor was read changed its ETag, so this swap fails and the hint stays).
-    const etag = await ledger.swapCursor(cursor, { runsHint: 0 });
-    if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
-    cursor = { ...cursor, runsHint: 0, etag };
-  }
+  // No backfill run left: later runs skip the run index until one is admitted. The hint is cleared
+  // with this run's next cursor swap (the relay's, the planning's, or one of its own when the run
+  // swaps nothing else); a run admitted since this cursor was read changed its ETag, so that swap
+  // fails and the hint stays.
+  let clearHint = !!cursor.runsHint && recovery.runsActive === 0;
+  const hintPatch = () => (clearHint ? { runsHint: 0 } : {});
 
   let relayed = 0;
   if (cursor.pending.length) {
@@ -177,11 +183,12 @@ async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow
       return { outcome: 'lost-race', relayed: 0 };
     }
     await materialise(deps, source, cursor.pending, now);
-    const etag = await ledger.swapCursor(cursor, { pending: [] });
+    const etag = await ledger.swapCursor(cursor, { pending: [], ...hintPatch() });
     if (etag === undefined) return { outcome: 'lost-race', relayed: 0 };
     relayed = cursor.pending.length;
     log.log('warn', `source ${source.id}: relayed ${relayed} slice(s) left in the outbox by an interrupted planner`, { source: source.id });
-    cursor = { ...cursor, pending: [], etag };
+    cursor = { ...cursor, pending: [], ...(clearHint ? { runsHint: 0 } : {}), etag };
+    clearHint = false;
   }
 
   // Live windows are planned once per poll interval; a cursor that is behind by a whole slice or
@@ -192,7 +199,7 @@ async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow
   // and a run less than three quarters of an interval after the last planning one (a second run
   // in the same interval) waits.
   // Density and hole filling read only what changed since the last run (checkpoint.ts).
-  const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0);
+  const seen = await readSinceCheckpoint(deps, source, cursor, health?.completedUntil ?? 0, { fresh: created !== undefined });
   const density = seen.density;
   const liveDue = liveDueAt(source, cursor, now, density);
 
@@ -235,6 +242,7 @@ async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow
   }
 
   if (!liveSlices.length && !rescans.length && !gap) {
+    if (clearHint && (await ledger.swapCursor(cursor, { runsHint: 0 })) === undefined) return { outcome: 'lost-race', relayed };
     return { outcome: liveDue ? 'nothing-to-plan' : 'not-due', relayed };
   }
   const scheduledUntil = liveSlices.length ? liveSlices[liveSlices.length - 1]!.endMs : gap ? gap.endMs : cursor.scheduledUntil;
@@ -246,6 +254,7 @@ async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow
   const etag = await ledger.swapCursor(cursor, {
     scheduledUntil, pending, rescanUntil, checkpoint: encodeCheckpoint(seen.checkpoint),
     ...(liveSlices.length ? { lastPlannedAt: now } : {}),
+    ...hintPatch(),
   });
   if (etag === undefined) {
     log.log('info', `source ${source.id}: another planner advanced the cursor first; doing nothing`, { source: source.id });

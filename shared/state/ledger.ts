@@ -172,6 +172,23 @@ export interface HealthRow {
   etag: string;
 }
 
+/** A health row from its table entity (properties as stored; missing ones at their defaults). */
+export function healthFromEntity(sourceId: string, e: Record<string, unknown>): HealthRow {
+  return {
+    sourceId,
+    state: String(e.state ?? 'Pending'),
+    stateSince: Number(e.stateSince ?? 0),
+    completedUntil: Number(e.completedUntil ?? 0),
+    settledUntil: Number(e.settledUntil ?? 0),
+    lastError: String(e.lastError ?? ''),
+    lastErrorAt: Number(e.lastErrorAt ?? 0),
+    lastSuccessAt: Number(e.lastSuccessAt ?? 0),
+    configHash: String(e.configHash ?? ''),
+    behind: typeof e.behind === 'string' && e.behind ? e.behind.split(',') : [],
+    etag: String(e.etag),
+  };
+}
+
 const PAD = 15;
 export function liveSliceId(startMs: number, endMs: number): string {
   return `L-${String(startMs).padStart(PAD, '0')}-${String(endMs).padStart(PAD, '0')}`;
@@ -339,12 +356,17 @@ export class Ledger {
   }
 
   /** Creates the cursor; returns false when another planner created it first. */
-  async createCursor(sourceId: string, startMs: number, now: number): Promise<boolean> {
+  /**
+   * Creates the cursor of a new source; returns it as created (the planner needs no second read),
+   * or undefined when another planner created it first (409).
+   */
+  async createCursor(sourceId: string, startMs: number, now: number): Promise<CursorRow | undefined> {
     try {
-      await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '', lastPlannedAt: now, runsHint: 1 });
-      return true;
+      const r = await this.cursors.createEntity({ partitionKey: sourceId, rowKey: 'cursor', scheduledUntil: startMs, startMs, pending: '', lastPlannedAt: now, runsHint: 1 });
+      if (!r.etag) return await this.getCursor(sourceId);
+      return { sourceId, scheduledUntil: startMs, startMs, pending: [], lastPlannedAt: now, rescanUntil: [], checkpoint: '', runsHint: 1, etag: r.etag };
     } catch (err) {
-      if (isStatus(err, 409)) return false;
+      if (isStatus(err, 409)) return undefined;
       throw err;
     }
   }
@@ -414,20 +436,7 @@ export class Ledger {
 
   async getHealth(sourceId: string): Promise<HealthRow | undefined> {
     try {
-      const e = await this.health.getEntity<Entity>(sourceId, 'health');
-      return {
-        sourceId,
-        state: String(e.state ?? 'Pending'),
-        stateSince: Number(e.stateSince ?? 0),
-        completedUntil: Number(e.completedUntil ?? 0),
-        settledUntil: Number(e.settledUntil ?? 0),
-        lastError: String(e.lastError ?? ''),
-        lastErrorAt: Number(e.lastErrorAt ?? 0),
-        lastSuccessAt: Number(e.lastSuccessAt ?? 0),
-        configHash: String(e.configHash ?? ''),
-        behind: typeof e.behind === 'string' && e.behind ? e.behind.split(',') : [],
-        etag: String(e.etag),
-      };
+      return healthFromEntity(sourceId, await this.health.getEntity<Entity>(sourceId, 'health'));
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
       throw err;

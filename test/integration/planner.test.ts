@@ -13,6 +13,7 @@ import { MemoryTelemetry } from '../../shared/telemetry';
 import { pruneLedger, LEDGER_RETENTION_MS } from '../../shared/recovery';
 import { sourceFixture } from '../support/fixtures';
 import { testStorage, uniqueName } from '../support/azurite';
+import { startStorageMeter } from '../../bench/meter';
 
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
 
@@ -329,4 +330,68 @@ test('the timer step sets the gauges from what the planning read: a run that pla
   const third = await planSourceTick(failing, gaugeDeps, source);
   assert.match(String((third.planError as Error)?.message), /table unavailable/);
   assert.deepEqual(calls, { getHealth: 2, getCursor: 1, usage: 3 });
+});
+
+test('a new source\'s first planning run reads nothing it wrote: the cursor and the health row it creates are not read back, the run index is read once, a cursor with no slices has none read', async () => {
+  const meter = await startStorageMeter(await testStorage());
+  try {
+    const storage = storageFromEnvironment({ JobsStorage: meter.connectionString });
+    const prefix = uniqueName('t');
+    const ledger = new Ledger(storage, prefix);
+    const queueName = uniqueName('q');
+    await storage.ensure(ledger.tableNames(), [queueName]);
+    const clock = new ManualClock(T0);
+    const queue = new JobQueue(storage.queue(queueName), clock);
+    const source = sourceFixture({ start: { kind: 'relative', text: '-20m' } });
+    meter.reset();
+    const outcome = await planSource(deps(ledger, queue, clock), source);
+    assert.equal(outcome.outcome, 'planned');
+    const slices = (outcome as { slices: number }).slices;
+    assert.ok(slices >= 1);
+    const by = Object.fromEntries(Object.entries(meter.byResource()).map(([k, n]) => [k.split(prefix).join(''), n]));
+    assert.deepEqual(by, {
+      'table read-entity cursors': 1, // the miss that makes it new
+      'table write-entity cursors': 3, // create; the planning swap (which also clears the run hint: no run is active); the outbox clear
+      'table read-entity health': 1, // the state change's compare-and-swap read (a miss: no preflight ran)
+      'table write-entity health': 1, // Initialized
+      'table read-entity runs': 1, // the run index, once for the sweep and the resume
+      'table write-entity slices': slices,
+      [`queue put-message ${queueName}`]: slices,
+    }, 'a second read of the cursor, the health row or the run index, or any read of slices, is a regression (issue 19: the first step of 1000 new sources)');
+    // What it wrote is what a fresh read finds: the hint cleared with the planning swap, the outbox empty.
+    const cursor = (await ledger.getCursor(source.id))!;
+    assert.equal(cursor.runsHint, 0);
+    assert.deepEqual(cursor.pending, []);
+    assert.equal((await ledger.getHealth(source.id))?.state, 'Initialized');
+    // The next run reads the cursor (a stored density says whether anything is due) and no more when nothing is.
+    meter.reset();
+    clock.advance(10_000);
+    assert.equal((await planSource(deps(ledger, queue, clock), source)).outcome, 'not-due');
+    assert.deepEqual(Object.fromEntries(Object.entries(meter.byResource()).map(([k, n]) => [k.split(prefix).join(''), n])), { 'table read-entity cursors': 1 });
+  } finally {
+    await meter.close();
+  }
+});
+
+test('the run hint cleared with the planning swap stays set when a backfill run is admitted between the planner\'s cursor read and that swap', async () => {
+  const { ledger, queue, clock } = await setup();
+  const source = sourceFixture({ start: { kind: 'relative', text: '-20m' } });
+  // A cursor whose hint is set (a new cursor starts with it) and nothing planned yet.
+  assert.ok(await ledger.createCursor(source.id, T0 - 20 * 60_000, 0));
+  let admitted = false;
+  const racing = Object.assign(Object.create(Object.getPrototypeOf(ledger)), ledger, {
+    swapCursor: async (c: Parameters<Ledger['swapCursor']>[0], patch: Parameters<Ledger['swapCursor']>[1]) => {
+      // Admission's unconditional merge of the hint lands just before the planner's swap.
+      if (!admitted && patch.runsHint === 0) { admitted = true; await ledger.hintRuns(source.id, clock.now()); }
+      return ledger.swapCursor(c, patch);
+    },
+  }) as Ledger;
+  const outcome = await planSource(deps(racing, queue, clock), source);
+  assert.ok(admitted, 'the planning swap carried the hint clear');
+  assert.equal(outcome.outcome, 'lost-race', 'the swap with the clear loses to the admission');
+  assert.ok(((await ledger.getCursor(source.id))?.runsHint ?? 0) > 0, 'the hint stays for the next run');
+  // The next run reads the index again, finds no run and clears the hint with its planning swap.
+  const again = await planSource(deps(ledger, queue, clock), source);
+  assert.equal(again.outcome, 'planned');
+  assert.equal((await ledger.getCursor(source.id))?.runsHint, 0);
 });
