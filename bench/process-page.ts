@@ -25,6 +25,8 @@ export async function processPage(args: {
   endMs: number;
   previousKeys?: Set<string>;
   collectedAt: string;
+  /** Receives every buffer and object the page made, to hold them alive (bench/memory.ts: pages in flight at once). */
+  retain?: unknown[];
 }): Promise<ProcessedPage> {
   const keys = new Set<string>();
   const lines: string[] = [];
@@ -39,5 +41,6 @@ export async function processPage(args: {
   }
   const body = Buffer.from(lines.join('\n') + '\n');
   const zipped = await gzip(body);
+  args.retain?.push(args.rows, lines, body, zipped, keys);
   return { kept: lines.length, bytes: body.length, gzipBytes: zipped.length, keys };
 }

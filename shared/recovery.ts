@@ -22,6 +22,7 @@ import type { SourceConfig } from './components';
 import type { CursorRow, HealthRow, Ledger, SliceRow } from './state/ledger';
 import { liveSlicePrefixAt, rescanPrefixAt } from './state/ledger';
 import { runStore, type ActiveRuns } from './state/runs';
+import { staggerMs } from './time/stagger';
 import { deliveryJob, pageJob, type JobQueue } from './queue/jobs';
 import type { BacklogStore } from './delivery/progress';
 import { gauges as backlogGauges } from './delivery/drain';
@@ -110,11 +111,6 @@ function sweepDue(key: string, now: number, hash: string, health: { lastErrorAt:
     || (last.parked > 0 && (health?.lastSuccessAt ?? 0) >= last.at);
 }
 
-function stagger(key: string): number {
-  let h = 0;
-  for (const c of key) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return h % SWEEP_EVERY_MS;
-}
 
 /**
  * The slices of a source that can be unfinished, by key range only (no scan by `state`): live
@@ -198,7 +194,7 @@ export async function recoverSource(
     }
     // The next sweep of this source comes SWEEP_EVERY_MS later, staggered over sources on first sight.
     const first = !sweeps.has(key);
-    sweeps.set(key, { at: first ? now - stagger(key) : now, parked, hash, rescanFrom });
+    sweeps.set(key, { at: first ? now - staggerMs(source.id, SWEEP_EVERY_MS) : now, parked, hash, rescanFrom });
     deps.telemetry.gauge('slicesParked', parked, { source: source.id });
     if (deps.backlog) await sweepBacklogs({ ...deps, backlog: deps.backlog }, source);
   }
@@ -257,7 +253,9 @@ export async function pruneLedger(deps: RecoveryDeps, source: SourceConfig, heal
   // to another prefix) prune their own ledgers.
   const key = `${deps.ledger.prefix}/${source.id}`;
   if (!health || now - (lastPruned.get(key) ?? 0) < PRUNE_EVERY_MS) return 0;
-  lastPruned.set(key, now);
+  // The first prune in this process is at once; the next ones are staggered over the hour, so the
+  // sources of a deployment do not all prune in the same timer run.
+  lastPruned.set(key, lastPruned.has(key) ? now : now - staggerMs(source.id, PRUNE_EVERY_MS));
   let deleted = 0;
   // Key ranges only (no scan by state): live slices behind the watermark, re-reads behind
   // settledUntil, both ending before the retention; what the range returns is what gets deleted.

@@ -14,6 +14,7 @@ import type { SourceConfig } from '../components';
 import type { HealthRow } from '../state/ledger';
 import { detailJob, type JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
+import { staggerMs } from '../time/stagger';
 import type { Logger } from '../log';
 import type { Telemetry } from '../telemetry';
 import { replay, touch } from './machine';
@@ -58,7 +59,8 @@ export async function sweepDetailsIfDue(deps: DetailSweepDeps, source: SourceCon
   const key = `${deps.ledger.prefix}/${source.id}`;
   const now = deps.clock.now();
   if (now - (lastSweep.get(key) ?? Number.NEGATIVE_INFINITY) < DETAIL_SWEEP_EVERY_MS) return undefined;
-  lastSweep.set(key, now);
+  // The first sweep in this process is at once; the next ones are staggered over the interval.
+  lastSweep.set(key, lastSweep.has(key) ? now : now - staggerMs(source.id, DETAIL_SWEEP_EVERY_MS));
   const backlog = await sweepDetails(deps, source);
   const parked = await autoReplay(deps, source, health);
   deps.telemetry.gauge('detailBacklog', backlog.pending, { source: source.id });
