@@ -210,6 +210,8 @@ export interface VirtualRun {
   usage: RunUsage;
   /** Per planner run (with a storage meter): what the planning step read (preflights excluded: their own step). */
   plannerTicks: PlannerTick[];
+  /** Every planning step's real time and process CPU, with or without the counting proxies (without them, nothing but Azurite's answers adds to the step). */
+  plannerSteps?: { tMin: number; realMs: number; cpuMs: number }[];
   /** Longest planner run in real time (the planning work itself; the virtual clock does not move while it computes). */
   longestPlannerTickRealMs: number;
   /** MTC_PLAN_CONCURRENCY of the collector under test. */
@@ -361,6 +363,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   const plannerDeps = plannerMeter ? { ...deps, ledger: new Ledger(storageFromEnvironment({ JobsStorage: plannerMeter.connectionString }), prefix) } : deps;
   const gaugeDeps: GaugeDeps = { ledger: plannerDeps.ledger, clock, telemetry: rt.telemetry, budget: rt.budget };
   const plannerTicks: PlannerTick[] = [];
+  const plannerSteps: { tMin: number; realMs: number; cpuMs: number }[] = [];
   let longestTickRealMs = 0;
   /** The benchmark's own health reads (the lag it samples each tick): not the collector's, left out of the storage counts. */
   let observerReads = 0;
@@ -398,6 +401,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     if (tickMs > longestTickMs) longestTickMs = tickMs;
     const realMs = performance.now() - real0;
     if (realMs > longestTickRealMs) longestTickRealMs = realMs;
+    { const c = process.cpuUsage(cpu0); plannerSteps.push({ tMin: (now - T0) / MIN, realMs, cpuMs: (c.user + c.system) / 1000 }); }
     if (plannerMeter && reads0) {
       const r = plannerMeter.reads();
       const cpu = process.cpuUsage(cpu0);
@@ -639,7 +643,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds,
     allowedPerWindow: budget.options.allowed,
     longestPlannerTickMs: longestTickMs,
-    plannerTicks, longestPlannerTickRealMs: longestTickRealMs, planConcurrency: rt.settings.planConcurrency,
+    plannerTicks, plannerSteps, longestPlannerTickRealMs: longestTickRealMs, planConcurrency: rt.settings.planConcurrency,
     ...(details ? { details } : {}),
     perSource: config.sources.map((source, i) => ({
       id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,
