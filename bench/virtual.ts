@@ -394,7 +394,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
         errors++;
         if (errors <= 5) progress?.(`planning ${source.id} failed: ${(err as Error).message}`);
       }
-    });
+    }, rt.budget ? { budget: rt.budget } : {});
     batchMessages += sent.messages;
     batchedJobs += sent.jobs;
     const tickMs = clock.now() - now;

@@ -32,6 +32,19 @@ export interface HealthDeps {
   telemetry: Telemetry;
 }
 
+export interface WriteStateOptions {
+  error?: CollectorError;
+  configHash?: string;
+  reason?: string;
+  onlyFrom?: readonly SourceState[];
+  /**
+   * The health row as the caller read it (`row` undefined: there was none), to decide the first
+   * attempt on instead of reading it again. The write is conditional on its ETag (a create when
+   * there was none), so a row changed since fails the write and the next attempt reads it.
+   */
+  known?: { row: HealthRow | undefined };
+}
+
 /**
  * Moves a source to `state` (recording the error, if any); emits a health event when the state
  * changes. With `onlyFrom`, the move happens only if the source is in one of those states when the
@@ -43,7 +56,7 @@ export async function setSourceState(
   deps: HealthDeps,
   sourceId: string,
   state: SourceState,
-  opts: { error?: CollectorError; configHash?: string; reason?: string; onlyFrom?: readonly SourceState[] } = {},
+  opts: WriteStateOptions = {},
 ): Promise<boolean> {
   return (await writeSourceState(deps, sourceId, state, opts)).written;
 }
@@ -57,16 +70,21 @@ export async function writeSourceState(
   deps: HealthDeps,
   sourceId: string,
   state: SourceState,
-  opts: { error?: CollectorError; configHash?: string; reason?: string; onlyFrom?: readonly SourceState[] } = {},
+  opts: WriteStateOptions = {},
 ): Promise<{ written: boolean; row?: HealthRow }> {
   const now = deps.clock.now();
   // Compare-and-swap, so that of several workers making the same change only one reports it.
   let previous: string;
   let row: HealthRow | undefined;
   for (let attempt = 0; ; attempt++) {
-    const current = await deps.ledger.getHealth(sourceId);
+    // The first attempt may decide on a row the caller read (the swap checks its ETag); a retry reads.
+    const current = attempt === 0 && opts.known ? opts.known.row : await deps.ledger.getHealth(sourceId);
     previous = current?.state ?? 'Pending';
-    if (opts.onlyFrom && !opts.onlyFrom.includes(previous as SourceState)) return { written: false };
+    if (opts.onlyFrom && !opts.onlyFrom.includes(previous as SourceState)) {
+      // A refusal writes nothing, so nothing would catch a stale copy: decide it on a fresh read.
+      if (attempt === 0 && opts.known) continue;
+      return { written: false };
+    }
     const patch: Record<string, unknown> = { state };
     if (opts.error) {
       patch.lastError = JSON.stringify(opts.error.toHealth());

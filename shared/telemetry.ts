@@ -318,6 +318,8 @@ export interface GaugeKnown {
   cursor?: { startMs: number; scheduledUntil: number };
   healthRead?: boolean;
   health?: { completedUntil?: number; settledUntil?: number };
+  /** The tenant's budget usage the timer run read for every tenant at once (shared/planning/prefetch.ts). */
+  budget?: { used: number; allowed: number; waitedForDetail?: number };
 }
 
 /**
@@ -326,8 +328,9 @@ export interface GaugeKnown {
  *
  * With `known` (what the planning run just read) it reads only what that run did not: a run that
  * planned read the cursor and the health row, a run with nothing due the cursor alone (issue 19:
- * no repeated reads). The budget is read on every run: page jobs use it between two runs that
- * plan, and a gauge kept from the last such run would show a budget the planner found unused.
+ * no repeated reads). The budget is read on every run (page jobs use it between two runs that
+ * plan, and a gauge kept from the last such run would show a budget the planner found unused):
+ * from `known.budget`, the timer run's one query over the budget table, when it has the tenant.
  */
 export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string; tenantId: string; settleRereadsMs?: number[]; details?: { enabled: boolean } }, known?: GaugeKnown): Promise<void> {
   const now = deps.clock.now();
@@ -344,7 +347,7 @@ export async function refreshSourceGauges(deps: GaugeDeps, source: { id: string;
     if (settledUntil) deps.telemetry.gauge('settleLagSeconds', Math.max(0, Math.round((now - settledUntil) / 1000)), tags);
   }
   if (deps.budget) {
-    const usage = await deps.budget.usage(source.tenantId);
+    const usage = known?.budget ?? await deps.budget.usage(source.tenantId);
     if (usage.allowed > 0) deps.telemetry.gauge('budgetUse', Math.round((usage.used / usage.allowed) * 1000) / 1000, tags);
     if (source.details?.enabled && usage.waitedForDetail !== undefined) deps.telemetry.gauge('budgetWaitedForDetail', usage.waitedForDetail, tags);
   }

@@ -30,6 +30,7 @@ import { planRescans } from '../settle/planning';
 import { advanceSettled } from '../settle/settled';
 import type { SeenStore } from '../settle/seen-store';
 import { setSourceState, writeSourceState } from '../health';
+import type { PlanPrefetch } from './prefetch';
 
 /** Live slices planned in one run at most (the outbox holds MAX_OUTBOX_SLICES with re-reads). */
 export const MAX_LIVE_SLICES_PER_RUN = 200;
@@ -73,6 +74,11 @@ export interface PlannerDeps {
    * span (functions/plan.ts), so a run with nothing due for the source records none.
    */
   inSpan?: (run: () => Promise<PlanOutcome>) => Promise<PlanOutcome>;
+  /**
+   * The timer run's rows, read for every source at once (prefetch.ts, planSources): the source's
+   * first cursor and health reads take them instead of a point read each.
+   */
+  prefetch?: PlanPrefetch;
 }
 
 /**
@@ -110,16 +116,19 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
   const { ledger, clock, log } = deps;
   if (!source.enabled) {
     // Issue 15: disabling a source is a real transition (a health event and row), not only a status view.
-    reads.health = await ledger.getHealth(source.id);
+    const known = deps.prefetch?.takeHealth(source.id);
+    reads.health = known ? known.row : await ledger.getHealth(source.id);
     reads.healthRead = true;
     if (reads.health?.state !== 'Stopping') {
-      await setSourceState(deps, source.id, 'Stopping', { reason: 'disabled in the configuration ("enabled": false): no new slices are planned' });
+      await setSourceState(deps, source.id, 'Stopping', { reason: 'disabled in the configuration ("enabled": false): no new slices are planned', known: { row: reads.health } });
     }
     return { outcome: 'disabled', relayed: 0 };
   }
   const now = clock.now();
 
-  let cursor = await ledger.getCursor(source.id);
+  // The run's query found the cursor, or found none (a new source: created below without a read).
+  const prefetched = deps.prefetch?.takeCursor(source.id);
+  let cursor = prefetched ? prefetched.row : await ledger.getCursor(source.id);
   // A cursor this run created, and the health row it wrote then: the first run of a new source
   // reads neither again, nor the slices of a cursor that has none (issue 19: the first planning
   // step of 1000 new sources).
@@ -131,7 +140,8 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
     const startMs = floorTo(clamped.ms + SECOND - 1, SECOND);
     cursor = await ledger.createCursor(source.id, startMs, 0);
     if (cursor) {
-      const health = await writeSourceState(deps, source.id, 'Initialized', { configHash: deps.configHashOf(source), reason: `collection starts at ${new Date(startMs).toISOString()}` });
+      const known = deps.prefetch?.takeHealth(source.id);
+      const health = await writeSourceState(deps, source.id, 'Initialized', { configHash: deps.configHashOf(source), reason: `collection starts at ${new Date(startMs).toISOString()}`, ...(known ? { known } : {}) });
       created = health.row ? { health: health.row } : {};
     } else {
       cursor = await ledger.getCursor(source.id);
@@ -147,7 +157,15 @@ export async function planSource(deps: PlannerDeps, source: SourceConfig, reads:
   // planner's storage work follows its planning, not its timer). An outbox left by an interrupted
   // planner is relayed first (below), so this only skips a run with nothing in flight.
   const stored = cursor.pending.length ? undefined : decodeCheckpoint(cursor.checkpoint);
-  if (stored && !liveDueAt(source, cursor, now, checkpointDensity(stored))) return { outcome: 'not-due', relayed: 0 };
+  if (stored && !liveDueAt(source, cursor, now, checkpointDensity(stored))) {
+    // The gauges use the health row the run's query read (none is read for them then).
+    const known = deps.prefetch?.takeHealth(source.id);
+    if (known) {
+      reads.health = known.row;
+      reads.healthRead = true;
+    }
+    return { outcome: 'not-due', relayed: 0 };
+  }
   const first: CursorRow = cursor;
 
   // Everything past here runs in the caller's span when it gives one (functions/plan.ts): a run
@@ -164,7 +182,8 @@ async function planDue(deps: PlannerDeps, source: SourceConfig, first: CursorRow
   // A source stopped by a ThirdPartyConfig error plans nothing until its configuration changes.
   // Preflight diagnostics of new or changed sources are not run here: they are their own budgeted
   // step of the timer run (preflight-step.ts), so planning never waits for them (issue 19).
-  const health = created?.health ?? await ledger.getHealth(source.id);
+  const known = created ? undefined : deps.prefetch?.takeHealth(source.id);
+  const health = created ? created.health : known ? known.row : await ledger.getHealth(source.id);
   reads.health = health;
   reads.healthRead = true;
   const recovery = await recoverSource(deps, source, { health, cursor });

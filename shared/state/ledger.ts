@@ -173,6 +173,21 @@ export interface HealthRow {
 }
 
 /** A health row from its table entity (properties as stored; missing ones at their defaults). */
+/** A cursor row as a point read or a query returns it. */
+function cursorFromEntity(sourceId: string, e: Entity): CursorRow {
+  return {
+    sourceId,
+    scheduledUntil: Number(e.scheduledUntil),
+    startMs: Number(e.startMs),
+    pending: decodeOutbox(e.pending),
+    lastPlannedAt: Number(e.lastPlannedAt ?? 0),
+    rescanUntil: json<number[]>(e.rescanUntil, []),
+    checkpoint: String(e.checkpoint ?? ''),
+    runsHint: e.runsHint === undefined ? 1 : Number(e.runsHint) || 0,
+    etag: String(e.etag),
+  };
+}
+
 export function healthFromEntity(sourceId: string, e: Record<string, unknown>): HealthRow {
   return {
     sourceId,
@@ -323,21 +338,21 @@ export class Ledger {
 
   async getCursor(sourceId: string): Promise<CursorRow | undefined> {
     try {
-      const e = await this.cursors.getEntity<Entity>(sourceId, 'cursor');
-      return {
-        sourceId,
-        scheduledUntil: Number(e.scheduledUntil),
-        startMs: Number(e.startMs),
-        pending: decodeOutbox(e.pending),
-        lastPlannedAt: Number(e.lastPlannedAt ?? 0),
-        rescanUntil: json<number[]>(e.rescanUntil, []),
-        checkpoint: String(e.checkpoint ?? ''),
-        runsHint: e.runsHint === undefined ? 1 : Number(e.runsHint) || 0,
-        etag: String(e.etag),
-      };
+      return cursorFromEntity(sourceId, await this.cursors.getEntity<Entity>(sourceId, 'cursor'));
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
       throw err;
+    }
+  }
+
+  /**
+   * Every source's cursor, by one query over the table (one request per 1000 rows, not one per
+   * source): the planner's timer run reads them all at once (shared/planning/prefetch.ts). The
+   * filter names the row key only, so no property is scanned for.
+   */
+  async *listCursors(): AsyncGenerator<CursorRow> {
+    for await (const e of this.cursors.listEntities<Entity>({ queryOptions: { filter: "RowKey eq 'cursor'" } })) {
+      yield cursorFromEntity(String(e.partitionKey), e);
     }
   }
 
@@ -440,6 +455,13 @@ export class Ledger {
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
       throw err;
+    }
+  }
+
+  /** Every source's health row, by one query over the table (as listCursors). */
+  async *listHealth(): AsyncGenerator<HealthRow> {
+    for await (const e of this.health.listEntities<Entity>({ queryOptions: { filter: "RowKey eq 'health'" } })) {
+      yield healthFromEntity(String(e.partitionKey), e);
     }
   }
 

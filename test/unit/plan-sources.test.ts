@@ -13,7 +13,9 @@ async function peak(concurrency: number, count: number, pageBatchMax = 1): Promi
   const sources = Array.from({ length: count }, (_, i) => ({ id: `s${i}` }) as SourceConfig);
   let running = 0, most = 0;
   const planned: string[] = [];
-  const deps = { queue: { send: async () => undefined } } as unknown as PlannerDeps;
+  // The run's one query per table (prefetch.ts) finds no rows here.
+  const none = async function* () { /* no rows */ };
+  const deps = { queue: { send: async () => undefined }, ledger: { listCursors: none, listHealth: none } } as unknown as PlannerDeps;
   await planSources(deps, sources, { pageBatchMax, planConcurrency: concurrency }, async (_d, source) => {
     running++;
     most = Math.max(most, running);
