@@ -45,16 +45,12 @@ export class PlanPrefetch {
 
   /** The source's cursor as the run's query found it, once; undefined when it must be read (taken before, or no query). */
   takeCursor(sourceId: string): Taken<CursorRow> | undefined {
-    if (!this.cursors || this.takenCursor.has(sourceId)) return undefined;
-    this.takenCursor.add(sourceId);
-    return { row: this.cursors.get(sourceId) };
+    return take(this.cursors, this.takenCursor, sourceId);
   }
 
   /** The source's health row as the run's query found it, once (as takeCursor). */
   takeHealth(sourceId: string): Taken<HealthRow> | undefined {
-    if (!this.health || this.takenHealth.has(sourceId)) return undefined;
-    this.takenHealth.add(sourceId);
-    return { row: this.health.get(sourceId) };
+    return take(this.health, this.takenHealth, sourceId);
   }
 
   /** The tenant's budget usage as the run's query found it (nothing used when it has no row); undefined without a query. */
@@ -62,6 +58,12 @@ export class PlanPrefetch {
     if (!this.budget) return undefined;
     return this.budget.tenants.get(tenantId) ?? this.budget.none;
   }
+}
+
+function take<T>(rows: Map<string, T> | undefined, taken: Set<string>, sourceId: string): Taken<T> | undefined {
+  if (!rows || taken.has(sourceId)) return undefined;
+  taken.add(sourceId);
+  return { row: rows.get(sourceId) };
 }
 
 /**

@@ -112,7 +112,7 @@ test('a timer run of 40 sources reads every cursor, health row and budget with o
 test('the run\'s queries page: 2,500 cursors and health rows (2.5 times a query page) all arrive, in three requests each', async () => {
   const meter = await startStorageMeter(await testStorage());
   try {
-    const { prefix, ledger, clock, deps } = await setup(meter);
+    const { prefix, ledger, deps } = await setup(meter);
     const n = 2500;
     const ids = Array.from({ length: n }, (_, i) => `s${String(i).padStart(5, '0')}`);
     for (let i = 0; i < n; i += 50) {
@@ -131,7 +131,6 @@ test('the run\'s queries page: 2,500 cursors and health rows (2.5 times a query 
       assert.equal(prefetch.takeHealth(id)?.row?.state, 'Initialized', `health ${id}`);
     }
     assert.deepEqual(prefetch.takeCursor('unknown'), { row: undefined }, 'a source the query did not find has no cursor');
-    void clock;
   } finally {
     await meter.close();
   }
@@ -148,7 +147,7 @@ test('a row taken from the query is taken once: the source\'s second read in the
 });
 
 test('a cursor another planner advanced after the run\'s query: this run\'s swap fails, it plans nothing twice, and the next run plans on', async () => {
-  const { ledger, queue, clock, deps } = await setup();
+  const { ledger, clock, deps } = await setup();
   const source = sourceFixture({ start: { kind: 'relative', text: '-20m' } });
   assert.equal((await planSource(deps, source)).outcome, 'planned');
   clock.advance(2 * 60_000);
@@ -166,7 +165,6 @@ test('a cursor another planner advanced after the run\'s query: this run\'s swap
   for (let i = 1; i < live.length; i++) assert.equal(live[i]!.split('-')[0], live[i - 1]!.split('-')[1], 'live slices are contiguous, none overlaps');
   clock.advance(2 * 60_000);
   assert.equal((await planSource({ ...deps, prefetch: await prefetchPlanRows(deps) }, source)).outcome, 'planned');
-  void queue;
 });
 
 test('a health row changed after the run\'s query: the state change decided on it fails its swap, reads again and reports the real previous state', async () => {
