@@ -284,6 +284,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
       console.log(`           budget utilisation ${r1(o.budgetUtilisation * 100)}%  429s ${o.throttled429}  errors ${o.errors}  outcomes ${JSON.stringify(o.outcomes)}`);
       console.log(`           wall ${r1(o.wallMin)} sim-min vs theoretical ${r1(o.theoreticalMin)} (x${r1(o.wallOverTheoretical, 2)})  lag p50 ${r1(o.lagP50Min)} / p95 ${r1(o.lagP95Min)} / max ${r1(o.lagMaxMin)} min ${o.lagScope} (target ${o.lagTargetMin})`);
       console.log(`           CPU ${r1(o.cpuMsPer1000Rows, 2)} ms per 1000 rows (whole process: collector, in-process simulator, receiver)  peak RSS ${r1(o.peakRssMB, 0)} MB  real ${r1(o.realSeconds)} s  longest planner tick ${r1(o.longestPlannerTickMin, 2)} sim-min`);
+      console.log(`           configuration: ${sc.tenants} sources checked in ${r1(ours.configParseCpuMs, 0)} ms of process CPU (once per process, at its cold start)`);
       if (!meter && ours.plannerSteps?.length) {
         // Without --usage no counting proxy stands in front of the planner: its real time and CPU are its own and Azurite's answers.
         const first = ours.plannerSteps.filter((t) => t.tMin < 1).sort((a, b) => b.realMs - a.realMs)[0];

@@ -214,6 +214,8 @@ export interface VirtualRun {
   plannerSteps?: { tMin: number; realMs: number; cpuMs: number }[];
   /** Longest planner run in real time (the planning work itself; the virtual clock does not move while it computes). */
   longestPlannerTickRealMs: number;
+  /** Process CPU to check the configuration document once, as every process does at its cold start. */
+  configParseCpuMs: number;
   /** MTC_PLAN_CONCURRENCY of the collector under test. */
   planConcurrency?: number;
   /** Scenario e: detail enrichment per tenant with details on, and the waits of the tenants without (the control). */
@@ -328,7 +330,10 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     })),
     destinations: [{ id: 'count', type: 'http', url: receiver.url, allowInsecureLoopback: true, ...(sc.gzip ? { gzip: true } : {}) }],
   };
+  const parseCpu = process.cpuUsage();
   const config: CollectorConfig = parseConfig(doc, { env }).config;
+  const parsed = process.cpuUsage(parseCpu);
+  const configParseCpuMs = (parsed.user + parsed.system) / 1000;
   const telemetry = new MeteredTelemetry(clock, METRIC_EXPORT_INTERVAL_MS);
   // The one wiring (shared/runtime.ts), with the virtual clock, the delay-holding queue and a metered telemetry.
   const rt = await createRuntime({
@@ -643,7 +648,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
     cpuMs: (cpu.user + cpu.system) / 1000, peakRssMB: peakRss / 1024 / 1024, realSeconds,
     allowedPerWindow: budget.options.allowed,
     longestPlannerTickMs: longestTickMs,
-    plannerTicks, plannerSteps, longestPlannerTickRealMs: longestTickRealMs, planConcurrency: rt.settings.planConcurrency,
+    plannerTicks, plannerSteps, longestPlannerTickRealMs: longestTickRealMs, configParseCpuMs, planConcurrency: rt.settings.planConcurrency,
     ...(details ? { details } : {}),
     perSource: config.sources.map((source, i) => ({
       id: source.id, rowsPerDay: sc.mix?.[i] ?? sc.rowsPerDay, requests: sim.stats(tenantIds[i]!).listRequests + sim.stats(tenantIds[i]!).detailRequests, jobs: jobsBySource.get(source.id) ?? 0,

@@ -83,9 +83,12 @@ function authFieldSchemas(methods: readonly AuthMethodKind[], keyVaultUri: strin
   return shape;
 }
 
-/** The fields one method takes, required ones first. */
+const methodFields = new WeakMap<AuthMethodKind, string[]>();
+/** The fields one method takes, required ones first (built once per method: its schemas are only read for their names). */
 function fieldsOf(method: AuthMethodKind): string[] {
-  return [...new Set([...method.required, ...Object.keys(method.fields(undefined))])];
+  let names = methodFields.get(method);
+  if (!names) methodFields.set(method, names = [...new Set([...method.required, ...Object.keys(method.fields(undefined))])]);
+  return names;
 }
 
 function authSchema(methods: readonly AuthMethodKind[], keyVaultUri: string | undefined) {
@@ -172,6 +175,20 @@ function sourceSchema(methods: readonly AuthMethodKind[], keyVaultUri: string | 
   );
 }
 
+/**
+ * The schema for one list of auth methods and Key Vault, built once: a configuration of 1000
+ * sources parses 1000 sources against the same schema (building it cost as much as parsing).
+ */
+const sourceSchemas = new WeakMap<readonly AuthMethodKind[], Map<string, ReturnType<typeof sourceSchema>>>();
+function sourceSchemaFor(methods: readonly AuthMethodKind[], keyVaultUri: string | undefined): ReturnType<typeof sourceSchema> {
+  let byVault = sourceSchemas.get(methods);
+  if (!byVault) sourceSchemas.set(methods, byVault = new Map());
+  const key = keyVaultUri ?? '';
+  let schema = byVault.get(key);
+  if (!schema) byVault.set(key, schema = sourceSchema(methods, keyVaultUri));
+  return schema;
+}
+
 export const SOURCE_FIELDS = Object.keys(sourceSchema([], undefined).shape);
 export const RWS_FIELDS = Object.keys(rwsSchema.shape);
 export const ENDPOINT_FIELDS = Object.keys(endpointsSchema.shape);
@@ -220,7 +237,7 @@ export function parseSource<A extends AuthConfigBase>(raw: unknown, path: Path, 
     if (isPlainObject(raw.details)) checkUnknownFields(raw.details, DETAIL_FIELDS, [...path, 'details'], out, { aliases: DETAIL_ALIASES });
     if (isPlainObject(raw.endpoints)) checkUnknownFields(raw.endpoints, ENDPOINT_FIELDS, [...path, 'endpoints'], out, { aliases: { authority: 'authorityHost', loginUrl: 'authorityHost', graphUrl: 'graphBaseUrl', scope: 'graphScope' } });
   }
-  const parsed = sourceSchema(methods, keyVaultUri).safeParse(raw);
+  const parsed = sourceSchemaFor(methods, keyVaultUri).safeParse(raw);
   if (!parsed.success) addZodIssues(out, path, raw, parsed.error.issues);
 
   let endpoints: SourceEndpoints | undefined;
