@@ -15,6 +15,7 @@ import { startReceiver, type Receiver } from '../support/receiver';
 import { crashPoints, crashProcess, crashReport, CrashSwitch, restartAfterKill, runCrashMatrix } from '../support/crash-points';
 import { decodeJob, encodeJob, isPageBatch, pageBatchJob, pageJob, type QueueJob } from '../../shared/queue/jobs';
 import { handlePoisonMessage } from '../../shared/worker/poison';
+import { forkState, snapshotState, type StateSnapshot } from '../support/state-fork';
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 11, 1, 9, 0, 0);
@@ -60,7 +61,7 @@ function doc() {
   };
 }
 
-async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, startAt = T0): Promise<Harness> {
+async function startProcess(sw: CrashSwitch | undefined, attach?: Pick<Harness, 'prefix' | 'queueName'>, startAt = T0): Promise<Harness> {
   const env = Object.fromEntries(sim.tenants.map((t, i) => [`SIM_SECRET_${i}`, t.clientSecret]));
   const h = await crashProcess({ doc: doc(), env, tenantId: sim.tenants[0]!.tenantId, sw, attach, startAt });
   current = h;
@@ -89,6 +90,20 @@ async function prepareCatchUp(): Promise<Harness> {
   const h = await prepare();
   h.clock.advance(16 * MINUTE);
   return h;
+}
+
+/**
+ * The state `prep` leaves (with what the receiver got meanwhile), taken once: every run of a crash
+ * matrix, and its reference run, starts from a copy of it (test/support/state-fork.ts).
+ */
+async function snapshot(prep: () => Promise<Harness>): Promise<StateSnapshot> {
+  siem.events.length = 0;
+  return snapshotState(await prep(), [siem]);
+}
+
+/** A process on a fresh copy of the snapshot, at its time; the receiver holds what it held then. */
+async function startOnCopy(sw: CrashSwitch | undefined, s: StateSnapshot): Promise<Harness> {
+  return startProcess(sw, await forkState(s), s.at);
 }
 
 /** The second timer run (every source's live slice small: one batch) and its jobs. */
@@ -157,14 +172,11 @@ async function queued(h: Harness): Promise<QueueJob[]> {
  * that far or finished), printed under `title`, every run judged: killed, nothing lost or repeated
  * but the acknowledged, unrecorded rows, nothing parked, the watermark at the cursor.
  */
-async function assertCrashMatrix(title: string, reference: CrashSwitch, sites: string[], prepared: () => Promise<Harness>): Promise<void> {
+async function assertCrashMatrix(title: string, reference: CrashSwitch, sites: string[], prepared: StateSnapshot): Promise<void> {
   const rows = await runCrashMatrix({
     points: crashPoints(reference, sites, { lastHits: true }),
     reset: () => { siem.events.length = 0; },
-    start: async (sw) => {
-      const p = await prepared();
-      return startProcess(sw, p, p.clock.now());
-    },
+    start: (sw) => startOnCopy(sw, prepared),
     run: batchedRun,
     recover,
     verdict,
@@ -230,10 +242,9 @@ describe('page batches', () => {
   });
 
   it('a kill before or after any storage or network call of the batched run loses nothing and repeats only the acknowledged, unrecorded rows', { timeout: 900_000 }, async () => {
-    siem.events.length = 0;
     const reference = new CrashSwitch();
-    const prepared = await prepare();
-    const ref = await startProcess(reference, prepared, prepared.clock.now());
+    const prepared = await snapshot(prepare);
+    const ref = await startOnCopy(reference, prepared);
     assert.deepEqual(await batchedRun(ref), { messages: 1, jobs: TENANTS });
     assert.deepEqual(await verdict(ref, new Set()), { lost: 0, duplicated: 0, excused: 0, parked: 0, watermarkOk: true });
     const sites = [...reference.sites.keys()].sort();
@@ -241,22 +252,21 @@ describe('page batches', () => {
     assert.ok(sites.some((s) => s.includes('sendMessage')), `the batch send is a site: ${sites.join('\n')}`);
     assert.ok(sites.some((s) => s.includes('worker/stages/commit')), `the entries' commits are sites: ${sites.join('\n')}`);
 
-    await assertCrashMatrix('crash at every step of a page batch', reference, sites, prepare);
+    await assertCrashMatrix('crash at every step of a page batch', reference, sites, prepared);
   });
 
   it('a kill before or after any call of a catch-up batch (several entries of one source) loses nothing and repeats only the acknowledged, unrecorded rows', { timeout: 900_000 }, async () => {
     // Every process of this test (the killed one and the one that recovers) has the same configuration.
     sliceLength = '4m';
     try {
-      siem.events.length = 0;
       const reference = new CrashSwitch();
-      const prepared = await prepareCatchUp();
-      const ref = await startProcess(reference, prepared, prepared.clock.now());
+      const prepared = await snapshot(prepareCatchUp);
+      const ref = await startOnCopy(reference, prepared);
       const sent = await batchedRun(ref);
       assert.ok(sent.messages >= 1 && sent.jobs > sent.messages, `batched: ${JSON.stringify(sent)}`);
       assert.deepEqual(await verdict(ref, new Set()), { lost: 0, duplicated: 0, excused: 0, parked: 0, watermarkOk: true });
       const sites = [...reference.sites.keys()].sort();
-      await assertCrashMatrix('crash at every step of a catch-up batch', reference, sites, prepareCatchUp);
+      await assertCrashMatrix('crash at every step of a catch-up batch', reference, sites, prepared);
     } finally {
       sliceLength = undefined;
     }

@@ -15,6 +15,7 @@ import { rowKey } from '../../shared/model/row';
 import type { Harness } from '../support/worker-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { crashPoints, crashProcess, crashReport, CrashSwitch, restartAfterKill, runCrashMatrix } from '../support/crash-points';
+import { forkState, snapshotState } from '../support/state-fork';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -61,7 +62,7 @@ function doc() {
   };
 }
 
-async function startProcess(sw: CrashSwitch | undefined, attach?: Harness, startAt = T0): Promise<Harness> {
+async function startProcess(sw: CrashSwitch | undefined, attach?: Pick<Harness, 'prefix' | 'queueName'>, startAt = T0): Promise<Harness> {
   const h = await crashProcess({ doc: doc(), env: { SIM_SECRET: sim.tenants[0]!.clientSecret }, tenantId: sim.tenants[0]!.tenantId, sw, attach, startAt });
   current = h;
   return h;
@@ -140,8 +141,10 @@ describe('settle crash at every step', () => {
   it('a kill before or after any call of a run with a settle re-read loses nothing the reads saw and repeats no event but the acknowledged, unrecorded batch', { timeout: 900_000 }, async () => {
     siem.events.length = 0;
     const reference = new CrashSwitch();
-    const prepared = await prepare();
-    const ref = await startProcess(reference, prepared, PHASE);
+    // The prepared state is taken once; the reference run and every run of the matrix start from a
+    // copy of it (test/support/state-fork.ts), the receiver holding what the preparation delivered.
+    const prepared = await snapshotState(await prepare(), [siem]);
+    const ref = await startProcess(reference, await forkState(prepared), PHASE);
     await phase(ref);
     const base = await verdict(ref, new Set());
     assert.deepEqual(base, { lost: 0, duplicated: 0, excused: 0, parked: 0, rereadDone: true, finished: true }, 'the reference run itself');
@@ -156,10 +159,7 @@ describe('settle crash at every step', () => {
     const rows = await runCrashMatrix({
       points: crashPoints(reference, sites, { lastHits: true }),
       reset: () => { siem.events.length = 0; },
-      start: async (sw) => {
-        const p = await prepare();
-        return startProcess(sw, p, PHASE);
-      },
+      start: async (sw) => startProcess(sw, await forkState(prepared), PHASE),
       run: phase,
       recover,
       verdict,

@@ -289,7 +289,7 @@ export async function restartAfterKill<H extends { releaseInFlight(): Promise<vo
  * the rows it acknowledges), on the state of `attach` when given (a restart), at `startAt`, with
  * 1-second message locks (a dead process's jobs come back soon).
  */
-export function crashProcess(o: { doc: unknown; env: NodeJS.ProcessEnv; tenantId: string; sw?: CrashSwitch | undefined; attach?: Harness | undefined; startAt: number }): Promise<Harness> {
+export function crashProcess(o: { doc: unknown; env: NodeJS.ProcessEnv; tenantId: string; sw?: CrashSwitch | undefined; attach?: Pick<Harness, 'prefix' | 'queueName'> | undefined; startAt: number }): Promise<Harness> {
   return createHarness({
     doc: o.doc, env: o.env, startAt: o.startAt, visibilitySec: 1,
     ...(o.sw ? { instrument: o.sw.instrument(o.tenantId) } : {}),
