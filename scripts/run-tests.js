@@ -6,6 +6,8 @@
 // Files run two at a time at least (node's default is one fewer than the cores, so one on a
 // 2-core machine): most of a test file's time is spent waiting on Azurite, the simulator or a
 // virtual clock, not on the CPU. MTC_TEST_CONCURRENCY=<n> sets another number (1 runs one at a time).
+// Each test process deletes the queues, tables and containers it made when it is done
+// (test/support/azurite.ts); MTC_TEST_KEEP_STORAGE=1 keeps them, to look at a failed test's state.
 'use strict';
 const { spawn } = require('node:child_process');
 const os = require('node:os');
