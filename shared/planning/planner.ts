@@ -10,9 +10,9 @@
  */
 import type { SourceConfig } from '../components';
 import type { Logger } from '../log';
-import type { CursorRow, HealthRow, Ledger, PendingSlice } from '../state/ledger';
-import { liveSliceId, MAX_OUTBOX_SLICES, newSlice } from '../state/ledger';
-import { pageJob, type JobQueue } from '../queue/jobs';
+import type { CursorRow, HealthRow, Ledger, PendingSlice, SliceRow } from '../state/ledger';
+import { liveSliceId, MAX_OUTBOX_SLICES, newSlice, plannedSliceFields } from '../state/ledger';
+import { MAX_CREATED_ETAG, pageJob, type JobQueue, type PageJob } from '../queue/jobs';
 import type { PageJobBatcher } from '../queue/batcher';
 import { newGapSlice, newSkippedSlice } from '../state/slice-machine';
 import type { Clock } from '../time/clock';
@@ -314,21 +314,35 @@ async function recordHistoryGap(deps: PlannerDeps, source: SourceConfig, gap: Pe
  * slices through the run's batcher when there is one (`density` known), the others one by one.
  */
 async function materialise(deps: PlannerDeps, source: SourceConfig, pending: PendingSlice[], now: number, density?: number): Promise<void> {
+  // A row this run created is exactly newSlice(fields, now): its first job carries the row's ETag
+  // and `now`, and the worker claims it without reading it first (one read less per slice). A row
+  // that existed (a relay after an interrupted planner) gets a plain job.
+  const created = new Map<string, PageJob['created']>();
   for (const p of pending) {
     if (p.gap) {
       await recordHistoryGap(deps, source, p, now);
       continue;
     }
     const fields = { sourceId: source.id, id: p.id, kind: p.kind ?? 'live', runId: '', startMs: p.startMs, endMs: p.endMs } as const;
-    await deps.ledger.createSlice(p.skip ? newSkippedSlice(fields, now) : newSlice(fields, now));
+    if (p.skip) {
+      await deps.ledger.createSlice(newSkippedSlice(fields, now));
+      continue;
+    }
+    const etag = await deps.ledger.createSliceTagged(newSlice(fields, now));
+    if (etag && etag.length <= MAX_CREATED_ETAG && sameFields(plannedSliceFields(source.id, p.id), fields)) created.set(p.id, { etag, at: now });
   }
   const jobs = pending.filter((p) => !p.skip && !p.gap);
   const batched = deps.batcher ? jobs.filter((p) => isBatchable(source, p, density)) : [];
   await Promise.all([
-    ...jobs.filter((p) => !batched.includes(p)).map((p) => deps.queue.send(pageJob(source.id, p.id, 0))),
-    deps.batcher?.sendAll(batched.map((p) => pageJob(source.id, p.id, 0))),
+    ...jobs.filter((p) => !batched.includes(p)).map((p) => deps.queue.send(pageJob(source.id, p.id, 0, created.get(p.id)))),
+    deps.batcher?.sendAll(batched.map((p) => pageJob(source.id, p.id, 0, created.get(p.id)))),
   ]);
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
+}
+
+/** True when the fields a slice id names are the ones its row was created with (the worker rebuilds the row from the id). */
+function sameFields(named: ReturnType<typeof plannedSliceFields>, fields: Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'runId' | 'startMs' | 'endMs'>): boolean {
+  return !!named && named.kind === fields.kind && named.runId === fields.runId && named.startMs === fields.startMs && named.endMs === fields.endMs && named.sourceId === fields.sourceId;
 }
 
 /**

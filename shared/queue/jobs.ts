@@ -15,6 +15,9 @@ import { currentTraceparent } from '../telemetry';
 // eslint-disable-next-line no-control-regex -- the control characters are what the pattern excludes
 const TABLE_KEY = /^[^/\\#?\u0000-\u001f\u007f-\u009f]+$/;
 
+/** The longest row ETag a job carries (`created`; Azure Table ETags are about 50 characters; a longer one is not sent). */
+export const MAX_CREATED_ETAG = 100;
+
 export const PageJobSchema = z.object({
   v: z.literal(1),
   sourceId: z.string().min(1).max(64).regex(TABLE_KEY, 'must be a valid Table row id: no / \\ # ? or control characters'),
@@ -30,7 +33,15 @@ export const PageJobSchema = z.object({
    * (the job starts a new trace), never a reason to reject the job.
    */
   traceparent: z.string().max(128).optional(),
+  /**
+   * A first page job of a live or re-read slice its planner has just created (issue 19): the new
+   * row's ETag and creation time. The row is then what the planner wrote, so the worker claims it
+   * with If-Match on that ETag instead of reading it first; a row changed since (412) is read and
+   * judged as usual (shared/worker/stages/guard.ts). Never on a redelivered message's fast path.
+   */
+  created: z.object({ etag: z.string().min(1).max(MAX_CREATED_ETAG), at: z.number().int().min(0) }).strict().optional(),
 }).strict();
+
 
 export type PageJob = z.infer<typeof PageJobSchema>;
 
@@ -81,8 +92,9 @@ export type DetailJob = z.infer<typeof DetailJobSchema>;
 
 /**
  * Most first-attempt page jobs one batch message carries (the app setting MTC_PAGE_BATCH_MAX is
- * at most this). Even with ids at their longest (64 + 200 characters) and a traceparent each, such
- * a message stays under a sixth of the queue's 64 KiB (test/unit/page-batch.test.ts).
+ * at most this). Even with ids at their longest (64 + 200 characters), a traceparent and the
+ * longest `created` each, such a message is about 23 K characters of base64, under half the
+ * queue's 64 KiB (test/unit/page-batch.test.ts); with real ids and ETags it is a few K.
  */
 export const MAX_PAGE_BATCH = 32;
 
@@ -124,8 +136,18 @@ function schemaFor(value: unknown): z.ZodType<QueueJob> {
 const UNKNOWN_KIND = z.object({ kind: z.never({ error: 'is not a job kind this version knows' }) });
 
 /** The job for page `page` of a slice, at its first attempt: the one way a new page job is made. */
-export function pageJob(sourceId: string, sliceId: string, page: number): PageJob {
-  return { v: 1, sourceId, sliceId, page, attempt: 0 };
+export function pageJob(sourceId: string, sliceId: string, page: number, created?: PageJob['created']): PageJob {
+  return { v: 1, sourceId, sliceId, page, attempt: 0, ...(created && page === 0 ? { created } : {}) };
+}
+
+/**
+ * The same page job without its planner's row (`created`): for a job sent again after its slice
+ * row changed (a retry, a budget wait), whose worker must read the row.
+ */
+export function withoutCreated(job: PageJob): PageJob {
+  if (!job.created) return job;
+  const { created: _created, ...rest } = job;
+  return rest;
 }
 
 /** A batch of first page jobs (`jobs` of at most MAX_PAGE_BATCH). */

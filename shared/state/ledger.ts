@@ -211,6 +211,17 @@ export function liveSliceId(startMs: number, endMs: number): string {
 export function backfillSliceId(runId: string, startMs: number, endMs: number): string {
   return `B-${runId}-${String(startMs).padStart(PAD, '0')}-${String(endMs).padStart(PAD, '0')}`;
 }
+/**
+ * The fields of a live or re-read slice row that its id names (`L-<start>-<end>`,
+ * `R<level>-<start>-<end>`, as liveSliceId and rescanSliceId write them); undefined for any other id.
+ */
+export function plannedSliceFields(sourceId: string, id: string): Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'runId' | 'startMs' | 'endMs'> | undefined {
+  const m = /^(L|R\d{1,3})-(\d{15})-(\d{15})$/.exec(id);
+  if (!m) return undefined;
+  const startMs = Number(m[2]), endMs = Number(m[3]);
+  if (!Number.isSafeInteger(startMs) || !Number.isSafeInteger(endMs)) return undefined;
+  return { sourceId, id, kind: m[1] === 'L' ? 'live' : 'rescan', runId: '', startMs, endMs };
+}
 export function liveSlicePrefixAt(startMs: number): string {
   return `L-${String(startMs).padStart(PAD, '0')}`;
 }
@@ -408,11 +419,15 @@ export class Ledger {
 
   /** Writes a new slice row; an existing row with the same id is left as it is (idempotent). */
   async createSlice(s: Omit<SliceRow, 'etag'>): Promise<boolean> {
+    return (await this.createSliceTagged(s)) !== undefined;
+  }
+
+  /** createSlice, with the new row's ETag ('' when the service sent none); undefined when the row existed. */
+  async createSliceTagged(s: Omit<SliceRow, 'etag'>): Promise<string | undefined> {
     try {
-      await this.slices.createEntity(fromSlice(s));
-      return true;
+      return (await this.slices.createEntity(fromSlice(s))).etag ?? '';
     } catch (err) {
-      if (isStatus(err, 409)) return false;
+      if (isStatus(err, 409)) return undefined;
       throw err;
     }
   }

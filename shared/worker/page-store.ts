@@ -45,7 +45,7 @@ export interface StoredPage {
   fetched: number;
   /** The events to deliver, in order: a destination's partial mark is an index into this list. */
   events: TraceEvent[];
-  /** Seen-store records to write once every destination has acknowledged the page (settle). */
+  /** Seen-store records of the page's rows (settle), written before its first send (stages/commit.ts learnPage). */
   seenWrites?: { bucket: number; keys: string[]; fps: string[] }[];
 }
 

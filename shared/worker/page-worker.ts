@@ -1,9 +1,11 @@
 /**
  * The page worker: one queue message = one page of one slice, as six stages (shared/worker/stages):
  *
- *   guard   → is the job due, its page current and unclaimed, its source not stopped?
+ *   guard   → is the job due, its page current and unclaimed, its source not stopped? (A first
+ *             page job its planner just created the row for claims it on that row's ETag, unread.)
  *   claim   → take the page in the ledger (compare-and-swap) and hold it (heartbeat)
- *   obtain  → the page's persisted copy, else one API request within the tenant budget
+ *   obtain  → the page's persisted copy, else one API request within the tenant budget; the
+ *             seen-store and detail admission learn its rows (learnPage)
  *   deliver → to every destination not yet marked for this page, at once; one that fails or is
  *             behind gets the page in its backlog (shared/delivery) and the slice goes on
  *   commit  → record the page done (the claim's last write)
@@ -17,13 +19,13 @@
  * past the retry horizon park the slice; ThirdPartyConfig stops the source. Every change of the
  * slice row is a named transition of the slice state machine (shared/state/slice-machine).
  */
-import type { PageJob } from '../queue/jobs';
+import { withoutCreated, type PageJob } from '../queue/jobs';
 import type { MessageMeta, PageResultSummary, WorkerDeps } from './deps';
 import { guard } from './stages/guard';
 import { claimPage } from './stages/claim';
 import { obtainPage } from './stages/obtain';
 import { deliverPage } from './stages/deliver';
-import { commitPage } from './stages/commit';
+import { commitPage, learnPage } from './stages/commit';
 import { continueSlice } from './stages/continue';
 import { failWhileClaimed } from './stages/retry-or-park';
 import { startJobTimer } from './stages/job-timeout';
@@ -37,16 +39,23 @@ export { boundaryHash } from './stages/build-page';
 export { MAX_INLINE_BOUNDARY_CHARS, MAX_INLINE_NEXTLINK } from '../state/slice-machine';
 
 export async function processPageJob(deps: WorkerDeps, job: PageJob, meta: MessageMeta): Promise<PageResultSummary> {
-  const admitted = await guard(deps, job, meta);
+  let admitted = await guard(deps, job, meta);
   if ('outcome' in admitted) return admitted;
-  const { source, slice, health } = admitted;
-  const claim = await claimPage(deps, slice, meta.messageId);
+  let claim = await claimPage(deps, admitted.slice, meta.messageId);
+  if (!claim && admitted.assumed) {
+    // The row the planner created changed before this first claim: read it and judge again.
+    admitted = await guard(deps, withoutCreated(job), meta);
+    if ('outcome' in admitted) return admitted;
+    claim = await claimPage(deps, admitted.slice, meta.messageId);
+  }
   if (!claim) return { outcome: 'claimed-elsewhere' };
+  const { source, slice, health } = admitted;
   const timer = startJobTimer(deps.clock, source, `page ${job.page} of slice ${slice.id}`);
   let page, recorded;
   try {
     page = await obtainPage(deps, source, claim, job, slice.attempts, timer);
     if ('outcome' in page) return page;
+    await learnPage(deps, source, claim, job, page);
     await deliverPage(deps, source, claim, job, page, health, timer);
     recorded = await commitPage(deps, source, claim, job, page);
     if (!recorded) return { outcome: 'claimed-elsewhere' };

@@ -152,7 +152,7 @@ describe('settle crash at every step', () => {
     // Every site of the run: the seen-store (its records are written by live and re-read pages
     // alike, named by the stage that calls it), the re-read's planning and its pages, the settled mark.
     const sites = [...reference.sites.keys()].sort();
-    for (const stage of ['advanceSettled', 'loadSeenCached', 'upsertEntity <- commitPage']) assert.ok(sites.some((s) => s.includes(stage)), `${stage} is reached: ${sites.join('\n')}`);
+    for (const stage of ['advanceSettled', 'loadSeenCached', 'upsertEntity <- learnPage']) assert.ok(sites.some((s) => s.includes(stage)), `${stage} is reached: ${sites.join('\n')}`);
 
     // Each site at its first call, and at its last where the run calls it more than once (the
     // seen-store write of the re-read's last page, not only of the first page to commit).

@@ -10,8 +10,13 @@
  *
  * The window the architecture allows for duplicates (a destination acknowledged a batch, the
  * process died before the ledger recorded it) is tracked exactly: the rows of batches acknowledged
- * and not yet recorded when the process died are the only copies the invariants excuse.
+ * and not yet recorded when the process died are the only copies the invariants excuse. A batch is
+ * recorded by a write its progress callback makes (a delivery mark, a backlog's progress), or, when
+ * the callback writes nothing (a page's last batch to its last destination, which the commit
+ * records: shared/worker/stages/deliver.ts), by the next write of its slice's row that starts after
+ * the acknowledgement and succeeds.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -34,6 +39,14 @@ const TABLE_OPS = new Set(['getEntity', 'createEntity', 'updateEntity', 'upsertE
 const QUEUE_OPS = new Set(['sendMessage', 'receiveMessages', 'deleteMessage', 'peekMessages', 'getProperties', 'createIfNotExists']);
 const CONTAINER_OPS = new Set(['createIfNotExists', 'deleteBlob']);
 const BLOB_OPS = new Set(['upload', 'uploadData', 'downloadToBuffer', 'download', 'deleteIfExists', 'delete', 'exists', 'getProperties']);
+/** Storage calls that write (a progress callback that made one recorded its batch). */
+const WRITE_OPS = new Set(['createEntity', 'updateEntity', 'upsertEntity', 'deleteEntity', 'submitTransaction', 'sendMessage', 'deleteMessage', 'upload', 'uploadData', 'deleteIfExists', 'delete', 'deleteBlob']);
+
+/** The progress callback a storage call is made in (its writes are counted for it). */
+interface InProgress {
+  writes: number;
+}
+const progressContext = new AsyncLocalStorage<InProgress>();
 /** Adapters whose callers name the site (the operation alone says little). */
 const ADAPTERS = /[\\/](state[\\/](ledger|storage|runs)|worker[\\/]page-store|settle[\\/]seen-store|delivery[\\/]progress|details[\\/]store)\.js$/;
 
@@ -60,6 +73,10 @@ export class CrashSwitch {
    * (keyed `<destination>~<n>`: a page batch's entries send to the same destination at once).
    */
   readonly unrecorded = new Map<string, string[]>();
+  /** Acknowledged batches whose callback wrote nothing: recorded by their slice row's next write. */
+  private readonly awaitingRow = new Map<string, { sliceId: string; ack: number }>();
+  /** Acknowledgements so far (a row write that starts later records them). */
+  private acks = 0;
   private sends = 0;
   /** The acknowledged, unrecorded rows of one destination's sends. */
   unrecordedFor(destination: string): string[] {
@@ -79,8 +96,10 @@ export class CrashSwitch {
     const hit = this.armed && this.armed.site === site && this.sites.get(site) === (this.armed.hit ?? 1);
     if (hit && this.armed!.mode === 'before') this.kill(site);
     let result: T;
+    const inProgress = progressContext.getStore();
     try {
       result = await run();
+      if (inProgress && WRITE_OPS.has(op.replace(/^\w+\./, ''))) inProgress.writes++;
     } catch (err) {
       // A call that failed (a 404, a lost race) still took place: 'after' dies right after it.
       if (hit && this.armed!.mode === 'after') this.kill(site);
@@ -89,6 +108,16 @@ export class CrashSwitch {
     if (this.dead) throw new CrashError(this.killedAt!);
     if (hit && this.armed!.mode === 'after') this.kill(site);
     return result;
+  }
+
+  /** A write of slice `sliceId`'s row that started after acknowledgement `startedAt` succeeded: it records their batches. */
+  private rowWritten(sliceId: string, startedAt: number): void {
+    for (const [key, w] of this.awaitingRow) {
+      if (w.sliceId === sliceId && w.ack <= startedAt) {
+        this.awaitingRow.delete(key);
+        this.unrecorded.delete(key);
+      }
+    }
   }
 
   private kill(site: string): never {
@@ -129,7 +158,17 @@ export class CrashSwitch {
       storage(s: StorageClients): StorageClients {
         return {
           ...s,
-          table: (name) => wrap(s.table(name) as TableClient, TABLE_OPS, 'table'),
+          table: (name) => wrap(s.table(name) as TableClient, TABLE_OPS, 'table', name.endsWith('slices') ? (prop, value) => {
+            if (prop !== 'updateEntity') return undefined;
+            return (...args: unknown[]) => {
+              const startedAt = sw.acks;
+              const table = s.table(name);
+              return sw.call('table.updateEntity', () => (value as (...a: unknown[]) => Promise<unknown>).apply(table, args)).then((r) => {
+                sw.rowWritten(String((args[0] as { rowKey?: unknown }).rowKey), startedAt);
+                return r;
+              });
+            };
+          } : undefined),
           queue: (name) => wrap(s.queue(name) as QueueClient, QUEUE_OPS, 'queue'),
           container: (name) => wrap(s.container(name) as ContainerClient, CONTAINER_OPS, 'blob', (prop, value) => {
             if (prop !== 'getBlockBlobClient' && prop !== 'getBlobClient') return undefined;
@@ -155,10 +194,15 @@ export class CrashSwitch {
                   // The batch is acknowledged: until the ledger records it, its rows may come again.
                   // Each event's own tenant (a page batch sends several sources' pages through one process).
                   const acked = events.slice(recorded, deliveredSoFar).map((e) => rowKey(e.tenantId || tenantId, e.row));
-                  sw.unrecorded.set(key, acked);
+                  // A batch before it still waiting for its row's write stays unrecorded too.
+                  sw.unrecorded.set(key, sw.awaitingRow.has(key) ? [...sw.unrecorded.get(key) ?? [], ...acked] : acked);
+                  sw.awaitingRow.delete(key);
                   await sw.call(`destination.ack(${id})${kind}`, async () => undefined);
-                  await ctx.onProgress?.(deliveredSoFar, bytes);
-                  sw.unrecorded.delete(key);
+                  const ack = ++sw.acks;
+                  const inProgress: InProgress = { writes: 0 };
+                  await progressContext.run(inProgress, () => ctx.onProgress?.(deliveredSoFar, bytes));
+                  if (inProgress.writes > 0) sw.unrecorded.delete(key);
+                  else sw.awaitingRow.set(key, { sliceId: ctx.sliceId, ack });
                   recorded = deliveredSoFar;
                 },
               }));

@@ -1,7 +1,13 @@
 /**
- * Stage 5, commit: every destination has the page. The seen-store learns its rows, the ledger
- * records the page (the claim's last write, releasing it), and page copies no longer pointed to
- * are deleted.
+ * Stage 5, commit: every destination has the page. The ledger records the page (the claim's last
+ * write, releasing it), and page copies no longer pointed to are deleted.
+ *
+ * What the page teaches the collector besides (learnPage: the seen-store's rows, the detail
+ * records) is written before the page is delivered, not between its delivery and this commit:
+ * then the last destination's last acknowledged batch is recorded by the commit itself, one write
+ * after the acknowledgement as a separate progress mark would be (deliver.ts), and a page costs
+ * one slice write less (issue 19). Both are idempotent, and a page that gets that far has its copy
+ * (obtain.ts), so a retry delivers the same events and learns the same rows again.
  */
 import type { SourceConfig } from '../../components';
 import type { SliceRow } from '../../state/ledger';
@@ -15,12 +21,6 @@ import { admitDetails } from '../../details/admission';
 /** The slice row with the page recorded, or undefined when the claim was lost first. */
 export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage): Promise<SliceRow | undefined> {
   const { content } = page;
-  // The seen-store learns this page's rows once every destination has them (a redo overwrites it).
-  for (const w of content.seenWrites ?? []) {
-    await deps.seen.write(source.id, w.bucket, `${claim.slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
-  }
-  // Detail enrichment (issue 17): records and jobs of the qualifying rows, before the page is recorded.
-  await admitDetails(deps, source, claim.slice, content.events);
   const previousCarry = claim.slice.carryPage;
   const committed = await claim.commit((s) => recordPage(s, {
     page: job.page, nextLink: content.nextLink, boundaryKeys: content.boundaryKeys, oldestMs: content.oldestMs,
@@ -34,4 +34,16 @@ export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: 
   if (page.copy && committed.carryPage !== job.page) await deps.pages.delete(source.id, committed.id, job.page, page.copy).catch(() => undefined);
   if (previousCarry >= 0) await deps.pages.delete(source.id, committed.id, previousCarry).catch(() => undefined);
   return committed;
+}
+
+/**
+ * Before the page is delivered: the seen-store learns its rows (a redo overwrites them), and its
+ * qualifying rows get their detail records and jobs (issue 17; a repeat makes no second record,
+ * and a detail job waits DETAIL_START_DELAY_MS before it asks the budget).
+ */
+export async function learnPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, page: ObtainedPage): Promise<void> {
+  for (const w of page.content.seenWrites ?? []) {
+    await deps.seen.write(source.id, w.bucket, `${claim.slice.id}-p${job.page}`, { keys: w.keys, fps: w.fps });
+  }
+  await admitDetails(deps, source, claim.slice, page.content.events);
 }

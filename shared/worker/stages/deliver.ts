@@ -8,7 +8,7 @@
 import type { SourceConfig } from '../../components';
 import { asCollectorError } from '../../errors';
 import type { TraceEvent } from '../../model/row';
-import type { DestinationMark, HealthRow } from '../../state/ledger';
+import type { DestinationMark, HealthRow, SliceRow } from '../../state/ledger';
 import { markDelivered, markHandedOff, markProgress } from '../../state/slice-machine';
 import type { PageJob } from '../../queue/jobs';
 import { errorTags } from '../../telemetry';
@@ -29,7 +29,8 @@ export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim:
   const only = claim.slice.only;
   const targets = only.length ? source.destinations.filter((d) => only.includes(d)) : source.destinations;
   const behind = new Set(health?.behind ?? []);
-  const results = await Promise.allSettled(targets.map((destId) => deliverTo(deps, source, claim, job, events, destId, behind.has(destId), timer)));
+  const sending: Sending = { open: targets.length };
+  const results = await Promise.allSettled(targets.map((destId) => deliverTo(deps, source, claim, job, events, destId, behind.has(destId), sending, timer).finally(() => { sending.open--; })));
   // A lost claim first: the page is another worker's now (it resumes from the page copy).
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
   const lost = failed.find((e) => asCollectorError(e).code === 'ClaimLost');
@@ -37,7 +38,12 @@ export async function deliverPage(deps: WorkerDeps, source: SourceConfig, claim:
   if (failed.length) throw failed[0];
 }
 
-async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[], destId: string, behind: boolean, timer?: JobTimer): Promise<void> {
+/** How many of the page's destinations are still being delivered to. */
+interface Sending {
+  open: number;
+}
+
+async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, events: TraceEvent[], destId: string, behind: boolean, sending: Sending, timer?: JobTimer): Promise<void> {
   const destination = deps.destinations.get(destId);
   if (!destination) return;
   const fields = { source: source.id, slice: claim.slice.id, page: job.page, destination: destId };
@@ -70,6 +76,8 @@ async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClai
     claim.patchLocal((s) => markHandedOff(s, { destination: destId, page: job.page }));
     return;
   }
+  // Events of the page the destination acknowledged (a mark kept in memory may not be applied yet).
+  let acknowledged = from;
   try {
     // The job's time is up (jobTimeout): this destination gets the page in its backlog.
     const expired = timer?.expired();
@@ -81,11 +89,18 @@ async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClai
       onProgress: async (deliveredSoFar, bytesSoFar) => {
         const delivered = deliveredSoFar - already;
         already = deliveredSoFar;
+        acknowledged = from + deliveredSoFar;
         if (bytesSoFar !== undefined) {
           deps.telemetry.count('bytesSent', bytesSoFar - alreadyBytes, { source: source.id, destination: destId });
           alreadyBytes = bytesSoFar;
         }
-        await claim.update((s) => markProgress(s, { destination: destId, page: job.page, delivered, partialCount: from + deliveredSoFar }));
+        const progress = (s: SliceRow) => markProgress(s, { destination: destId, page: job.page, delivered, partialCount: from + deliveredSoFar });
+        // The page's last batch to the last destination still sending: nothing but the commit
+        // comes after it (commit.ts), so the commit records it, one write after the
+        // acknowledgement as this mark would be. Any earlier batch, or one while another
+        // destination still sends (it may take long), is recorded at once (invariant 2).
+        if (from + deliveredSoFar >= events.length && sending.open === 1) claim.patchLocal(progress);
+        else await claim.update(progress);
         deps.telemetry.count('rowsForwarded', delivered, { source: source.id, destination: destId });
       },
     });
@@ -96,7 +111,7 @@ async function deliverTo(deps: WorkerDeps, source: SourceConfig, claim: HeldClai
     const error = timer?.expired() ?? raw;
     deps.telemetry.count('errors', 1, errorTags({ source: source.id, stage: 'sending', error, destination: destId }));
     // What the destination acknowledged of this attempt stays acknowledged: the rest waits for it.
-    const acked = Math.min(events.length, claim.slice.marks[destId]?.pagesDone === job.page ? claim.slice.marks[destId]?.partialCount ?? from : from);
+    const acked = Math.min(events.length, acknowledged);
     deps.log.log('warn', `destination ${destId} failed (${error.message}); page ${job.page} of ${claim.slice.id} goes to its backlog, the other destinations go on`, { ...fields, errorType: error.type, code: error.code });
     await handOff(deps, source, destId, { unit, events: events.slice(acked), ...range, lastError: JSON.stringify(error.toHealth()) });
     claim.patchLocal((s) => markHandedOff(s, { destination: destId, page: job.page }));

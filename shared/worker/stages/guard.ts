@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { SourceConfig } from '../../components';
 import { CollectorError } from '../../errors';
-import type { HealthRow, SliceRow } from '../../state/ledger';
+import { newSlice, plannedSliceFields, type HealthRow, type SliceRow } from '../../state/ledger';
 import { pageJob, type PageJob } from '../../queue/jobs';
 import type { MessageMeta, PageResultSummary, WorkerDeps } from '../deps';
 import { parkSlice } from './retry-or-park';
@@ -16,6 +16,11 @@ export interface Admitted {
   source: SourceConfig;
   slice: SliceRow;
   health: HealthRow | undefined;
+  /**
+   * The slice row was not read: it is the row the job says its planner created (`job.created`).
+   * A claim refused on its ETag means the row changed since: read it and judge the job again.
+   */
+  assumed?: boolean;
 }
 
 /** The page the job names, unclaimed and due, or the outcome that ends the job here. */
@@ -33,7 +38,8 @@ export async function guard(deps: WorkerDeps, job: PageJob, meta: MessageMeta): 
     return { outcome: 'deferred' };
   }
 
-  const slice = await ledger.getSlice(job.sourceId, job.sliceId);
+  const assumed = createdRow(job, meta);
+  const slice = assumed ?? await ledger.getSlice(job.sourceId, job.sliceId);
   if (!slice) {
     log.log('error', 'page job for a slice the ledger does not know; dropped', fields);
     return { outcome: 'unknown-slice' };
@@ -68,7 +74,18 @@ export async function guard(deps: WorkerDeps, job: PageJob, meta: MessageMeta): 
     const parked = await parkSlice(deps, source, slice, 'config', error, 0, { recordInHealth: false });
     return parked ? { outcome: 'parked' } : { outcome: 'claimed-elsewhere' };
   }
-  return { source, slice, health };
+  return { source, slice, health, ...(assumed ? { assumed: true } : {}) };
+}
+
+/**
+ * The row a first page job's planner created (`job.created`: its ETag and creation time), rebuilt
+ * from the slice id as the planner built it (newSlice), for a claim without a read. Only on a
+ * first delivery: a redelivered message may follow an attempt that changed the row.
+ */
+function createdRow(job: PageJob, meta: MessageMeta): SliceRow | undefined {
+  if (!job.created || job.page !== 0 || meta.dequeueCount > 1) return undefined;
+  const fields = plannedSliceFields(job.sourceId, job.sliceId);
+  return fields ? { ...newSlice(fields, job.created.at), etag: job.created.etag } : undefined;
 }
 
 /** The error that stopped a source, as its health row keeps it (`CollectorError.toHealth()` as JSON). */

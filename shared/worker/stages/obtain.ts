@@ -9,7 +9,7 @@ import { asCollectorError, firstPartyGeneric } from '../../errors';
 import type { PageResult } from '../../api/client';
 import type { SliceRow } from '../../state/ledger';
 import { fitsInline } from '../../state/slice-machine';
-import type { PageJob } from '../../queue/jobs';
+import { withoutCreated, type PageJob } from '../../queue/jobs';
 import type { PageCopy } from '../page-store';
 import { priorityOf, type PageContent, type PageResultSummary, type WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
@@ -38,7 +38,7 @@ export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: 
     const grant = await deps.budget.acquire(source.tenantId, priorityOf(slice), `${slice.id}#${job.page}`);
     if (!grant.granted) {
       const released = await claim.release();
-      if (released) await deps.queue.send(job, { delayMs: grant.waitMs });
+      if (released) await deps.queue.send(withoutCreated(job), { delayMs: grant.waitMs });
       return { outcome: 'deferred' };
     }
   }

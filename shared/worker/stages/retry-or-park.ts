@@ -7,7 +7,7 @@ import type { SourceConfig } from '../../components';
 import { CollectorError, asCollectorError } from '../../errors';
 import type { SliceRow } from '../../state/ledger';
 import { countLinkFailure, heal, park, retryLater } from '../../state/slice-machine';
-import { nextAttempt, type PageJob } from '../../queue/jobs';
+import { nextAttempt, withoutCreated, type PageJob } from '../../queue/jobs';
 import { EVENTS, errorTags } from '../../telemetry';
 import { setSourceState } from '../../health';
 import { describeSecretRef } from '../../auth/secrets';
@@ -66,7 +66,7 @@ export async function handleFetchFailure(deps: WorkerDeps, source: SourceConfig,
       const healed = await deps.ledger.swapSlice(heal(slice, { requests, lastError: JSON.stringify(error.toHealth()) }, clock.now()));
       if (!healed) return { outcome: 'claimed-elsewhere', error };
       log.log('warn', `nextLink failed ${failuresOnLink} times; re-querying the rest of the slice up to ${new Date(healed.resumeUntil).toISOString()}`, fields);
-      await deps.queue.send(nextAttempt(job), { delayMs: source.retry.initialMs });
+      await deps.queue.send(nextAttempt(withoutCreated(job)), { delayMs: source.retry.initialMs });
       return { outcome: 'retry-scheduled', error };
     }
   }
@@ -89,7 +89,7 @@ async function scheduleRetryOrPark(
   const updated = await deps.ledger.swapSlice(retryLater(slice, { requests, lastError: JSON.stringify(error.toHealth()) }, now));
   if (!updated) return { outcome: 'claimed-elsewhere', error };
   await deps.ledger.mergeHealth(source.id, { lastError: JSON.stringify(error.toHealth()), lastErrorAt: now });
-  await deps.queue.send(nextAttempt(job), { delayMs: delay });
+  await deps.queue.send(nextAttempt(withoutCreated(job)), { delayMs: delay });
   deps.log.log('warn', `page failed (${stage}), retry in ${Math.round(delay / 1000)} s: ${error.message}`, {
     source: source.id, slice: slice.id, page: job.page, errorType: error.type, code: error.code, attempt: job.attempt + 1,
   });
