@@ -136,6 +136,14 @@ export interface SliceRow {
   autoReplays: number;
   /** Delivered to these destinations only (a parked destination's replay); empty: every destination of the source. */
   only: string[];
+  /**
+   * The persisted copy of page `copyPage` when it is small (gzip JSON as base64, at most
+   * MAX_INLINE_COPY_CHARS): written by the claim holder before the page's first send, cleared by
+   * the commit that records the page (shared/worker/stages/obtain.ts). Absent: the copy, if any, is
+   * in the page store.
+   */
+  copy?: string;
+  copyPage?: number;
   createdAt: number;
   updatedAt: number;
   etag: string;
@@ -276,6 +284,7 @@ function toSlice(e: Entity): SliceRow {
     parkedAt: Number(e.parkedAt ?? 0),
     autoReplays: Number(e.autoReplays ?? 0),
     only: typeof e.only === 'string' && e.only ? e.only.split(',') : [],
+    ...(typeof e.copy === 'string' && e.copy ? { copy: e.copy, copyPage: Number(e.copyPage ?? -1) } : {}),
     createdAt: Number(e.createdAt ?? 0),
     updatedAt: Number(e.updatedAt ?? 0),
     etag: String(e.etag ?? ''),
@@ -324,6 +333,7 @@ function fromSlice(s: Omit<SliceRow, 'etag'>): WriteEntity {
     parkedAt: s.parkedAt,
     autoReplays: s.autoReplays,
     ...(s.only.length ? { only: bounded(s.id, 'only', s.only.join(',')) } : {}),
+    ...(s.copy ? { copy: bounded(s.id, 'copy', s.copy), copyPage: s.copyPage ?? -1 } : {}),
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
   };

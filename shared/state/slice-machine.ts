@@ -11,7 +11,8 @@
  * While claimed: renew (heartbeat, every holder write), markProgress (a destination acknowledged a
  * batch of the page), markDelivered (a destination has the whole page), markHandedOff (the page went
  * to a destination's backlog instead, shared/delivery), countLinkFailure (a 400 on
- * the continuation). Unclaimed and untouched for long: touch (recovery re-enqueues its job).
+ * the continuation), keepCopy (the fetched page's small copy, before its first send; recordPage
+ * drops it). Unclaimed and untouched for long: touch (recovery re-enqueues its job).
  * New rows: newSlice (ledger.ts), newSkippedSlice, newGapSlice.
  *
  * Every transition is a pure function (slice, input, now) → new slice, and refuses a move the
@@ -29,6 +30,12 @@ import { newSlice } from './ledger';
 export const MAX_INLINE_NEXTLINK = 8_000;
 export const MAX_INLINE_BOUNDARY_CHARS = 12_000;
 
+/**
+ * Largest page copy kept in the slice row itself (gzip JSON as base64; a quiet tenant's page of a
+ * few dozen rows is a few thousand characters). A larger copy goes to the page store.
+ */
+export const MAX_INLINE_COPY_CHARS = 24_000;
+
 /** Whether the next request's continuation and boundary keys fit in the slice row. */
 export function fitsInline(content: { nextLink?: string | undefined; boundaryKeys: string[] }): boolean {
   return (content.nextLink ?? '').length <= MAX_INLINE_NEXTLINK && JSON.stringify(content.boundaryKeys).length <= MAX_INLINE_BOUNDARY_CHARS;
@@ -36,7 +43,7 @@ export function fitsInline(content: { nextLink?: string | undefined; boundaryKey
 
 export type SliceTransition =
   | 'claim' | 'renew' | 'markProgress' | 'markDelivered' | 'markHandedOff' | 'recordPage' | 'release' | 'countLinkFailure'
-  | 'heal' | 'retryLater' | 'park' | 'replay' | 'touch';
+  | 'heal' | 'retryLater' | 'park' | 'replay' | 'touch' | 'keepCopy';
 
 /** A transition the machine does not allow from the slice's state: a bug in the caller. */
 export class IllegalSliceTransition extends Error {
@@ -153,8 +160,9 @@ export function recordPage(slice: SliceRow, input: RecordedPage, now: number): S
   if (input.page !== slice.page) refuse('recordPage', slice, `page ${input.page} recorded while the slice is at page ${slice.page}`);
   const done = !input.nextLink;
   const inline = fitsInline(input);
+  const { copy: _copy, copyPage: _copyPage, ...rest } = slice;
   return {
-    ...slice, ...UNCLAIMED,
+    ...rest, ...UNCLAIMED,
     page: input.page + 1,
     nextLink: inline ? input.nextLink ?? '' : '',
     boundaryKeys: inline ? input.boundaryKeys : [],
@@ -170,6 +178,19 @@ export function recordPage(slice: SliceRow, input: RecordedPage, now: number): S
     oldestMs: slice.oldestMs ? Math.min(slice.oldestMs, input.oldestMs || slice.oldestMs) : input.oldestMs,
     updatedAt: now,
   };
+}
+
+/**
+ * The holder keeps the copy of the page it fetched in the row (before its first send): small, so no
+ * page-store entity to write and delete (issue 19). Refused over an existing copy of the page (a
+ * copy is written once: every later attempt delivers it) or one too large for the row.
+ */
+export function keepCopy(slice: SliceRow, input: { page: number; copy: string }): SliceRow {
+  requireClaimed('keepCopy', slice);
+  if (input.page !== slice.page) refuse('keepCopy', slice, `a copy of page ${input.page} while the slice is at page ${slice.page}`);
+  if (slice.copy && slice.copyPage === input.page) refuse('keepCopy', slice, `page ${input.page} has its copy already`);
+  if (!input.copy || input.copy.length > MAX_INLINE_COPY_CHARS) refuse('keepCopy', slice, `a copy of ${input.copy.length} characters does not belong in the row (at most ${MAX_INLINE_COPY_CHARS})`);
+  return { ...slice, copy: input.copy, copyPage: input.page };
 }
 
 /** Gives the claim up without recording the page (the tenant budget refused): the attempt does not count. */

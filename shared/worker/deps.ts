@@ -51,6 +51,8 @@ export interface WorkerDeps {
   budget?: BudgetGate;
   /** How long a claim lives without renewal (default CLAIM_TTL_MS); renewed every third of it. */
   claimTtlMs?: number;
+  /** Largest page copy kept in the slice row (default MAX_INLINE_COPY_CHARS; 0 puts every copy in the page store). */
+  inlineCopyMaxChars?: number;
   /** The detail records (issue 17); without it detail enrichment is off whatever the configuration says. */
   details?: DetailStore;
 }

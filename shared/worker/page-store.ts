@@ -22,6 +22,12 @@
  * slice row points to this copy (`carryPage`) instead of holding them (invariant 9). A copy is
  * deleted once the page is recorded and no later page points to it.
  *
+ * A small copy (a quiet tenant's page) is not written here at all: the claim holder keeps it in
+ * the slice row (SliceRow.copy, `keepCopy`), a write the page needs anyway in place of this store's
+ * create and delete, and the commit that records the page drops it (issue 19). The claim's
+ * compare-and-swap is then the arbiter: a holder whose claim lapsed cannot write its copy, and a
+ * taker finds the copy in the row it claims.
+ *
  * Copies written by earlier versions (one blob per page, `<source>/<slice>/p<page>.json.gz`) are
  * still read, and deleted, where no entity exists.
  */
@@ -54,6 +60,19 @@ export interface PageCopy {
   data: StoredPage;
   /** The blob that holds the bytes (a large copy, or one an earlier version wrote); none: the entity holds them. */
   blob?: string;
+  /** The copy is in the slice row (small; SliceRow.copy): the commit drops it, nothing to delete. */
+  inline?: true;
+}
+
+/** A small page copy as the slice row keeps it (SliceRow.copy): gzip JSON as base64. */
+export function encodeInlineCopy(data: StoredPage): string {
+  return gzipSync(Buffer.from(JSON.stringify(data), 'utf8')).toString('base64');
+}
+
+/** The copy of page `page` the slice row keeps, or undefined when it keeps none for that page. */
+export function inlineCopyOf(slice: { id: string; copy?: string; copyPage?: number }, page: number): PageCopy | undefined {
+  if (!slice.copy || slice.copyPage !== page) return undefined;
+  return { data: parse(Buffer.from(slice.copy, 'base64'), slice.id, page), inline: true };
 }
 
 /** Bounds of a copy held in the entity (shared/state/chunked.ts). */

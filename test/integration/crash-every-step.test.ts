@@ -20,6 +20,7 @@ import { CrashError, crashPoints, crashProcess, crashReport, CrashSwitch, restar
 import { startBackfill } from '../../shared/backfill';
 import { runProgress } from '../../shared/backfill-runs';
 import { runStore } from '../../shared/state/runs';
+import { PageStore } from '../../shared/worker/page-store';
 
 /** Every backfill run of the source with its progress (state 'done' once all its slices are). */
 async function listRuns(h: Harness) {
@@ -246,21 +247,40 @@ describe('crash at every step', () => {
     }
   });
 
-  it('a page resumed after a kill mid-delivery is the copy the first destination got, though the API now answers differently', async () => {
+  // A small page's copy rides in the slice row, a large one's in the page store (page-store.ts): both are resumed.
+  for (const where of ['the slice row', 'the page store'] as const) {
+  it(`a page resumed after a kill mid-delivery is the copy the first destination got, though the API now answers differently (its copy in ${where})`, async () => {
     siem.events.length = 0;
     archive.events.length = 0;
     archive.failWith(0, 0);
-    // Killed right after the first batch to "siem" was acknowledged and recorded (before "archive" got anything).
-    const sw = new CrashSwitch({ site: 'table.updateEntity <- HeldClaim.write (worker/stages/claim)', mode: 'after' });
+    // Killed when "siem" acknowledged its second batch of the page, its first one recorded.
+    const sw = new CrashSwitch({ site: 'destination.ack(siem) <- deliverInOrder (destinations/destination)', mode: 'before', hit: 2 });
     const first = await startProcess(sw, undefined, T0, 1);
+    // Every copy to the page store (a page larger than the row keeps), or the default.
+    if (where === 'the page store') first.deps.inlineCopyMaxChars = 0;
     await first.plan().catch((err: unknown) => { if (!(err instanceof CrashError)) throw err; });
     await first.drain().catch((err: unknown) => { if (!(err instanceof CrashError)) throw err; });
     assert.ok(sw.dead, 'the run was killed mid-delivery');
+    assert.ok(siem.events.length >= 50, `siem had two batches of the page: ${siem.events.length}`);
     const t = sim.tenants[1]!.tenantId;
     const atKill = sim.groundTruth(t, T0 - 30 * MINUTE, T0, { asOf: first.clock.now(), onlyVisible: true }).length;
     // 40 minutes later late rows have appeared inside the window and statuses have changed.
     await first.releaseInFlight();
     const second = await startProcess(undefined, first, first.clock.now() + 40 * MINUTE, 1);
+    if (where === 'the page store') second.deps.inlineCopyMaxChars = 0;
+    // Where the dead process left the page's copy.
+    const open = [];
+    for await (const s of second.ledger.listSlices('contoso')) if (s.state === 'fetching') open.push(s);
+    assert.equal(open.length, 1, 'one slice was mid-delivery');
+    const stored = [];
+    for await (const e of second.storage.table(PageStore.tableName(second.prefix)).listEntities()) stored.push(e);
+    if (where === 'the slice row') {
+      assert.ok(open[0]!.copy && open[0]!.copyPage === open[0]!.page, 'the copy is in the slice row');
+      assert.equal(stored.length, 0, 'and not in the page store');
+    } else {
+      assert.equal(open[0]!.copy, undefined, 'no copy in the slice row');
+      assert.equal(stored.length, 1, 'the copy is in the page store');
+    }
     assert.ok(sim.groundTruth(t, T0 - 30 * MINUTE, T0, { asOf: second.clock.now(), onlyVisible: true }).length > atKill, 'the API answers the same window with more rows now');
     await second.plan();
     await second.drain();
@@ -281,4 +301,5 @@ describe('crash at every step', () => {
       }
     }
   });
+  }
 });

@@ -14,7 +14,8 @@ import type { TableClient } from '@azure/data-tables';
 import type { Simulator } from '../../simulator';
 import { simulatorTenant, startHarnessSimulator } from '../support/harness-simulator';
 import { rowKey } from '../../shared/model/row';
-import { MAX_OUTBOX_SLICES, MAX_PROPERTY_CHARS } from '../../shared/state/ledger';
+import { liveSliceId, MAX_OUTBOX_SLICES, MAX_PROPERTY_CHARS, newSlice } from '../../shared/state/ledger';
+import { claim, keepCopy, MAX_INLINE_BOUNDARY_CHARS, MAX_INLINE_COPY_CHARS, MAX_INLINE_NEXTLINK } from '../../shared/state/slice-machine';
 import { TenantBudget } from '../../shared/budget';
 import { ManualClock } from '../../shared/time/clock';
 import { storageFromEnvironment } from '../../shared/state/storage';
@@ -153,6 +154,28 @@ describe('nothing unbounded in a Table entity', () => {
     const truth = sim.groundTruth(t, start, T0 - 10 * 60_000, { asOf: h.clock.now() });
     assert.ok(truth.filter((r) => r.receivedDateTime.startsWith(new Date(T0 - 25 * 60_000).toISOString().slice(0, 19))).length === 1500, 'the burst is in the data');
     await assertExact(h, BURST, start);
+  });
+
+  it('a slice row holding the largest page copy, continuation and boundary keys the row keeps is written and read back whole; ten times the copy bound is refused before any write', async () => {
+    const h = await harness(NORMAL, { start: new Date(T0 - HOUR).toISOString(), sliceLength: '1h', pageSize: 500 });
+    const id = liveSliceId(T0 - 2 * HOUR, T0 - HOUR);
+    const fields = { sourceId: 'contoso', id, kind: 'live' as const, runId: '', startMs: T0 - 2 * HOUR, endMs: T0 - HOUR };
+    const keys = Array.from({ length: Math.floor(MAX_INLINE_BOUNDARY_CHARS / 19) }, (_, i) => `k${String(i).padStart(15, '0')}`);
+    assert.ok(JSON.stringify(keys).length <= MAX_INLINE_BOUNDARY_CHARS);
+    assert.ok(await h.ledger.createSlice({ ...newSlice(fields, T0), page: 3, state: 'fetching', nextLink: 'n'.repeat(MAX_INLINE_NEXTLINK), boundaryKeys: keys }));
+    const row = (await h.ledger.getSlice('contoso', id))!;
+    const held = (await h.ledger.swapSlice(claim(row, { owner: 'm1', ttlMs: 60_000 }, T0)))!;
+    const copy = 'c'.repeat(MAX_INLINE_COPY_CHARS);
+    const kept = await h.ledger.swapSlice(keepCopy(held, { page: 3, copy }));
+    assert.ok(kept, 'the row with its copy was written');
+    const back = (await h.ledger.getSlice('contoso', id))!;
+    assert.deepEqual([back.copy, back.copyPage, back.nextLink.length, back.boundaryKeys], [copy, 3, MAX_INLINE_NEXTLINK, keys]);
+    const longest = await longestString(h.ledger.slices, 'contoso');
+    assert.ok(longest.chars <= MAX_PROPERTY_CHARS && longest.chars < TABLE_STRING_LIMIT, `largest slice property ${longest.where}: ${longest.chars} characters`);
+    // Ten times the bound: refused by the transition, and by the ledger for a row built around it.
+    assert.throws(() => keepCopy(held, { page: 3, copy: 'c'.repeat(10 * MAX_INLINE_COPY_CHARS) }), /keepCopy refused/);
+    await assert.rejects(h.ledger.swapSlice({ ...back, copy: 'c'.repeat(10 * MAX_INLINE_COPY_CHARS) }), /property copy has 240000 characters/);
+    assert.equal((await h.ledger.getSlice('contoso', id))!.etag, back.etag, 'nothing was written');
   });
 
   it('a 100K-character continuation is followed without storing it in the slice row', async () => {

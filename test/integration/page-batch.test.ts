@@ -250,7 +250,7 @@ describe('page batches', () => {
     const sites = [...reference.sites.keys()].sort();
     // The run's first send is the batch (every send is the one site `JobQueue.send`; a run dies at its first call there).
     assert.ok(sites.some((s) => s.includes('sendMessage')), `the batch send is a site: ${sites.join('\n')}`);
-    assert.ok(sites.some((s) => s.includes('worker/stages/commit')), `the entries' commits are sites: ${sites.join('\n')}`);
+    assert.ok(sites.some((s) => s.includes('HeldClaim.commit')), `the entries' commits are sites: ${sites.join('\n')}`);
 
     await assertCrashMatrix('crash at every step of a page batch', reference, sites, prepared);
   });

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { newSlice, type SliceRow } from '../../shared/state/ledger';
 import {
-  IllegalSliceTransition, MAX_INLINE_NEXTLINK, claim, countLinkFailure, heal, markDelivered, markProgress, newGapSlice,
+  IllegalSliceTransition, MAX_INLINE_COPY_CHARS, MAX_INLINE_NEXTLINK, claim, countLinkFailure, heal, keepCopy, markDelivered, markProgress, newGapSlice,
   newSkippedSlice, park, recordPage, release, renew, replay, retryLater, touch,
 } from '../../shared/state/slice-machine';
 
@@ -104,6 +104,28 @@ describe('slice state machine: recordPage', () => {
     assert.throws(() => recordPage(planned({ state: 'fetching' }), page, T), refused('recordPage'));
     assert.throws(() => recordPage(claimed(), { ...page, page: 1 }, T), refused('recordPage'));
     assert.throws(() => recordPage(planned({ state: 'done', claimOwner: 'm1' }), page, T), refused('recordPage'));
+  });
+});
+
+describe('slice state machine: a small page copy in the row', () => {
+  it('keepCopy keeps the copy of the current page; a retry, a park and a replay keep it; recordPage drops it', () => {
+    const s = keepCopy(claimed(), { page: 0, copy: 'H4sI' + 'A'.repeat(100) });
+    assert.deepEqual([s.copy?.length, s.copyPage, s.claimOwner], [104, 0, 'm1']);
+    const retried = retryLater(s, { requests: 1, lastError: 'x' }, T + 1);
+    assert.equal(retried.copy, s.copy, 'a retry delivers the same copy');
+    const parked = park(s, { reason: 'horizon', lastError: 'x', requests: 0 }, T + 1);
+    assert.equal(replay(parked, { automatic: false }, T + 2).copy, s.copy, 'a replay of the parked page delivers the same copy');
+    const recorded = recordPage(s, { page: 0, nextLink: 'https://next', boundaryKeys: [], oldestMs: T - 10, rows: 5, requests: 1 }, T + 1);
+    assert.equal('copy' in recorded || 'copyPage' in recorded, false, 'the recorded page\'s copy leaves the row');
+  });
+
+  it('keepCopy is refused without a claim, for another page, over the page\'s copy, and above MAX_INLINE_COPY_CHARS', () => {
+    assert.throws(() => keepCopy(planned(), { page: 0, copy: 'x' }), refused('keepCopy'));
+    assert.throws(() => keepCopy(claimed(), { page: 1, copy: 'x' }), refused('keepCopy'));
+    assert.throws(() => keepCopy(keepCopy(claimed(), { page: 0, copy: 'x' }), { page: 0, copy: 'y' }), refused('keepCopy'), 'a copy is written once');
+    assert.equal(keepCopy(claimed(), { page: 0, copy: 'x'.repeat(MAX_INLINE_COPY_CHARS) }).copy?.length, MAX_INLINE_COPY_CHARS);
+    assert.throws(() => keepCopy(claimed(), { page: 0, copy: 'x'.repeat(MAX_INLINE_COPY_CHARS + 1) }), refused('keepCopy'));
+    assert.throws(() => keepCopy(claimed(), { page: 0, copy: '' }), refused('keepCopy'));
   });
 });
 

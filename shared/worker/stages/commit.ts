@@ -31,7 +31,7 @@ export async function commitPage(deps: WorkerDeps, source: SourceConfig, claim: 
     return undefined;
   }
   // The row points to this page's copy when the continuation did not fit inline (carryPage).
-  if (page.copy && committed.carryPage !== job.page) await deps.pages.delete(source.id, committed.id, job.page, page.copy).catch(() => undefined);
+  if (page.copy && !page.copy.inline && committed.carryPage !== job.page) await deps.pages.delete(source.id, committed.id, job.page, page.copy).catch(() => undefined);
   if (previousCarry >= 0) await deps.pages.delete(source.id, committed.id, previousCarry).catch(() => undefined);
   return committed;
 }

@@ -8,9 +8,9 @@ import type { SourceConfig } from '../../components';
 import { asCollectorError, firstPartyGeneric } from '../../errors';
 import type { PageResult } from '../../api/client';
 import type { SliceRow } from '../../state/ledger';
-import { fitsInline } from '../../state/slice-machine';
+import { fitsInline, keepCopy, MAX_INLINE_COPY_CHARS } from '../../state/slice-machine';
 import { withoutCreated, type PageJob } from '../../queue/jobs';
-import type { PageCopy } from '../page-store';
+import { encodeInlineCopy, inlineCopyOf, type PageCopy, type StoredPage } from '../page-store';
 import { priorityOf, type PageContent, type PageResultSummary, type WorkerDeps } from '../deps';
 import type { HeldClaim } from './claim';
 import { buildContent } from './build-page';
@@ -29,6 +29,9 @@ export interface ObtainedPage {
 /** The page to deliver, or the outcome that ends the job (a budget wait, a failed request). */
 export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: HeldClaim, job: PageJob, earlierAttempts: number, timer?: JobTimer): Promise<ObtainedPage | PageResultSummary> {
   const slice = claim.slice;
+  // A copy in the row is the page (an earlier attempt fetched it): never fetch it again.
+  const kept = inlineCopyOf(slice, job.page);
+  if (kept) return { content: kept.data, copy: kept, requests: 0 };
   const carried = await readCarried(deps, source, slice);
   if (earlierAttempts > 0 || hasPartialMark(slice, job.page)) {
     const stored = await deps.pages.read(source.id, slice.id, job.page);
@@ -55,7 +58,17 @@ export async function obtainPage(deps: WorkerDeps, source: SourceConfig, claim: 
   }
   const built = await buildContent(deps, source, slice, result, clients.api.api, carried?.boundaryKeys ?? slice.boundaryKeys);
   if (built.events.length === 0 && fitsInline(built)) return { content: built, requests };
-  const copy = await deps.pages.persist(source.id, slice.id, { v: 2, page: job.page, ...built });
+  const data: StoredPage = { v: 2, page: job.page, ...built };
+  if (fitsInline(built)) {
+    // A small copy rides in the slice row (one claim write, no page-store create and delete); a
+    // lost claim throws here, before anything is sent.
+    const text = encodeInlineCopy(data);
+    if (text.length <= Math.min(deps.inlineCopyMaxChars ?? MAX_INLINE_COPY_CHARS, MAX_INLINE_COPY_CHARS)) {
+      await claim.update((s) => keepCopy(s, { page: job.page, copy: text }));
+      return { content: data, copy: { data, inline: true }, requests };
+    }
+  }
+  const copy = await deps.pages.persist(source.id, slice.id, data);
   return { content: copy.data, copy, requests };
 }
 
