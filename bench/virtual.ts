@@ -538,7 +538,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
               } finally {
                 if (--running > 0) actors--;
               }
-            });
+            }, deps.ledger, deps.log);
           } else {
             res = await processJob(deps, job, meta);
           }

@@ -26,7 +26,7 @@ export async function pageWorker(message: unknown, context: InvocationContext): 
   }
   const meta = { messageId, dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 1) };
   if (isPageBatch(job)) {
-    await processPageBatch(job, meta, (entry, entryMeta) => runInSpan(rt, entry, entryMeta, context));
+    await processPageBatch(job, meta, (entry, entryMeta) => runInSpan(rt, entry, entryMeta, context), rt.ledger, rt.log);
     context.debug(`${describeJob(job)}: done`);
     return;
   }

@@ -490,6 +490,18 @@ export class Ledger {
     }
   }
 
+  /**
+   * The health rows of these sources, by one query (a page batch's sources: at most
+   * MAX_PAGE_BATCH, so the filter stays short); a source with no row is not in the answer.
+   */
+  async *listHealthOf(sourceIds: readonly string[]): AsyncGenerator<HealthRow> {
+    if (!sourceIds.length) return;
+    const sources = sourceIds.map((id) => `PartitionKey eq '${esc(id)}'`).join(' or ');
+    for await (const e of this.health.listEntities<Entity>({ queryOptions: { filter: `RowKey eq 'health' and (${sources})` } })) {
+      yield healthFromEntity(String(e.partitionKey), e);
+    }
+  }
+
   /** Merges health fields (last writer wins except completedUntil, which only moves forward via advanceWatermark). */
   async mergeHealth(sourceId: string, patch: Partial<Omit<HealthRow, 'sourceId' | 'etag' | 'behind'>>): Promise<void> {
     await this.health.upsertEntity({ partitionKey: sourceId, rowKey: 'health', ...patch }, 'Merge');

@@ -6,7 +6,7 @@ import type { CollectorError } from '../errors';
 import type { Logger } from '../log';
 import type { MessageTraceClient, RenewableCredential } from '../api/client';
 import type { Destination } from '../destinations/destination';
-import type { Ledger, SliceRow } from '../state/ledger';
+import type { HealthRow, Ledger, SliceRow } from '../state/ledger';
 import type { JobQueue } from '../queue/jobs';
 import type { Clock } from '../time/clock';
 import type { Telemetry } from '../telemetry';
@@ -61,6 +61,11 @@ export interface MessageMeta {
   /** Queue message id: stable across redeliveries of the same message. */
   messageId: string;
   dequeueCount: number;
+  /**
+   * A page batch's entry: its source's health row as the batch's one query read it when the
+   * entry started (`row` undefined: the source has none yet). Absent: the guard reads it.
+   */
+  health?: { row: HealthRow | undefined };
 }
 
 export type PageOutcome =

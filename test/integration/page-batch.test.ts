@@ -199,8 +199,30 @@ describe('page batches', () => {
     assert.ok(isPageBatch(jobs[0]!));
     assert.deepEqual(jobs[0].jobs.map((j) => j.sourceId).sort(), ['s0', 's1', 's2']);
     assert.ok(jobs[0].jobs.every((j) => j.page === 0 && j.attempt === 0));
+    assert.ok(jobs[0].jobs.every((j) => j.created), 'each entry carries the row its planner created');
     const before = h.outcomes['slice-done'] ?? 0;
-    await h.drain();
+    // Reads the entries make before their claims: the health rows by one query for the batch, the
+    // slice rows none (claimed on the ETag the planner's create returned).
+    const reads = { healthPoint: 0, healthQueries: 0, slicePoint: 0 };
+    const { getHealth, getSlice, listHealthOf } = h.ledger;
+    h.ledger.getHealth = (id) => {
+      if (/\bguard\b/.test(new Error().stack ?? '')) reads.healthPoint++;
+      return getHealth.call(h.ledger, id);
+    };
+    h.ledger.getSlice = (id, slice) => {
+      if (/\bguard\b/.test(new Error().stack ?? '')) reads.slicePoint++;
+      return getSlice.call(h.ledger, id, slice);
+    };
+    h.ledger.listHealthOf = (ids) => {
+      reads.healthQueries++;
+      return listHealthOf.call(h.ledger, ids);
+    };
+    try {
+      await h.drain();
+    } finally {
+      Object.assign(h.ledger, { getHealth, getSlice, listHealthOf });
+    }
+    assert.deepEqual(reads, { healthPoint: 0, healthQueries: 1, slicePoint: 0 });
     assert.equal((h.outcomes['slice-done'] ?? 0) - before, TENANTS, `each entry's slice done: ${JSON.stringify(h.outcomes)}`);
     const v = await verdict(h, new Set());
     assert.deepEqual(v, { lost: 0, duplicated: 0, excused: 0, parked: 0, watermarkOk: true });

@@ -136,6 +136,29 @@ test('the run\'s queries page: 2,500 cursors and health rows (2.5 times a query 
   }
 });
 
+test('a page batch\'s health query: the rows of exactly the named sources (a quote in an id, some without a row), 32 of 40, in one request', async () => {
+  const meter = await startStorageMeter(await testStorage());
+  try {
+    const { prefix, ledger, deps } = await setup(meter);
+    const ids = Array.from({ length: 40 }, (_, i) => (i === 7 ? "o'brien-7" : `s${String(i).padStart(2, '0')}`));
+    await Promise.all(ids.map((id, i) => (i % 5 === 4 ? undefined : setSourceState(deps, id, 'Initialized', { known: { row: undefined } }))));
+    const asked = ids.slice(4, 36);
+    meter.reset();
+    const got = new Map<string, string>();
+    for await (const h of ledger.listHealthOf(asked)) got.set(h.sourceId, h.state);
+    assert.equal(counted(meter, prefix)['table read-entity health'], 1, 'one request');
+    const expected = asked.filter((id) => ids.indexOf(id) % 5 !== 4);
+    assert.deepEqual([...got.keys()].sort(), [...expected].sort(), 'the named sources that have a row, no other');
+    assert.ok(got.has("o'brien-7"));
+    assert.ok([...got.values()].every((state) => state === 'Initialized'));
+    const none = [];
+    for await (const h of ledger.listHealthOf([])) none.push(h);
+    assert.deepEqual(none, []);
+  } finally {
+    await meter.close();
+  }
+});
+
 test('a row taken from the query is taken once: the source\'s second read in the run goes to the table', async () => {
   const { ledger, deps } = await setup();
   assert.ok(await ledger.createCursor('contoso', T0, 0));

@@ -9,6 +9,9 @@ import { decodeJob, encodeJob, isPageBatch, JobQueue, JobSchemaError, MAX_CREATE
 import { PageJobBatcher } from '../../shared/queue/batcher';
 import { isBatchable } from '../../shared/planning/planner';
 import { BatchEntryFailed, batchEntryMeta, processPageBatch } from '../../shared/worker/jobs';
+import type { MessageMeta } from '../../shared/worker/deps';
+import type { HealthRow } from '../../shared/state/ledger';
+import { MemoryLogger } from '../../shared/log';
 
 const QUEUE_MESSAGE_MAX = 64 * 1024;
 
@@ -161,5 +164,43 @@ describe('processPageBatch', () => {
     assert.equal(batchEntryMeta({ messageId: 'm1', dequeueCount: 1 }, 1).messageId, 'm1~1');
     const ok = await processPageBatch(job, { messageId: 'm2', dequeueCount: 1 }, async () => ({ outcome: 'duplicate' }));
     assert.deepEqual([ok.outcome, ok.entries?.map((e) => e.outcome)], ['batch', ['duplicate', 'duplicate', 'duplicate']]);
+  });
+
+  it('reads the health rows of its sources with one query and gives each entry its own (none for a source without a row)', async () => {
+    const job = pageBatchJob([pageJob('a', 's1', 0), pageJob('b', 's1', 0), pageJob('a', 's2', 0)]);
+    const asked: string[][] = [];
+    const ledger = {
+      async *listHealthOf(ids: readonly string[]) {
+        asked.push([...ids]);
+        yield { sourceId: 'a', state: 'Collecting', etag: 'W/"a"' } as HealthRow;
+      },
+    };
+    const seen: string[] = [];
+    await processPageBatch(job, { messageId: 'm', dequeueCount: 1 }, async (entry, meta) => {
+      assert.ok(meta.health, `entry ${entry.sourceId}/${entry.sliceId} has its health row from the batch`);
+      seen.push(`${entry.sourceId}/${entry.sliceId}:${meta.health.row?.etag ?? 'none'}`);
+      return { outcome: 'slice-done' };
+    }, ledger);
+    assert.deepEqual(asked, [['a', 'b']], 'one query, each source once');
+    assert.deepEqual(seen.sort(), ['a/s1:W/"a"', 'a/s2:W/"a"', 'b/s1:none']);
+  });
+
+  it('a failed health query leaves each entry to read its own, with a warning', async () => {
+    const job = pageBatchJob([pageJob('a', 's1', 0), pageJob('b', 's1', 0)]);
+    const ledger = {
+      // eslint-disable-next-line require-yield -- fails before its first row
+      async *listHealthOf(): AsyncGenerator<HealthRow> {
+        throw new Error('table unavailable');
+      },
+    };
+    const log = new MemoryLogger();
+    const metas: MessageMeta[] = [];
+    const r = await processPageBatch(job, { messageId: 'm', dequeueCount: 1 }, async (_entry, meta) => {
+      metas.push(meta);
+      return { outcome: 'slice-done' };
+    }, ledger, log);
+    assert.equal(r.entries?.length, 2);
+    assert.ok(metas.every((m) => m.health === undefined), 'no entry is given a row');
+    assert.ok(log.lines.some((l) => l.level === 'warn' && /health rows .* failed \(table unavailable\); each entry reads its own/.test(l.message)), log.text());
   });
 });

@@ -68,7 +68,8 @@ export async function guard(deps: WorkerDeps, job: PageJob, meta: MessageMeta): 
   }
 
   // A source stopped by a ThirdPartyConfig error spends no request until its configuration changes.
-  const health = await ledger.getHealth(source.id);
+  // A page batch's entry has its row from the batch's one query (shared/worker/jobs.ts).
+  const health = meta.health ? meta.health.row : await ledger.getHealth(source.id);
   if (health?.state === 'Error' && health.configHash === deps.configHashOf(source)) {
     const error = stoppedSourceError(source.id, health.lastError);
     const parked = await parkSlice(deps, source, slice, 'config', error, 0, { recordInHealth: false });
