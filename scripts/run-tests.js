@@ -7,10 +7,6 @@
 // 2-core machine): a file alternates between its own CPU and Azurite's, so two files keep two
 // cores busy (a profiled suite run: about 40% of its CPU was Azurite's). MTC_TEST_CONCURRENCY=<n>
 // sets another number (1 runs one at a time).
-// Every process of the suite (Azurite, each test file) runs with 64 MB semi-spaces
-// (--max-semi-space-size=64, unless NODE_OPTIONS sets one): they allocate fast and briefly, and
-// fewer scavenges cut the suite's CPU by about 5% (measured: two files, 282-288 s of user CPU
-// against 298-303 s).
 // Each test process deletes the queues, tables and containers it made when it is done
 // (test/support/azurite.ts); MTC_TEST_KEEP_STORAGE=1 keeps them, to look at a failed test's state.
 'use strict';
@@ -33,9 +29,6 @@ async function main() {
   const root = path.join(__dirname, '..');
   const { startAzurite } = require(path.join(root, 'dist/test/support/azurite.js'));
   const testConcurrency = concurrency();
-  if (!/--max-semi-space-size/.test(process.env.NODE_OPTIONS ?? '')) {
-    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=64`.trim();
-  }
   const azurite = await startAzurite();
   // Options (e.g. --test-name-pattern=...) go to node's test runner; the rest are test files.
   const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
