@@ -33,7 +33,7 @@ import { dailyUsage, HOST_ASSUMPTIONS, monthlyCost, perTenantCost, PRICES } from
 /** A storage round trip in the region (the cost model's assumption, bench/cost.ts). */
 const STORAGE_ROUND_TRIP_MS = HOST_ASSUMPTIONS.storageLatencyMs;
 import { startStorageMeter, type StorageMeter } from './meter';
-import { DAY, HOUR, MIN, PAGE_SIZE, WINDOW_MS, runBaseline, runOurs, type BaselineRun, type PlannerTick, type VirtualRun, type VirtualScenario } from './virtual';
+import { DAY, HOUR, MIN, PAGE_SIZE, REPEAT_CHECK_MAX, WINDOW_MS, runBaseline, runOurs, type BaselineRun, type PlannerTick, type VirtualRun, type VirtualScenario } from './virtual';
 
 const ALLOWED = 90;
 
@@ -270,6 +270,8 @@ export async function runBench(args: BenchArgs): Promise<void> {
     fs.writeFileSync(path.join(args.out, 'page-cost.json'), JSON.stringify(pageCost, null, 2));
   }
   const azurite = await startAzurite({});
+  // A scenario that delivered an event twice (no process dies in the benchmark) fails the command once every figure is printed.
+  const repeatedRuns: string[] = [];
   try {
     for (const id of args.scenarios) {
       const { title, sc } = scenario(id, args);
@@ -282,6 +284,8 @@ export async function runBench(args: BenchArgs): Promise<void> {
       const o = oursFigures(ours, sc);
       console.log(`  ours     rows ${o.rows}  requests ${o.requests}  rows/request ${r1(o.rowsPerRequest, 0)} (live ${r1(o.liveRowsPerRequest, 0)}, backfill = full windows ${r1(o.backfillRowsPerRequest, 0)})  slots ${o.slots}`);
       console.log(`           budget utilisation ${r1(o.budgetUtilisation * 100)}%  429s ${o.throttled429}  errors ${o.errors}  outcomes ${JSON.stringify(o.outcomes)}`);
+      console.log(`           events delivered twice ${ours.repeatedEvents} (of ${ours.checkedEvents} checked by id${ours.checkedEvents < o.rows ? `; the first ${REPEAT_CHECK_MAX} are checked` : ''})`);
+      if (ours.repeatedEvents > 0) repeatedRuns.push(`scenario ${title}: ${ours.repeatedEvents} event(s) delivered twice`);
       console.log(`           wall ${r1(o.wallMin)} sim-min vs theoretical ${r1(o.theoreticalMin)} (x${r1(o.wallOverTheoretical, 2)})  lag p50 ${r1(o.lagP50Min)} / p95 ${r1(o.lagP95Min)} / max ${r1(o.lagMaxMin)} min ${o.lagScope} (target ${o.lagTargetMin})`);
       console.log(`           CPU ${r1(o.cpuMsPer1000Rows, 2)} ms per 1000 rows (whole process: collector, in-process simulator, receiver)  peak RSS ${r1(o.peakRssMB, 0)} MB  real ${r1(o.realSeconds)} s  longest planner tick ${r1(o.longestPlannerTickMin, 2)} sim-min`);
       console.log(`           configuration: ${sc.tenants} sources checked in ${r1(ours.configParseCpuMs, 0)} ms of process CPU (once per process, at its cold start)`);
@@ -400,6 +404,7 @@ export async function runBench(args: BenchArgs): Promise<void> {
       fs.writeFileSync(path.join(args.out, `example-${id}.svg`), svg);
       console.log(`  wrote ${path.join(args.out, `${id}.json`)}, ${id}.svg and example-${id}.svg`);
     }
+    if (repeatedRuns.length) throw new Error(`the collector delivered events twice (${repeatedRuns.join('; ')}): with no process killed, every event must arrive once (ARCHITECTURE invariant 2)`);
   } finally {
     await azurite.stop();
   }

@@ -83,23 +83,72 @@ export class VirtualDelayQueue extends JobQueue {
   }
 }
 
-/** A destination that counts rows (NDJSON lines) and bytes and keeps nothing. */
-export interface CountingReceiver { url: string; rows: number; bytes: number; requests: number; close(): Promise<void> }
+/**
+ * A destination that counts rows (NDJSON lines) and bytes and keeps nothing but a compact set of
+ * the events' ids: an id seen twice is a repeated event (ids are deterministic per row version,
+ * shared/model/row.ts eventIdOf, so a status change is a new id and never counts as a repeat).
+ */
+export interface CountingReceiver {
+  url: string; rows: number; bytes: number; requests: number;
+  /** Events whose id had arrived before, of `checked` events checked (the first REPEAT_CHECK_MAX with an id). */
+  repeated: number; checked: number;
+  close(): Promise<void>;
+}
+
+/** Events the receiver checks for repeats (64 MB of slots); later ones are counted, not checked. */
+export const REPEAT_CHECK_MAX = 4_000_000;
+
+/**
+ * A set of 52-bit prefixes of hex event ids in open addressing (a Float64Array of 2 x
+ * REPEAT_CHECK_MAX slots): 16 bytes an event, where a Set of strings takes about five times that.
+ * Two distinct ids share a prefix with probability about n^2 / 2^53 (0.2% at 4M events).
+ */
+class IdSet {
+  private readonly slots = new Float64Array(2 ** Math.ceil(Math.log2(2 * REPEAT_CHECK_MAX)));
+  size = 0;
+  /** True when the id was there already; undefined when the set is full (the id is not checked). */
+  add(hexId: string): boolean | undefined {
+    if (this.size >= REPEAT_CHECK_MAX) return undefined;
+    const v = parseInt(hexId.slice(0, 13), 16) + 1;
+    const mask = this.slots.length - 1;
+    for (let i = (v * 2654435761) % this.slots.length & mask; ; i = (i + 1) & mask) {
+      const at = this.slots[i]!;
+      if (at === v) return true;
+      if (at === 0) {
+        this.slots[i] = v;
+        this.size++;
+        return false;
+      }
+    }
+  }
+}
+
+const EVENT_ID = /"eventId":"([0-9a-f]{13,})"/;
 
 export async function startCountingReceiver(): Promise<CountingReceiver> {
-  const state = { rows: 0, bytes: 0, requests: 0 };
+  const state = { rows: 0, bytes: 0, requests: 0, repeated: 0, checked: 0 };
+  const ids = new IdSet();
   const server = http.createServer((req, res) => {
     let lines = 0;
     let last = 10;
+    const parts: Buffer[] = [];
     // Bytes as they travel (gzipped when the destination compresses: the egress); rows from the text.
     const body = req.headers['content-encoding'] === 'gzip' ? req.pipe(zlib.createGunzip()) : req;
     if (body !== req) req.on('data', (chunk: Buffer) => { state.bytes += chunk.length; });
     body.on('data', (chunk: Buffer) => {
+      parts.push(chunk);
       if (body === req) state.bytes += chunk.length;
       for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
       last = chunk[chunk.length - 1] ?? last;
     });
     body.on('end', () => {
+      for (const line of Buffer.concat(parts).toString('utf8').split('\n')) {
+        const id = EVENT_ID.exec(line)?.[1];
+        const seen = id === undefined ? undefined : ids.add(id);
+        if (seen === undefined) continue;
+        state.checked++;
+        if (seen) state.repeated++;
+      }
       state.rows += lines + (last === 10 ? 0 : 1);
       state.requests++;
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -113,6 +162,8 @@ export async function startCountingReceiver(): Promise<CountingReceiver> {
     get rows() { return state.rows; },
     get bytes() { return state.bytes; },
     get requests() { return state.requests; },
+    get repeated() { return state.repeated; },
+    get checked() { return state.checked; },
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
@@ -191,6 +242,9 @@ export interface VirtualRun {
   slots: number;
   samples: TickSample[];
   rowsDelivered: number;
+  /** Events delivered again (the same id), of `checkedEvents` checked (CountingReceiver). */
+  repeatedEvents: number;
+  checkedEvents: number;
   bytesDelivered: number;
   requests: number;
   throttled429: number;
@@ -640,7 +694,7 @@ export async function runOurs(sc: VirtualScenario, connectionString: string, pro
   }
   const result: VirtualRun = {
     startedAt: T0, endedAt: clock.now(), slots, samples,
-    rowsDelivered: receiver.rows, bytesDelivered: receiver.bytes,
+    rowsDelivered: receiver.rows, bytesDelivered: receiver.bytes, repeatedEvents: receiver.repeated, checkedEvents: receiver.checked,
     requests: totalRequests(),
     throttled429: tenantIds.reduce((a, t) => a + sim.stats(t).throttled, 0),
     byKind, rereads: [...rereadMap.values()].sort((a, b) => a.level - b.level),
