@@ -1,8 +1,8 @@
 /**
  * Admission (issue 17): the rows of a page being recorded that qualify for detail enrichment get a
- * detail record and a detail job. Called once from the page worker (learnPage, before the first send), before the page
- * is recorded: a crash at any point before the record is written leaves the page unrecorded, its
- * job is redelivered, and admission runs again. The records are conditional creates keyed by
+ * detail record and a detail job. Called once from the page worker (learnPage, before the page's
+ * first send and so before it is recorded): a crash at any point before the record is written
+ * leaves the page unrecorded, its job is redelivered, and admission runs again. The records are conditional creates keyed by
  * (row key, status), so a repeat (a redelivered page, a settle re-read of the same rows) makes no
  * second record, and a job is sent again for each record that is still pending (a duplicate job
  * is a no-op at the detail job's guard). A status change (pending → failed) is a new key, so a

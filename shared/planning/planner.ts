@@ -10,7 +10,7 @@
  */
 import type { SourceConfig } from '../components';
 import type { Logger } from '../log';
-import type { CursorRow, HealthRow, Ledger, PendingSlice, SliceRow } from '../state/ledger';
+import type { CursorRow, HealthRow, Ledger, PendingSlice } from '../state/ledger';
 import { liveSliceId, MAX_OUTBOX_SLICES, newSlice, plannedSliceFields } from '../state/ledger';
 import { MAX_CREATED_ETAG, pageJob, type JobQueue, type PageJob } from '../queue/jobs';
 import type { PageJobBatcher } from '../queue/batcher';
@@ -329,7 +329,10 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
       continue;
     }
     const etag = await deps.ledger.createSliceTagged(newSlice(fields, now));
-    if (etag && etag.length <= MAX_CREATED_ETAG && sameFields(plannedSliceFields(source.id, p.id), fields)) created.set(p.id, { etag, at: now });
+    // The worker rebuilds the row from the id: only when the id names these very fields.
+    const named = plannedSliceFields(source.id, p.id);
+    const rebuilt = !!named && (Object.keys(named) as (keyof typeof named)[]).every((k) => named[k] === fields[k]);
+    if (etag && etag.length <= MAX_CREATED_ETAG && rebuilt) created.set(p.id, { etag, at: now });
   }
   const jobs = pending.filter((p) => !p.skip && !p.gap);
   const batched = deps.batcher ? jobs.filter((p) => isBatchable(source, p, density)) : [];
@@ -340,10 +343,6 @@ async function materialise(deps: PlannerDeps, source: SourceConfig, pending: Pen
   if (pending.some((p) => p.skip)) await advanceSettled(deps.ledger, source, deps.seen);
 }
 
-/** True when the fields a slice id names are the ones its row was created with (the worker rebuilds the row from the id). */
-function sameFields(named: ReturnType<typeof plannedSliceFields>, fields: Pick<SliceRow, 'sourceId' | 'id' | 'kind' | 'runId' | 'startMs' | 'endMs'>): boolean {
-  return !!named && named.kind === fields.kind && named.runId === fields.runId && named.startMs === fields.startMs && named.endMs === fields.endMs && named.sourceId === fields.sourceId;
-}
 
 /**
  * Runs `planOne` for every source, `limit` at a time, so a preflight or a slow table call of one

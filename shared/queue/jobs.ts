@@ -37,11 +37,10 @@ export const PageJobSchema = z.object({
    * A first page job of a live or re-read slice its planner has just created (issue 19): the new
    * row's ETag and creation time. The row is then what the planner wrote, so the worker claims it
    * with If-Match on that ETag instead of reading it first; a row changed since (412) is read and
-   * judged as usual (shared/worker/stages/guard.ts). Never on a redelivered message's fast path.
+   * judged as usual (shared/worker/stages/guard.ts). A redelivered message always reads the row.
    */
   created: z.object({ etag: z.string().min(1).max(MAX_CREATED_ETAG), at: z.number().int().min(0) }).strict().optional(),
 }).strict();
-
 
 export type PageJob = z.infer<typeof PageJobSchema>;
 

@@ -213,6 +213,20 @@ describe('a first page job claims its planner\'s row unread (issue 19: one slice
     assert.equal(back[0]!.created, undefined, 'the job sent again reads the row (it changed)');
   });
 
+  it('two copies of a first page job racing (both first deliveries): one claims on the ETag, the other is refused, reads the row and sends nothing', async () => {
+    const h = await harness();
+    const { job, messageId } = await plannedJob(h);
+    const results = await Promise.all([
+      processPageJob(h.deps, job, { messageId, dequeueCount: 1 }),
+      processPageJob(h.deps, job, { messageId: `${messageId}-copy`, dequeueCount: 1 }),
+    ]);
+    assert.deepEqual(results.map((r) => r.outcome).sort(), ['claimed-elsewhere', 'forwarded'], JSON.stringify(results));
+    await h.drain();
+    const done = (await h.ledger.getSlice('contoso', job.sliceId))!;
+    assert.equal(done.state, 'done');
+    assert.deepEqual(receivedKeys(), expectedKeys(h, done.startMs, done.endMs), 'every row of the slice once');
+  });
+
   it('a job whose page is already recorded (a duplicate message) is a no-op after the refused claim', async () => {
     const h = await harness();
     const { job, messageId } = await plannedJob(h);
